@@ -1,0 +1,125 @@
+"""The build driver: one whole build, from sources and options to flushed errors.
+
+It composes engine calls in the order mypy's own build makes them (open the
+build, load the graph, plan SCCs, check, write the remaining cache files,
+close) and hands the checking itself to an executor.  Blocking errors end up
+in the sink just as mypy's command line receives them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TextIO
+
+import mypy.build
+from mypy.build import BuildManager, Graph
+from mypy.errors import CompileError
+from mypy.fscache import FileSystemCache
+from mypy.modulefinder import BuildSource
+from mypy.options import Options
+from mypy.typestate import type_state
+
+from mypy_split import engine
+from mypy_split.graph import load_graph, plan_sccs
+from mypy_split.inprocess import run_in_process
+from mypy_split.output import MessageSink
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """How a build ended: `blockers` if a blocking error stopped it."""
+
+    blockers: bool
+    serious: bool
+
+
+def run_build(
+    sources: list[BuildSource],
+    options: Options,
+    fscache: FileSystemCache,
+    sink: MessageSink,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> BuildOutcome:
+    engine.reset_process_caches()
+    try:
+        manager = engine.open_build(
+            sources,
+            options,
+            fscache=fscache,
+            flush_errors=sink.flush_errors,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        try:
+            check_program(sources, manager, stdout)
+        finally:
+            engine.close_build(manager)
+    except CompileError as error:
+        # The error carries every message not yet flushed, then the blocker.
+        serious = not error.use_stdout
+        sink.flush_errors(None, error.messages, serious)
+        return BuildOutcome(blockers=True, serious=serious)
+    manager.metastore.close()
+    return BuildOutcome(blockers=False, serious=False)
+
+
+def check_program(sources: list[BuildSource], manager: BuildManager, stdout: TextIO) -> None:
+    """Everything between opening and closing a build, as mypy orders it."""
+    options = manager.options
+    mypy.build.log_configuration(manager, sources)
+    graph, to_check = load_checked_graph(sources, manager)
+    if to_check and not manager.use_fine_grained_cache():
+        run_in_process(plan_sccs(graph, manager), manager)
+        mypy.build.write_plugins_snapshot(manager)
+        manager.old_plugins_snapshot = manager.plugins_snapshot
+        if options.cache_fine_grained or options.fine_grained_incremental:
+            # Protocol dependencies are a property of the whole program.
+            type_state.add_all_protocol_deps(manager.fg_deps)
+            if not options.fine_grained_incremental:
+                reverse_deps = mypy.build.generate_deps_for_cache(manager, graph)
+                mypy.build.write_deps_cache(reverse_deps, manager, graph)
+    if to_check and options.dump_deps:
+        from mypy.server.deps import dump_all_dependencies
+
+        dump_all_dependencies(manager.modules, manager.all_types, options.python_version, options)
+    if not options.fine_grained_incremental:
+        type_state.reset_all_subtype_caches()
+    write_stats_files(graph, options)
+    mypy.build.warn_unused_configs(options, manager.flush_errors)
+
+
+def load_checked_graph(sources: list[BuildSource], manager: BuildManager) -> tuple[Graph, bool]:
+    """Load the graph, and say whether to check it (mypy explains when not).
+
+    A fine-grained cache whose dependency data cannot be read is abandoned
+    and the graph loaded again without it, as mypy does.
+    """
+    while True:
+        graph = load_graph(sources, manager)
+        manager.add_stats(graph_size=len(graph))
+        if not graph:
+            print("Nothing to do?!", file=manager.stdout)
+            return graph, False
+        if manager.options.dump_graph:
+            mypy.build.dump_graph(graph, manager.stdout)
+            return graph, False
+        if not (manager.options.cache_fine_grained or manager.use_fine_grained_cache()):
+            return graph, True
+        fg_deps_meta = mypy.build.read_deps_cache(manager, graph)
+        if fg_deps_meta is not None:
+            manager.fg_deps_meta = fg_deps_meta
+            return graph, True
+        if manager.stats.get("fresh_metas", 0) == 0:
+            return graph, True
+        manager.stats.clear()
+        manager.log("Error reading fine-grained dependencies cache -- aborting cache load")
+        manager.cache_enabled = False
+        manager.log("Falling back to full run -- reloading graph...")
+
+
+def write_stats_files(graph: Graph, options: Options) -> None:
+    if options.timing_stats is not None:
+        mypy.build.dump_timing_stats(options.timing_stats, graph)
+    if options.line_checking_stats is not None:
+        mypy.build.dump_line_checking_stats(options.line_checking_stats, graph)

@@ -1,0 +1,120 @@
+"""The work on one SCC, as engine calls: classify, interface, implementation.
+
+These are the building blocks every executor uses, in-process or in a worker.
+Each call leaves the cache committed, so that whatever runs next (here or in
+another process) reads what this call wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mypy.build
+from mypy.build import SCC, BuildManager, Graph
+
+
+@dataclass(frozen=True)
+class InterfaceResult:
+    """What the interface phase of one SCC produced, per module, in check order."""
+
+    module_ids: tuple[str, ...]
+    meta_files: tuple[str | None, ...]
+    interface_hashes: tuple[bytes, ...]
+
+
+def classify(sccs: list[SCC], graph: Graph, manager: BuildManager) -> tuple[list[int], list[int]]:
+    """Split ready SCCs into fresh and stale; fresh SCCs report their cached errors now.
+
+    Stale modules are marked as rechecked at once, as mypy does when it queues
+    them (reports and the daemon read that set).
+    """
+    stale, fresh = mypy.build.find_stale_sccs(sccs, graph, manager)
+    for scc in stale:
+        for module_id in scc.mod_ids:
+            graph[module_id].mark_as_rechecked()
+    return [scc.id for scc in fresh], [scc.id for scc in stale]
+
+
+def needs_one_piece(scc: SCC, graph: Graph) -> bool:
+    """Without local partial types, an SCC's phases cannot be separated."""
+    return not all(graph[module_id].options.local_partial_types for module_id in scc.mod_ids)
+
+
+def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> None:
+    """Check an SCC in one piece; its errors are flushed as each module finishes."""
+    invalidate_error_caches(scc, graph, manager)
+    mypy.build.process_stale_scc_full(graph, scc, manager)
+    manager.commit()
+
+
+def check_interface(scc: SCC, graph: Graph, manager: BuildManager) -> InterfaceResult:
+    """Semantic analysis and top-level checks of an SCC; writes data and meta files.
+
+    A module loaded from cache that turned stale through a dependency has no
+    tree yet, so the SCC is parsed first.
+    """
+    invalidate_error_caches(scc, graph, manager)
+    manager.parse_all([graph[module_id] for module_id in scc.mod_ids], post_parse=False)
+    from_cache = {module_id for module_id in scc.mod_ids if graph[module_id].meta}
+    results = mypy.build.process_stale_scc_interface(graph, scc, manager, from_cache=from_cache)
+    manager.commit()
+    return InterfaceResult(
+        module_ids=tuple(module_id for module_id, _, _ in results),
+        meta_files=tuple(meta_file for _, _, meta_file in results),
+        interface_hashes=tuple(
+            bytes.fromhex(str(result.interface_hash)) for _, result, _ in results
+        ),
+    )
+
+
+def apply_interface_hashes(result: InterfaceResult, graph: Graph) -> None:
+    """Record new interface hashes, marking changed ones so dependents turn stale.
+
+    In the process that checked the SCC the engine has done this already; a
+    process that only hears the result must do it before classifying dependents.
+    """
+    for module_id, new_hash in zip(result.module_ids, result.interface_hashes):
+        state = graph[module_id]
+        if new_hash != state.interface_hash:
+            state.mark_interface_stale()
+            state.interface_hash = new_hash
+
+
+def check_implementation(
+    module_ids: list[str], meta_files: list[str | None], graph: Graph, manager: BuildManager
+) -> dict[str, list[str]]:
+    """Check the remaining function bodies, module by module; write `meta_ex` files.
+
+    Returns the formatted error lines of every module whose errors are shown,
+    in check order.
+    """
+    lines: dict[str, list[str]] = {}
+    for module_id, meta_file in zip(module_ids, meta_files):
+        results = mypy.build.process_stale_scc_implementation(
+            graph, [module_id], manager, [meta_file]
+        )
+        for result_id, result in results.items():
+            lines[result_id] = list(result.error_lines)
+    manager.commit()
+    return lines
+
+
+def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> None:
+    """Remove the SCC's old `meta_ex` files before new interfaces are written.
+
+    Between the phases the new meta is on disk while the errors of the
+    previous version would still be; a run stopped there must leave the module
+    stale, not fresh with the old errors.  A missing `meta_ex` does exactly that.
+    """
+    if not manager.cache_enabled:
+        return
+    for module_id in scc.mod_ids:
+        state = graph[module_id]
+        if not state.path:
+            continue
+        meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, manager.options)
+        try:
+            manager.metastore.remove(mypy.build.get_meta_ex_name(meta_file))
+        except OSError:
+            pass
+    manager.commit()

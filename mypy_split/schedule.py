@@ -1,0 +1,135 @@
+"""The scheduler: a pure state machine over SCCs, no I/O and no engine calls.
+
+`SequentialLoop` is mypy's own sequential order, replayed exactly:
+
+- the ready list starts with the SCCs that have no dependencies, in plan order;
+- each round asks which ready SCCs are fresh; stale ones join a FIFO queue;
+- a round that found fresh SCCs counts them as done and processes nothing;
+  otherwise the front of the queue is processed whole (interface, then
+  implementation) and is the one done SCC;
+- dependents whose last dependency just finished form the next ready list,
+  in the order the plan lists each done SCC's dependents.
+
+The in-process driver executes its actions one by one.  Because the loop only
+depends on freshness answers and completion events, the same object can also
+serve as the print order of a build whose real work runs elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mypy_split.graph import SccNode
+
+
+@dataclass(frozen=True)
+class Classify:
+    """Split these ready SCCs into fresh and stale (answer with `classified`)."""
+
+    scc_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RunInterface:
+    """Check the interface of this stale SCC (answer with `interface_done`)."""
+
+    scc_id: int
+
+
+@dataclass(frozen=True)
+class RunImplementation:
+    """Check the remaining bodies of this SCC (answer with `implementation_done`)."""
+
+    scc_id: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Every SCC is done."""
+
+
+Action = Classify | RunInterface | RunImplementation | Finished
+
+
+class ScheduleError(Exception):
+    """An event that the loop's current state does not allow (a driver bug)."""
+
+
+class SequentialLoop:
+    """mypy's sequential processing order as a state machine; see the module doc."""
+
+    def __init__(self, nodes: Sequence[SccNode]) -> None:
+        self._dependents = {node.id: node.dependents for node in nodes}
+        self._waiting_on = {node.id: len(node.deps) for node in nodes}
+        self._stale_queue: deque[int] = deque()
+        self._ready = [node.id for node in nodes if not node.deps]
+        self._expected: Action | None = None
+        self._done: set[int] = set()
+
+    @property
+    def done(self) -> frozenset[int]:
+        return frozenset(self._done)
+
+    def start(self) -> Action:
+        if self._expected is not None:
+            raise ScheduleError("the loop was already started")
+        return self._next_round()
+
+    def classified(self, fresh: Sequence[int], stale: Sequence[int]) -> Action:
+        expected = self._expect(Classify)
+        assert isinstance(expected, Classify)
+        if sorted([*fresh, *stale]) != sorted(expected.scc_ids):
+            raise ScheduleError(
+                f"classification of {sorted([*fresh, *stale])} does not answer "
+                f"{sorted(expected.scc_ids)}"
+            )
+        self._stale_queue.extend(stale)
+        if fresh:
+            return self._finish(fresh)
+        return self._process_next_stale()
+
+    def interface_done(self, scc_id: int) -> Action:
+        self._expect(RunInterface(scc_id))
+        return self._set_expected(RunImplementation(scc_id))
+
+    def implementation_done(self, scc_id: int) -> Action:
+        self._expect(RunImplementation(scc_id))
+        return self._finish([scc_id])
+
+    def _next_round(self) -> Action:
+        if self._ready:
+            ready, self._ready = tuple(self._ready), []
+            return self._set_expected(Classify(ready))
+        return self._process_next_stale()
+
+    def _process_next_stale(self) -> Action:
+        if self._stale_queue:
+            return self._set_expected(RunInterface(self._stale_queue.popleft()))
+        unfinished = [scc_id for scc_id, count in self._waiting_on.items() if count > 0]
+        if unfinished:
+            raise ScheduleError(f"SCCs {sorted(unfinished)} can never become ready")
+        return self._set_expected(Finished())
+
+    def _finish(self, done: Sequence[int]) -> Action:
+        for scc_id in done:
+            self._done.add(scc_id)
+            for dependent in self._dependents[scc_id]:
+                self._waiting_on[dependent] -= 1
+                if self._waiting_on[dependent] == 0:
+                    self._ready.append(dependent)
+        return self._next_round()
+
+    def _set_expected(self, action: Action) -> Action:
+        self._expected = action
+        return action
+
+    def _expect(self, wanted: Action | type[Classify]) -> Action:
+        expected = self._expected
+        matches = (
+            isinstance(expected, wanted) if isinstance(wanted, type) else expected == wanted
+        )
+        if expected is None or not matches:
+            raise ScheduleError(f"got an answer for {wanted}, but the loop waits for {expected}")
+        return expected
