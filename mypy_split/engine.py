@@ -19,12 +19,12 @@ import mypy.build
 import mypy.defaults
 import mypy.main
 import mypy.version
-from mypy.build import BuildManager, build_error, compute_search_paths, default_data_dir
+from mypy.build import BuildManager, build_error, default_data_dir
 from mypy.error_formatter import OUTPUT_CHOICES
 from mypy.errors import Errors
 from mypy.fscache import FileSystemCache
 from mypy.known_modules import reset_known_modules_cache
-from mypy.modulefinder import BuildSource, BuildSourceSet
+from mypy.modulefinder import BuildSource, BuildSourceSet, compute_search_paths
 from mypy.options import Options
 from mypy.typestate import reset_global_state
 from mypy.types import instance_cache

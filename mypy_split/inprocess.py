@@ -42,8 +42,8 @@ def run_in_process(plan: BuildPlan, manager: BuildManager) -> None:
             action = loop.interface_done(scc.id)
         else:
             assert isinstance(action, RunImplementation)
-            result = pending.pop(action.scc_id, None)
-            if result is not None:
+            if action.scc_id in pending:
+                result = pending.pop(action.scc_id)
                 lines = phases.check_implementation(
                     list(result.module_ids), list(result.meta_files), graph, manager
                 )

@@ -1,0 +1,169 @@
+"""The differential harness: run `mypy` and `mypy-split` on one project, compare.
+
+Each tool gets its own cache (a copy of a pre-warmed, typeshed-only cache), so
+each sees the cache state its own previous steps left, which is what "the same
+answer on the same cache state" means.  After each step the caches are also
+crossed: `mypy -v` on a copy of mypy-split's cache and `mypy-split -v` on a copy
+of mypy's must find no stale SCC and print the same lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mypy_split.test.casefile import Case, Step
+
+BIN = Path(sys.executable).parent
+MYPY = [str(BIN / "mypy")]
+MYPY_SPLIT = [str(BIN / "mypy-split")]
+TIMEOUT = 300
+
+# `-v` lines that show an SCC was scheduled for checking rather than found fresh.
+_STALE_LOG = re.compile(r"Scheduling SCC .* as (inherently stale|stale due to)")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    stdout: str
+    stderr: str
+    returncode: int
+
+    def describe(self) -> str:
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+
+
+def run_tool(
+    command: list[str], args: list[str], project: Path, cache: Path, env: dict[str, str]
+) -> RunResult:
+    full_env = dict(os.environ)
+    full_env.pop("MYPY_FORCE_COLOR", None)
+    full_env.update({"MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb"})
+    full_env.pop("MYPY_NUM_WORKERS", None)
+    full_env.update(env)
+    completed = subprocess.run(
+        [*command, *args],
+        cwd=project,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    return RunResult(completed.stdout, completed.stderr, completed.returncode)
+
+
+def apply_step(project: Path, step: Step, index: int, base_mtime: int) -> None:
+    """Write and delete files; each step's files get a later mtime than the last's."""
+    for name in step.deletes:
+        target = project / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    stamp = base_mtime + 10 * index
+    for name, text in step.writes.items():
+        target = project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        os.utime(target, (stamp, stamp))
+
+
+def without_log(result: RunResult) -> RunResult:
+    """Drop what `-v` adds (LOG and TRACE lines), which is not part of the answer."""
+    kept = [
+        line
+        for line in result.stderr.splitlines(keepends=True)
+        if not line.startswith(("LOG:", "TRACE:"))
+    ]
+    return RunResult(result.stdout, "".join(kept), result.returncode)
+
+
+def compare(case: Case, step_index: int, what: str, expected: RunResult, actual: RunResult) -> None:
+    if expected != actual:
+        raise AssertionError(
+            f"{case.source}:{case.line} [{case.name}] step {step_index + 1}: {what}\n"
+            f"=== mypy\n{expected.describe()}=== mypy-split\n{actual.describe()}"
+        )
+
+
+def check_fresh(case: Case, step_index: int, who: str, result: RunResult) -> None:
+    stale = [line for line in result.stderr.splitlines() if _STALE_LOG.search(line)]
+    if stale:
+        raise AssertionError(
+            f"{case.source}:{case.line} [{case.name}] step {step_index + 1}: {who} found "
+            f"stale SCCs in the other tool's cache:\n" + "\n".join(stale)
+        )
+
+
+def run_case(
+    case: Case,
+    workdir: Path,
+    warm_cache: Path,
+    split_flags: list[str] | None = None,
+    cross_check: bool = True,
+) -> None:
+    """Run every step of a case through both tools; raise AssertionError on a difference."""
+    project = workdir / "project"
+    project.mkdir()
+    caches = {name: workdir / name for name in ("cache-mypy", "cache-split")}
+    for cache in caches.values():
+        shutil.copytree(warm_cache, cache, symlinks=True)
+    base_mtime = int(time.time()) - 1000
+    for index, step in enumerate(case.steps):
+        apply_step(project, step, index, base_mtime)
+        reference = run_tool(MYPY, step.args, project, caches["cache-mypy"], step.env)
+        split_args = [*step.args, *(split_flags or [])]
+        ours = run_tool(MYPY_SPLIT, split_args, project, caches["cache-split"], step.env)
+        if step.expected_out is not None:
+            if ours.stdout != step.expected_out:
+                raise AssertionError(
+                    f"{case.source}:{case.line} [{case.name}] step {index + 1}: expected\n"
+                    f"{step.expected_out}got\n{ours.describe()}"
+                )
+            continue
+        compare(case, index, "outputs differ", reference, ours)
+        if cross_check and not _cache_disabled(step):
+            cross_check_caches(case, index, step, project, caches, workdir)
+
+
+def cross_check_caches(
+    case: Case, index: int, step: Step, project: Path, caches: dict[str, Path], workdir: Path
+) -> None:
+    """The caches are interchangeable: no stale SCC either way, and the same answer.
+
+    The reference for a run on a warm cache is mypy on its own cache (a warm
+    run may legitimately print differently from the cold one before it).
+    """
+
+    def verbose_run(tool: list[str], cache_name: str) -> RunResult:
+        copy = workdir / f"cross-{len(list(workdir.glob('cross-*')))}"
+        shutil.copytree(caches[cache_name], copy, symlinks=True)
+        result = run_tool(tool, [*step.args, "-v"], project, copy, step.env)
+        shutil.rmtree(copy, ignore_errors=True)
+        return result
+
+    mypy_on_own = verbose_run(MYPY, "cache-mypy")
+    for tool, who, cache_name in (
+        (MYPY, "mypy", "cache-split"),
+        (MYPY_SPLIT, "mypy-split", "cache-mypy"),
+    ):
+        crossed = verbose_run(tool, cache_name)
+        check_fresh(case, index, f"{who} on {cache_name}", crossed)
+        compare(
+            case,
+            index,
+            f"{who} on {cache_name} answers differently from mypy on its own cache",
+            without_log(mypy_on_own),
+            without_log(crossed),
+        )
+
+
+def _cache_disabled(step: Step) -> bool:
+    flags = " ".join(step.flags)
+    return "--no-incremental" in flags or "--cache-dir=/dev/null" in flags or "--cache-dir /dev/null" in flags

@@ -1,0 +1,22 @@
+"""Every case in test-data/*.test, through `mypy` and `mypy-split`, compared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mypy_split.test.casefile import Case, parse_case_file
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import run_case
+
+TEST_DATA = Path(__file__).resolve().parents[2] / "test-data"
+
+
+def all_cases() -> list[Case]:
+    return [case for path in sorted(TEST_DATA.glob("*.test")) for case in parse_case_file(path)]
+
+
+@pytest.mark.parametrize("case", all_cases(), ids=lambda case: f"{case.source}::{case.name}")
+def test_same_answer_as_mypy(case: Case, tmp_path: Path, warm_cache: WarmCache) -> None:
+    run_case(case, tmp_path, warm_cache(case.steps[0].flags))
