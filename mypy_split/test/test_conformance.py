@@ -1,0 +1,64 @@
+"""A fixed sample of mypy's own check-*.test cases: mypy-split must answer as mypy does.
+
+Opt-in (`pytest -m conformance`): it downloads the mypy sdist once into
+misc/.corpora/.  The full suite is `python misc/conformance.py`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.mypy_corpus import (
+    CorpusCase,
+    CorpusUnavailable,
+    engine_version,
+    fetch_corpus,
+    parse_test_file,
+    run_cases,
+)
+
+CORPUS_CACHE = Path(__file__).resolve().parents[2] / "misc" / ".corpora"
+
+# A little of everything the corpus exercises: plain programs, `# cmd: mypy -m`,
+# config files, plugins, inline config, column numbers, two-step cases.
+SAMPLE = {
+    "check-basic.test": ["testAssignmentAndVarDef", "testTooManyConstructorArgs"],
+    "check-classes.test": ["testMethodCallWithInvalidNumberOfArguments", "testMethodBody"],
+    "check-functions.test": ["testSubtypingFunctionTypes"],
+    "check-generics.test": ["testGenericMethodArgument", "testMultipleGenericTypeParametersAndSubtyping"],
+    "check-columns.test": ["testColumnsNestedFunctions"],
+    "check-errorcodes.test": ["testErrorCodeSyntaxError"],
+    "check-flags.test": ["testSubclassingAnySilentImports"],
+    "check-custom-plugin.test": ["testFunctionPlugin", "testFunctionPluginFile"],
+    "check-inline-config.test": ["testInlineIncremental3", "testInlineStrict"],
+    "check-modules.test": ["testTypeIgnoredImportsWorkWithCacheIncremental2"],
+    "check-python312.test": ["testPEP695Class"],
+    "check-protocols.test": ["testSimpleProtocolOneMethodOverride"],
+    "check-serialize.test": ["testSerializeGenericFunction"],
+}
+
+
+def sample_cases(root: Path) -> list[CorpusCase]:
+    chosen: list[CorpusCase] = []
+    for file_name, names in SAMPLE.items():
+        cases = parse_test_file(root / "test-data" / "unit" / file_name, root)
+        by_name = {item.case.name: item for item in cases}
+        for name in names:
+            item = by_name[name]
+            assert item.skip is None, f"{item.where} is skipped: {item.skip}"
+            chosen.append(item)
+    return chosen
+
+
+@pytest.mark.conformance
+def test_mypy_sample_same_answer(tmp_path: Path, warm_cache: WarmCache) -> None:
+    try:
+        root = fetch_corpus(CORPUS_CACHE, engine_version())
+    except CorpusUnavailable as error:
+        pytest.skip(f"cannot download the mypy {engine_version()} sdist: {error}")
+    outcomes = run_cases(sample_cases(root), warm_cache, tmp_path, jobs=2)
+    different = [f"{o.case.where} {o.difference}" for o in outcomes if o.difference is not None]
+    assert not different, "\n".join(different)
