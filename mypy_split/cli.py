@@ -22,7 +22,8 @@ from mypy.options import Options
 
 import mypy_split
 from mypy_split import engine
-from mypy_split.driver import BuildOutcome, run_build
+from mypy_split.driver import BuildOutcome, Parallelism, run_build
+from mypy_split.parallel import WorkerCrashed
 from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
 
 
@@ -60,20 +61,24 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
     fscache = FileSystemCache()
     sources, options = mypy.main.process_options(args, stdout=stdout, stderr=stderr, fscache=fscache)
     validate_options(options, stdout, stderr)
-    take_worker_count(options, stderr)
+    parallelism = Parallelism(take_worker_count(options, stderr), list(args), os.getcwd())
     formatter = util.FancyFormatter(stdout, stderr, options.hide_error_codes, hide_success=bool(options.output))
 
     if options.install_types and not sources:
         mypy.main.install_types(formatter, options, non_interactive=options.non_interactive)
         return 0
 
-    sink, outcome = build_once(sources, options, fscache, start, stdout, stderr)
+    try:
+        sink, outcome = build_once(sources, options, fscache, start, stdout, stderr, parallelism)
+    except WorkerCrashed as crash:
+        stderr.write(f"mypy-split: error: {crash}\n")
+        return 2
     if options.non_interactive:
         if mypy.main.read_types_packages_to_install(options.cache_dir, after_run=True):
             mypy.main.install_types(formatter, options, after_run=True, non_interactive=True)
             fscache.flush()
             print()
-            sink, outcome = build_once(sources, options, fscache, start, stdout, stderr)
+            sink, outcome = build_once(sources, options, fscache, start, stdout, stderr, parallelism)
         sink.show_collected()
 
     code = exit_code(sink.messages, outcome.blockers)
@@ -93,9 +98,10 @@ def build_once(
     start: float,
     stdout: TextIO,
     stderr: TextIO,
+    parallelism: Parallelism,
 ) -> tuple[MessageSink, BuildOutcome]:
     sink = MessageSink(options, stdout, stderr)
-    outcome = run_build(sources, options, fscache, sink, stdout, stderr)
+    outcome = run_build(sources, options, fscache, sink, stdout, stderr, parallelism)
     sink.write_junit_xml(time.time() - start, outcome.serious)
     return sink, outcome
 

@@ -8,6 +8,7 @@ in the sink just as mypy's command line receives them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -23,6 +24,7 @@ from mypy_split import engine
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
 from mypy_split.output import MessageSink
+from mypy_split.parallel import Coordinator, hello_for
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,15 @@ class BuildOutcome:
     serious: bool
 
 
+@dataclass(frozen=True)
+class Parallelism:
+    """How many workers to use, and what they need to rebuild our options."""
+
+    workers: int
+    argv: list[str]
+    cwd: str
+
+
 def run_build(
     sources: list[BuildSource],
     options: Options,
@@ -40,6 +51,7 @@ def run_build(
     sink: MessageSink,
     stdout: TextIO,
     stderr: TextIO,
+    parallelism: Parallelism | None = None,
 ) -> BuildOutcome:
     engine.reset_process_caches()
     try:
@@ -51,8 +63,12 @@ def run_build(
             stdout=stdout,
             stderr=stderr,
         )
+        workers = effective_workers(options, parallelism)
+        if workers:
+            # Keep import errors per file, to be replayed where the module is checked.
+            manager.errors.global_watcher = True
         try:
-            check_program(sources, manager, stdout)
+            check_program(sources, manager, parallelism if workers else None)
         finally:
             engine.close_build(manager)
     except CompileError as error:
@@ -64,13 +80,34 @@ def run_build(
     return BuildOutcome(blockers=False, serious=False)
 
 
-def check_program(sources: list[BuildSource], manager: BuildManager, stdout: TextIO) -> None:
+def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
+    """Worker count for this build: 0 where only one process gives mypy's answer yet."""
+    if parallelism is None or parallelism.workers <= 0:
+        return 0
+    if (
+        options.cache_dir == os.devnull
+        or options.cache_fine_grained
+        or options.fine_grained_incremental
+        or options.report_dirs
+    ):
+        return 0
+    return parallelism.workers
+
+
+def check_program(
+    sources: list[BuildSource], manager: BuildManager, parallelism: Parallelism | None
+) -> None:
     """Everything between opening and closing a build, as mypy orders it."""
     options = manager.options
     mypy.build.log_configuration(manager, sources)
     graph, to_check = load_checked_graph(sources, manager)
     if to_check and not manager.use_fine_grained_cache():
-        run_in_process(plan_sccs(graph, manager), manager)
+        plan = plan_sccs(graph, manager)
+        if parallelism is None:
+            run_in_process(plan, manager)
+        else:
+            hello = hello_for(parallelism.argv, parallelism.cwd)
+            Coordinator(plan, manager, parallelism.workers, hello).run()
         mypy.build.write_plugins_snapshot(manager)
         manager.old_plugins_snapshot = manager.plugins_snapshot
         if options.cache_fine_grained or options.fine_grained_incremental:

@@ -47,15 +47,21 @@ def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> None:
     manager.commit()
 
 
-def check_interface(scc: SCC, graph: Graph, manager: BuildManager) -> InterfaceResult:
+def check_interface(
+    scc: SCC, graph: Graph, manager: BuildManager, from_cache: set[str] | None = None
+) -> InterfaceResult:
     """Semantic analysis and top-level checks of an SCC; writes data and meta files.
 
     A module loaded from cache that turned stale through a dependency has no
-    tree yet, so the SCC is parsed first.
+    tree yet, so the SCC is parsed first.  `from_cache` names the modules the
+    coordinator loaded from cache (a worker's states have no meta to tell).
     """
     invalidate_error_caches(scc, graph, manager)
     manager.parse_all([graph[module_id] for module_id in scc.mod_ids], post_parse=False)
-    from_cache = {module_id for module_id in scc.mod_ids if graph[module_id].meta}
+    if from_cache is None:
+        from_cache = {module_id for module_id in scc.mod_ids if graph[module_id].meta}
+    else:
+        from_cache = from_cache & scc.mod_ids
     results = mypy.build.process_stale_scc_interface(graph, scc, manager, from_cache=from_cache)
     manager.commit()
     return InterfaceResult(
@@ -118,3 +124,27 @@ def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> No
         except OSError:
             pass
     manager.commit()
+
+
+ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
+
+
+def shown_error_tuples(
+    module_ids: list[str], graph: Graph, manager: BuildManager
+) -> dict[str, list[ErrorTuple]]:
+    """The error tuples of each module whose errors are shown, as mypy caches them.
+
+    Reading them does not consume them: the engine has already written them to
+    the module's `meta_ex`; this returns the same list for the coordinator.
+    """
+    shown: dict[str, list[ErrorTuple]] = {}
+    for module_id in module_ids:
+        xpath = graph[module_id].xpath
+        if xpath not in manager.errors.ignored_files:
+            shown[module_id] = list(manager.errors.file_messages(xpath))
+    return shown
+
+
+def order_in_scc(scc: SCC, graph: Graph) -> list[str]:
+    """The order in which mypy processes (and reports) the modules of an SCC."""
+    return list(mypy.build.order_ascc_ex(graph, scc))

@@ -17,6 +17,7 @@ serve as the print order of a build whose real work runs elsewhere.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,3 +134,97 @@ class SequentialLoop:
         if expected is None or not matches:
             raise ScheduleError(f"got an answer for {wanted}, but the loop waits for {expected}")
         return expected
+
+
+class ParallelScheduler:
+    """Which SCC runs next when several executors work at once.
+
+    Each SCC goes `blocked -> classifiable -> (fresh: done) | queued -> running
+    -> interface done -> done`.  Dependents are unblocked by `interface done`
+    (or by being found fresh); an implementation never blocks anyone.  Among
+    queued SCCs the one with the longest remaining critical path goes first.
+    """
+
+    def __init__(self, nodes: Sequence[SccNode], costs: dict[int, float] | None = None) -> None:
+        self._order = {node.id: position for position, node in enumerate(nodes)}
+        self._dependents = {node.id: node.dependents for node in nodes}
+        self._blocking = {node.id: len(node.deps) for node in nodes}
+        self._priority = critical_paths(nodes, costs)
+        self._classifiable = [node.id for node in nodes if not node.deps]
+        self._queue: list[tuple[float, int, int]] = []
+        self._running: set[int] = set()
+        self._interface_done: set[int] = set()
+        self._done: set[int] = set()
+        self._total = len(nodes)
+
+    def take_classifiable(self) -> list[int]:
+        """SCCs whose dependencies' interfaces are all known, in plan order."""
+        ready = sorted(self._classifiable, key=self._order.__getitem__)
+        self._classifiable = []
+        return ready
+
+    def classified(self, scc_id: int, fresh: bool) -> None:
+        if fresh:
+            self._done.add(scc_id)
+            self._release_dependents(scc_id)
+        else:
+            self._enqueue(scc_id)
+
+    def next_task(self) -> int | None:
+        """The queued SCC to start now, or None."""
+        if not self._queue:
+            return None
+        _, _, scc_id = heapq.heappop(self._queue)
+        self._running.add(scc_id)
+        return scc_id
+
+    def has_queued(self) -> bool:
+        return bool(self._queue)
+
+    def interface_done(self, scc_id: int) -> None:
+        if scc_id in self._interface_done:
+            return  # A retried task reports its interface again.
+        self._interface_done.add(scc_id)
+        self._release_dependents(scc_id)
+
+    def implementation_done(self, scc_id: int) -> None:
+        self._running.discard(scc_id)
+        self._done.add(scc_id)
+
+    def task_lost(self, scc_id: int) -> None:
+        """A task's executor disappeared: run the SCC again from the start."""
+        if scc_id in self._running and scc_id not in self._done:
+            self._running.discard(scc_id)
+            self._enqueue(scc_id)
+
+    def withdraw(self, scc_id: int) -> None:
+        """Take a queued or running SCC out of the pool's hands (it runs elsewhere)."""
+        self._running.discard(scc_id)
+        self._queue = [entry for entry in self._queue if entry[2] != scc_id]
+        heapq.heapify(self._queue)
+
+    @property
+    def finished(self) -> bool:
+        return len(self._done) == self._total
+
+    def _enqueue(self, scc_id: int) -> None:
+        heapq.heappush(self._queue, (-self._priority[scc_id], self._order[scc_id], scc_id))
+
+    def _release_dependents(self, scc_id: int) -> None:
+        for dependent in self._dependents[scc_id]:
+            self._blocking[dependent] -= 1
+            if self._blocking[dependent] == 0:
+                self._classifiable.append(dependent)
+
+
+def critical_paths(nodes: Sequence[SccNode], costs: dict[int, float] | None = None) -> dict[int, float]:
+    """For each SCC, its cost plus the costliest chain of dependents after it.
+
+    `nodes` are in topological order (dependencies first), so one backward
+    pass sees every dependent before the SCCs it depends on.
+    """
+    longest: dict[int, float] = {}
+    for node in reversed(nodes):
+        cost = costs.get(node.id, float(node.size_hint)) if costs else float(node.size_hint)
+        longest[node.id] = cost + max((longest[d] for d in node.dependents), default=0.0)
+    return longest

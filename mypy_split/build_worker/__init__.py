@@ -1,0 +1,1 @@
+"""The worker process: checks SCCs for a coordinator, over its stdin and stdout."""

@@ -1,0 +1,185 @@
+"""The engine inside a worker: the same options, the coordinator's graph, SCC tasks.
+
+A session is made from the coordinator's own argument list (so config files
+and environment are read exactly as there), receives the graph once, then
+checks one SCC per task: interface (committed, then reported at once) and
+implementation (errors reported as structured records).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+
+import mypy.build
+import mypy.main
+from mypy.build import SCC, BuildManager, Graph, State
+from mypy.error_formatter import OUTPUT_CHOICES
+from mypy.errors import CompileError, ErrorInfo, Errors
+from mypy.fscache import FileSystemCache
+from mypy.modulefinder import BuildSourceSet, compute_search_paths
+from mypy.typestate import reset_global_state
+from mypy.util import read_py_file
+
+from librt.internal import ReadBuffer
+
+from mypy_split import engine, phases
+from mypy_split.protocol import (
+    CheckScc,
+    ErrorRecord,
+    GraphData,
+    Hello,
+    ImplementationDone,
+    InterfaceDone,
+    Message,
+)
+
+Send = Callable[[Message], None]
+
+
+class StaleDependency(Exception):
+    """A dependency's cache entry does not have the interface hash the coordinator expects."""
+
+
+class WorkerSession:
+    def __init__(self, manager: BuildManager) -> None:
+        self.manager = manager
+        self.graph: Graph = {}
+        self.from_cache: set[str] = set()
+
+    @classmethod
+    def start(cls, hello: Hello) -> WorkerSession:
+        """Build options and a manager as the coordinator did; CompileError if plugins fail."""
+        os.chdir(hello.cwd)
+        engine.tune_process()
+        engine.reset_process_caches()
+        fscache = FileSystemCache()
+        sources, options = mypy.main.process_options(
+            list(hello.argv), stdout=sys.stderr, stderr=sys.stderr, fscache=fscache
+        )
+        options.num_workers = 0
+        formatter = None if options.output is None else OUTPUT_CHOICES.get(options.output)
+        errors = Errors(
+            options, read_source=lambda path: read_py_file(path, fscache.read), error_formatter=formatter
+        )
+        data_dir = mypy.build.default_data_dir()
+        plugin, snapshot = mypy.build.load_plugins(options, errors, sys.stderr, [])
+        options.process_error_codes(error_callback=mypy.build.build_error)
+        manager = BuildManager(
+            data_dir,
+            compute_search_paths(sources, options, data_dir, None),
+            ignore_prefix=os.getcwd(),
+            source_set=BuildSourceSet(sources),
+            reports=None,
+            options=options,
+            version_id=engine.ENGINE_VERSION,
+            plugin=plugin,
+            plugins_snapshot=snapshot,
+            errors=errors,
+            error_formatter=formatter,
+            flush_errors=lambda path, lines, serious: None,
+            fscache=fscache,
+            stdout=sys.stderr,
+            stderr=sys.stderr,
+            parallel_worker=True,
+        )
+        reset_global_state()
+        return cls(manager)
+
+    def load_graph(self, data: GraphData) -> None:
+        manager = self.manager
+        with engine.collector_paused(manager.options):
+            for blob in data.states:
+                state = State.read(ReadBuffer(blob), manager)
+                self.graph[state.id] = state
+        manager.missing_modules.update(data.missing_modules)
+        for module_id, state in self.graph.items():
+            manager.import_map[module_id] = state.dependencies_set
+        # Plugins look modules up through this dict as they are parsed or loaded.
+        manager.plugin.set_modules(manager.modules)
+        self.from_cache = set(data.from_cache)
+        sccs = [SCC(set(mods), scc_id=scc_id, deps=deps) for scc_id, mods, deps in data.sccs]
+        manager.scc_by_id = {scc.id: scc for scc in sccs}
+        manager.top_order = [scc.id for scc in sccs]
+        for scc in sccs:
+            for module_id in scc.mod_ids:
+                manager.scc_by_mod_id[module_id] = scc
+
+    def check(self, task: CheckScc, send: Send) -> None:
+        """Both phases of one SCC; InterfaceDone is sent as soon as the cache is committed."""
+        manager = self.manager
+        scc = manager.scc_by_id[task.scc_id]
+        started = time.perf_counter()
+        # Only-once notes are placed by the coordinator across tasks; within a
+        # task the engine's own filtering is already the sequential one.
+        manager.errors.only_once_messages.clear()
+        self.prepare_states(task)
+        replayed_once = set(manager.errors.only_once_messages)
+        if task.one_piece:
+            phases.check_whole(scc, self.graph, manager)
+            module_ids = phases.order_in_scc(scc, self.graph)
+            hashes = {m: self.graph[m].interface_hash.hex() for m in module_ids}
+            send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started))
+        else:
+            result = phases.check_interface(scc, self.graph, manager, from_cache=self.from_cache)
+            self.verify_dependencies(scc, task.expected_hashes)
+            hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
+            send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started))
+            started = time.perf_counter()
+            module_ids = list(result.module_ids)
+            phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)
+        tuples = phases.shown_error_tuples(module_ids, self.graph, manager)
+        only_once = manager.errors.only_once_messages - replayed_once
+        records = {
+            module_id: [
+                ErrorRecord(*error, only_once=error[5] == "note" and error[6] in only_once)
+                for error in errors
+            ]
+            for module_id, errors in tuples.items()
+        }
+        send(
+            ImplementationDone(
+                task.scc_id,
+                records,
+                sorted(manager.missing_stub_packages),
+                time.perf_counter() - started,
+            )
+        )
+
+    def prepare_states(self, task: CheckScc) -> None:
+        """Per-module data the graph message left out; parse; replay import errors."""
+        manager = self.manager
+        states = [self.graph[module_id] for module_id in task.module_ids]
+        for state, suppressed_opts in zip(states, task.suppressed_opts):
+            state.options = state.options.clone_for_module(state.id)
+            state.known_suppressed_deps_opts = suppressed_opts
+        manager.parse_all(states, post_parse=False)
+        for state, import_errors in zip(states, task.import_errors):
+            tree = state.tree
+            assert tree is not None
+            import_lines = {node.line for node in tree.imports}
+            state.imports_ignored = {
+                line: codes for line, codes in tree.ignored_lines.items() if line in import_lines
+            }
+            if import_errors:
+                manager.errors.set_file(state.xpath, state.id, state.options)
+                for blob in import_errors:
+                    manager.errors.add_error_info(ErrorInfo.read(ReadBuffer(blob)))
+
+    def verify_dependencies(self, scc: SCC, expected: dict[str, str]) -> None:
+        """The dependencies read from the cache are the versions the coordinator knows."""
+        for module_id, expected_hash in expected.items():
+            state = self.graph.get(module_id)
+            if state is None or state.tree is None:
+                continue
+            actual = state.interface_hash.hex()
+            if actual != expected_hash:
+                raise StaleDependency(
+                    f"{module_id}: cache has interface {actual}, expected {expected_hash}"
+                )
+
+
+def blocker_lines(error: CompileError) -> list[str]:
+    return list(error.messages)

@@ -1,0 +1,89 @@
+"""The worker's main loop: one message in, its work done, results out.
+
+The coordinator talks to us over our inherited stdin and stdout.  Those two
+descriptors are kept for frames only; anything else that writes to stdout
+(a plugin's print, say) goes to stderr instead, so frames never get mixed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from typing import BinaryIO
+
+from mypy.errors import CompileError
+
+from mypy_split.build_worker.session import Send, WorkerSession
+from mypy_split.protocol import (
+    PROTOCOL_VERSION,
+    CheckScc,
+    GraphData,
+    Hello,
+    Message,
+    Ready,
+    Shutdown,
+    TaskFailed,
+    read_message,
+    write_message,
+)
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group; the coordinator decides what
+    # happens to us, so the signal must not turn into tracebacks here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    incoming, outgoing = claim_standard_streams()
+    try:
+        serve(incoming, outgoing)
+    except BrokenPipeError:
+        pass  # The coordinator is gone; nothing is left to tell it.
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def claim_standard_streams() -> tuple[BinaryIO, BinaryIO]:
+    incoming = os.fdopen(os.dup(0), "rb", buffering=0)
+    outgoing = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return incoming, outgoing
+
+
+def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
+    def send(message: Message) -> None:
+        write_message(outgoing, message)
+
+    hello = read_message(incoming)
+    if not isinstance(hello, Hello):
+        return
+    if hello.version != PROTOCOL_VERSION:
+        send(Ready(PROTOCOL_VERSION, os.getpid(), [f"protocol version {hello.version} is not {PROTOCOL_VERSION}"]))
+        return
+    try:
+        session = WorkerSession.start(hello)
+    except CompileError as error:
+        send(Ready(PROTOCOL_VERSION, os.getpid(), list(error.messages) or ["cannot start"]))
+        return
+    send(Ready(PROTOCOL_VERSION, os.getpid()))
+    while True:
+        message = read_message(incoming)
+        if message is None or isinstance(message, Shutdown):
+            return
+        if isinstance(message, GraphData):
+            session.load_graph(message)
+        elif isinstance(message, CheckScc):
+            run_task(session, message, send)
+
+
+def run_task(session: WorkerSession, task: CheckScc, send: Send) -> None:
+    try:
+        session.check(task, send)
+    except CompileError as error:
+        send(TaskFailed(task.scc_id, blocker=True, lines=list(error.messages)))
+    except Exception:
+        send(TaskFailed(task.scc_id, blocker=False, lines=traceback.format_exc().splitlines()))
+

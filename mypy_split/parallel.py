@@ -1,0 +1,327 @@
+"""The coordinator of a parallel build: real work in any order, output in mypy's.
+
+Two state machines run side by side.  The `ParallelScheduler` decides what
+the workers do: an SCC is classified (fresh or stale) here as soon as its
+dependencies' interfaces are known, and stale ones go to workers by critical
+path.  The `SequentialLoop` replays mypy's own sequential loop over the same
+answers and says when each SCC's lines may be printed; lines wait until then.
+
+Only-once notes: a worker filters them within its task exactly as mypy
+would; across tasks, the replay keeps the first in sequential order and drops
+later copies, rewriting those modules' cached errors to match.
+
+An SCC whose task ended in a blocker or an internal error, or that has no
+live worker left, is checked here, in-process, when the replay reaches it:
+mypy's own exception then surfaces at the same point of the output.
+"""
+
+from __future__ import annotations
+
+import mypy.build
+from mypy.build import BuildManager
+from mypy.cache import CacheMetaEx
+from mypy.util import json_loads
+from librt.internal import ReadBuffer, WriteBuffer
+
+from mypy_split import phases
+from mypy_split.graph import BuildPlan
+from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
+from mypy_split.protocol import (
+    PROTOCOL_VERSION,
+    CheckScc,
+    ErrorRecord,
+    GraphData,
+    Hello,
+    ImplementationDone,
+    InterfaceDone,
+    Ready,
+    TaskFailed,
+    encode,
+)
+from mypy_split.schedule import (
+    Action,
+    Classify,
+    Finished,
+    ParallelScheduler,
+    RunImplementation,
+    RunInterface,
+    SequentialLoop,
+)
+
+Lines = list[tuple[str, list[str]]]
+MAX_ATTEMPTS = 2
+
+
+class WorkerCrashed(Exception):
+    """A task lost its worker twice: the run ends with an internal error."""
+
+
+class Coordinator:
+    def __init__(self, plan: BuildPlan, manager: BuildManager, workers: int, hello: Hello) -> None:
+        self.plan = plan
+        self.graph = plan.graph
+        self.manager = manager
+        self.worker_count = workers
+        self.hello = hello
+        self.pool: WorkerPool | None = None
+        self.flush = manager.flush_errors
+        self.scheduler = ParallelScheduler(plan.nodes)
+        self.replay = SequentialLoop(plan.nodes)
+        self.replay_action: Action = self.replay.start()
+        self.fresh: dict[int, bool] = {}
+        self.fresh_lines: dict[int, Lines] = {}
+        self.results: dict[int, ImplementationDone] = {}
+        self.local: set[int] = set()
+        self.attempts: dict[int, int] = {}
+        self.seen_once: set[str] = set(manager.errors.only_once_messages)
+
+    def run(self) -> None:
+        try:
+            self.classify_ready()
+            while not isinstance(self.replay_action, Finished):
+                self.dispatch()
+                if self.advance_replay():
+                    continue
+                self.wait_for_workers()
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+
+    # -- classification -------------------------------------------------------
+
+    def classify_ready(self) -> None:
+        """Classify every SCC whose dependencies' interfaces are known; hold fresh lines."""
+        for scc_id in self.scheduler.take_classifiable():
+            captured: Lines = []
+            self.manager.flush_errors = lambda path, lines, serious: captured.append((path or "", lines))
+            try:
+                fresh, _ = phases.classify([self.plan.scc(scc_id)], self.graph, self.manager)
+            finally:
+                self.manager.flush_errors = self.flush
+            self.fresh[scc_id] = bool(fresh)
+            self.fresh_lines[scc_id] = captured
+            self.scheduler.classified(scc_id, bool(fresh))
+            if fresh:
+                self.classify_ready()
+                return
+
+    # -- dispatch ---------------------------------------------------------------
+
+    def dispatch(self) -> None:
+        if not self.scheduler.has_queued():
+            return
+        pool = self.ensure_pool()
+        for worker in pool.live_workers:
+            if worker.task is not None:
+                continue
+            scc_id = self.scheduler.next_task()
+            if scc_id is None:
+                return
+            worker.task = scc_id
+            pool.send(worker, self.task_message(scc_id))
+        if not pool.live_workers:
+            while (scc_id := self.scheduler.next_task()) is not None:
+                self.local.add(scc_id)
+
+    def ensure_pool(self) -> WorkerPool:
+        if self.pool is None:
+            self.pool = WorkerPool(self.worker_count, self.hello)
+            frame = encode(self.graph_message())
+            for worker in self.pool.workers:
+                self.pool.send_frame(worker, frame)
+        return self.pool
+
+    def graph_message(self) -> GraphData:
+        states = []
+        for state in self.graph.values():
+            buffer = WriteBuffer()
+            state.write(buffer)
+            states.append(buffer.getvalue())
+        return GraphData(
+            states=states,
+            missing_modules=dict(self.manager.missing_modules),
+            from_cache=[module_id for module_id, state in self.graph.items() if state.meta],
+            sccs=[(scc.id, sorted(scc.mod_ids), sorted(scc.deps)) for scc in self.plan.sccs],
+        )
+
+    def task_message(self, scc_id: int) -> CheckScc:
+        scc = self.plan.scc(scc_id)
+        module_ids = sorted(scc.mod_ids)
+        recorded = self.manager.errors.recorded
+        import_errors = []
+        for module_id in module_ids:
+            blobs = []
+            for info in recorded.get(self.graph[module_id].xpath, []):
+                buffer = WriteBuffer()
+                info.write(buffer)
+                blobs.append(buffer.getvalue())
+            import_errors.append(blobs)
+        expected = {
+            module_id: self.graph[module_id].interface_hash.hex()
+            for dep in scc.deps
+            for module_id in self.plan.scc(dep).mod_ids
+        }
+        return CheckScc(
+            scc_id=scc_id,
+            one_piece=phases.needs_one_piece(scc, self.graph),
+            expected_hashes=expected,
+            module_ids=module_ids,
+            suppressed_opts=[self.graph[m].suppressed_deps_opts() for m in module_ids],
+            import_errors=import_errors,
+        )
+
+    # -- events ---------------------------------------------------------------
+
+    def wait_for_workers(self) -> None:
+        pool = self.ensure_pool()
+        in_flight = any(worker.task is not None for worker in pool.live_workers)
+        if not in_flight and not pool.live_workers:
+            raise AssertionError(f"the replay waits for {self.replay_action} with no worker left")
+        for event in pool.poll(timeout=None):
+            if isinstance(event, Lost):
+                self.on_lost(event.worker, event.cause)
+            else:
+                assert isinstance(event, Received)
+                self.on_message(event.worker, event.message)
+        self.classify_ready()
+
+    def on_message(self, worker: WorkerHandle, message: object) -> None:
+        if isinstance(message, Ready):
+            if message.error:
+                # Unusable worker: retire it; its tasks run elsewhere.
+                assert self.pool is not None
+                worker.process.kill()
+            return
+        if isinstance(message, InterfaceDone):
+            self.on_interface(message)
+        elif isinstance(message, ImplementationDone):
+            worker.task = None
+            self.results[message.scc_id] = message
+            self.manager.missing_stub_packages.update(message.missing_stub_packages)
+            self.scheduler.implementation_done(message.scc_id)
+        elif isinstance(message, TaskFailed):
+            worker.task = None
+            self.local.add(message.scc_id)
+            self.scheduler.withdraw(message.scc_id)
+
+    def on_interface(self, message: InterfaceDone) -> None:
+        for module_id, new_hash in message.interface_hashes.items():
+            state = self.graph[module_id]
+            value = bytes.fromhex(new_hash)
+            if value != state.interface_hash:
+                state.mark_interface_stale()
+                state.interface_hash = value
+        self.scheduler.interface_done(message.scc_id)
+
+    def on_lost(self, worker: WorkerHandle, cause: str) -> None:
+        scc_id = worker.task
+        worker.task = None
+        if scc_id is None or scc_id in self.results:
+            return
+        attempts = self.attempts.get(scc_id, 0) + 1
+        self.attempts[scc_id] = attempts
+        if attempts >= MAX_ATTEMPTS:
+            modules = ", ".join(sorted(self.plan.scc(scc_id).mod_ids))
+            tail = worker.stderr_tail.decode(errors="replace").strip()
+            detail = f"\n{tail}" if tail else ""
+            raise WorkerCrashed(
+                f"a worker (pid {worker.pid}) was lost twice while checking {modules}: {cause}{detail}"
+            )
+        self.scheduler.task_lost(scc_id)
+
+    # -- replay ---------------------------------------------------------------
+
+    def advance_replay(self) -> bool:
+        """Move the replay as far as results allow, printing; True if it moved."""
+        moved = False
+        while True:
+            action = self.replay_action
+            if isinstance(action, Classify):
+                if not all(scc_id in self.fresh for scc_id in action.scc_ids):
+                    return moved
+                fresh = [scc_id for scc_id in action.scc_ids if self.fresh[scc_id]]
+                stale = [scc_id for scc_id in action.scc_ids if not self.fresh[scc_id]]
+                for scc_id in fresh:
+                    for path, lines in self.fresh_lines.pop(scc_id):
+                        self.flush(path, lines, False)
+                self.replay_action = self.replay.classified(fresh, stale)
+            elif isinstance(action, RunInterface):
+                if action.scc_id in self.local:
+                    self.check_here(action.scc_id)
+                elif action.scc_id not in self.results:
+                    return moved
+                else:
+                    self.print_result(self.results.pop(action.scc_id))
+                self.replay_action = self.replay.interface_done(action.scc_id)
+            elif isinstance(action, RunImplementation):
+                self.replay_action = self.replay.implementation_done(action.scc_id)
+            else:
+                return moved
+            moved = True
+
+    def print_result(self, result: ImplementationDone) -> None:
+        for module_id, records in result.errors.items():
+            kept = self.place_only_once(records)
+            if len(kept) != len(records):
+                self.rewrite_cached_errors(module_id, kept)
+            xpath = self.graph[module_id].xpath
+            lines = self.manager.errors.format_messages(
+                xpath, [record.engine_tuple() for record in kept], formatter=self.manager.error_formatter
+            )
+            self.flush(self.manager.errors.simplify_path(xpath), lines, False)
+
+    def place_only_once(self, records: list[ErrorRecord]) -> list[ErrorRecord]:
+        kept = []
+        for record in records:
+            if record.only_once:
+                if record.message in self.seen_once:
+                    continue
+                self.seen_once.add(record.message)
+            kept.append(record)
+        return kept
+
+    def rewrite_cached_errors(self, module_id: str, kept: list[ErrorRecord]) -> None:
+        """Make the module's `meta_ex` hold what a sequential run would have stored."""
+        state = self.graph[module_id]
+        if not state.path or not self.manager.cache_enabled:
+            return
+        meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, self.manager.options)
+        name = mypy.build.get_meta_ex_name(meta_file)
+        store = self.manager.metastore
+        try:
+            raw = store.read(name)
+        except OSError:
+            return
+        if self.manager.options.fixed_format_cache:
+            meta_ex = CacheMetaEx.read(ReadBuffer(raw))
+        else:
+            meta_ex = CacheMetaEx.deserialize(json_loads(raw))
+        if meta_ex is None:
+            return
+        meta_ex.error_lines = [record.engine_tuple() for record in kept]
+        mypy.build.write_cache_meta_ex(meta_file, meta_ex, self.manager)
+        self.manager.commit()
+
+    def check_here(self, scc_id: int) -> None:
+        """Check an SCC in this process, at its place in the sequential order."""
+        scc = self.plan.scc(scc_id)
+        errors = self.manager.errors
+        errors.only_once_messages.update(self.seen_once)
+        if phases.needs_one_piece(scc, self.graph):
+            phases.check_whole(scc, self.graph, self.manager)
+        else:
+            result = phases.check_interface(scc, self.graph, self.manager)
+            self.scheduler.interface_done(scc_id)
+            lines = phases.check_implementation(
+                list(result.module_ids), list(result.meta_files), self.graph, self.manager
+            )
+            for module_id, module_lines in lines.items():
+                self.flush(errors.simplify_path(self.graph[module_id].xpath), module_lines, False)
+        self.seen_once.update(errors.only_once_messages)
+        self.scheduler.interface_done(scc_id)
+        self.scheduler.implementation_done(scc_id)
+        self.classify_ready()
+
+
+def hello_for(argv: list[str], cwd: str) -> Hello:
+    return Hello(version=PROTOCOL_VERSION, argv=argv, cwd=cwd)

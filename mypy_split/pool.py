@@ -1,0 +1,223 @@
+"""The worker pool, coordinator side: start processes, send frames, collect events.
+
+Workers are fresh interpreters (`sys.executable`, never the user's
+`--python-executable`) whose inherited stdin/stdout carry our frames.  The
+user's project folder is kept off their `sys.path` on every Python version.
+`poll` turns everything that happens into events: a message arrived, or a
+worker is gone (with its exit status and the tail of its stderr).  Writes go
+through one thread per worker so that a big frame never blocks the loop.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import mypy_split
+from mypy_split.protocol import FrameReader, Message, ProtocolError, Shutdown, encode
+
+# `-c` puts the current folder first on sys.path; drop it before anything is
+# imported, and make sure our own package is importable even when it is not
+# installed (run from a source checkout).
+_BOOT = (
+    "import os, sys; cwd = os.getcwd(); "
+    "sys.path[:] = [p for p in sys.path if p not in ('', '.', cwd)]; "
+    "sys.path.append(sys.argv[1]); "
+    "from mypy_split.build_worker.worker import main; main()"
+)
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(mypy_split.__file__)))
+_STDERR_TAIL = 16 * 1024
+SHUTDOWN_GRACE = 1.0
+
+
+@dataclass
+class Received:
+    worker: WorkerHandle
+    message: Message
+
+
+@dataclass
+class Lost:
+    worker: WorkerHandle
+    cause: str
+
+
+Event = Received | Lost
+
+
+@dataclass(eq=False)
+class WorkerHandle:
+    index: int
+    process: subprocess.Popen[bytes]
+    outbox: queue.Queue[bytes | None] = field(default_factory=queue.Queue)
+    reader: FrameReader = field(default_factory=FrameReader)
+    stderr_tail: bytearray = field(default_factory=bytearray)
+    alive: bool = True
+    task: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class WorkerPool:
+    def __init__(self, count: int, first_message: Message) -> None:
+        self.workers: list[WorkerHandle] = []
+        self._selector = selectors.DefaultSelector()
+        self._threads: list[threading.Thread] = []
+        for index in range(count):
+            self._start(index, first_message)
+
+    def _start(self, index: int, first_message: Message) -> WorkerHandle:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, _PACKAGE_PARENT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+        )
+        worker = WorkerHandle(index, process)
+        assert process.stdout is not None and process.stderr is not None
+        os.set_blocking(process.stdout.fileno(), False)
+        os.set_blocking(process.stderr.fileno(), False)
+        self._selector.register(process.stdout, selectors.EVENT_READ, (worker, "out"))
+        self._selector.register(process.stderr, selectors.EVENT_READ, (worker, "err"))
+        thread = threading.Thread(target=self._write_loop, args=(worker,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        self.workers.append(worker)
+        self.send(worker, first_message)
+        return worker
+
+    @property
+    def live_workers(self) -> list[WorkerHandle]:
+        return [worker for worker in self.workers if worker.alive]
+
+    def send(self, worker: WorkerHandle, message: Message) -> None:
+        """Queue a frame; a worker that cannot take it shows up later as Lost."""
+        if worker.alive:
+            worker.outbox.put(encode(message))
+
+    def send_frame(self, worker: WorkerHandle, frame: bytes) -> None:
+        if worker.alive:
+            worker.outbox.put(frame)
+
+    def _write_loop(self, worker: WorkerHandle) -> None:
+        stdin = worker.process.stdin
+        assert stdin is not None
+        while True:
+            frame = worker.outbox.get()
+            if frame is None:
+                break
+            try:
+                stdin.write(frame)
+                stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                break  # The read side sees the end of the process and reports it.
+        try:
+            stdin.close()
+        except OSError:
+            pass
+
+    def poll(self, timeout: float | None) -> list[Event]:
+        events: list[Event] = []
+        for key, _ in self._selector.select(timeout):
+            worker, stream = key.data
+            try:
+                data = os.read(key.fd, 1 << 20)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if stream == "err":
+                self._keep_stderr(worker, key.fileobj, data)
+                continue
+            if not data:
+                events.append(self._lose(worker, None))
+                continue
+            try:
+                events.extend(Received(worker, message) for message in worker.reader.feed(data))
+            except ProtocolError as error:
+                events.append(self._lose(worker, f"sent a bad frame ({error})"))
+        return events
+
+    def _keep_stderr(self, worker: WorkerHandle, stream: object, data: bytes) -> None:
+        if not data:
+            self._unregister(stream)
+            return
+        worker.stderr_tail.extend(data)
+        del worker.stderr_tail[:-_STDERR_TAIL]
+
+    def _unregister(self, stream: object) -> None:
+        try:
+            self._selector.unregister(stream)  # type: ignore[arg-type]
+        except (KeyError, ValueError):
+            pass
+
+    def _lose(self, worker: WorkerHandle, problem: str | None) -> Lost:
+        worker.alive = False
+        assert worker.process.stdout is not None
+        self._unregister(worker.process.stdout)
+        if problem is not None:
+            worker.process.kill()
+        returncode = worker.process.wait()
+        self._drain_stderr(worker)
+        worker.outbox.put(None)
+        return Lost(worker, problem or describe_exit(returncode))
+
+    def _drain_stderr(self, worker: WorkerHandle) -> None:
+        stderr = worker.process.stderr
+        assert stderr is not None
+        try:
+            while data := os.read(stderr.fileno(), 1 << 16):
+                worker.stderr_tail.extend(data)
+        except OSError:
+            pass
+        del worker.stderr_tail[:-_STDERR_TAIL]
+        self._unregister(stderr)
+
+    def close(self) -> None:
+        """Stop every worker: ask, wait briefly, then kill; reap them all."""
+        for worker in self.workers:
+            if worker.alive:
+                worker.outbox.put(encode(Shutdown()))
+                worker.outbox.put(None)
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        for worker in self.workers:
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                worker.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+            worker.alive = False
+        for worker in self.workers:
+            for stream in (worker.process.stdout, worker.process.stderr):
+                if stream is not None:
+                    self._unregister(stream)
+                    stream.close()
+        self._selector.close()
+
+    def kill(self) -> None:
+        """Stop every worker now (Ctrl-C, fatal errors); reap them all."""
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+        self.close()
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exit status {returncode}"

@@ -1,0 +1,410 @@
+"""Messages between the coordinator and its workers, and their framing on a pipe.
+
+A frame is `u32 length` + body; a body is `u8 kind`, `u32 header length`, a
+JSON header, then binary attachments (each `u32 length` + bytes) for the
+engine's own serialized objects (module states, error infos).  Each message
+type is a small record with `encode`/`decode` beside it; nothing here knows
+about processes or the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import BinaryIO, ClassVar, TypeAlias
+
+PROTOCOL_VERSION = 1
+
+_U32 = struct.Struct(">I")
+_KIND = struct.Struct(">B")
+MAX_FRAME = 1 << 31
+
+JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]"
+
+
+class ProtocolError(Exception):
+    """A frame that is truncated, malformed, of unknown kind or of another version."""
+
+
+# An error as the coordinator formats it: the engine's error tuple plus whether
+# the engine reported it as an only-once note.
+@dataclass(frozen=True)
+class ErrorRecord:
+    file: str | None
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    severity: str
+    message: str
+    code: str | None
+    only_once: bool = False
+
+    def engine_tuple(self) -> tuple[str | None, int, int, int, int, str, str, str | None]:
+        return (
+            self.file, self.line, self.column, self.end_line, self.end_column,
+            self.severity, self.message, self.code,
+        )
+
+    def to_json(self) -> list[JsonValue]:
+        return [*self.engine_tuple(), self.only_once]
+
+    @classmethod
+    def from_json(cls, value: JsonValue) -> ErrorRecord:
+        if not isinstance(value, list) or len(value) != 9:
+            raise ProtocolError(f"bad error record: {value!r}")
+        file, line, column, end_line, end_column, severity, message, code, only_once = value
+        if not (
+            (file is None or isinstance(file, str))
+            and isinstance(line, int) and isinstance(column, int)
+            and isinstance(end_line, int) and isinstance(end_column, int)
+            and isinstance(severity, str) and isinstance(message, str)
+            and (code is None or isinstance(code, str)) and isinstance(only_once, bool)
+        ):
+            raise ProtocolError(f"bad error record: {value!r}")
+        return cls(file, line, column, end_line, end_column, severity, message, code, only_once)
+
+
+@dataclass
+class Message:
+    """Base of all messages: a kind number, a JSON header and attachments."""
+
+    KIND: ClassVar[int] = 0
+
+    def header(self) -> dict[str, JsonValue]:
+        return {}
+
+    def attachments(self) -> list[bytes]:
+        return []
+
+
+@dataclass
+class Hello(Message):
+    """Coordinator -> worker, first: how to build the same options as the coordinator."""
+
+    KIND: ClassVar[int] = 1
+    version: int
+    argv: list[str]
+    cwd: str
+
+    def header(self) -> dict[str, JsonValue]:
+        return {"version": self.version, "argv": list(self.argv), "cwd": self.cwd}
+
+
+@dataclass
+class Ready(Message):
+    """Worker -> coordinator: set up (or not: `error` lines say why), with its pid."""
+
+    KIND: ClassVar[int] = 2
+    version: int
+    pid: int
+    error: list[str] = field(default_factory=list)
+
+    def header(self) -> dict[str, JsonValue]:
+        return {"version": self.version, "pid": self.pid, "error": list(self.error)}
+
+
+@dataclass
+class GraphData(Message):
+    """Coordinator -> worker: the module graph and its SCCs, sent once."""
+
+    KIND: ClassVar[int] = 3
+    # Module states as the engine serializes them (State.write), one attachment each.
+    states: list[bytes]
+    missing_modules: dict[str, int]
+    from_cache: list[str]
+    # [scc id, module ids, dependency scc ids], in topological order.
+    sccs: list[tuple[int, list[str], list[int]]]
+
+    def header(self) -> dict[str, JsonValue]:
+        return {
+            "missing_modules": dict(self.missing_modules),
+            "from_cache": list(self.from_cache),
+            "sccs": [[scc_id, list(mods), list(deps)] for scc_id, mods, deps in self.sccs],
+        }
+
+    def attachments(self) -> list[bytes]:
+        return self.states
+
+
+@dataclass
+class CheckScc(Message):
+    """Coordinator -> worker: check one stale SCC, interface then implementation."""
+
+    KIND: ClassVar[int] = 4
+    scc_id: int
+    one_piece: bool
+    # The interface hash (hex) each dependency module must have in the cache.
+    expected_hashes: dict[str, str]
+    # Per module: suppressed-deps options (bytes) and import errors (ErrorInfo bytes).
+    module_ids: list[str]
+    suppressed_opts: list[bytes]
+    import_errors: list[list[bytes]]
+
+    def header(self) -> dict[str, JsonValue]:
+        return {
+            "scc_id": self.scc_id,
+            "one_piece": self.one_piece,
+            "expected_hashes": dict(self.expected_hashes),
+            "module_ids": list(self.module_ids),
+            "error_counts": [len(errors) for errors in self.import_errors],
+        }
+
+    def attachments(self) -> list[bytes]:
+        flat = list(self.suppressed_opts)
+        for errors in self.import_errors:
+            flat.extend(errors)
+        return flat
+
+
+@dataclass
+class InterfaceDone(Message):
+    """Worker -> coordinator: an SCC's interface is committed to the cache."""
+
+    KIND: ClassVar[int] = 5
+    scc_id: int
+    interface_hashes: dict[str, str]
+    seconds: float
+
+    def header(self) -> dict[str, JsonValue]:
+        return {
+            "scc_id": self.scc_id,
+            "interface_hashes": dict(self.interface_hashes),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass
+class ImplementationDone(Message):
+    """Worker -> coordinator: bodies checked, `meta_ex` written; errors per module."""
+
+    KIND: ClassVar[int] = 6
+    scc_id: int
+    errors: dict[str, list[ErrorRecord]]
+    missing_stub_packages: list[str]
+    seconds: float
+
+    def header(self) -> dict[str, JsonValue]:
+        return {
+            "scc_id": self.scc_id,
+            "errors": {
+                module: [record.to_json() for record in records]
+                for module, records in self.errors.items()
+            },
+            "missing_stub_packages": list(self.missing_stub_packages),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass
+class TaskFailed(Message):
+    """Worker -> coordinator: a task ended in a blocker or an internal error."""
+
+    KIND: ClassVar[int] = 7
+    scc_id: int
+    blocker: bool
+    lines: list[str]
+
+    def header(self) -> dict[str, JsonValue]:
+        return {"scc_id": self.scc_id, "blocker": self.blocker, "lines": list(self.lines)}
+
+
+@dataclass
+class Shutdown(Message):
+    """Coordinator -> worker: exit now."""
+
+    KIND: ClassVar[int] = 8
+
+
+MESSAGE_TYPES: dict[int, type[Message]] = {
+    cls.KIND: cls
+    for cls in (Hello, Ready, GraphData, CheckScc, InterfaceDone, ImplementationDone, TaskFailed, Shutdown)
+}
+
+
+def encode(message: Message) -> bytes:
+    """The whole frame for a message, length prefix included."""
+    header = json.dumps(message.header(), separators=(",", ":")).encode()
+    parts = [_KIND.pack(message.KIND), _U32.pack(len(header)), header]
+    for attachment in message.attachments():
+        parts.append(_U32.pack(len(attachment)))
+        parts.append(attachment)
+    body = b"".join(parts)
+    return _U32.pack(len(body)) + body
+
+
+def decode(body: bytes) -> Message:
+    """A message from a frame body (without its length prefix)."""
+    if len(body) < _KIND.size + _U32.size:
+        raise ProtocolError("truncated frame")
+    (kind,) = _KIND.unpack_from(body, 0)
+    cls = MESSAGE_TYPES.get(kind)
+    if cls is None:
+        raise ProtocolError(f"unknown message kind {kind}")
+    (header_length,) = _U32.unpack_from(body, _KIND.size)
+    start = _KIND.size + _U32.size
+    if start + header_length > len(body):
+        raise ProtocolError("truncated header")
+    try:
+        header = json.loads(body[start : start + header_length])
+    except ValueError as error:
+        raise ProtocolError(f"bad header: {error}") from error
+    if not isinstance(header, dict):
+        raise ProtocolError("header is not an object")
+    attachments = _split_attachments(body, start + header_length)
+    try:
+        return _build(cls, header, attachments)
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise ProtocolError(f"bad {cls.__name__} message: {error!r}") from error
+
+
+def _split_attachments(body: bytes, offset: int) -> list[bytes]:
+    attachments = []
+    while offset < len(body):
+        if offset + _U32.size > len(body):
+            raise ProtocolError("truncated attachment length")
+        (length,) = _U32.unpack_from(body, offset)
+        offset += _U32.size
+        if offset + length > len(body):
+            raise ProtocolError("truncated attachment")
+        attachments.append(body[offset : offset + length])
+        offset += length
+    return attachments
+
+
+def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]) -> Message:
+    if cls is Hello:
+        return Hello(version=_int(h["version"]), argv=_strs(h["argv"]), cwd=_str(h["cwd"]))
+    if cls is Ready:
+        return Ready(version=_int(h["version"]), pid=_int(h["pid"]), error=_strs(h["error"]))
+    if cls is GraphData:
+        sccs = []
+        for item in _list(h["sccs"]):
+            scc_id, mods, deps = _list(item)
+            sccs.append((_int(scc_id), _strs(mods), [_int(d) for d in _list(deps)]))
+        missing = {key: _int(value) for key, value in _dict(h["missing_modules"]).items()}
+        return GraphData(
+            states=attachments, missing_modules=missing, from_cache=_strs(h["from_cache"]), sccs=sccs
+        )
+    if cls is CheckScc:
+        module_ids = _strs(h["module_ids"])
+        counts = [_int(count) for count in _list(h["error_counts"])]
+        if len(counts) != len(module_ids) or len(attachments) != len(module_ids) + sum(counts):
+            raise ProtocolError("CheckScc attachments do not match its header")
+        opts, rest = attachments[: len(module_ids)], attachments[len(module_ids) :]
+        import_errors = []
+        for count in counts:
+            import_errors.append(rest[:count])
+            rest = rest[count:]
+        hashes = {key: _str(value) for key, value in _dict(h["expected_hashes"]).items()}
+        return CheckScc(
+            scc_id=_int(h["scc_id"]), one_piece=bool(h["one_piece"]), expected_hashes=hashes,
+            module_ids=module_ids, suppressed_opts=opts, import_errors=import_errors,
+        )
+    if cls is InterfaceDone:
+        hashes = {key: _str(value) for key, value in _dict(h["interface_hashes"]).items()}
+        return InterfaceDone(scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]))
+    if cls is ImplementationDone:
+        errors = {
+            module: [ErrorRecord.from_json(record) for record in _list(records)]
+            for module, records in _dict(h["errors"]).items()
+        }
+        return ImplementationDone(
+            scc_id=_int(h["scc_id"]), errors=errors,
+            missing_stub_packages=_strs(h["missing_stub_packages"]), seconds=_float(h["seconds"]),
+        )
+    if cls is TaskFailed:
+        return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))
+    return Shutdown()
+
+
+def _int(value: JsonValue) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _float(value: JsonValue) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _str(value: JsonValue) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError(f"expected a string, got {value!r}")
+    return value
+
+
+def _list(value: JsonValue) -> list[JsonValue]:
+    if not isinstance(value, list):
+        raise ProtocolError(f"expected a list, got {value!r}")
+    return value
+
+
+def _dict(value: JsonValue) -> dict[str, JsonValue]:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"expected an object, got {value!r}")
+    return value
+
+
+def _strs(value: JsonValue) -> list[str]:
+    return [_str(item) for item in _list(value)]
+
+
+def write_message(stream: BinaryIO, message: Message) -> None:
+    stream.write(encode(message))
+    stream.flush()
+
+
+def read_message(stream: BinaryIO) -> Message | None:
+    """The next message, or None at a clean end of stream (before any byte of a frame)."""
+    prefix = _read_exactly(stream, _U32.size, allow_eof=True)
+    if prefix is None:
+        return None
+    (length,) = _U32.unpack(prefix)
+    if length > MAX_FRAME:
+        raise ProtocolError(f"frame of {length} bytes is too large")
+    body = _read_exactly(stream, length, allow_eof=False)
+    assert body is not None
+    return decode(body)
+
+
+def _read_exactly(stream: BinaryIO, size: int, allow_eof: bool) -> bytes | None:
+    chunks = []
+    remaining = size
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            if allow_eof and remaining == size:
+                return None
+            raise ProtocolError(f"stream ended inside a frame ({size - remaining} of {size} bytes)")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+class FrameReader:
+    """Incremental frame splitter for non-blocking reads on the coordinator side."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Message]:
+        self._buffer.extend(data)
+        messages = []
+        while len(self._buffer) >= _U32.size:
+            (length,) = _U32.unpack_from(self._buffer, 0)
+            if length > MAX_FRAME:
+                raise ProtocolError(f"frame of {length} bytes is too large")
+            if len(self._buffer) < _U32.size + length:
+                break
+            body = bytes(self._buffer[_U32.size : _U32.size + length])
+            del self._buffer[: _U32.size + length]
+            messages.append(decode(body))
+        return messages
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
