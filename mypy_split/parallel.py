@@ -90,20 +90,25 @@ class Coordinator:
     # -- classification -------------------------------------------------------
 
     def classify_ready(self) -> None:
-        """Classify every SCC whose dependencies' interfaces are known; hold fresh lines."""
-        for scc_id in self.scheduler.take_classifiable():
-            captured: Lines = []
-            self.manager.flush_errors = lambda path, lines, serious: captured.append((path or "", lines))
-            try:
-                fresh, _ = phases.classify([self.plan.scc(scc_id)], self.graph, self.manager)
-            finally:
-                self.manager.flush_errors = self.flush
-            self.fresh[scc_id] = bool(fresh)
-            self.fresh_lines[scc_id] = captured
-            self.scheduler.classified(scc_id, bool(fresh))
-            if fresh:
-                self.classify_ready()
-                return
+        """Classify every SCC whose dependencies' interfaces are known; hold fresh lines.
+
+        A fresh SCC releases its dependents at once, so this repeats until no
+        SCC is left to classify.
+        """
+        while ready := self.scheduler.take_classifiable():
+            for scc_id in ready:
+                self.classify_one(scc_id)
+
+    def classify_one(self, scc_id: int) -> None:
+        captured: Lines = []
+        self.manager.flush_errors = lambda path, lines, serious: captured.append((path or "", lines))
+        try:
+            fresh, _ = phases.classify([self.plan.scc(scc_id)], self.graph, self.manager)
+        finally:
+            self.manager.flush_errors = self.flush
+        self.fresh[scc_id] = bool(fresh)
+        self.fresh_lines[scc_id] = captured
+        self.scheduler.classified(scc_id, bool(fresh))
 
     # -- dispatch ---------------------------------------------------------------
 
