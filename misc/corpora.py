@@ -1,0 +1,506 @@
+"""Real corpora for mypy-split: set them up, check them, compare the answers.
+
+A corpus is real code checked the way its users check it: mypy's own self
+check (from the engine's sdist) and a few packages from the index, each in a
+virtual environment of its own.  Everything lives under `misc/.corpora/`,
+which git ignores.
+
+    python misc/corpora.py prepare          # download and install, once
+    python misc/corpora.py show             # where each corpus runs, and how
+    python misc/corpora.py compare [--workers 0,1,2] [--repeat K] [--corpora a,b]
+
+`compare` runs `mypy -n 0` and `mypy-split -n N` on each corpus, each tool on
+a cache of its own, through the steps a user goes through: cold (empty
+cache), warm (a second run), a one-line edit of a function body, and after
+the warm and edit steps it crosses the caches: `mypy` on a copy of
+mypy-split's cache, and mypy-split on a copy of mypy's, must print what `mypy`
+prints on a copy of its own and find nothing stale.  It prints a table of
+identical/different counts and the diff of every difference.
+
+`misc/perf_compare.py` times the same corpora and steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import difflib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CORPORA = HERE / ".corpora"
+SCRATCH = CORPORA / "scratch"
+# The tools are the console scripts beside this interpreter: inside the sdist
+# folder, `python -m mypy` would import the interpreted sources in the cwd.
+BIN = Path(sys.executable).parent
+ENGINE_VERSION = metadata.version("mypy")
+TIMEOUT = 1800
+
+# Marks a finished `prepare` step, so that an interrupted one is redone.
+DONE_MARK = ".prepared"
+
+# `-v` lines showing an SCC was scheduled for checking rather than found fresh.
+STALE_LOG = re.compile(r"Scheduling SCC .* as (inherently stale|stale due to)")
+
+# The edit: a statement with a type error, so the edit also shows in the answer.
+EDIT_LINE = '_corpus_edit: int = "edited"  # inserted by misc/corpora.py'
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One command under test: `mypy -n N` (upstream) or `mypy-split -n N`."""
+
+    kind: str  # "mypy" or "split"
+    workers: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.script} -n {self.workers}"
+
+    @property
+    def script(self) -> str:
+        return "mypy" if self.kind == "mypy" else "mypy-split"
+
+    def argv(self) -> list[str]:
+        return [str(BIN / self.script), "-n", str(self.workers)]
+
+
+REFERENCE = Tool("mypy", 0)
+
+
+def parse_tool(text: str) -> Tool:
+    """`mypy:2` or `split:0`."""
+    kind, _, workers = text.partition(":")
+    if kind not in ("mypy", "split") or not workers.isdigit():
+        raise argparse.ArgumentTypeError(f"bad tool {text!r}: expected mypy:N or split:N")
+    return Tool(kind, int(workers))
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Where a corpus is checked, with which arguments, and which file the edit touches."""
+
+    name: str
+    cwd: Path
+    args: tuple[str, ...]
+    edit_file: Path
+
+    def command(self, tool: Tool, extra: Sequence[str] = ()) -> list[str]:
+        # The worker count goes last, so it overrides a config file's num_workers.
+        return [*tool.argv()[:1], *self.args, *extra, *tool.argv()[1:]]
+
+    def is_prepared(self) -> bool:
+        return (self.cwd / DONE_MARK).exists() and self.edit_file.exists()
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package from the index, pinned with its dependencies, checked with `-p`."""
+
+    name: str
+    requirements: tuple[str, ...]
+    modules: tuple[str, ...]
+    # A module whose function bodies nothing else depends on (a leaf where possible).
+    edit_module: str
+
+
+PACKAGES = (
+    Package(
+        "rich",
+        ("rich==15.0.0", "markdown-it-py==4.3.0", "mdurl==0.1.2", "pygments==2.21.0"),
+        ("rich",),
+        "rich/layout.py",
+    ),
+    Package("click", ("click==8.5.1",), ("click",), "click/testing.py"),
+    Package("attrs", ("attrs==26.1.0",), ("attr", "attrs"), "attr/filters.py"),
+)
+
+
+# ---------------------------------------------------------------- the corpora
+
+
+def self_check_dir() -> Path:
+    return CORPORA / "selfcheck"
+
+
+def sdist_dir() -> Path:
+    return self_check_dir() / f"mypy-{ENGINE_VERSION}"
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def site_packages(venv: Path) -> Path:
+    found = sorted(venv.glob("lib/python3*/site-packages"))
+    return found[0] if found else venv / "lib" / "site-packages"
+
+
+def self_check_corpus() -> Corpus:
+    python = venv_python(self_check_dir() / "venv")
+    return Corpus(
+        "selfcheck",
+        sdist_dir(),
+        ("--config-file", "mypy_self_check.ini", "--python-executable", str(python), "-p", "mypy", "-p", "mypyc"),
+        sdist_dir() / "mypy" / "test" / "testcheck.py",
+    )
+
+
+def package_corpus(package: Package) -> Corpus:
+    home = CORPORA / package.name
+    venv = home / "venv"
+    modules = [arg for module in package.modules for arg in ("-p", module)]
+    # An explicit, empty config: no file from the folders above may change the flags.
+    return Corpus(
+        package.name,
+        home,
+        ("--config-file", "mypy.ini", "--python-executable", str(venv_python(venv)), *modules),
+        site_packages(venv) / package.edit_module,
+    )
+
+
+def all_corpora() -> list[Corpus]:
+    return [self_check_corpus(), *(package_corpus(package) for package in PACKAGES)]
+
+
+def select_corpora(names: str | None) -> list[Corpus]:
+    corpora = all_corpora()
+    if names:
+        wanted = names.split(",")
+        unknown = set(wanted) - {corpus.name for corpus in corpora}
+        if unknown:
+            sys.exit(f"unknown corpora: {', '.join(sorted(unknown))}")
+        corpora = [corpus for corpus in corpora if corpus.name in wanted]
+    missing = [corpus.name for corpus in corpora if not corpus.is_prepared()]
+    if missing:
+        sys.exit(f"not prepared: {', '.join(missing)}; run `python misc/corpora.py prepare`")
+    return corpora
+
+
+# ---------------------------------------------------------------- prepare
+
+
+def call(argv: list[str], cwd: Path | None = None) -> None:
+    print("+", " ".join(argv), file=sys.stderr)
+    subprocess.run(argv, cwd=cwd, check=True)
+
+
+def make_venv(venv: Path, requirements: list[str]) -> None:
+    if venv.exists():
+        shutil.rmtree(venv)
+    call([sys.executable, "-m", "venv", str(venv)])
+    call([str(venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements])
+
+
+def prepare_self_check() -> None:
+    """The engine's sdist, and a venv with what its self check imports.
+
+    `--no-binary mypy` rather than `:all:`: pip builds the sdist's metadata,
+    and with `:all:` it would also build every build dependency from source.
+    """
+    home = self_check_dir()
+    if (sdist_dir() / DONE_MARK).exists():
+        return
+    downloads = CORPORA / "downloads"
+    archive = downloads / f"mypy-{ENGINE_VERSION}.tar.gz"
+    if not archive.exists():
+        call([
+            sys.executable, "-m", "pip", "download", f"mypy=={ENGINE_VERSION}",
+            "--no-binary", "mypy", "--no-deps", "--disable-pip-version-check", "-d", str(downloads),
+        ])
+    if sdist_dir().exists():
+        shutil.rmtree(sdist_dir())
+    home.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(home, filter="data")
+    # mypy's own pinned test environment: the self check imports pytest, lxml, psutil...
+    make_venv(home / "venv", ["-r", str(sdist_dir() / "test-requirements.txt")])
+    (sdist_dir() / DONE_MARK).write_text("")
+
+
+def prepare_package(package: Package) -> None:
+    home = CORPORA / package.name
+    if (home / DONE_MARK).exists():
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    make_venv(home / "venv", list(package.requirements))
+    (home / "mypy.ini").write_text("[mypy]\n")
+    (home / DONE_MARK).write_text("")
+
+
+def prepare() -> None:
+    prepare_self_check()
+    for package in PACKAGES:
+        prepare_package(package)
+    for corpus in all_corpora():
+        with edited(corpus):
+            pass  # fails now, not in the middle of a comparison, if no body can be edited
+        print(f"{corpus.name}: ready in {corpus.cwd}")
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a user sees: stdout, stderr and the exit code."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+
+    def describe(self) -> str:
+        status = f"exit {self.returncode}"
+        if self.returncode < 0:
+            status += f" (killed by signal {-self.returncode})"
+        return f"{status}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+
+    def without_log(self) -> Outcome:
+        """Drop what `-v` adds, which is not part of the answer."""
+        kept = [line for line in self.stderr.splitlines(keepends=True) if not line.startswith(("LOG:", "TRACE:"))]
+        return Outcome(self.stdout, "".join(kept), self.returncode)
+
+    def stale_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if STALE_LOG.search(line)]
+
+
+def tool_env(cache: Path) -> dict[str, str]:
+    """The caller's environment, less what would change the answer, plus the cache dir.
+
+    PYTHONSAFEPATH keeps the cwd off sys.path: in the sdist folder the
+    processes (mypy's workers included) must import the installed wheel.
+    """
+    env = dict(os.environ)
+    for name in ("MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", "MYPYPATH"):
+        env.pop(name, None)
+    env.update({"MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb"})
+    return env
+
+
+def run(corpus: Corpus, tool: Tool, cache: Path, extra: Sequence[str] = ()) -> Outcome:
+    completed = subprocess.run(
+        corpus.command(tool, extra),
+        cwd=corpus.cwd,
+        env=tool_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    return Outcome(completed.stdout, completed.stderr, completed.returncode)
+
+
+def copy_cache(source: Path, target: Path) -> Path:
+    if target.exists():
+        shutil.rmtree(target)
+    if source.exists():
+        shutil.copytree(source, target, symlinks=True)
+    return target
+
+
+# ---------------------------------------------------------------- the edit
+
+
+def edit_point(text: str) -> int | None:
+    """The 0-based line before which one statement can go into a function body.
+
+    The first function with a statement that starts its own line; after the
+    docstring where there is one, so the function keeps it.
+    """
+    lines = text.splitlines()
+    for node in ast.walk(ast.parse(text)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        body = node.body[1:] if len(node.body) > 1 and is_docstring(node.body[0]) else node.body
+        for statement in body:
+            index = statement.lineno - 1
+            if index > node.lineno - 1 and not lines[index][: statement.col_offset].strip():
+                return index
+    return None
+
+
+def is_docstring(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
+
+
+def with_edit(text: str) -> str:
+    index = edit_point(text)
+    if index is None:
+        raise ValueError("no function body to edit")
+    lines = text.splitlines(keepends=True)
+    indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+    lines.insert(index, f"{indent}{EDIT_LINE}\n")
+    edited_text = "".join(lines)
+    compile(edited_text, "<edit>", "exec")
+    return edited_text
+
+
+@contextlib.contextmanager
+def edited(corpus: Corpus) -> Iterator[None]:
+    """Insert one line into a function body of the corpus's edit file; restore it after.
+
+    The original bytes and mtime come back, so a cache written before the
+    edit is fresh again afterwards.
+    """
+    path = corpus.edit_file
+    original = path.read_bytes()
+    stat = path.stat()
+    try:
+        path.write_text(with_edit(original.decode("utf-8")), encoding="utf-8")
+        # A later mtime, as an editor would leave; the size changes anyway.
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        yield
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+# ---------------------------------------------------------------- compare
+
+SCENARIOS = ("cold", "warm", "cross", "edit", "cross-edit")
+
+
+@dataclass
+class Tally:
+    """Identical/different counts per (corpus, scenario, workers), and the diffs."""
+
+    counts: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
+    diffs: list[str] = field(default_factory=list)
+
+    def add(self, corpus: str, scenario: str, workers: int, difference: str | None) -> None:
+        counts = self.counts.setdefault((corpus, scenario, workers), [0, 0])
+        counts[0 if difference is None else 1] += 1
+        if difference is not None:
+            self.diffs.append(f"=== {corpus} / {scenario} / mypy-split -n {workers}\n{difference}")
+
+
+def difference(expected: Outcome, actual: Outcome, what: str = "mypy", against: str = "mypy-split") -> str | None:
+    if expected == actual:
+        return None
+    lines = difflib.unified_diff(
+        expected.describe().splitlines(), actual.describe().splitlines(), what, against, lineterm=""
+    )
+    shown = list(lines)
+    if len(shown) > 80:
+        shown = [*shown[:80], f"... {len(shown) - 80} more diff lines"]
+    return "\n".join(shown)
+
+
+def cross_difference(corpus: Corpus, workers: int, mypy_cache: Path, split_cache: Path, scratch: Path) -> str | None:
+    """Each tool on a copy of the other's cache answers as mypy on its own, with nothing stale."""
+    reference = run(corpus, REFERENCE, copy_cache(mypy_cache, scratch / "cross"), ["-v"])
+    problems = [f"mypy on its own cache: {line}" for line in reference.stale_lines()]
+    for tool, who, cache in (
+        (REFERENCE, "mypy on mypy-split's cache", split_cache),
+        (Tool("split", workers), "mypy-split on mypy's cache", mypy_cache),
+    ):
+        crossed = run(corpus, tool, copy_cache(cache, scratch / "cross"), ["-v"])
+        problems += [f"{who}: {line}" for line in crossed.stale_lines()]
+        diff = difference(reference.without_log(), crossed.without_log(), "mypy on its own cache", who)
+        if diff is not None:
+            problems.append(diff)
+    return "\n".join(problems) if problems else None
+
+
+def compare_corpus(corpus: Corpus, workers: list[int], tally: Tally, scratch: Path) -> None:
+    """One pass of the user's steps on one corpus, every worker count beside mypy."""
+    mypy_cache = scratch / "mypy"
+    split_caches = {count: scratch / f"split-{count}" for count in workers}
+
+    def step(scenario: str) -> None:
+        expected = run(corpus, REFERENCE, mypy_cache)
+        for count in workers:
+            tally.add(corpus.name, scenario, count, difference(expected, run(corpus, Tool("split", count), split_caches[count])))
+        print(f"  {corpus.name}: {scenario} done (mypy exit {expected.returncode})", file=sys.stderr)
+
+    def cross(scenario: str) -> None:
+        for count in workers:
+            tally.add(corpus.name, scenario, count, cross_difference(corpus, count, mypy_cache, split_caches[count], scratch))
+
+    step("cold")
+    step("warm")
+    cross("cross")
+    with edited(corpus):
+        step("edit")
+        cross("cross-edit")
+
+
+def print_table(tally: Tally, corpora: list[Corpus], workers: list[int]) -> None:
+    header = ["corpus", "scenario", *(f"split -n {count}" for count in workers)]
+    rows = [header]
+    for corpus in corpora:
+        for scenario in SCENARIOS:
+            cells = []
+            for count in workers:
+                same, different = tally.counts.get((corpus.name, scenario, count), [0, 0])
+                cells.append(f"{same} same / {different} diff")
+            rows.append([corpus.name, scenario, *cells])
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def compare(corpora: list[Corpus], workers: list[int], repeat: int) -> int:
+    tally = Tally()
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    for round_index in range(repeat):
+        for corpus in corpora:
+            print(f"round {round_index + 1}/{repeat}: {corpus.name}", file=sys.stderr)
+            with tempfile.TemporaryDirectory(prefix="compare-", dir=SCRATCH) as scratch:
+                compare_corpus(corpus, workers, tally, Path(scratch))
+    print(f"mypy -n 0 against mypy-split -n N, {repeat} round(s); 'same' counts identical stdout, stderr and exit code")
+    print_table(tally, corpora, workers)
+    for diff in tally.diffs:
+        print()
+        print(diff.rstrip())
+    return 1 if tally.diffs else 0
+
+
+# ---------------------------------------------------------------- command line
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("prepare", help="download and install every corpus under misc/.corpora")
+    commands.add_parser("show", help="print each corpus's folder and command")
+    compare_parser = commands.add_parser("compare", help="compare mypy -n 0 with mypy-split -n N on each corpus")
+    compare_parser.add_argument("--workers", type=int_list, default=[0], help="mypy-split worker counts, e.g. 0,1,2")
+    compare_parser.add_argument("--repeat", type=int, default=1, help="passes over every corpus")
+    compare_parser.add_argument("--corpora", help="comma-separated corpus names (default: all)")
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        prepare()
+        return 0
+    if args.command == "show":
+        for corpus in all_corpora():
+            state = "" if corpus.is_prepared() else "  (not prepared)"
+            print(f"{corpus.name}: cd {corpus.cwd} && PYTHONSAFEPATH=1 {' '.join(corpus.command(REFERENCE))}{state}")
+            print(f"  edit: {corpus.edit_file}")
+        return 0
+    return compare(select_corpora(args.corpora), args.workers, args.repeat)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
