@@ -148,11 +148,13 @@ def site_packages(venv: Path) -> Path:
 
 
 def self_check_corpus() -> Corpus:
-    python = venv_python(self_check_dir() / "venv")
+    # mypy's own config; it asks for 4 workers, which the command's later `-n` overrides.
+    config = ("--config-file", "mypy_self_check.ini")
+    python = ("--python-executable", str(venv_python(self_check_dir() / "venv")))
     return Corpus(
         "selfcheck",
         sdist_dir(),
-        ("--config-file", "mypy_self_check.ini", "--python-executable", str(python), "-p", "mypy", "-p", "mypyc"),
+        (*config, *python, "-p", "mypy", "-p", "mypyc"),
         sdist_dir() / "mypy" / "test" / "testcheck.py",
     )
 
@@ -200,7 +202,8 @@ def make_venv(venv: Path, requirements: list[str]) -> None:
     if venv.exists():
         shutil.rmtree(venv)
     call([sys.executable, "-m", "venv", str(venv)])
-    call([str(venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements])
+    pip = [str(venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    call([*pip, *requirements])
 
 
 def prepare_self_check() -> None:
@@ -268,7 +271,8 @@ class Outcome:
 
     def without_log(self) -> Outcome:
         """Drop what `-v` adds, which is not part of the answer."""
-        kept = [line for line in self.stderr.splitlines(keepends=True) if not line.startswith(("LOG:", "TRACE:"))]
+        lines = self.stderr.splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith(("LOG:", "TRACE:"))]
         return Outcome(self.stdout, "".join(kept), self.returncode)
 
     def stale_lines(self) -> list[str]:
@@ -388,7 +392,9 @@ class Tally:
             self.diffs.append(f"=== {corpus} / {scenario} / mypy-split -n {workers}\n{difference}")
 
 
-def difference(expected: Outcome, actual: Outcome, what: str = "mypy", against: str = "mypy-split") -> str | None:
+def difference(
+    expected: Outcome, actual: Outcome, what: str = "mypy", against: str = "mypy-split"
+) -> str | None:
     if expected == actual:
         return None
     lines = difflib.unified_diff(
@@ -400,7 +406,9 @@ def difference(expected: Outcome, actual: Outcome, what: str = "mypy", against: 
     return "\n".join(shown)
 
 
-def cross_difference(corpus: Corpus, workers: int, mypy_cache: Path, split_cache: Path, scratch: Path) -> str | None:
+def cross_difference(
+    corpus: Corpus, workers: int, mypy_cache: Path, split_cache: Path, scratch: Path
+) -> str | None:
     """Each tool on a copy of the other's cache answers as mypy on its own, with nothing stale."""
     reference = run(corpus, REFERENCE, copy_cache(mypy_cache, scratch / "cross"), ["-v"])
     problems = [f"mypy on its own cache: {line}" for line in reference.stale_lines()]
@@ -424,12 +432,14 @@ def compare_corpus(corpus: Corpus, workers: list[int], tally: Tally, scratch: Pa
     def step(scenario: str) -> None:
         expected = run(corpus, REFERENCE, mypy_cache)
         for count in workers:
-            tally.add(corpus.name, scenario, count, difference(expected, run(corpus, Tool("split", count), split_caches[count])))
+            actual = run(corpus, Tool("split", count), split_caches[count])
+            tally.add(corpus.name, scenario, count, difference(expected, actual))
         print(f"  {corpus.name}: {scenario} done (mypy exit {expected.returncode})", file=sys.stderr)
 
     def cross(scenario: str) -> None:
         for count in workers:
-            tally.add(corpus.name, scenario, count, cross_difference(corpus, count, mypy_cache, split_caches[count], scratch))
+            problems = cross_difference(corpus, count, mypy_cache, split_caches[count], scratch)
+            tally.add(corpus.name, scenario, count, problems)
 
     step("cold")
     step("warm")
@@ -462,7 +472,7 @@ def compare(corpora: list[Corpus], workers: list[int], repeat: int) -> int:
             print(f"round {round_index + 1}/{repeat}: {corpus.name}", file=sys.stderr)
             with tempfile.TemporaryDirectory(prefix="compare-", dir=SCRATCH) as scratch:
                 compare_corpus(corpus, workers, tally, Path(scratch))
-    print(f"mypy -n 0 against mypy-split -n N, {repeat} round(s); 'same' counts identical stdout, stderr and exit code")
+    print(f"mypy -n 0 against mypy-split -n N, {repeat} round(s); 'same': identical stdout, stderr and exit code")
     print_table(tally, corpora, workers)
     for diff in tally.diffs:
         print()
@@ -485,8 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("prepare", help="download and install every corpus under misc/.corpora")
     commands.add_parser("show", help="print each corpus's folder and command")
-    compare_parser = commands.add_parser("compare", help="compare mypy -n 0 with mypy-split -n N on each corpus")
-    compare_parser.add_argument("--workers", type=int_list, default=[0], help="mypy-split worker counts, e.g. 0,1,2")
+    compare_parser = commands.add_parser("compare", help="mypy -n 0 against mypy-split -n N on each corpus")
+    compare_parser.add_argument("--workers", type=int_list, default=[0], help="mypy-split's worker counts: 0,1,2")
     compare_parser.add_argument("--repeat", type=int, default=1, help="passes over every corpus")
     compare_parser.add_argument("--corpora", help="comma-separated corpus names (default: all)")
     args = parser.parse_args(argv)
@@ -496,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "show":
         for corpus in all_corpora():
             state = "" if corpus.is_prepared() else "  (not prepared)"
-            print(f"{corpus.name}: cd {corpus.cwd} && PYTHONSAFEPATH=1 {' '.join(corpus.command(REFERENCE))}{state}")
+            command = " ".join(corpus.command(REFERENCE))
+            print(f"{corpus.name}: cd {corpus.cwd} && PYTHONSAFEPATH=1 {command}{state}")
             print(f"  edit: {corpus.edit_file}")
         return 0
     return compare(select_corpora(args.corpora), args.workers, args.repeat)

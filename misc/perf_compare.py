@@ -39,7 +39,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # corpora.py, also under PYTHONSAFEPATH
 
-from corpora import SCRATCH, Corpus, Tool, copy_cache, edited, parse_tool, select_corpora, tool_env  # noqa: E402
+from corpora import (  # noqa: E402
+    SCRATCH,
+    Corpus,
+    Tool,
+    copy_cache,
+    edited,
+    parse_tool,
+    select_corpora,
+    tool_env,
+)
 
 SCENARIOS = ("cold", "warm", "edit")
 SAMPLE_PERIOD = 0.01
@@ -230,7 +239,9 @@ class Bench:
         return measure(command, self.corpus.cwd, tool_env(cache))
 
 
-def run_rounds(bench: Bench, scenario: str, tools: list[Tool], rounds: int, rng: random.Random) -> dict[Tool, list[Sample]]:
+def run_rounds(
+    bench: Bench, scenario: str, tools: list[Tool], rounds: int, rng: random.Random
+) -> dict[Tool, list[Sample]]:
     samples: dict[Tool, list[Sample]] = {tool: [] for tool in tools}
     for tool in tools:
         if scenario != "cold":
@@ -319,9 +330,9 @@ def parse_list(text: str, parse: Callable[[str], Tool]) -> list[Tool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--tools", default="mypy:0,split:0", help="comma-separated mypy:N / split:N; the first is the baseline")
-    parser.add_argument("--corpora", default="selfcheck", help="comma-separated corpus names (misc/corpora.py show)")
-    parser.add_argument("--scenarios", default="cold,warm,edit", help=f"comma-separated, of {', '.join(SCENARIOS)}")
+    parser.add_argument("--tools", default="mypy:0,split:0", help="mypy:N,split:M,...; the first is the baseline")
+    parser.add_argument("--corpora", default="selfcheck", help="corpus names (misc/corpora.py show), comma-separated")
+    parser.add_argument("--scenarios", default="cold,warm,edit", help=f"some of {','.join(SCENARIOS)}")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seed", type=int, default=None, help="for the shuffled order")
     args = parser.parse_args(argv)
