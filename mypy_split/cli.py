@@ -8,6 +8,7 @@ Ctrl-C, closed pipes and internal errors.  Only `--version` is ours.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 import traceback
@@ -139,8 +140,17 @@ def fail(message: str, stderr: TextIO, options: Options) -> NoReturn:
     mypy.main.fail(message, stderr, options)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind (stopping workers), then die of the same signal."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def console_entry() -> NoReturn:
     """The `mypy-split` command: run, then exit fast as mypy does."""
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         code = main()
         sys.stdout.flush()
@@ -155,6 +165,11 @@ def console_entry() -> NoReturn:
             sys.stdout.write(traceback.format_exc())
         interrupted()
         sys.stderr.flush()
+        sys.exit(2)
+    except Terminated:
+        sys.stdout.flush()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
         sys.exit(2)
     except SystemExit:
         raise

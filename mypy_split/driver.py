@@ -89,6 +89,9 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
         or options.cache_fine_grained
         or options.fine_grained_incremental
         or options.report_dirs
+        # Errors past the soft limit are hidden by a count over the whole
+        # process, in report order; a worker only sees its own share.
+        or options.many_errors_threshold >= 0
     ):
         return 0
     return parallelism.workers

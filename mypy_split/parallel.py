@@ -76,6 +76,7 @@ class Coordinator:
         self.seen_once: set[str] = set(manager.errors.only_once_messages)
 
     def run(self) -> None:
+        completed = False
         try:
             self.classify_ready()
             while not isinstance(self.replay_action, Finished):
@@ -83,9 +84,11 @@ class Coordinator:
                 if self.advance_replay():
                     continue
                 self.wait_for_workers()
+            completed = True
         finally:
             if self.pool is not None:
-                self.pool.close()
+                # Interrupted or failed: workers' work is of no use, stop them now.
+                self.pool.close() if completed else self.pool.kill()
 
     # -- classification -------------------------------------------------------
 
@@ -180,8 +183,9 @@ class Coordinator:
     def wait_for_workers(self) -> None:
         pool = self.ensure_pool()
         in_flight = any(worker.task is not None for worker in pool.live_workers)
-        if not in_flight and not pool.live_workers:
-            raise AssertionError(f"the replay waits for {self.replay_action} with no worker left")
+        if not in_flight and not self.scheduler.has_queued():
+            # Nothing can arrive that would move the replay: a coordinator bug.
+            raise AssertionError(f"the replay waits for {self.replay_action} but no work is left")
         for event in pool.poll(timeout=None):
             if isinstance(event, Lost):
                 self.on_lost(event.worker, event.cause)

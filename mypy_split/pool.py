@@ -210,6 +210,8 @@ class WorkerPool:
         for worker in self.workers:
             if worker.process.poll() is None:
                 worker.process.kill()
+            worker.alive = False
+            worker.outbox.put(None)
         self.close()
 
 

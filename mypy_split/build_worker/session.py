@@ -26,6 +26,7 @@ from mypy.util import read_py_file
 from librt.internal import ReadBuffer
 
 from mypy_split import engine, phases
+from mypy_split.build_worker import faults
 from mypy_split.protocol import (
     CheckScc,
     ErrorRecord,
@@ -115,6 +116,7 @@ class WorkerSession:
         # Only-once notes are placed by the coordinator across tasks; within a
         # task the engine's own filtering is already the sequential one.
         manager.errors.only_once_messages.clear()
+        faults.task_started(scc.mod_ids)
         self.prepare_states(task)
         replayed_once = set(manager.errors.only_once_messages)
         if task.one_piece:
@@ -127,6 +129,7 @@ class WorkerSession:
             self.verify_dependencies(scc, task.expected_hashes)
             hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
             send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started))
+            faults.between_phases(scc.mod_ids)
             started = time.perf_counter()
             module_ids = list(result.module_ids)
             phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)

@@ -1,0 +1,44 @@
+"""Fault injection for tests: stop or crash a worker at a chosen point.
+
+Inert unless the test sets one of these variables (each names a module):
+
+- `MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES`: after the interface result of the
+  SCC holding that module is sent, the worker stops itself (SIGSTOP), so the
+  test can find it by pid in that state and kill it.  Only the first worker to
+  get there stops (a marker file in the folder named by
+  `MYPY_SPLIT_TEST_MARKERS` records it), so the retry can finish.
+- `MYPY_SPLIT_TEST_CRASH_ON`: every worker that starts the SCC holding that
+  module dies of SIGKILL at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Set
+
+STOP_BETWEEN_PHASES = "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES"
+CRASH_ON = "MYPY_SPLIT_TEST_CRASH_ON"
+MARKERS = "MYPY_SPLIT_TEST_MARKERS"
+
+
+def task_started(module_ids: Set[str]) -> None:
+    if os.environ.get(CRASH_ON) in module_ids:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def between_phases(module_ids: Set[str]) -> None:
+    target = os.environ.get(STOP_BETWEEN_PHASES)
+    if target in module_ids and _first_time(f"stop-{target}"):
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _first_time(name: str) -> bool:
+    folder = os.environ.get(MARKERS)
+    if not folder:
+        return True
+    try:
+        os.close(os.open(os.path.join(folder, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True

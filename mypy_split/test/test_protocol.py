@@ -1,0 +1,133 @@
+"""Protocol round trips, and clear rejection of broken frames."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pytest
+
+from mypy_split.protocol import (
+    PROTOCOL_VERSION,
+    CheckScc,
+    ErrorRecord,
+    FrameReader,
+    GraphData,
+    Hello,
+    ImplementationDone,
+    InterfaceDone,
+    Message,
+    ProtocolError,
+    Ready,
+    Shutdown,
+    TaskFailed,
+    decode,
+    encode,
+    read_message,
+)
+
+SAMPLES: list[Message] = [
+    Hello(version=PROTOCOL_VERSION, argv=["-p", "pkg", "--strict"], cwd="/tmp/project"),
+    Ready(version=PROTOCOL_VERSION, pid=1234),
+    Ready(version=PROTOCOL_VERSION, pid=1, error=["plugin.py: error: boom"]),
+    GraphData(
+        states=[b"\x00\x01binary", b""],
+        missing_modules={"gone": 1},
+        from_cache=["a", "b"],
+        sccs=[(0, ["a"], []), (1, ["b", "c"], [0])],
+    ),
+    CheckScc(
+        scc_id=7,
+        one_piece=False,
+        expected_hashes={"a": "ff00"},
+        module_ids=["b", "c"],
+        suppressed_opts=[b"x", b""],
+        import_errors=[[b"e1", b"e2"], []],
+    ),
+    InterfaceDone(scc_id=7, interface_hashes={"b": "00", "c": "11"}, seconds=0.25),
+    ImplementationDone(
+        scc_id=7,
+        errors={
+            "b": [
+                ErrorRecord("b.py", 3, 4, 3, 9, "error", 'Name "x" is not defined', "name-defined"),
+                ErrorRecord("b.py", 3, -1, -1, -1, "note", "See https://example", None, only_once=True),
+            ],
+            "c": [],
+        },
+        missing_stub_packages=["types-requests"],
+        seconds=1.5,
+    ),
+    TaskFailed(scc_id=7, blocker=True, lines=["b.py:1: error: invalid syntax"]),
+    Shutdown(),
+]
+
+
+@pytest.mark.parametrize("message", SAMPLES, ids=lambda m: type(m).__name__)
+def test_round_trip(message: Message) -> None:
+    frame = encode(message)
+    assert decode(frame[4:]) == message
+    assert read_message(io.BytesIO(frame)) == message
+
+
+def test_frame_reader_splits_a_stream_at_any_boundary() -> None:
+    stream = b"".join(encode(message) for message in SAMPLES)
+    for chunk_size in (1, 3, 7, 64, len(stream)):
+        reader = FrameReader()
+        received: list[Message] = []
+        for start in range(0, len(stream), chunk_size):
+            received.extend(reader.feed(stream[start : start + chunk_size]))
+        assert received == SAMPLES
+        assert reader.pending == 0
+
+
+def test_clean_end_of_stream_is_none() -> None:
+    assert read_message(io.BytesIO(b"")) is None
+
+
+@pytest.mark.parametrize("cut", [1, 4, 6, 20])
+def test_truncated_frame_is_rejected(cut: int) -> None:
+    frame = encode(SAMPLES[0])
+    with pytest.raises(ProtocolError, match="ended inside a frame"):
+        read_message(io.BytesIO(frame[:cut]))
+
+
+def test_unknown_kind_is_rejected() -> None:
+    body = struct.pack(">B", 99) + struct.pack(">I", 2) + b"{}"
+    with pytest.raises(ProtocolError, match="unknown message kind 99"):
+        decode(body)
+
+
+def test_garbage_header_is_rejected() -> None:
+    body = struct.pack(">B", Hello.KIND) + struct.pack(">I", 5) + b"\xff\xfe{{{"
+    with pytest.raises(ProtocolError, match="bad header"):
+        decode(body)
+
+
+def test_missing_fields_are_rejected() -> None:
+    body = struct.pack(">B", Hello.KIND) + struct.pack(">I", 2) + b"{}"
+    with pytest.raises(ProtocolError, match="bad Hello message"):
+        decode(body)
+
+
+def test_wrong_field_types_are_rejected() -> None:
+    header = b'{"version": "1", "argv": [], "cwd": "/"}'
+    body = struct.pack(">B", Hello.KIND) + struct.pack(">I", len(header)) + header
+    with pytest.raises(ProtocolError, match="expected an integer"):
+        decode(body)
+
+
+def test_attachments_must_match_the_header() -> None:
+    message = SAMPLES[4]
+    frame = encode(message)
+    with pytest.raises(ProtocolError):
+        decode(frame[4:-1] + b"")  # last attachment cut short
+
+
+def test_oversized_frame_is_rejected() -> None:
+    with pytest.raises(ProtocolError, match="too large"):
+        FrameReader().feed(struct.pack(">I", (1 << 31) + 1))
+
+
+def test_bad_error_record_is_rejected() -> None:
+    with pytest.raises(ProtocolError, match="bad error record"):
+        ErrorRecord.from_json(["f", 1, 2])

@@ -1,0 +1,146 @@
+"""The pure schedulers: mypy's sequential loop, and the parallel one."""
+
+from __future__ import annotations
+
+import pytest
+
+from mypy_split.graph import SccNode
+from mypy_split.schedule import (
+    Classify,
+    Finished,
+    ParallelScheduler,
+    RunImplementation,
+    RunInterface,
+    ScheduleError,
+    SequentialLoop,
+    critical_paths,
+)
+
+
+def make_nodes(deps: dict[int, list[int]], sizes: dict[int, int] | None = None) -> list[SccNode]:
+    """Nodes in the given (topological) order; dependents listed in that order too."""
+    dependents: dict[int, list[int]] = {scc_id: [] for scc_id in deps}
+    for scc_id, scc_deps in deps.items():
+        for dep in scc_deps:
+            dependents[dep].append(scc_id)
+    return [
+        SccNode(
+            id=scc_id,
+            deps=frozenset(scc_deps),
+            dependents=tuple(dependents[scc_id]),
+            modules=(f"m{scc_id}",),
+            size_hint=(sizes or {}).get(scc_id, 1),
+        )
+        for scc_id, scc_deps in deps.items()
+    ]
+
+
+# 0 and 1 are leaves; 2 needs both; 3 needs 2.
+DIAMOND = {0: [], 1: [], 2: [0, 1], 3: [2]}
+
+
+def test_sequential_all_stale_processes_one_scc_per_round() -> None:
+    loop = SequentialLoop(make_nodes(DIAMOND))
+    assert loop.start() == Classify((0, 1))
+    assert loop.classified(fresh=[], stale=[0, 1]) == RunInterface(0)
+    assert loop.interface_done(0) == RunImplementation(0)
+    # 0 done releases nothing (2 also waits on 1), so the queue goes on.
+    assert loop.implementation_done(0) == RunInterface(1)
+    assert loop.interface_done(1) == RunImplementation(1)
+    assert loop.implementation_done(1) == Classify((2,))
+    assert loop.classified(fresh=[], stale=[2]) == RunInterface(2)
+    loop.interface_done(2)
+    assert loop.implementation_done(2) == Classify((3,))
+    assert loop.classified(fresh=[3], stale=[]) == Finished()
+    assert loop.done == frozenset({0, 1, 2, 3})
+
+
+def test_sequential_fresh_round_processes_no_stale_scc() -> None:
+    loop = SequentialLoop(make_nodes({0: [], 1: [], 2: [0]}))
+    assert loop.start() == Classify((0, 1))
+    # 1 is stale but 0 is fresh: the round ends with 0 done, and the next
+    # round classifies 2 before the queued 1 is processed.
+    assert loop.classified(fresh=[0], stale=[1]) == Classify((2,))
+    assert loop.classified(fresh=[], stale=[2]) == RunInterface(1)
+    loop.interface_done(1)
+    assert loop.implementation_done(1) == RunInterface(2)
+
+
+def test_sequential_ready_order_follows_dependents_order() -> None:
+    # 3 and 2 both depend only on 0; 0 lists its dependents as [3, 2].
+    nodes = [
+        SccNode(0, frozenset(), (3, 2), ("a",), 1),
+        SccNode(2, frozenset({0}), (), ("b",), 1),
+        SccNode(3, frozenset({0}), (), ("c",), 1),
+    ]
+    loop = SequentialLoop(nodes)
+    assert loop.start() == Classify((0,))
+    assert loop.classified(fresh=[0], stale=[]) == Classify((3, 2))
+
+
+def test_sequential_rejects_out_of_order_events() -> None:
+    loop = SequentialLoop(make_nodes(DIAMOND))
+    loop.start()
+    with pytest.raises(ScheduleError):
+        loop.interface_done(0)
+    with pytest.raises(ScheduleError):
+        loop.classified(fresh=[0], stale=[])  # 1 left unanswered
+
+
+def test_sequential_detects_an_impossible_graph() -> None:
+    nodes = [SccNode(0, frozenset({1}), (), ("a",), 1), SccNode(1, frozenset({0}), (), ("b",), 1)]
+    with pytest.raises(ScheduleError, match="can never become ready"):
+        SequentialLoop(nodes).start()
+
+
+def test_critical_path_counts_the_costliest_chain_of_dependents() -> None:
+    nodes = make_nodes({0: [], 1: [0], 2: [0], 3: [1]}, sizes={0: 1, 1: 5, 2: 1, 3: 10})
+    assert critical_paths(nodes) == {3: 10.0, 2: 1.0, 1: 15.0, 0: 16.0}
+
+
+def test_parallel_runs_longest_critical_path_first() -> None:
+    nodes = make_nodes({0: [], 1: [], 2: [1]}, sizes={0: 3, 1: 1, 2: 10})
+    scheduler = ParallelScheduler(nodes)
+    for scc_id in scheduler.take_classifiable():
+        scheduler.classified(scc_id, fresh=False)
+    assert scheduler.next_task() == 1  # 1 + 10 beats 3
+    assert scheduler.next_task() == 0
+    assert scheduler.next_task() is None
+
+
+def test_parallel_interface_unblocks_dependents_before_implementation() -> None:
+    scheduler = ParallelScheduler(make_nodes(DIAMOND))
+    assert scheduler.take_classifiable() == [0, 1]
+    scheduler.classified(0, fresh=True)
+    scheduler.classified(1, fresh=False)
+    assert scheduler.take_classifiable() == []
+    assert scheduler.next_task() == 1
+    scheduler.interface_done(1)
+    assert scheduler.take_classifiable() == [2]
+    assert not scheduler.finished
+    scheduler.classified(2, fresh=True)
+    scheduler.implementation_done(1)
+    assert scheduler.take_classifiable() == [3]
+    scheduler.classified(3, fresh=True)
+    assert scheduler.finished
+
+
+def test_parallel_lost_task_is_queued_again_and_reported_once() -> None:
+    scheduler = ParallelScheduler(make_nodes({0: [], 1: [0]}))
+    scheduler.classified(scheduler.take_classifiable()[0], fresh=False)
+    assert scheduler.next_task() == 0
+    scheduler.interface_done(0)
+    assert scheduler.take_classifiable() == [1]
+    scheduler.task_lost(0)
+    assert scheduler.next_task() == 0
+    scheduler.interface_done(0)  # the retry reports again: no second release
+    assert scheduler.take_classifiable() == []
+
+
+def test_parallel_withdrawn_task_leaves_the_queue() -> None:
+    scheduler = ParallelScheduler(make_nodes({0: [], 1: []}))
+    for scc_id in scheduler.take_classifiable():
+        scheduler.classified(scc_id, fresh=False)
+    scheduler.withdraw(0)
+    assert scheduler.next_task() == 1
+    assert scheduler.next_task() is None
