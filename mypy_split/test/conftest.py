@@ -72,7 +72,11 @@ def cacheable_flags(flags: list[str]) -> list[str]:
         if skip_next:
             skip_next = False
             continue
-        if flag in ("-c", "--command", "-m", "--module", "-p", "--package"):
+        if flag in (
+            "-c", "--command", "-m", "--module", "-p", "--package",
+            # Options with a separate argument that does not shape the cache:
+            "--junit-xml", "--config-file", "-O", "--output", "--cache-dir",
+        ):
             skip_next = True
             continue
         if flag.startswith(("--junit-xml", "--config-file", "-O", "--output", "--cache-dir")):
