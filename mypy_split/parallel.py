@@ -312,24 +312,37 @@ class Coordinator:
         self.manager.commit()
 
     def check_here(self, scc_id: int) -> None:
-        """Check an SCC in this process, at its place in the sequential order."""
-        scc = self.plan.scc(scc_id)
+        """Check an SCC in this process, at its place in the sequential order.
+
+        Its dependencies were checked by workers, so this process loads them
+        from the cache as a worker would (by cache name, not by a meta it
+        never read): for that, the manager acts as a worker meanwhile.
+        """
         errors = self.manager.errors
         errors.only_once_messages.update(self.seen_once)
-        if phases.needs_one_piece(scc, self.graph):
-            phases.check_whole(scc, self.graph, self.manager)
-        else:
-            result = phases.check_interface(scc, self.graph, self.manager)
-            self.scheduler.interface_done(scc_id)
-            lines = phases.check_implementation(
-                list(result.module_ids), list(result.meta_files), self.graph, self.manager
-            )
-            for module_id, module_lines in lines.items():
-                self.flush(errors.simplify_path(self.graph[module_id].xpath), module_lines, False)
+        self.manager.parallel_worker = True
+        try:
+            self.check_here_as_worker(scc_id)
+        finally:
+            self.manager.parallel_worker = False
         self.seen_once.update(errors.only_once_messages)
         self.scheduler.interface_done(scc_id)
         self.scheduler.implementation_done(scc_id)
         self.classify_ready()
+
+    def check_here_as_worker(self, scc_id: int) -> None:
+        scc = self.plan.scc(scc_id)
+        if phases.needs_one_piece(scc, self.graph):
+            phases.check_whole(scc, self.graph, self.manager)
+            return
+        result = phases.check_interface(scc, self.graph, self.manager)
+        self.scheduler.interface_done(scc_id)
+        lines = phases.check_implementation(
+            list(result.module_ids), list(result.meta_files), self.graph, self.manager
+        )
+        for module_id, module_lines in lines.items():
+            path = self.manager.errors.simplify_path(self.graph[module_id].xpath)
+            self.flush(path, module_lines, False)
 
 
 def hello_for(argv: list[str], cwd: str) -> Hello:
