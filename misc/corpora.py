@@ -45,7 +45,7 @@ SCRATCH = CORPORA / "scratch"
 # folder, `python -m mypy` would import the interpreted sources in the cwd.
 BIN = Path(sys.executable).parent
 ENGINE_VERSION = metadata.version("mypy")
-TIMEOUT = 1800
+TIMEOUT = 900
 
 # Marks a finished `prepare` step, so that an interrupted one is redone.
 DONE_MARK = ".prepared"
@@ -293,15 +293,26 @@ def tool_env(cache: Path) -> dict[str, str]:
 
 
 def run(corpus: Corpus, tool: Tool, cache: Path, extra: Sequence[str] = ()) -> Outcome:
-    completed = subprocess.run(
-        corpus.command(tool, extra),
-        cwd=corpus.cwd,
-        env=tool_env(cache),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    """Run one tool to its end; a hung one is killed and shows up as a difference."""
+    try:
+        completed = subprocess.run(
+            corpus.command(tool, extra),
+            cwd=corpus.cwd,
+            env=tool_env(cache),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as error:
+        note = f"[misc/corpora.py: killed after {TIMEOUT} s]\n"
+        return Outcome(as_text(error.stdout), as_text(error.stderr) + note, -9)
     return Outcome(completed.stdout, completed.stderr, completed.returncode)
+
+
+def as_text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode("utf-8", "replace")
+    return output or ""
 
 
 def copy_cache(source: Path, target: Path) -> Path:
