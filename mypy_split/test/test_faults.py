@@ -1,0 +1,573 @@
+"""Process-level faults: killed and stopped workers, signals to the coordinator, a closed pipe.
+
+Each test runs `mypy-split -n 2` on a generated project of 100 modules (a cold
+run takes a few seconds, so that kills land mid-run), injects one fault, and
+then checks what the promise says:
+
+- the run's own answer (mypy's answer, or mypy's way of failing);
+- no process is left: none outlives the coordinator (it reaps its workers
+  before it exits), looking at every process whose current folder is the
+  test's project (workers inherit it);
+- the next plain run, `mypy-split -n 2` on the cache the faulted run left,
+  prints what `mypy` prints on its own cache, and `mypy` itself answers the
+  same from a copy of that cache.
+
+The project has one missing import only, so that these tests are about fault
+handling and not about where the only-once note goes (test_generated.py).
+Coordinators are started in a session of their own, so that a test that
+fails can kill everything it started, and only that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, NoReturn
+
+import pytest
+
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
+from mypy_split.test.projects import Project, generate
+
+WORKERS = 2
+RUN_TIMEOUT = 180.0
+GONE_WITHIN = 2.0
+WORKER_MARK = "mypy_split.build_worker"
+STOP_BETWEEN_PHASES = "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES"
+CRASH_ON = "MYPY_SPLIT_TEST_CRASH_ON"
+MARKERS = "MYPY_SPLIT_TEST_MARKERS"
+
+
+def fault_project() -> Project:
+    return generate(11, modules=100, packages=5, cycles=10, missing=1)
+
+
+PROJECT = fault_project()
+TARGETS = PROJECT.targets
+ARGS = [*TARGETS, "-n", str(WORKERS)]
+
+
+def module_in_cycle() -> str:
+    """A module in an import cycle that other modules import (its SCC has dependents)."""
+    graph = PROJECT.import_graph()
+    imported = {dep for deps in graph.values() for dep in deps}
+    cycles = [scc for scc in PROJECT.cycles() if scc & imported]
+    assert cycles, "the fault project has no imported cycle"
+    middle = cycles[len(cycles) // 2]
+    return sorted(middle & imported)[0]
+
+
+def module_alone() -> str:
+    """A module outside any cycle, imported by others, near the middle of the project."""
+    in_cycles = set().union(*PROJECT.cycles())
+    imported = {dep for deps in PROJECT.import_graph().values() for dep in deps}
+    candidates = [
+        spec.name for spec in PROJECT.modules if spec.name in imported and spec.name not in in_cycles
+    ]
+    return candidates[len(candidates) // 2]
+
+
+# -- processes ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    pid: int
+    state: str
+    ppid: int
+    cmdline: str
+    cwd: str
+
+
+def proc_info(pid: int) -> ProcInfo | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            stat = stat_file.read().decode(errors="replace")
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline_file:
+            cmdline = cmdline_file.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        cwd = ""
+    # The command name (in parentheses) may hold spaces: split after its end.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return ProcInfo(pid, fields[0], int(fields[1]), cmdline.strip(), cwd)
+
+
+def all_processes() -> Iterator[ProcInfo]:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            info = proc_info(int(entry))
+            if info is not None:
+                yield info
+
+
+def children_of(pid: int) -> list[int]:
+    """Child pids, from /proc/PID/task/*/children (a scan of /proc where that is missing)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                children.extend(int(child) for child in listing.read().split())
+        except FileNotFoundError:
+            return [info.pid for info in all_processes() if info.ppid == pid]
+        except OSError:
+            continue
+    return children
+
+
+def workers_of(coordinator: int) -> list[ProcInfo]:
+    """The coordinator's live worker processes (its children running the worker)."""
+    found = []
+    for pid in children_of(coordinator):
+        info = proc_info(pid)
+        if info is not None and WORKER_MARK in info.cmdline and info.state != "Z":
+            found.append(info)
+    return found
+
+
+def leftovers(project: Path) -> list[ProcInfo]:
+    """Live processes of a run: the coordinator, or any process working in its project.
+
+    Workers inherit the coordinator's current folder, and every test has a
+    project folder of its own, so this finds a run's processes and only them
+    (a process group could outlive its leader and see its number reused).
+    """
+    folder = str(project)
+    return [
+        info
+        for info in all_processes()
+        if info.state != "Z"
+        and info.pid != os.getpid()
+        and (info.cwd == folder or info.cwd.startswith(folder + os.sep))
+    ]
+
+
+def describe(processes: list[ProcInfo]) -> str:
+    return "\n".join(f"  pid {p.pid} ({p.state}) cwd={p.cwd}: {p.cmdline[:120]}" for p in processes)
+
+
+# -- runs -----------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    root: Path
+    project: Path
+    cache: Path
+    runs: list[Run] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class References:
+    cold: RunResult  # mypy on a cache without the project
+    warm: RunResult  # mypy again, on the cache it left
+    # How long a clean cold `mypy-split -n 2` runs after its first worker
+    # appears: kills are timed as fractions of it, on fast and slow machines.
+    window: float
+
+
+def write_project(folder: Path) -> Path:
+    for name, text in PROJECT.files().items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory: pytest.TempPathFactory, warm_cache: WarmCache) -> References:
+    root = tmp_path_factory.mktemp("fault-reference")
+    project = write_project(root / "project")
+    cache = root / "cache"
+    shutil.copytree(warm_cache([]), cache, symlinks=True)
+    split_space = Workspace(root, project, root / "cache-split")
+    shutil.copytree(warm_cache([]), split_space.cache, symlinks=True)
+    cold = run_tool(MYPY, TARGETS, project, cache, {})
+    warm = run_tool(MYPY, TARGETS, project, cache, {})
+    assert cold.returncode == 1 and "Traceback" not in cold.stdout + cold.stderr, cold.describe()
+    run = Run(split_space)
+    run.wait_for_workers()
+    first_worker = time.monotonic()
+    clean = run.finish()
+    window = time.monotonic() - first_worker
+    assert_same(cold, clean, "a clean cold run (no fault) answers differently from mypy")
+    return References(cold, warm, window)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, warm_cache: WarmCache) -> Iterator[Workspace]:
+    project = write_project(tmp_path / "project")
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache([]), cache, symlinks=True)
+    space = Workspace(tmp_path, project, cache)
+    yield space
+    # A test that failed half-way may leave a run going (or a worker stopped).
+    for run in space.runs:
+        run.kill_all()
+
+
+def tool_env(cache: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment run_tool gives, for runs started by hand."""
+    env = dict(os.environ)
+    for name in ("MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", STOP_BETWEEN_PHASES, CRASH_ON, MARKERS):
+        env.pop(name, None)
+    env.update({"MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb"})
+    env.update(extra or {})
+    return env
+
+
+class Run:
+    """A `mypy-split` run started in the background, its output going to files."""
+
+    def __init__(
+        self,
+        space: Workspace,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        args: list[str] | None = None,
+        stdout_pipe: bool = False,
+    ) -> None:
+        number = len(list(space.root.glob("run-*.out")))
+        self.out_path = space.root / f"run-{number}.out"
+        self.err_path = space.root / f"run-{number}.err"
+        self.space = space
+        space.runs.append(self)
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.process = subprocess.Popen(
+                [*(command or MYPY_SPLIT), *(ARGS if args is None else args)],
+                cwd=space.project,
+                env=tool_env(space.cache, env),
+                stdout=subprocess.PIPE if stdout_pipe else out,
+                stderr=err,
+                start_new_session=True,
+                pipesize=4096 if stdout_pipe else -1,
+            )
+        self.started = time.monotonic()
+        self.exited = self.started
+        self.alive_at_exit: list[ProcInfo] = []
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def stdout_pipe(self) -> IO[bytes]:
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_for_workers(self, count: int = 1, timeout: float = 60.0, poll: float = 0.01) -> list[ProcInfo]:
+        """Wait until `count` workers run; fails if the run ends first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = workers_of(self.pid)
+            if len(found) >= count:
+                return found
+            if not self.running():
+                self.fail(f"the run ended before {count} worker(s) started")
+            time.sleep(poll)
+        self.fail(f"no {count} worker(s) after {timeout} s")
+
+    def wait_for_stopped_worker(self, timeout: float = 120.0) -> ProcInfo:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stopped = [info for info in workers_of(self.pid) if info.state == "T"]
+            if stopped:
+                return stopped[0]
+            if not self.running():
+                self.fail("the run ended and no worker stopped itself")
+            time.sleep(0.01)
+        self.fail(f"no worker stopped itself within {timeout} s")
+
+    def finish(self, timeout: float = RUN_TIMEOUT) -> RunResult:
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.fail(f"the run did not end within {timeout} s")
+        self.exited = time.monotonic()
+        self.alive_at_exit = leftovers(self.space.project)
+        return RunResult(
+            self.out_path.read_text(encoding="utf-8", errors="replace"),
+            self.err_path.read_text(encoding="utf-8", errors="replace"),
+            self.process.returncode,
+        )
+
+    def assert_nothing_left(self, since: float | None = None) -> None:
+        """No process of the run outlived the coordinator (it reaps its workers before exiting).
+
+        Where some did, fail, saying how long after `since` (the signal;
+        default: the coordinator's exit) they were gone.
+        """
+        start = self.exited if since is None else since
+        if not self.alive_at_exit:
+            return
+        while (left := leftovers(self.space.project)) and time.monotonic() < start + 10:
+            time.sleep(0.01)
+        lived = time.monotonic() - start
+        for info in left:
+            try:
+                os.kill(info.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        fate = f"still running {lived:.1f} s later (killed now)" if left else f"gone {lived:.2f} s later"
+        over = f" (more than the {GONE_WITHIN} s allowed)" if lived > GONE_WITHIN else ""
+        raise AssertionError(
+            f"{len(self.alive_at_exit)} process(es) outlived the coordinator, {fate}{over}:\n"
+            + describe(self.alive_at_exit)
+        )
+
+    def fail(self, problem: str) -> NoReturn:
+        """Kill everything this run started, then fail the test."""
+        self.kill_all()
+        stderr = self.err_path.read_text(errors="replace")[-3000:]
+        pytest.fail(f"{problem}\n--- stderr tail\n{stderr}")
+
+    def kill_all(self) -> None:
+        """SIGKILL the run's processes still alive (stopped ones included)."""
+        pids = {info.pid for info in leftovers(self.space.project)}
+        if self.running():
+            pids.add(self.pid)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def diff(expected: RunResult, actual: RunResult, expected_name: str = "mypy") -> str:
+    parts = []
+    if expected.returncode != actual.returncode:
+        parts.append(f"exit code: {expected_name} {expected.returncode}, mypy-split {actual.returncode}")
+    for stream in ("stdout", "stderr"):
+        text = "".join(
+            difflib.unified_diff(
+                getattr(expected, stream).splitlines(keepends=True),
+                getattr(actual, stream).splitlines(keepends=True),
+                fromfile=f"{expected_name} {stream}",
+                tofile=f"mypy-split {stream}",
+            )
+        )
+        if text:
+            parts.append(text)
+    return "\n".join(parts)
+
+
+def assert_same(expected: RunResult, actual: RunResult, what: str) -> None:
+    if expected != actual:
+        raise AssertionError(f"{what}:\n{diff(expected, actual)}")
+
+
+def assert_no_traceback(result: RunResult) -> None:
+    for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+        assert "Traceback" not in text, f"a traceback on {name}:\n{text[-4000:]}"
+
+
+def check_next_run(space: Workspace, references: References) -> None:
+    """The cache the faulted run left is sound: the next run gives mypy's answer.
+
+    mypy-split must print exactly what mypy prints on the same cache state
+    (a copy of it); the order of a run on a partly written cache is not the
+    order of a run on a complete one, but the lines, the summary and the exit
+    code must be those of mypy on its own complete cache.
+    """
+    for_mypy = space.root / "cache-copy-for-mypy"
+    shutil.copytree(space.cache, for_mypy, symlinks=True)
+    ours = run_tool(MYPY_SPLIT, ARGS, space.project, space.cache, {})
+    theirs = run_tool(MYPY, TARGETS, space.project, for_mypy, {})
+    assert_same(theirs, ours, "the next run: mypy-split and mypy answer differently on the same cache state")
+    assert_same(
+        sorted_lines(references.warm),
+        sorted_lines(theirs),
+        "the next run: mypy on the cache the faulted run left gives other lines than on its own cache",
+    )
+
+
+def sorted_lines(result: RunResult) -> RunResult:
+    return RunResult(
+        "".join(sorted(result.stdout.splitlines(keepends=True))),
+        "".join(sorted(result.stderr.splitlines(keepends=True))),
+        result.returncode,
+    )
+
+
+# -- the faults -------------------------------------------------------------------
+
+# Moments at which a worker is killed, as fractions of References.window.
+_MOMENTS = random.Random(20240611)
+KILL_MOMENTS = [round(_MOMENTS.uniform(low, low + 0.2), 2) for low in (0.0, 0.2, 0.4, 0.6)]
+
+
+@pytest.mark.parametrize("moment", KILL_MOMENTS)
+def test_sigkill_worker_mid_run(
+    moment: float, workspace: Workspace, references: References, warm_cache: WarmCache
+) -> None:
+    """A worker killed at a random moment costs a retry, not the run.
+
+    If this run is quicker than the clean one and ends before the kill, it is
+    tried again from a clean cache with the kill twice as early.
+    """
+    chooser = random.Random(moment)
+    for attempt in range(3):
+        delay = moment * references.window / 2**attempt
+        shutil.rmtree(workspace.cache)
+        shutil.copytree(warm_cache([]), workspace.cache, symlinks=True)
+        run = Run(workspace)
+        run.wait_for_workers()
+        time.sleep(delay)
+        victims = workers_of(run.pid)
+        if victims and run.running():
+            break
+        run.finish()
+        run.assert_nothing_left()
+    else:
+        pytest.fail(f"three runs ended before the kill (last at +{delay:.2f} s): no kill landed")
+    victim = chooser.choice(victims)
+    os.kill(victim.pid, signal.SIGKILL)
+    result = run.finish()
+    run.assert_nothing_left()
+    assert_same(references.cold, result, f"after SIGKILL of worker {victim.pid} at +{delay:.2f} s")
+    check_next_run(workspace, references)
+
+
+@pytest.mark.parametrize("target", ["cycle", "alone"])
+def test_kill_worker_stopped_between_phases(
+    target: str, workspace: Workspace, references: References
+) -> None:
+    """A worker lost after its interface result, before its implementation result."""
+    module = module_in_cycle() if target == "cycle" else module_alone()
+    markers = workspace.root / "markers"
+    markers.mkdir()
+    run = Run(workspace, env={STOP_BETWEEN_PHASES: module, MARKERS: str(markers)})
+    stopped = run.wait_for_stopped_worker()
+    assert (markers / f"stop-{module}").exists()
+    os.kill(stopped.pid, signal.SIGKILL)
+    result = run.finish()
+    run.assert_nothing_left()
+    assert_same(references.cold, result, f"after killing the worker stopped between the phases of {module}")
+    check_next_run(workspace, references)
+
+
+@pytest.mark.parametrize("target", ["cycle", "alone"])
+def test_worker_crashes_on_every_attempt(target: str, workspace: Workspace, references: References) -> None:
+    """Every worker that takes the SCC dies: mypy-split's own error, exit 2, nothing left."""
+    module = module_in_cycle() if target == "cycle" else module_alone()
+    run = Run(workspace, env={CRASH_ON: module})
+    result = run.finish()
+    run.assert_nothing_left()
+    assert result.returncode == 2, result.describe()
+    assert_no_traceback(result)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("mypy-split: error:")]
+    assert errors, f"no 'mypy-split: error:' line on stderr:\n{result.describe()}"
+    assert module in errors[0] and "killed by SIGKILL" in errors[0], errors[0]
+    check_next_run(workspace, references)
+
+
+# When a signal is sent: while the pool is starting (the coordinator is
+# stopped with SIGSTOP as soon as its first worker process exists, 8 being
+# due, and resumed once the signal is pending), or a third of the way through
+# the clean run's window.
+SIGNAL_MOMENTS = ["pool-starting", "mid-run"]
+POOL_STARTING_ARGS = [*TARGETS, "-n", "8"]
+
+
+def start_for(moment: str, space: Workspace) -> Run:
+    return Run(space, args=POOL_STARTING_ARGS if moment == "pool-starting" else ARGS)
+
+
+def send_signal(run: Run, moment: str, references: References, signum: int, to_group: bool = False) -> float:
+    """Send `signum` at the moment; returns when (time.monotonic()) it went."""
+    if moment == "pool-starting":
+        run.wait_for_workers(1, poll=0.0005)
+        os.kill(run.pid, signal.SIGSTOP)
+    else:
+        run.wait_for_workers(WORKERS)
+        time.sleep(references.window / 3)
+    if not run.running():
+        run.fail("the run ended before the signal")
+    sent = time.monotonic()
+    if to_group:
+        os.killpg(run.pid, signum)
+    else:
+        os.kill(run.pid, signum)
+    os.kill(run.pid, signal.SIGCONT)
+    return sent
+
+
+@pytest.mark.parametrize("moment", SIGNAL_MOMENTS)
+@pytest.mark.parametrize("to_group", [False, True], ids=["coordinator", "process-group"])
+def test_sigint(to_group: bool, moment: str, workspace: Workspace, references: References) -> None:
+    """Ctrl-C: "Interrupted", exit 2, no traceback, every worker gone at once.
+
+    Sent to the coordinator alone, or to its whole process group as a
+    terminal's Ctrl-C is.
+    """
+    run = start_for(moment, workspace)
+    sent = send_signal(run, moment, references, signal.SIGINT, to_group)
+    result = run.finish()
+    run.assert_nothing_left(since=sent)
+    assert_no_traceback(result)
+    assert result.returncode == 2, result.describe()
+    assert result.stdout.endswith("Interrupted\n"), result.describe()
+    check_next_run(workspace, references)
+
+
+@pytest.mark.parametrize("moment", SIGNAL_MOMENTS)
+def test_sigterm(moment: str, workspace: Workspace, references: References) -> None:
+    """SIGTERM: workers stopped at once, then the coordinator dies of SIGTERM."""
+    run = start_for(moment, workspace)
+    sent = send_signal(run, moment, references, signal.SIGTERM)
+    result = run.finish()
+    run.assert_nothing_left(since=sent)
+    assert result.returncode == -signal.SIGTERM, result.describe()
+    assert_no_traceback(result)
+    check_next_run(workspace, references)
+
+
+def read_one_line_then_close(space: Workspace, command: list[str], args: list[str]) -> tuple[Run, RunResult]:
+    """`COMMAND ARGS | head -1`: the reader goes away after the first line."""
+    run = Run(space, command=command, args=args, stdout_pipe=True)
+    pipe = run.stdout_pipe
+    ready, _, _ = select.select([pipe], [], [], RUN_TIMEOUT)
+    if not ready:
+        run.fail(f"no output within {RUN_TIMEOUT} s")
+    first = pipe.readline()
+    pipe.close()
+    result = run.finish()
+    return run, RunResult(first.decode(errors="replace"), result.stderr, result.returncode)
+
+
+def test_closed_stdout_pipe(workspace: Workspace, references: References, tmp_path: Path) -> None:
+    """The output's reader goes away: exit 2 and no traceback, as mypy does."""
+    mypy_space = Workspace(tmp_path, workspace.project, tmp_path / "cache-mypy", workspace.runs)
+    shutil.copytree(workspace.cache, mypy_space.cache, symlinks=True)
+    _, theirs = read_one_line_then_close(mypy_space, MYPY, TARGETS)
+    run, ours = read_one_line_then_close(workspace, MYPY_SPLIT, ARGS)
+    run.assert_nothing_left()
+    assert theirs.returncode == 2, f"mypy itself: {theirs.describe()}"
+    assert_no_traceback(ours)
+    assert_same(theirs, ours, "with the stdout pipe closed after one line")
+    check_next_run(workspace, references)
