@@ -24,7 +24,7 @@ from mypy.options import Options
 import mypy_split
 from mypy_split import engine
 from mypy_split.driver import BuildOutcome, Parallelism, run_build
-from mypy_split.parallel import WorkerCrashed
+from mypy_split.failures import WorkerCrashed
 from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
 
 

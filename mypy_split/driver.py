@@ -24,7 +24,6 @@ from mypy_split import engine
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
 from mypy_split.output import MessageSink
-from mypy_split.parallel import Coordinator, hello_for
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,9 @@ def check_program(
         if parallelism is None:
             run_in_process(plan, manager)
         else:
+            # Imported here: a run without workers should not pay for loading it.
+            from mypy_split.parallel import Coordinator, hello_for
+
             hello = hello_for(parallelism.argv, parallelism.cwd)
             Coordinator(plan, manager, parallelism.workers, hello).run()
         mypy.build.write_plugins_snapshot(manager)

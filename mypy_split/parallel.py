@@ -24,6 +24,7 @@ from mypy.util import json_loads
 from librt.internal import ReadBuffer, WriteBuffer
 
 from mypy_split import phases
+from mypy_split.failures import WorkerCrashed
 from mypy_split.graph import BuildPlan
 from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
 from mypy_split.protocol import (
@@ -50,10 +51,6 @@ from mypy_split.schedule import (
 
 Lines = list[tuple[str, list[str]]]
 MAX_ATTEMPTS = 2
-
-
-class WorkerCrashed(Exception):
-    """A task lost its worker twice: the run ends with an internal error."""
 
 
 class Coordinator:
@@ -155,11 +152,16 @@ class Coordinator:
     def task_message(self, scc_id: int) -> CheckScc:
         scc = self.plan.scc(scc_id)
         module_ids = sorted(scc.mod_ids)
-        recorded = self.manager.errors.recorded
+        errors = self.manager.errors
         import_errors = []
         for module_id in module_ids:
+            xpath = self.graph[module_id].xpath
+            kept = {id(info) for info in errors.error_info_map.get(xpath, [])}
             blobs = []
-            for info in recorded.get(self.graph[module_id].xpath, []):
+            for info in errors.recorded.get(xpath, []):
+                if info.only_once and id(info) not in kept:
+                    # This process already placed the note on an earlier module.
+                    continue
                 buffer = WriteBuffer()
                 info.write(buffer)
                 blobs.append(buffer.getvalue())

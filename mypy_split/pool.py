@@ -72,8 +72,14 @@ class WorkerPool:
         self.workers: list[WorkerHandle] = []
         self._selector = selectors.DefaultSelector()
         self._threads: list[threading.Thread] = []
-        for index in range(count):
-            self._start(index, first_message)
+        try:
+            for index in range(count):
+                self._start(index, first_message)
+        except BaseException:
+            # Ctrl-C or SIGTERM while starting: the caller never gets a pool
+            # to stop, so stop what was started here.
+            self.kill()
+            raise
 
     def _start(self, index: int, first_message: Message) -> WorkerHandle:
         process = subprocess.Popen(

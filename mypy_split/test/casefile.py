@@ -3,9 +3,13 @@
 A file holds many cases:
 
     [case name]                 starts a case; text before any section is ignored
+    -- a comment                 outside [file] and [out] bodies
     # flags: --strict           options (shlex syntax); repeatable, joined
     # targets: main.py pkg/     what to check (default: main.py); may be empty
     # env: MYPY_X=1             extra environment for both commands
+    # workers: 0                the worker counts to compare at (default: all);
+                                only for a difference README lists under "Known
+                                limits", pinned in test_known_differences.py
     [file path]                 a file of the project (text up to the next section)
     [delete path]               remove a file (only in later steps)
     [step]                      a new run; the sections after it edit the project,
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _SECTION = re.compile(r"^\[(case|file|delete|step|out)(?:\s+(.*?))?\]\s*$")
-_DIRECTIVE = re.compile(r"^#\s*(flags|targets|env):(.*)$")
+_DIRECTIVE = re.compile(r"^#\s*(flags|targets|env|workers):(.*)$")
 
 
 @dataclass
@@ -47,6 +51,7 @@ class Case:
     source: str
     line: int
     steps: list[Step]
+    worker_counts: tuple[int, ...] | None = None
 
 
 class CaseFormatError(Exception):
@@ -109,9 +114,12 @@ class _Parser:
             self.body.append(line)
             return
         directive = _DIRECTIVE.match(line)
-        if directive is not None:
+        if directive is not None and directive.group(1) == "workers":
+            counts = tuple(int(word) for word in directive.group(2).split())
+            self.cases[-1].worker_counts = counts
+        elif directive is not None:
             apply_directive(self.step, directive.group(1), directive.group(2), self.seen)
-        elif line.strip():
+        elif line.strip() and not line.startswith("--"):
             raise CaseFormatError(f"{self.source}:{number}: text outside a section: {line!r}")
 
     def start_case(self, number: int, name: str) -> None:

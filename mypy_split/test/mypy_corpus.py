@@ -196,19 +196,19 @@ def check_files(root: Path) -> list[Path]:
     return sorted((root / "test-data" / "unit").glob("check-*.test"))
 
 
-def parse_test_file(path: Path, corpus_root: Path) -> list[CorpusCase]:
-    """Every `[case]` of one mypy test file, runnable or with the reason it is skipped."""
-    sections = _sections(path.read_text(encoding="utf-8"))
-    cases: list[CorpusCase] = []
-    for index, section in enumerate(sections):
-        if section.kind != "case":
-            continue
-        end = next(
-            (i for i in range(index + 1, len(sections)) if sections[i].kind == "case"),
-            len(sections),
-        )
-        cases.append(_make_case(path.name, section, sections[index + 1 : end], corpus_root))
-    return cases
+def parse_test_file(path: Path, corpus_root: Path, fixture_cases: bool = False) -> list[CorpusCase]:
+    """Every `[case]` of one mypy test file, runnable or with the reason it is skipped.
+
+    Cases written for mypy's fake stdlib fixtures are skipped unless
+    `fixture_cases`: then they run as programs on the real typeshed.
+    """
+    groups: list[list[_Section]] = []
+    for section in _sections(path.read_text(encoding="utf-8")):
+        if section.kind == "case":
+            groups.append([section])
+        elif groups:
+            groups[-1].append(section)
+    return [_make_case(path.name, group[0], group[1:], corpus_root, fixture_cases) for group in groups]
 
 
 def _sections(text: str) -> list[_Section]:
@@ -247,11 +247,11 @@ def _body_text(lines: list[str]) -> str:
 
 
 def _make_case(
-    file_name: str, header: _Section, sections: list[_Section], corpus_root: Path
+    file_name: str, header: _Section, sections: list[_Section], corpus_root: Path, fixture_cases: bool
 ) -> CorpusCase:
     name = header.argument
     case = Case(name=name, source=file_name, line=header.line, steps=[])
-    skip = _skip_reason(file_name, name, sections)
+    skip = _skip_reason(file_name, name, sections, fixture_cases)
     if skip is not None:
         return CorpusCase(case, skip)
     main = header.text()
@@ -300,12 +300,14 @@ def _make_case(
     return CorpusCase(case)
 
 
-def _skip_reason(file_name: str, name: str, sections: list[_Section]) -> str | None:
+def _skip_reason(
+    file_name: str, name: str, sections: list[_Section], fixture_cases: bool
+) -> str | None:
     if file_name in _SKIPPED_FILES:
         return _SKIPPED_FILES[file_name]
     if name.endswith(("-skip", "-xfail")):
         return "marked " + name.rsplit("-", 1)[1]
-    if any(section.kind in ("builtins", "typing") for section in sections):
+    if not fixture_cases and any(section.kind in ("builtins", "typing") for section in sections):
         return "uses fake stdlib fixtures"
     return None
 

@@ -20,4 +20,7 @@ def all_cases() -> list[Case]:
 @pytest.mark.parametrize("case", all_cases(), ids=lambda case: f"{case.source}::{case.name}")
 def test_same_answer_as_mypy(case: Case, tmp_path: Path, warm_cache: WarmCache) -> None:
     """At -n 0, 1, 2 and 3; see run_case."""
-    run_case(case, tmp_path, warm_cache(case.steps[0].flags))
+    if case.worker_counts is None:
+        run_case(case, tmp_path, warm_cache(case.steps[0].flags))
+    else:
+        run_case(case, tmp_path, warm_cache(case.steps[0].flags), case.worker_counts)
