@@ -117,6 +117,10 @@ def take_worker_count(options: Options, stderr: TextIO) -> int:
     if workers < 0:
         fail("error: Number of workers cannot be negative", stderr, options)
     options.num_workers = 0
+    if workers and sys.platform == "win32":
+        # The pool relies on select() over pipes, which Windows lacks.
+        stderr.write("mypy-split: warning: worker processes are not supported on Windows; checking in-process\n")
+        return 0
     return workers
 
 

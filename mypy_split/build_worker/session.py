@@ -17,7 +17,7 @@ import mypy.build
 import mypy.main
 from mypy.build import SCC, BuildManager, Graph, State
 from mypy.error_formatter import OUTPUT_CHOICES
-from mypy.errors import CompileError, ErrorInfo, Errors
+from mypy.errors import ErrorInfo, Errors
 from mypy.fscache import FileSystemCache
 from mypy.modulefinder import BuildSourceSet, compute_search_paths
 from mypy.typestate import reset_global_state
@@ -42,6 +42,10 @@ Send = Callable[[Message], None]
 
 class StaleDependency(Exception):
     """A dependency's cache entry does not have the interface hash the coordinator expects."""
+
+
+class CacheWriteFailed(Exception):
+    """The engine could not write a module's meta (it only logs that): fail the task."""
 
 
 class WorkerSession:
@@ -127,6 +131,7 @@ class WorkerSession:
         else:
             result = phases.check_interface(scc, self.graph, manager, from_cache=self.from_cache)
             self.verify_dependencies(scc, task.expected_hashes)
+            self.verify_written(result)
             hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
             send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started))
             faults.between_phases(scc.mod_ids)
@@ -171,6 +176,24 @@ class WorkerSession:
                 for blob in import_errors:
                     manager.errors.add_error_info(ErrorInfo.read(ReadBuffer(blob)))
 
+    def verify_written(self, result: phases.InterfaceResult) -> None:
+        """Every meta the interface phase wrote is on disk with the new interface hash.
+
+        Dependents in other processes will read it; a silently failed write
+        would hand them the previous version.
+        """
+        if not self.manager.cache_enabled:
+            return
+        for module_id, meta_file, new_hash in zip(
+            result.module_ids, result.meta_files, result.interface_hashes
+        ):
+            state = self.graph[module_id]
+            if meta_file is None or state.path is None:
+                continue
+            found = mypy.build.find_cache_meta(module_id, state.path, self.manager, skip_validation=True)
+            if found is None or found[0].interface_hash != new_hash:
+                raise CacheWriteFailed(f"the cache entry {meta_file} of {module_id} was not written")
+
     def verify_dependencies(self, scc: SCC, expected: dict[str, str]) -> None:
         """The dependencies read from the cache are the versions the coordinator knows."""
         for module_id, expected_hash in expected.items():
@@ -184,5 +207,3 @@ class WorkerSession:
                 )
 
 
-def blocker_lines(error: CompileError) -> list[str]:
-    return list(error.messages)
