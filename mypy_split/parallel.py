@@ -214,6 +214,9 @@ class Coordinator:
             worker.task = None
             self.local.add(message.scc_id)
             self.scheduler.withdraw(message.scc_id)
+            # After a blocker or a crash the engine's state in that process is
+            # suspect (blockers stay recorded): give it no more work.
+            worker.process.kill()
 
     def on_interface(self, message: InterfaceDone) -> None:
         for module_id, new_hash in message.interface_hashes.items():
