@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import mypy.build
 from mypy.build import BuildManager, Graph
@@ -24,6 +24,9 @@ from mypy_split import engine
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
 from mypy_split.output import MessageSink
+
+if TYPE_CHECKING:
+    from mypy_split.pool import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -96,23 +99,51 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
     return parallelism.workers
 
 
+def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> WorkerPool | None:
+    """Start workers before the graph loads when the cache is empty.
+
+    With no cache for this Python version every SCC will be stale, so the
+    workers' start-up can overlap graph loading; otherwise they start only
+    when the first stale SCC is found (a fully fresh run starts none).
+    """
+    if parallelism is None or os.path.isdir(cache_prefix(manager.options)):
+        return None
+    from mypy_split.parallel import hello_for
+    from mypy_split.pool import WorkerPool
+
+    return WorkerPool(parallelism.workers, hello_for(parallelism.argv, parallelism.cwd))
+
+
+def cache_prefix(options: Options) -> str:
+    """The cache folder of this Python version, as the engine names it."""
+    major, minor = options.python_version
+    return os.path.join(options.cache_dir, f"{major}.{minor}")
+
+
 def check_program(
     sources: list[BuildSource], manager: BuildManager, parallelism: Parallelism | None
 ) -> None:
     """Everything between opening and closing a build, as mypy orders it."""
     options = manager.options
     mypy.build.log_configuration(manager, sources)
-    graph, to_check = load_checked_graph(sources, manager)
-    if to_check and not manager.use_fine_grained_cache():
-        plan = plan_sccs(graph, manager)
-        if parallelism is None:
-            run_in_process(plan, manager)
-        else:
-            # Imported here: a run without workers should not pay for loading it.
-            from mypy_split.parallel import Coordinator, hello_for
+    early_pool = start_pool_early(manager, parallelism)
+    try:
+        graph, to_check = load_checked_graph(sources, manager)
+        if to_check and not manager.use_fine_grained_cache():
+            plan = plan_sccs(graph, manager)
+            if parallelism is None:
+                run_in_process(plan, manager)
+            else:
+                # Imported here: a run without workers should not pay for loading it.
+                from mypy_split.parallel import Coordinator, hello_for
 
-            hello = hello_for(parallelism.argv, parallelism.cwd)
-            Coordinator(plan, manager, parallelism.workers, hello).run()
+                hello = hello_for(parallelism.argv, parallelism.cwd)
+                pool, early_pool = early_pool, None
+                Coordinator(plan, manager, parallelism.workers, hello, pool).run()
+    finally:
+        if early_pool is not None:
+            early_pool.kill()
+    if to_check and not manager.use_fine_grained_cache():
         mypy.build.write_plugins_snapshot(manager)
         manager.old_plugins_snapshot = manager.plugins_snapshot
         if options.cache_fine_grained or options.fine_grained_incremental:

@@ -54,13 +54,22 @@ MAX_ATTEMPTS = 2
 
 
 class Coordinator:
-    def __init__(self, plan: BuildPlan, manager: BuildManager, workers: int, hello: Hello) -> None:
+    def __init__(
+        self,
+        plan: BuildPlan,
+        manager: BuildManager,
+        workers: int,
+        hello: Hello,
+        pool: WorkerPool | None = None,
+    ) -> None:
         self.plan = plan
         self.graph = plan.graph
         self.manager = manager
         self.worker_count = workers
         self.hello = hello
-        self.pool: WorkerPool | None = None
+        # A pool may have been started early (cold cache); it is ours now.
+        self.pool = pool
+        self.graph_sent = False
         self.flush = manager.flush_errors
         self.scheduler = ParallelScheduler(plan.nodes)
         self.replay = SequentialLoop(plan.nodes)
@@ -131,9 +140,11 @@ class Coordinator:
     def ensure_pool(self) -> WorkerPool:
         if self.pool is None:
             self.pool = WorkerPool(self.worker_count, self.hello)
+        if not self.graph_sent:
             frame = encode(self.graph_message())
             for worker in self.pool.workers:
                 self.pool.send_frame(worker, frame)
+            self.graph_sent = True
         return self.pool
 
     def graph_message(self) -> GraphData:
