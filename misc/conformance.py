@@ -3,10 +3,11 @@
 
 Downloads the sdist of the installed mypy from the package index (once, into
 --cache-dir, which is outside git), takes the cases of its
-`test-data/unit/check-*.test` files that run on the real typeshed (cases using
-fake stdlib fixtures, and those marked -skip or -xfail, are skipped), runs each
-through both tools on copies of one warm typeshed cache, and compares stdout,
-stderr and exit code of every step.  Prints per-file and total counts and
+`test-data/unit/check-*.test` files that run on the real typeshed (cases
+written for mypy's fake stdlib fixtures are skipped unless --fixture-cases,
+those marked -skip or -xfail always), runs each through both tools on copies
+of one warm typeshed cache, and compares stdout, stderr and exit code of every
+step.  Prints per-file and total counts and
 lists every case that differs; exits 1 if any did, 2 if the sdist could not be
 fetched.
 
@@ -62,6 +63,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--cross-check", action="store_true", help="also check that the two caches are interchangeable"
     )
+    parser.add_argument(
+        "--fixture-cases",
+        action="store_true",
+        help="also run the cases written for mypy's fake stdlib fixtures, on the real typeshed",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="print each case as it ends")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="sdist and warm caches")
     parser.add_argument("--index-url", default=DEFAULT_INDEX, help="package index (simple API)")
@@ -75,14 +81,17 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
-def select(root: Path, patterns: list[str] | None, shard: tuple[int, int], limit: int | None) -> list[CorpusCase]:
+def select(
+    root: Path, patterns: list[str] | None, shard: tuple[int, int], limit: int | None, fixture_cases: bool
+) -> list[CorpusCase]:
     """The cases of the chosen files, in file order; sharded, then cut after `limit` kept ones."""
-    files = [
-        path
-        for path in check_files(root)
-        if (any(fnmatch.fnmatch(path.name, p) for p in patterns) if patterns else path.name not in DEFAULT_EXCLUDE)
-    ]
-    every = [case for path in files for case in parse_test_file(path, root)]
+    def chosen_file(name: str) -> bool:
+        if patterns:
+            return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+        return name not in DEFAULT_EXCLUDE
+
+    files = [path for path in check_files(root) if chosen_file(path.name)]
+    every = [case for path in files for case in parse_test_file(path, root, fixture_cases)]
     index, count = shard
     chosen: list[CorpusCase] = []
     kept = 0
@@ -129,7 +138,7 @@ def main(argv: list[str]) -> int:
     except CorpusUnavailable as error:
         print(f"conformance: cannot fetch the mypy {version} sdist: {error}", file=sys.stderr)
         return 2
-    cases = select(root, args.files, parse_shard(args.shard), args.limit)
+    cases = select(root, args.files, parse_shard(args.shard), args.limit, args.fixture_cases)
     warm = warm_cache_factory(args.cache_dir)
     kept = sum(case.skip is None for case in cases)
     print(f"mypy {version}: {kept} cases to run, {len(cases) - kept} skipped, {args.jobs} jobs", flush=True)

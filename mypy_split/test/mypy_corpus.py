@@ -54,6 +54,7 @@ _STEP_SUFFIX = re.compile(r"^(.*)\.(\d+)$")
 _CMD = re.compile(r"# cmd(\d*): mypy -m ([a-zA-Z0-9_. ]+)$", re.MULTILINE)
 _FLAGS = re.compile(r"# flags(\d*): (.*)$", re.MULTILINE)
 _OUT_N = re.compile(r"^out(\d+)$")
+_DURATION = re.compile(r"\d+\.\d+ sec")
 # Whole files that cannot run here, and why.
 _SKIPPED_FILES = {"check-modules-case.test": "needs a case-insensitive file system"}
 
@@ -339,19 +340,32 @@ def run_case(
     tools: tuple[list[str], list[str]] = (MYPY, MYPY_SPLIT),
     cross_check: bool = False,
 ) -> str | None:
-    """Run every step through both tools, each on its own cache; describe the first difference."""
+    """Run every step through both tools, each on its own cache; describe the first difference.
+
+    `-v` logs name the cache folder and time things: each tool's cache is
+    moved to the same folder for its runs, and durations are masked.
+    """
     project = workdir / "project"
     project.mkdir(parents=True)
     caches = {"cache-mypy": workdir / "cache-mypy", "cache-split": workdir / "cache-split"}
     for cache in caches.values():
         shutil.copytree(warm_cache, cache, symlinks=True)
     base_mtime = int(time.time()) - 1000
+
+    def run(tool: list[str], step: Step, cache: Path) -> RunResult:
+        active = workdir / "cache"
+        cache.rename(active)
+        try:
+            return _masked(run_tool(tool, step.args, project, active, step.env))
+        finally:
+            active.rename(cache)
+
     for index, step in enumerate(case.steps):
         where = f"step {index + 1} ({' '.join(step.args)})"
         try:
             apply_step(project, step, index, base_mtime)
-            expected = run_tool(tools[0], step.args, project, caches["cache-mypy"], step.env)
-            actual = run_tool(tools[1], step.args, project, caches["cache-split"], step.env)
+            expected = run(tools[0], step, caches["cache-mypy"])
+            actual = run(tools[1], step, caches["cache-split"])
         except (OSError, subprocess.SubprocessError) as error:
             return f"{where}: harness error: {error!r}"
         if expected != actual:
@@ -362,6 +376,12 @@ def run_case(
             except AssertionError as error:
                 return f"{where}: caches not interchangeable\n{error}"
     return None
+
+
+def _masked(result: RunResult) -> RunResult:
+    lines = result.stderr.splitlines(keepends=True)
+    masked = [_DURATION.sub("N sec", line) if line.startswith("LOG:") else line for line in lines]
+    return RunResult(result.stdout, "".join(masked), result.returncode)
 
 
 def describe_difference(expected: RunResult, actual: RunResult) -> str:
