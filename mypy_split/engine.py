@@ -107,13 +107,16 @@ def open_build(
     flush_errors: FlushErrors,
     stdout: TextIO,
     stderr: TextIO,
+    worker: bool = False,
 ) -> BuildManager:
     """Create the BuildManager a build runs on, with plugins and reports loaded.
 
     Raises CompileError for a plugin that cannot be loaded or a bad error code,
-    exactly where mypy's own build raises them.
+    exactly where mypy's own build raises them.  A `worker` manager reads the
+    cache by name (its states come without metas) and leaves the SQLite
+    journal mode to the coordinator.
     """
-    metastore = mypy.build.create_metastore(options, parallel_worker=False)
+    metastore = mypy.build.create_metastore(options, parallel_worker=worker)
     data_dir = default_data_dir()
     search_paths = compute_search_paths(sources, options, data_dir, None)
     reports = None
@@ -146,6 +149,7 @@ def open_build(
         fscache=fscache,
         stdout=stdout,
         stderr=stderr,
+        parallel_worker=worker,
         metastore=metastore,
     )
     if manager.verbosity() >= 2:

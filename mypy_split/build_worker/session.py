@@ -15,15 +15,10 @@ from collections.abc import Callable
 
 import mypy.build
 import mypy.main
-from mypy.build import SCC, BuildManager, Graph, State
-from mypy.error_formatter import OUTPUT_CHOICES
-from mypy.errors import ErrorInfo, Errors
-from mypy.fscache import FileSystemCache
-from mypy.modulefinder import BuildSourceSet, compute_search_paths
-from mypy.typestate import reset_global_state
-from mypy.util import read_py_file
-
 from librt.internal import ReadBuffer
+from mypy.build import SCC, BuildManager, Graph, State
+from mypy.errors import ErrorInfo
+from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, phases
 from mypy_split.build_worker import faults
@@ -65,32 +60,16 @@ class WorkerSession:
             list(hello.argv), stdout=sys.stderr, stderr=sys.stderr, fscache=fscache
         )
         options.num_workers = 0
-        formatter = None if options.output is None else OUTPUT_CHOICES.get(options.output)
-        errors = Errors(
-            options, read_source=lambda path: read_py_file(path, fscache.read), error_formatter=formatter
-        )
-        data_dir = mypy.build.default_data_dir()
-        plugin, snapshot = mypy.build.load_plugins(options, errors, sys.stderr, [])
-        options.process_error_codes(error_callback=mypy.build.build_error)
-        manager = BuildManager(
-            data_dir,
-            compute_search_paths(sources, options, data_dir, None),
-            ignore_prefix=os.getcwd(),
-            source_set=BuildSourceSet(sources),
-            reports=None,
-            options=options,
-            version_id=engine.ENGINE_VERSION,
-            plugin=plugin,
-            plugins_snapshot=snapshot,
-            errors=errors,
-            error_formatter=formatter,
-            flush_errors=lambda path, lines, serious: None,
+        # Errors go back as records; nothing is flushed or printed here.
+        manager = engine.open_build(
+            sources,
+            options,
             fscache=fscache,
+            flush_errors=lambda path, lines, serious: None,
             stdout=sys.stderr,
             stderr=sys.stderr,
-            parallel_worker=True,
+            worker=True,
         )
-        reset_global_state()
         return cls(manager)
 
     def load_graph(self, data: GraphData) -> None:
