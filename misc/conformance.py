@@ -13,7 +13,7 @@ fetched.
 
     python misc/conformance.py --jobs 2
     python misc/conformance.py --files 'check-basic.test' --files 'check-class*.test' --show-diffs
-    python misc/conformance.py --shard 1/4 --limit 500
+    python misc/conformance.py --shard 1/4 --limit 500 --workers 0 --workers 2 --cross-check
 
 The parsing and running live in mypy_split/test/mypy_corpus.py, which the
 pytest sample (test_conformance.py, marker `conformance`) shares.
@@ -59,6 +59,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, metavar="N", help="run at most N cases")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="cases run in parallel")
     parser.add_argument("--shard", default="1/1", metavar="I/N", help="run the I-th of N shards")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        metavar="N",
+        help="run mypy-split with -n N (repeatable; default: 0, i.e. no -n)",
+    )
     parser.add_argument("--show-diffs", action="store_true", help="print each difference's diff")
     parser.add_argument(
         "--cross-check", action="store_true", help="also check that the two caches are interchangeable"
@@ -141,7 +148,12 @@ def main(argv: list[str]) -> int:
     cases = select(root, args.files, parse_shard(args.shard), args.limit, args.fixture_cases)
     warm = warm_cache_factory(args.cache_dir)
     kept = sum(case.skip is None for case in cases)
-    print(f"mypy {version}: {kept} cases to run, {len(cases) - kept} skipped, {args.jobs} jobs", flush=True)
+    workers = args.workers or [0]
+    print(
+        f"mypy {version}: {kept} cases to run, {len(cases) - kept} skipped, {args.jobs} jobs,"
+        f" mypy-split at -n {', '.join(map(str, workers))}",
+        flush=True,
+    )
 
     def progress(outcome: Outcome) -> None:
         if args.verbose:
@@ -150,7 +162,7 @@ def main(argv: list[str]) -> int:
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mypy-conformance-") as workroot:
-        outcomes = run_cases(cases, warm, Path(workroot), args.jobs, args.cross_check, progress)
+        outcomes = run_cases(cases, warm, Path(workroot), args.jobs, workers, args.cross_check, progress)
     status = report(cases, outcomes, args.show_diffs)
     print(f"\n{len(outcomes)} cases in {time.perf_counter() - start:.0f}s")
     return status

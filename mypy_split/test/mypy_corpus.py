@@ -26,7 +26,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -41,8 +40,9 @@ from mypy_split.test.differential import (
     MYPY_SPLIT,
     RunResult,
     apply_step,
-    cross_check_caches,
     run_tool,
+    stale_lines,
+    without_log,
 )
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -333,48 +333,93 @@ def _implied_flags(file_name: str, flags: list[str]) -> list[str]:
 # --- running ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Tool:
+    label: str
+    command: list[str]
+    extra_args: tuple[str, ...] = ()
+
+
+REFERENCE = Tool("mypy", MYPY)
+
+
+def split_tools(workers: Sequence[int]) -> list[Tool]:
+    """`mypy-split` at each worker count (0: no `-n`, as a drop-in is called)."""
+    return [
+        Tool(f"mypy-split -n {n}", MYPY_SPLIT, ("-n", str(n))) if n else Tool("mypy-split", MYPY_SPLIT)
+        for n in workers
+    ]
+
+
 def run_case(
-    case: Case,
-    workdir: Path,
-    warm_cache: Path,
-    tools: tuple[list[str], list[str]] = (MYPY, MYPY_SPLIT),
-    cross_check: bool = False,
+    case: Case, workdir: Path, warm_cache: Path, tools: Sequence[Tool], cross_check: bool = False
 ) -> str | None:
-    """Run every step through both tools, each on its own cache; describe the first difference.
+    """Run every step through mypy and each tool, each on its own cache; describe the first difference.
 
     `-v` logs name the cache folder and time things: each tool's cache is
     moved to the same folder for its runs, and durations are masked.
     """
     project = workdir / "project"
     project.mkdir(parents=True)
-    caches = {"cache-mypy": workdir / "cache-mypy", "cache-split": workdir / "cache-split"}
+    caches = {tool.label: workdir / f"cache-{i}" for i, tool in enumerate([REFERENCE, *tools])}
     for cache in caches.values():
         shutil.copytree(warm_cache, cache, symlinks=True)
     base_mtime = int(time.time()) - 1000
 
-    def run(tool: list[str], step: Step, cache: Path) -> RunResult:
+    def run(tool: Tool, step: Step) -> RunResult:
         active = workdir / "cache"
-        cache.rename(active)
+        caches[tool.label].rename(active)
         try:
-            return _masked(run_tool(tool, step.args, project, active, step.env))
+            result = run_tool(tool.command, [*step.args, *tool.extra_args], project, active, step.env)
         finally:
-            active.rename(cache)
+            active.rename(caches[tool.label])
+        return _masked(result)
 
     for index, step in enumerate(case.steps):
         where = f"step {index + 1} ({' '.join(step.args)})"
         try:
             apply_step(project, step, index, base_mtime)
-            expected = run(tools[0], step, caches["cache-mypy"])
-            actual = run(tools[1], step, caches["cache-split"])
+            expected = run(REFERENCE, step)
+            for tool in tools:
+                actual = run(tool, step)
+                if actual != expected:
+                    return f"{where}: {tool.label} differs\n" + describe_difference(expected, actual, tool.label)
         except (OSError, subprocess.SubprocessError) as error:
             return f"{where}: harness error: {error!r}"
-        if expected != actual:
-            return f"{where}: outputs differ\n" + describe_difference(expected, actual)
-        if cross_check and "--no-incremental" not in step.flags:
-            try:
-                cross_check_caches(case, index, step, project, caches, workdir)
-            except AssertionError as error:
-                return f"{where}: caches not interchangeable\n{error}"
+    last = case.steps[-1]
+    if cross_check and "--no-incremental" not in last.flags:
+        for tool in tools:
+            problem = _cross_check(last, project, workdir, caches[REFERENCE.label], tool, caches[tool.label])
+            if problem is not None:
+                return f"step {len(case.steps)}: {problem}"
+    return None
+
+
+def _cross_check(step: Step, project: Path, workdir: Path, mypy_cache: Path, tool: Tool, cache: Path) -> str | None:
+    """Each tool on the other's cache answers as mypy on its own and finds nothing stale."""
+
+    def verbose(command: Tool, source: Path) -> RunResult:
+        copy = workdir / "cross"
+        shutil.copytree(source, copy, symlinks=True)
+        try:
+            args = [*step.args, *command.extra_args, "-v"]
+            return run_tool(command.command, args, project, copy, step.env)
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
+
+    own = verbose(REFERENCE, mypy_cache)
+    for command, source, who in (
+        (REFERENCE, cache, f"mypy on the {tool.label} cache"),
+        (tool, mypy_cache, f"{tool.label} on mypy's cache"),
+    ):
+        crossed = verbose(command, source)
+        stale = [line for line in stale_lines(crossed) if line not in stale_lines(own)]
+        if stale:
+            return f"{who} finds stale SCCs\n" + "\n".join(stale) + "\n"
+        if without_log(crossed) != without_log(own):
+            return f"{who} answers differently\n" + describe_difference(
+                without_log(own), without_log(crossed), who
+            )
     return None
 
 
@@ -384,12 +429,12 @@ def _masked(result: RunResult) -> RunResult:
     return RunResult(result.stdout, "".join(masked), result.returncode)
 
 
-def describe_difference(expected: RunResult, actual: RunResult) -> str:
+def describe_difference(expected: RunResult, actual: RunResult, label: str) -> str:
     lines = difflib.unified_diff(
         expected.describe().splitlines(keepends=True),
         actual.describe().splitlines(keepends=True),
         fromfile="mypy",
-        tofile="mypy-split",
+        tofile=label,
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
@@ -399,23 +444,26 @@ def run_cases(
     warm: WarmCache,
     workroot: Path,
     jobs: int = 1,
+    workers: Sequence[int] = (0,),
     cross_check: bool = False,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Run the kept cases on `jobs` threads (the work is in subprocesses); outcomes in order.
 
-    A case that differs is run once more with `mypy` on both sides, so the
-    report can tell a mypy-split bug from mypy answering differently by itself.
+    `mypy-split` runs at each of `workers` counts.  A case that differs is run
+    once more with `mypy` against `mypy`, so the report can tell a mypy-split
+    bug from mypy answering differently by itself.
     """
+    tools = split_tools(workers)
 
     def one(item: CorpusCase) -> Outcome:
         start = time.perf_counter()
         cache = warm(item.case.steps[0].flags)
         with tempfile.TemporaryDirectory(dir=workroot) as workdir:
-            difference = run_case(item.case, Path(workdir), cache, cross_check=cross_check)
+            difference = run_case(item.case, Path(workdir), cache, tools, cross_check)
         if difference is not None:
             with tempfile.TemporaryDirectory(dir=workroot) as workdir:
-                itself = run_case(item.case, Path(workdir), cache, tools=(MYPY, MYPY))
+                itself = run_case(item.case, Path(workdir), cache, [Tool("mypy (again)", MYPY)])
             if itself is not None:
                 difference += "note: mypy also differs from itself on this case:\n" + itself
         outcome = Outcome(item, difference, time.perf_counter() - start)

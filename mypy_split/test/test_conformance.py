@@ -1,4 +1,4 @@
-"""A fixed sample of mypy's own check-*.test cases: mypy-split must answer as mypy does.
+"""A fixed sample of mypy's own check-*.test cases: mypy-split (-n 0 and -n 2) answers as mypy does.
 
 Opt-in (`pytest -m conformance`): it downloads the mypy sdist once into
 misc/.corpora/.  The full suite is `python misc/conformance.py`.
@@ -59,6 +59,6 @@ def test_mypy_sample_same_answer(tmp_path: Path, warm_cache: WarmCache) -> None:
         root = fetch_corpus(CORPUS_CACHE, engine_version())
     except CorpusUnavailable as error:
         pytest.skip(f"cannot download the mypy {engine_version()} sdist: {error}")
-    outcomes = run_cases(sample_cases(root), warm_cache, tmp_path, jobs=2)
+    outcomes = run_cases(sample_cases(root), warm_cache, tmp_path, jobs=2, workers=(0, 2))
     different = [f"{o.case.where} {o.difference}" for o in outcomes if o.difference is not None]
     assert not different, "\n".join(different)
