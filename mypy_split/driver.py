@@ -8,7 +8,10 @@ in the sink just as mypy's command line receives them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
@@ -44,6 +47,8 @@ class Parallelism:
     workers: int
     argv: list[str]
     cwd: str
+    # Set for a run whose arguments disable the cache: workers share this one.
+    private_cache: str | None = None
 
 
 def run_build(
@@ -56,6 +61,32 @@ def run_build(
     parallelism: Parallelism | None = None,
 ) -> BuildOutcome:
     engine.reset_process_caches()
+    workers = effective_workers(options, parallelism)
+    if not workers or parallelism is None:
+        return build_and_report(sources, options, fscache, sink, stdout, stderr, None)
+    if options.cache_dir != os.devnull:
+        return build_and_report(sources, options, fscache, sink, stdout, stderr, parallelism)
+    # Workers exchange interfaces through the cache: with the cache disabled
+    # they get a private one, removed when the run ends.
+    private_cache = tempfile.mkdtemp(prefix="mypy-split-cache-")
+    options.cache_dir = private_cache
+    try:
+        shared = dataclasses.replace(parallelism, private_cache=private_cache)
+        return build_and_report(sources, options, fscache, sink, stdout, stderr, shared)
+    finally:
+        options.cache_dir = os.devnull
+        shutil.rmtree(private_cache, ignore_errors=True)
+
+
+def build_and_report(
+    sources: list[BuildSource],
+    options: Options,
+    fscache: FileSystemCache,
+    sink: MessageSink,
+    stdout: TextIO,
+    stderr: TextIO,
+    parallelism: Parallelism | None,
+) -> BuildOutcome:
     try:
         manager = engine.open_build(
             sources,
@@ -65,12 +96,11 @@ def run_build(
             stdout=stdout,
             stderr=stderr,
         )
-        workers = effective_workers(options, parallelism)
-        if workers:
+        if parallelism is not None:
             # Keep import errors per file, to be replayed where the module is checked.
             manager.errors.global_watcher = True
         try:
-            check_program(sources, manager, parallelism if workers else None)
+            check_program(sources, manager, parallelism)
         finally:
             engine.close_build(manager)
     except CompileError as error:
@@ -87,8 +117,7 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
     if parallelism is None or parallelism.workers <= 0:
         return 0
     if (
-        options.cache_dir == os.devnull
-        or options.cache_fine_grained
+        options.cache_fine_grained
         or options.fine_grained_incremental
         or options.report_dirs
         # Errors past the soft limit are hidden by a count over the whole
@@ -111,7 +140,8 @@ def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> 
     from mypy_split.parallel import hello_for
     from mypy_split.pool import WorkerPool
 
-    return WorkerPool(parallelism.workers, hello_for(parallelism.argv, parallelism.cwd))
+    hello = hello_for(parallelism.argv, parallelism.cwd, parallelism.private_cache)
+    return WorkerPool(parallelism.workers, hello)
 
 
 def cache_prefix(options: Options) -> str:
@@ -137,7 +167,7 @@ def check_program(
                 # Imported here: a run without workers should not pay for loading it.
                 from mypy_split.parallel import Coordinator, hello_for
 
-                hello = hello_for(parallelism.argv, parallelism.cwd)
+                hello = hello_for(parallelism.argv, parallelism.cwd, parallelism.private_cache)
                 pool, early_pool = early_pool, None
                 Coordinator(plan, manager, parallelism.workers, hello, pool).run()
     finally:

@@ -361,5 +361,5 @@ class Coordinator:
             self.flush(path, module_lines, False)
 
 
-def hello_for(argv: list[str], cwd: str) -> Hello:
-    return Hello(version=PROTOCOL_VERSION, argv=argv, cwd=cwd)
+def hello_for(argv: list[str], cwd: str, cache_dir: str | None) -> Hello:
+    return Hello(version=PROTOCOL_VERSION, argv=argv, cwd=cwd, cache_dir=cache_dir)

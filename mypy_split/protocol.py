@@ -87,9 +87,13 @@ class Hello(Message):
     version: int
     argv: list[str]
     cwd: str
+    # Replaces the cache folder the arguments give (a private one when they disable it).
+    cache_dir: str | None = None
 
     def header(self) -> dict[str, JsonValue]:
-        return {"version": self.version, "argv": list(self.argv), "cwd": self.cwd}
+        return {
+            "version": self.version, "argv": list(self.argv), "cwd": self.cwd, "cache_dir": self.cache_dir,
+        }
 
 
 @dataclass
@@ -275,7 +279,11 @@ def _split_attachments(body: bytes, offset: int) -> list[bytes]:
 
 def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]) -> Message:
     if cls is Hello:
-        return Hello(version=_int(h["version"]), argv=_strs(h["argv"]), cwd=_str(h["cwd"]))
+        cache_dir = h["cache_dir"]
+        return Hello(
+            version=_int(h["version"]), argv=_strs(h["argv"]), cwd=_str(h["cwd"]),
+            cache_dir=None if cache_dir is None else _str(cache_dir),
+        )
     if cls is Ready:
         return Ready(version=_int(h["version"]), pid=_int(h["pid"]), error=_strs(h["error"]))
     if cls is GraphData:

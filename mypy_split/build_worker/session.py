@@ -60,6 +60,8 @@ class WorkerSession:
             list(hello.argv), stdout=sys.stderr, stderr=sys.stderr, fscache=fscache
         )
         options.num_workers = 0
+        if hello.cache_dir is not None:
+            options.cache_dir = hello.cache_dir
         # Errors go back as records; nothing is flushed or printed here.
         manager = engine.open_build(
             sources,
