@@ -209,9 +209,9 @@ class Coordinator:
 
     def on_message(self, worker: WorkerHandle, message: object) -> None:
         if isinstance(message, Ready):
-            if message.error:
-                # Unusable worker: retire it; its tasks run elsewhere.
-                assert self.pool is not None
+            if message.error or message.version != PROTOCOL_VERSION:
+                # Unusable worker (another protocol, or its setup failed):
+                # retire it; its tasks run elsewhere.
                 worker.process.kill()
             return
         if isinstance(message, InterfaceDone):
