@@ -78,6 +78,7 @@ class Coordinator:
         self.fresh_lines: dict[int, Lines] = {}
         self.results: dict[int, ImplementationDone] = {}
         self.local: set[int] = set()
+        self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
         self.seen_once: set[str] = set(manager.errors.only_once_messages)
 
@@ -236,6 +237,7 @@ class Coordinator:
             if value != state.interface_hash:
                 state.mark_interface_stale()
                 state.interface_hash = value
+        self.interfaces_reported.add(message.scc_id)
         self.scheduler.interface_done(message.scc_id)
 
     def on_lost(self, worker: WorkerHandle, cause: str) -> None:
@@ -245,6 +247,12 @@ class Coordinator:
             return
         attempts = self.attempts.get(scc_id, 0) + 1
         self.attempts[scc_id] = attempts
+        if scc_id in self.interfaces_reported:
+            # Other workers may hold this SCC loaded from the cache by now;
+            # checking it again there would mix two versions. Finish it here.
+            self.local.add(scc_id)
+            self.scheduler.withdraw(scc_id)
+            return
         if attempts >= MAX_ATTEMPTS:
             modules = ", ".join(sorted(self.plan.scc(scc_id).mod_ids))
             tail = worker.stderr_tail.decode(errors="replace").strip()

@@ -35,6 +35,7 @@ _BOOT = (
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(mypy_split.__file__)))
 _STDERR_TAIL = 16 * 1024
 SHUTDOWN_GRACE = 1.0
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass
@@ -82,23 +83,32 @@ class WorkerPool:
             raise
 
     def _start(self, index: int, first_message: Message) -> WorkerHandle:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, _PACKAGE_PARENT],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            close_fds=True,
-        )
-        worker = WorkerHandle(index, process)
+        # Ctrl-C or SIGTERM between the fork and our recording the child would
+        # leave a worker nobody stops: hold those signals until it is recorded.
+        # The writer thread is started meanwhile so that it inherits the mask:
+        # only the main thread may then take them.  (The child inherits the
+        # mask too; the worker unblocks them first thing.)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, _PACKAGE_PARENT],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                close_fds=True,
+            )
+            worker = WorkerHandle(index, process)
+            self.workers.append(worker)
+            thread = threading.Thread(target=self._write_loop, args=(worker,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         assert process.stdout is not None and process.stderr is not None
         os.set_blocking(process.stdout.fileno(), False)
         os.set_blocking(process.stderr.fileno(), False)
         self._selector.register(process.stdout, selectors.EVENT_READ, (worker, "out"))
         self._selector.register(process.stderr, selectors.EVENT_READ, (worker, "err"))
-        thread = threading.Thread(target=self._write_loop, args=(worker,), daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        self.workers.append(worker)
         self.send(worker, first_message)
         return worker
 

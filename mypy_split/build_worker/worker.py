@@ -34,6 +34,8 @@ def main() -> None:
     # Ctrl-C reaches the whole process group; the coordinator decides what
     # happens to us, so the signal must not turn into tracebacks here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The coordinator blocks these while it starts us; the mask is inherited.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     incoming, outgoing = claim_standard_streams()
     try:
         serve(incoming, outgoing)
@@ -84,6 +86,8 @@ def run_task(session: WorkerSession, task: CheckScc, send: Send) -> None:
         session.check(task, send)
     except CompileError as error:
         send(TaskFailed(task.scc_id, blocker=True, lines=list(error.messages)))
-    except Exception:
+    except (Exception, SystemExit):
+        # The engine reports its own internal errors and then exits; here that
+        # is a failed task, which the coordinator re-runs where mypy would crash.
         send(TaskFailed(task.scc_id, blocker=False, lines=traceback.format_exc().splitlines()))
 

@@ -110,7 +110,7 @@ def test_missing_fields_are_rejected() -> None:
 
 
 def test_wrong_field_types_are_rejected() -> None:
-    header = b'{"version": "1", "argv": [], "cwd": "/"}'
+    header = b'{"version": "1", "argv": [], "cwd": "/", "cache_dir": null}'
     body = struct.pack(">B", Hello.KIND) + struct.pack(">I", len(header)) + header
     with pytest.raises(ProtocolError, match="expected an integer"):
         decode(body)
