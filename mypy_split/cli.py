@@ -199,8 +199,9 @@ def report_crash(error: Exception) -> None:
         import mypy.errors
 
         _, options = mypy.main.process_options(sys.argv[1:], fscache=FileSystemCache())
+        # Ends with SystemExit(2) after its report, exactly as mypy exits then.
         mypy.errors.report_internal_error(error, None, 0, None, options)
-    except BaseException:
+    except Exception:
         pass
     sys.stdout.write(traceback.format_exc())
     sys.stdout.flush()
