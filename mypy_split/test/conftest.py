@@ -64,6 +64,21 @@ def warm_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Warm
     return get
 
 
+# Flags that take a separate argument and do not shape the cache.
+_UNCACHED_WITH_ARGUMENT = (
+    "-c", "--command", "-m", "--module", "-p", "--package",
+    "--junit-xml", "--config-file", "-O", "--output", "--cache-dir", "--soft-error-limit",
+)
+# Flags that only change how errors are shown: none is in mypy's
+# OPTIONS_AFFECTING_CACHE, so they need no typeshed cache of their own.
+_OUTPUT_ONLY = frozenset({
+    "--pretty", "--no-pretty", "--color-output", "--no-color-output",
+    "--error-summary", "--no-error-summary", "--show-error-codes", "--hide-error-codes",
+    "--show-column-numbers", "--show-error-end", "--show-error-context", "--hide-error-context",
+    "--show-error-code-links", "--show-absolute-path", "--show-traceback", "--tb",
+})
+
+
 def cacheable_flags(flags: list[str]) -> list[str]:
     """Flags that can shape typeshed's cache entries (program text is not one)."""
     kept: list[str] = []
@@ -72,14 +87,12 @@ def cacheable_flags(flags: list[str]) -> list[str]:
         if skip_next:
             skip_next = False
             continue
-        if flag in (
-            "-c", "--command", "-m", "--module", "-p", "--package",
-            # Options with a separate argument that does not shape the cache:
-            "--junit-xml", "--config-file", "-O", "--output", "--cache-dir",
-        ):
+        if flag in _UNCACHED_WITH_ARGUMENT:
             skip_next = True
             continue
-        if flag.startswith(("--junit-xml", "--config-file", "-O", "--output", "--cache-dir")):
+        if flag.startswith(tuple(f"{name}=" for name in _UNCACHED_WITH_ARGUMENT if name.startswith("--")) + ("-O",)):
+            continue
+        if flag in _OUTPUT_ONLY:
             continue
         kept.append(flag)
     return kept
