@@ -159,6 +159,8 @@ def main(argv: list[str]) -> int:
         if args.verbose:
             verdict = "identical" if outcome.difference is None else "DIFFERENT"
             print(f"{outcome.case.where}: {verdict} ({outcome.seconds:.1f}s)", flush=True)
+            if args.show_diffs and outcome.difference is not None:
+                print("    " + outcome.difference.rstrip("\n").replace("\n", "\n    "), flush=True)
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mypy-conformance-") as workroot:
