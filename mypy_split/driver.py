@@ -23,7 +23,7 @@ from mypy.modulefinder import BuildSource
 from mypy.options import Options
 from mypy.typestate import type_state
 
-from mypy_split import engine
+from mypy_split import engine, fine_grained
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
 from mypy_split.output import MessageSink
@@ -117,8 +117,7 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
     if parallelism is None or parallelism.workers <= 0:
         return 0
     if (
-        options.cache_fine_grained
-        or options.fine_grained_incremental
+        options.fine_grained_incremental
         or options.report_dirs
         # Errors past the soft limit are hidden by a count over the whole
         # process, in report order; a worker only sees its own share.
@@ -157,6 +156,8 @@ def check_program(
     options = manager.options
     mypy.build.log_configuration(manager, sources)
     early_pool = start_pool_early(manager, parallelism)
+    # Modules a single process would hold trees for; None: this process checked.
+    with_trees: set[str] | None = None
     try:
         graph, to_check = load_checked_graph(sources, manager)
         if to_check and not manager.use_fine_grained_cache():
@@ -169,19 +170,20 @@ def check_program(
 
                 hello = hello_for(parallelism.argv, parallelism.cwd, parallelism.private_cache)
                 pool, early_pool = early_pool, None
-                Coordinator(plan, manager, parallelism.workers, hello, pool).run()
+                coordinator = Coordinator(plan, manager, parallelism.workers, hello, pool)
+                coordinator.run()
+                with_trees = fine_grained.modules_with_trees(plan, coordinator.stale_scc_ids())
     finally:
         if early_pool is not None:
             early_pool.kill()
     if to_check and not manager.use_fine_grained_cache():
         mypy.build.write_plugins_snapshot(manager)
         manager.old_plugins_snapshot = manager.plugins_snapshot
-        if options.cache_fine_grained or options.fine_grained_incremental:
+        if options.fine_grained_incremental:
             # Protocol dependencies are a property of the whole program.
             type_state.add_all_protocol_deps(manager.fg_deps)
-            if not options.fine_grained_incremental:
-                reverse_deps = mypy.build.generate_deps_for_cache(manager, graph)
-                mypy.build.write_deps_cache(reverse_deps, manager, graph)
+        elif options.cache_fine_grained:
+            fine_grained.write_cache(manager, graph, with_trees)
     if to_check and options.dump_deps:
         from mypy.server.deps import dump_all_dependencies
 

@@ -23,7 +23,7 @@ from mypy.cache import CacheMetaEx
 from mypy.util import json_loads
 from librt.internal import ReadBuffer, WriteBuffer
 
-from mypy_split import phases
+from mypy_split import fine_grained, phases
 from mypy_split.failures import WorkerCrashed
 from mypy_split.graph import BuildPlan
 from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
@@ -96,6 +96,9 @@ class Coordinator:
             if self.pool is not None:
                 # Interrupted or failed: workers' work is of no use, stop them now.
                 self.pool.close() if completed else self.pool.kill()
+
+    def stale_scc_ids(self) -> set[int]:
+        return {scc_id for scc_id, fresh in self.fresh.items() if not fresh}
 
     # -- classification -------------------------------------------------------
 
@@ -221,6 +224,7 @@ class Coordinator:
             worker.task = None
             self.results[message.scc_id] = message
             self.manager.missing_stub_packages.update(message.missing_stub_packages)
+            fine_grained.merge_task_deps(self.manager, message.fine_grained_deps)
             self.scheduler.implementation_done(message.scc_id)
         elif isinstance(message, TaskFailed):
             worker.task = None

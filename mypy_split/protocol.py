@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar, TypeAlias
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -188,6 +188,9 @@ class ImplementationDone(Message):
     errors: dict[str, list[ErrorRecord]]
     missing_stub_packages: list[str]
     seconds: float
+    # Fine-grained dependencies found by this task (trigger -> targets), sent
+    # only with --cache-fine-grained: the coordinator writes `*.deps.json`.
+    fine_grained_deps: dict[str, list[str]] = field(default_factory=dict)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -198,6 +201,9 @@ class ImplementationDone(Message):
             },
             "missing_stub_packages": list(self.missing_stub_packages),
             "seconds": self.seconds,
+            "fine_grained_deps": {
+                trigger: list(targets) for trigger, targets in self.fine_grained_deps.items()
+            },
         }
 
 
@@ -321,6 +327,9 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
         return ImplementationDone(
             scc_id=_int(h["scc_id"]), errors=errors,
             missing_stub_packages=_strs(h["missing_stub_packages"]), seconds=_float(h["seconds"]),
+            fine_grained_deps={
+                trigger: _strs(targets) for trigger, targets in _dict(h["fine_grained_deps"]).items()
+            },
         )
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))

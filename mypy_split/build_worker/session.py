@@ -101,6 +101,7 @@ class WorkerSession:
         # Only-once notes are placed by the coordinator across tasks; within a
         # task the engine's own filtering is already the sequential one.
         manager.errors.only_once_messages.clear()
+        manager.fg_deps.clear()
         faults.task_started(scc.mod_ids)
         self.prepare_states(task)
         replayed_once = set(manager.errors.only_once_messages)
@@ -134,8 +135,21 @@ class WorkerSession:
                 records,
                 sorted(manager.missing_stub_packages),
                 time.perf_counter() - started,
+                fine_grained_deps=self.take_fine_grained_deps(),
             )
         )
+
+    def take_fine_grained_deps(self) -> dict[str, list[str]]:
+        """What this task added to the engine's fine-grained dependency map.
+
+        The engine fills it as each module finishes (with --cache-fine-grained
+        only), protocol dependencies seen so far included; the coordinator
+        writes the map for the whole program.
+        """
+        deps = self.manager.fg_deps
+        taken = {trigger: sorted(targets) for trigger, targets in deps.items()}
+        deps.clear()
+        return taken
 
     def prepare_states(self, task: CheckScc) -> None:
         """Per-module data the graph message left out; parse; replay import errors."""

@@ -9,9 +9,11 @@ of mypy's must find no stale SCC and print the same lines.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -150,6 +152,8 @@ def run_case(
                 check_step(case, index, step, f"-n {count}, first run", reference, again)
             ours = run_tool(MYPY_SPLIT, args, project, cache, step.env)
             check_step(case, index, step, f"-n {count}", reference, ours)
+            if "--cache-fine-grained" in step.flags:
+                compare_fine_grained_deps(case, index, f"-n {count}", caches["mypy"], cache)
     last = case.steps[-1]
     if last.expected_out is None and not _cache_disabled(last) and CHECKED_COUNT in worker_counts:
         cross_check_caches(case, len(case.steps) - 1, last, project, caches, workdir)
@@ -199,6 +203,50 @@ def cross_check_caches(
             f"{who} on the {cache_name} cache answers differently from mypy on its own cache",
             without_log(mypy_on_own),
             without_log(crossed),
+        )
+
+
+def fine_grained_deps(cache: Path) -> dict[str, object]:
+    """Every `*.deps.json` entry of a cache (file or SQLite) as sets, since the
+    engine writes sets in hash order, plus the source snapshot of
+    `@deps.meta.json` (its mtimes differ by nature).  Reads without writing."""
+    found: dict[str, object] = {}
+    for name, data in cache_entries(cache):
+        if name.endswith(".deps.json"):
+            deps = json.loads(data)
+            found[name] = {trigger: set(targets) for trigger, targets in deps.items()}
+        elif name.endswith("@deps.meta.json"):
+            meta = json.loads(data)
+            found[name] = (meta["snapshot"], sorted(meta["deps_meta"]))
+    return found
+
+
+def cache_entries(cache: Path) -> list[tuple[str, bytes]]:
+    """(name, contents) of every cache entry, from files or the SQLite shards."""
+    entries = []
+    for path in sorted(cache.rglob("*")):
+        if path.suffix == ".db":
+            database = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                rows = database.execute("SELECT path, data FROM files2").fetchall()
+            finally:
+                database.close()
+            entries.extend((f"{path.parent.name}/{name}", bytes(data)) for name, data in rows)
+        elif path.is_file():
+            entries.append((str(path.relative_to(cache)), path.read_bytes()))
+    return entries
+
+
+def compare_fine_grained_deps(case: Case, index: int, label: str, mypy_cache: Path, ours: Path) -> None:
+    expected = fine_grained_deps(mypy_cache)
+    actual = fine_grained_deps(ours)
+    if expected != actual:
+        keys = sorted(set(expected) | set(actual))
+        different = [key for key in keys if expected.get(key) != actual.get(key)]
+        details = "\n".join(f"{key}:\n  mypy:  {expected.get(key)}\n  split: {actual.get(key)}" for key in different[:5])
+        raise AssertionError(
+            f"{case.source}:{case.line} [{case.name}] step {index + 1} ({label}): "
+            f"fine-grained dependency caches differ in {len(different)} files\n{details}"
         )
 
 

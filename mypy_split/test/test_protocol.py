@@ -56,6 +56,7 @@ SAMPLES: list[Message] = [
         },
         missing_stub_packages=["types-requests"],
         seconds=1.5,
+        fine_grained_deps={"<b.f>": ["b", "c.g"], "<c>": []},
     ),
     TaskFailed(scc_id=7, blocker=True, lines=["b.py:1: error: invalid syntax"]),
     Shutdown(),
