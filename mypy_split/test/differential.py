@@ -223,7 +223,7 @@ def fine_grained_deps(cache: Path) -> dict[str, object]:
 
 def cache_entries(cache: Path) -> list[tuple[str, bytes]]:
     """(name, contents) of every cache entry, from files or the SQLite shards."""
-    entries = []
+    entries: list[tuple[str, bytes]] = []
     for path in sorted(cache.rglob("*")):
         if path.suffix == ".db":
             database = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
