@@ -24,6 +24,7 @@ from mypy.options import Options
 from mypy.typestate import type_state
 
 from mypy_split import engine, fine_grained
+from mypy_split.costs import CostModel
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
 from mypy_split.output import MessageSink
@@ -162,17 +163,19 @@ def check_program(
         graph, to_check = load_checked_graph(sources, manager)
         if to_check and not manager.use_fine_grained_cache():
             plan = plan_sccs(graph, manager)
+            costs = CostModel.load(options)
             if parallelism is None:
-                run_in_process(plan, manager)
+                run_in_process(plan, manager, costs)
             else:
                 # Imported here: a run without workers should not pay for loading it.
                 from mypy_split.parallel import Coordinator, hello_for
 
                 hello = hello_for(parallelism.argv, parallelism.cwd, parallelism.private_cache)
                 pool, early_pool = early_pool, None
-                coordinator = Coordinator(plan, manager, parallelism.workers, hello, pool)
+                coordinator = Coordinator(plan, manager, parallelism.workers, hello, pool, costs)
                 coordinator.run()
                 with_trees = fine_grained.modules_with_trees(plan, coordinator.stale_scc_ids())
+            costs.save()
     finally:
         if early_pool is not None:
             early_pool.kill()

@@ -7,9 +7,12 @@ process gives mypy's output, only-once notes included, by construction.
 
 from __future__ import annotations
 
+import time
+
 from mypy.build import BuildManager
 
 from mypy_split import phases
+from mypy_split.costs import CostModel
 from mypy_split.graph import BuildPlan
 from mypy_split.schedule import (
     Action,
@@ -21,11 +24,15 @@ from mypy_split.schedule import (
 )
 
 
-def run_in_process(plan: BuildPlan, manager: BuildManager) -> None:
-    """Check every stale SCC of the plan, flushing errors in mypy's order."""
+def run_in_process(plan: BuildPlan, manager: BuildManager, costs: CostModel | None = None) -> None:
+    """Check every stale SCC of the plan, flushing errors in mypy's order.
+
+    Each SCC's phase times go to `costs`, for the next run's scheduler.
+    """
     graph = plan.graph
     loop = SequentialLoop(plan.nodes)
     pending: dict[int, phases.InterfaceResult] = {}
+    interface_seconds: dict[int, float] = {}
     action: Action = loop.start()
     while not isinstance(action, Finished):
         if isinstance(action, Classify):
@@ -33,21 +40,31 @@ def run_in_process(plan: BuildPlan, manager: BuildManager) -> None:
             action = loop.classified(fresh, stale)
         elif isinstance(action, RunInterface):
             scc = plan.scc(action.scc_id)
+            started = time.perf_counter()
             if phases.needs_one_piece(scc, graph):
                 phases.check_whole(scc, graph, manager)
             else:
                 result = phases.check_interface(scc, graph, manager)
                 phases.apply_interface_hashes(result, graph)
                 pending[scc.id] = result
+            interface_seconds[scc.id] = time.perf_counter() - started
             action = loop.interface_done(scc.id)
         else:
             assert isinstance(action, RunImplementation)
+            started = time.perf_counter()
             if action.scc_id in pending:
                 result = pending.pop(action.scc_id)
                 lines = phases.check_implementation(
                     list(result.module_ids), list(result.meta_files), graph, manager
                 )
                 flush_module_lines(lines, plan, manager)
+            if costs is not None:
+                costs.record(
+                    plan.scc(action.scc_id).mod_ids,
+                    graph,
+                    interface_seconds.pop(action.scc_id),
+                    time.perf_counter() - started,
+                )
             action = loop.implementation_done(action.scc_id)
 
 

@@ -17,6 +17,8 @@ mypy's own exception then surfaces at the same point of the output.
 
 from __future__ import annotations
 
+import time
+
 import mypy.build
 from mypy.build import BuildManager
 from mypy.cache import CacheMetaEx
@@ -24,6 +26,7 @@ from mypy.util import json_loads
 from librt.internal import ReadBuffer, WriteBuffer
 
 from mypy_split import fine_grained, phases
+from mypy_split.costs import CostModel
 from mypy_split.failures import WorkerCrashed
 from mypy_split.graph import BuildPlan
 from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
@@ -61,6 +64,7 @@ class Coordinator:
         workers: int,
         hello: Hello,
         pool: WorkerPool | None = None,
+        costs: CostModel | None = None,
     ) -> None:
         self.plan = plan
         self.graph = plan.graph
@@ -71,7 +75,9 @@ class Coordinator:
         self.pool = pool
         self.graph_sent = False
         self.flush = manager.flush_errors
-        self.scheduler = ParallelScheduler(plan.nodes)
+        self.costs = costs if costs is not None else CostModel({}, None)
+        self.scheduler = ParallelScheduler(plan.nodes, self.costs.scc_costs(plan))
+        self.interface_seconds: dict[int, float] = {}
         self.replay = SequentialLoop(plan.nodes)
         self.replay_action: Action = self.replay.start()
         self.fresh: dict[int, bool] = {}
@@ -223,6 +229,12 @@ class Coordinator:
         elif isinstance(message, ImplementationDone):
             worker.task = None
             self.results[message.scc_id] = message
+            self.costs.record(
+                self.plan.scc(message.scc_id).mod_ids,
+                self.graph,
+                self.interface_seconds.get(message.scc_id, 0.0),
+                message.seconds,
+            )
             self.manager.missing_stub_packages.update(message.missing_stub_packages)
             fine_grained.merge_task_deps(self.manager, message.fine_grained_deps)
             self.scheduler.implementation_done(message.scc_id)
@@ -235,6 +247,7 @@ class Coordinator:
             worker.process.kill()
 
     def on_interface(self, message: InterfaceDone) -> None:
+        self.interface_seconds[message.scc_id] = message.seconds
         for module_id, new_hash in message.interface_hashes.items():
             state = self.graph[module_id]
             value = bytes.fromhex(new_hash)
@@ -349,10 +362,13 @@ class Coordinator:
         errors = self.manager.errors
         errors.only_once_messages.update(self.seen_once)
         self.manager.parallel_worker = True
+        started = time.perf_counter()
         try:
             self.check_here_as_worker(scc_id)
         finally:
             self.manager.parallel_worker = False
+        scc = self.plan.scc(scc_id)
+        self.costs.record(scc.mod_ids, self.graph, time.perf_counter() - started, 0.0)
         self.seen_once.update(errors.only_once_messages)
         self.scheduler.interface_done(scc_id)
         self.scheduler.implementation_done(scc_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mypy_split.graph import SccNode
@@ -145,7 +145,7 @@ class ParallelScheduler:
     queued SCCs the one with the longest remaining critical path goes first.
     """
 
-    def __init__(self, nodes: Sequence[SccNode], costs: dict[int, float] | None = None) -> None:
+    def __init__(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost] | None = None) -> None:
         self._order = {node.id: position for position, node in enumerate(nodes)}
         self._dependents = {node.id: node.dependents for node in nodes}
         self._blocking = {node.id: len(node.deps) for node in nodes}
@@ -217,14 +217,39 @@ class ParallelScheduler:
                 self._classifiable.append(dependent)
 
 
-def critical_paths(nodes: Sequence[SccNode], costs: dict[int, float] | None = None) -> dict[int, float]:
-    """For each SCC, its cost plus the costliest chain of dependents after it.
+@dataclass(frozen=True)
+class PhaseCost:
+    """Expected seconds of an SCC's two phases (or any consistent unit)."""
 
-    `nodes` are in topological order (dependencies first), so one backward
-    pass sees every dependent before the SCCs it depends on.
+    interface: float
+    implementation: float
+
+
+# Without a measurement, an SCC's size stands for its cost, split the way
+# checking time usually splits between top levels and function bodies.
+INTERFACE_SHARE = 0.4
+
+
+def size_cost(node: SccNode) -> PhaseCost:
+    size = float(node.size_hint)
+    return PhaseCost(size * INTERFACE_SHARE, size * (1 - INTERFACE_SHARE))
+
+
+def critical_paths(
+    nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost] | None = None
+) -> dict[int, float]:
+    """For each SCC, the longest chain of work that cannot start before it does.
+
+    Dependents wait only for an SCC's interface, so a chain runs through
+    interfaces and ends with one implementation: the SCC's own, or one
+    further down.  `nodes` are in topological order (dependencies first), so
+    one backward pass sees every dependent before the SCCs it depends on.
     """
     longest: dict[int, float] = {}
     for node in reversed(nodes):
-        cost = costs.get(node.id, float(node.size_hint)) if costs else float(node.size_hint)
-        longest[node.id] = cost + max((longest[d] for d in node.dependents), default=0.0)
+        cost = costs.get(node.id) if costs else None
+        if cost is None:
+            cost = size_cost(node)
+        after = max((longest[d] for d in node.dependents), default=0.0)
+        longest[node.id] = cost.interface + max(cost.implementation, after)
     return longest

@@ -8,7 +8,9 @@ from mypy_split.graph import SccNode
 from mypy_split.schedule import (
     Classify,
     Finished,
+    INTERFACE_SHARE,
     ParallelScheduler,
+    PhaseCost,
     RunImplementation,
     RunInterface,
     ScheduleError,
@@ -93,9 +95,26 @@ def test_sequential_detects_an_impossible_graph() -> None:
         SequentialLoop(nodes).start()
 
 
-def test_critical_path_counts_the_costliest_chain_of_dependents() -> None:
-    nodes = make_nodes({0: [], 1: [0], 2: [0], 3: [1]}, sizes={0: 1, 1: 5, 2: 1, 3: 10})
-    assert critical_paths(nodes) == {3: 10.0, 2: 1.0, 1: 15.0, 0: 16.0}
+def test_critical_path_runs_through_interfaces_and_ends_in_one_implementation() -> None:
+    nodes = make_nodes({0: [], 1: [0], 2: [0], 3: [1]})
+    costs = {
+        0: PhaseCost(1.0, 20.0),
+        1: PhaseCost(2.0, 1.0),
+        2: PhaseCost(1.0, 1.0),
+        3: PhaseCost(4.0, 6.0),
+    }
+    paths = critical_paths(nodes, costs)
+    assert paths[3] == 10.0
+    assert paths[2] == 2.0
+    assert paths[1] == 2.0 + 10.0  # dependents wait for 1's interface only
+    assert paths[0] == 1.0 + 20.0  # its own long implementation beats the chain
+
+
+def test_critical_path_without_costs_uses_sizes() -> None:
+    nodes = make_nodes({0: [], 1: [0]}, sizes={0: 10, 1: 10})
+    paths = critical_paths(nodes)
+    assert paths[1] == 10.0
+    assert paths[0] == pytest.approx(10 * INTERFACE_SHARE + 10.0)
 
 
 def test_parallel_runs_longest_critical_path_first() -> None:

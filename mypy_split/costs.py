@@ -1,0 +1,147 @@
+"""The cost model: how long each module's two phases took last time.
+
+Each run records the seconds its checked SCCs spent in the interface and the
+implementation phase, shared among an SCC's modules by size, and saves them
+next to the cache (`mypy_split_costs.json` in the cache folder of the Python
+version) for the next run's scheduler.  A module never measured is estimated
+from its size at the rate the measured ones show, so both kinds compare.
+
+The file is advisory: a missing, foreign or damaged one means estimates, and
+concurrent runs replace it whole (write to a temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+
+from mypy.build import Graph
+from mypy.options import Options
+
+from mypy_split.graph import BuildPlan
+from mypy_split.schedule import INTERFACE_SHARE, PhaseCost
+
+COST_FILE = "mypy_split_costs.json"
+COST_FILE_VERSION = 1
+# Seconds per unit of the engine's size hint when nothing was measured yet
+# (about what the compiled engine needs per byte of source).
+DEFAULT_RATE = 2e-5
+
+
+def cost_file(options: Options) -> str | None:
+    if options.cache_dir == os.devnull or not options.incremental:
+        return None
+    major, minor = options.python_version
+    return os.path.join(options.cache_dir, f"{major}.{minor}", COST_FILE)
+
+
+class CostModel:
+    """Recorded phase seconds per module, plus what this run measures."""
+
+    def __init__(self, recorded: dict[str, PhaseCost], path: str | None) -> None:
+        self.recorded = recorded
+        self.path = path
+        self.measured: dict[str, PhaseCost] = {}
+
+    @classmethod
+    def load(cls, options: Options) -> CostModel:
+        path = cost_file(options)
+        return cls(read_costs(path) if path else {}, path)
+
+    # -- estimates --------------------------------------------------------------
+
+    def scc_costs(self, plan: BuildPlan) -> dict[int, PhaseCost]:
+        """Expected phase seconds of every SCC of the plan."""
+        rate = self.rate(plan.graph)
+        costs = {}
+        for scc in plan.sccs:
+            interface = implementation = 0.0
+            for module_id in scc.mod_ids:
+                cost = self.module_cost(module_id, plan.graph, rate)
+                interface += cost.interface
+                implementation += cost.implementation
+            costs[scc.id] = PhaseCost(interface, implementation)
+        return costs
+
+    def module_cost(self, module_id: str, graph: Graph, rate: float) -> PhaseCost:
+        known = self.recorded.get(module_id)
+        if known is not None:
+            return known
+        size = graph[module_id].size_hint * rate
+        return PhaseCost(size * INTERFACE_SHARE, size * (1 - INTERFACE_SHARE))
+
+    def rate(self, graph: Graph) -> float:
+        """Seconds per unit of size, from the modules measured before."""
+        seconds = size = 0.0
+        for module_id, cost in self.recorded.items():
+            state = graph.get(module_id)
+            if state is not None:
+                seconds += cost.interface + cost.implementation
+                size += state.size_hint
+        return seconds / size if seconds > 0 and size > 0 else DEFAULT_RATE
+
+    # -- measurements -----------------------------------------------------------
+
+    def record(self, module_ids: Iterable[str], graph: Graph, interface: float, implementation: float) -> None:
+        """One SCC's measured phases, shared among its modules by size."""
+        modules = sorted(module_ids)
+        sizes = [max(graph[module_id].size_hint, 1) for module_id in modules]
+        total = sum(sizes)
+        for module_id, size in zip(modules, sizes):
+            share = size / total
+            self.measured[module_id] = PhaseCost(interface * share, implementation * share)
+
+    def save(self) -> None:
+        """Merge this run's measurements into the file (best effort)."""
+        if self.path is None or not self.measured:
+            return
+        merged = {**read_costs(self.path), **self.measured}
+        write_costs(self.path, merged)
+
+
+def read_costs(path: str) -> dict[str, PhaseCost]:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != COST_FILE_VERSION:
+        return {}
+    modules = data.get("modules")
+    if not isinstance(modules, dict):
+        return {}
+    costs = {}
+    for module_id, entry in modules.items():
+        try:
+            costs[module_id] = PhaseCost(float(entry["interface"]), float(entry["implementation"]))
+        except (TypeError, KeyError, ValueError):
+            continue
+    return costs
+
+
+def write_costs(path: str, costs: dict[str, PhaseCost]) -> None:
+    data = {
+        "version": COST_FILE_VERSION,
+        "modules": {
+            module_id: {"interface": round(cost.interface, 6), "implementation": round(cost.implementation, 6)}
+            for module_id, cost in sorted(costs.items())
+        },
+    }
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".costs-", dir=folder)
+    except OSError:
+        # A read-only or vanished cache folder costs only the estimates.
+        return
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, separators=(",", ":"))
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.remove(temporary)
+        except OSError:
+            pass
