@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+from mypy_split.parallel import POOL_WORTH_VARIABLE
 from mypy_split.test.mypy_corpus import (
     DEFAULT_INDEX,
     CorpusCase,
@@ -139,6 +141,9 @@ def report(cases: list[CorpusCase], outcomes: list[Outcome], show_diffs: bool) -
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    # mypy's cases are tiny: make mypy-split start workers for any stale work,
+    # so that the parallel path is what gets compared.
+    os.environ.setdefault(POOL_WORTH_VARIABLE, "0")
     version = engine_version()
     try:
         root = fetch_corpus(args.cache_dir, version, args.index_url)

@@ -17,6 +17,7 @@ mypy's own exception then surfaces at the same point of the output.
 
 from __future__ import annotations
 
+import os
 import time
 
 import mypy.build
@@ -54,6 +55,19 @@ from mypy_split.schedule import (
 
 Lines = list[tuple[str, list[str]]]
 MAX_ATTEMPTS = 2
+# Expected seconds of stale work below which starting workers costs more than
+# it saves (process start, engine import, loading dependencies from the cache):
+# until the stale SCCs found add up to this, they are checked here.  The
+# environment can change it (tests set 0 to exercise workers on tiny projects).
+POOL_WORTH_SECONDS = 1.0
+POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
+
+
+def pool_worth_seconds() -> float:
+    try:
+        return float(os.environ.get(POOL_WORTH_VARIABLE, POOL_WORTH_SECONDS))
+    except ValueError:
+        return POOL_WORTH_SECONDS
 
 
 class Coordinator:
@@ -76,7 +90,10 @@ class Coordinator:
         self.graph_sent = False
         self.flush = manager.flush_errors
         self.costs = costs if costs is not None else CostModel({}, None)
-        self.scheduler = ParallelScheduler(plan.nodes, self.costs.scc_costs(plan))
+        self.scc_costs = self.costs.scc_costs(plan)
+        self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
+        self.stale_work = 0.0
+        self.pool_worth = pool_worth_seconds()
         self.interface_seconds: dict[int, float] = {}
         self.replay = SequentialLoop(plan.nodes)
         self.replay_action: Action = self.replay.start()
@@ -127,12 +144,20 @@ class Coordinator:
             self.manager.flush_errors = self.flush
         self.fresh[scc_id] = bool(fresh)
         self.fresh_lines[scc_id] = captured
+        if not fresh:
+            cost = self.scc_costs[scc_id]
+            self.stale_work += cost.interface + cost.implementation
         self.scheduler.classified(scc_id, bool(fresh))
 
     # -- dispatch ---------------------------------------------------------------
 
     def dispatch(self) -> None:
         if not self.scheduler.has_queued():
+            return
+        if self.pool is None and self.stale_work < self.pool_worth:
+            # A small incremental run: one process is faster.
+            while (scc_id := self.scheduler.next_task()) is not None:
+                self.local.add(scc_id)
             return
         pool = self.ensure_pool()
         for worker in pool.live_workers:

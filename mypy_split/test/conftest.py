@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -17,9 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from mypy_split.parallel import POOL_WORTH_VARIABLE
 from mypy_split.test.differential import MYPY
 
 WarmCache = Callable[[list[str]], Path]
+
+# Test projects are tiny: left to itself, mypy-split would check them without
+# workers.  Every run in the test session starts workers for any stale work,
+# except where a test sets the variable back.
+os.environ[POOL_WORTH_VARIABLE] = "0"
 
 
 def _build_warm_cache(root: Path, flags: list[str]) -> Path:

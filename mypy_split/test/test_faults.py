@@ -35,6 +35,7 @@ from typing import IO, NoReturn
 
 import pytest
 
+from mypy_split.parallel import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.projects import Project, generate
@@ -571,3 +572,26 @@ def test_closed_stdout_pipe(workspace: Workspace, references: References, tmp_pa
     assert_no_traceback(ours)
     assert_same(theirs, ours, "with the stdout pipe closed after one line")
     check_next_run(workspace, references)
+
+
+def test_a_small_incremental_run_starts_no_worker(workspace: Workspace, references: References) -> None:
+    """One edited leaf is less work than starting workers: it is checked in-process.
+
+    The proof is the crash hook: a worker taking that module would die, so
+    the run answers right only if no worker took it.  With the threshold at
+    zero the same run does use a worker (and dies), so the test can fail.
+    """
+    warm = Run(workspace).finish()
+    assert_same(references.cold, warm, "the warm-up run")
+    module = module_alone()
+    path = workspace.project / (module.replace(".", "/") + ".py")
+    path.write_text(path.read_text(encoding="utf-8") + "\nextra_name = 1\n", encoding="utf-8")
+    mypy_cache = workspace.root / "cache-mypy"
+    shutil.copytree(workspace.cache, mypy_cache, symlinks=True)
+    forced_space = Workspace(workspace.root, workspace.project, workspace.root / "cache-forced")
+    shutil.copytree(workspace.cache, forced_space.cache, symlinks=True)
+    expected = run_tool(MYPY, TARGETS, workspace.project, mypy_cache, {})
+    small = Run(workspace, env={CRASH_ON: module, POOL_WORTH_VARIABLE: str(POOL_WORTH_SECONDS)}).finish()
+    assert_same(expected, small, "a one-module edit with the default threshold")
+    forced = Run(forced_space, env={CRASH_ON: module, POOL_WORTH_VARIABLE: "0"}).finish()
+    assert forced.returncode == 2 and "killed by SIGKILL" in forced.stderr, forced.describe()
