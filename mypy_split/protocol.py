@@ -14,13 +14,16 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar, TypeAlias
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
 MAX_FRAME = 1 << 31
 
 JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]"
+# A stretch of work in a worker: (what, start, end) in `time.monotonic()` seconds,
+# one clock for every process of the machine.
+TimedSpan: TypeAlias = tuple[str, float, float]
 
 
 class ProtocolError(Exception):
@@ -170,12 +173,15 @@ class InterfaceDone(Message):
     scc_id: int
     interface_hashes: dict[str, str]
     seconds: float
+    # What the worker did since its last message, for --trace and --stats.
+    spans: list[TimedSpan] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
         return {
             "scc_id": self.scc_id,
             "interface_hashes": dict(self.interface_hashes),
             "seconds": self.seconds,
+            "spans": _spans_json(self.spans),
         }
 
 
@@ -191,6 +197,7 @@ class ImplementationDone(Message):
     # Fine-grained dependencies found by this task (trigger -> targets), sent
     # only with --cache-fine-grained: the coordinator writes `*.deps.json`.
     fine_grained_deps: dict[str, list[str]] = field(default_factory=dict)
+    spans: list[TimedSpan] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -204,6 +211,7 @@ class ImplementationDone(Message):
             "fine_grained_deps": {
                 trigger: list(targets) for trigger, targets in self.fine_grained_deps.items()
             },
+            "spans": _spans_json(self.spans),
         }
 
 
@@ -318,7 +326,10 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
         )
     if cls is InterfaceDone:
         hashes = {key: _str(value) for key, value in _dict(h["interface_hashes"]).items()}
-        return InterfaceDone(scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]))
+        return InterfaceDone(
+            scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]),
+            spans=_spans(h["spans"]),
+        )
     if cls is ImplementationDone:
         errors = {
             module: [ErrorRecord.from_json(record) for record in _list(records)]
@@ -330,10 +341,25 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             fine_grained_deps={
                 trigger: _strs(targets) for trigger, targets in _dict(h["fine_grained_deps"]).items()
             },
+            spans=_spans(h["spans"]),
         )
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))
     return Shutdown()
+
+
+def _spans_json(spans: list[TimedSpan]) -> JsonValue:
+    return [[name, start, end] for name, start, end in spans]
+
+
+def _spans(value: JsonValue) -> list[TimedSpan]:
+    spans = []
+    for item in _list(value):
+        fields = _list(item)
+        if len(fields) != 3:
+            raise ProtocolError(f"a span needs 3 fields, got {item!r}")
+        spans.append((_str(fields[0]), _float(fields[1]), _float(fields[2])))
+    return spans
 
 
 def _int(value: JsonValue) -> int:

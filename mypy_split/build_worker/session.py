@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import mypy.build
 import mypy.main
@@ -30,6 +31,7 @@ from mypy_split.protocol import (
     ImplementationDone,
     InterfaceDone,
     Message,
+    TimedSpan,
 )
 
 Send = Callable[[Message], None]
@@ -48,6 +50,20 @@ class WorkerSession:
         self.manager = manager
         self.graph: Graph = {}
         self.from_cache: set[str] = set()
+        # Measured work not yet reported; it travels with the next result.
+        self.spans: list[TimedSpan] = []
+
+    @contextmanager
+    def span(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spans.append((name, start, time.monotonic()))
+
+    def take_spans(self) -> list[TimedSpan]:
+        spans, self.spans = self.spans, []
+        return spans
 
     @classmethod
     def start(cls, hello: Hello) -> WorkerSession:
@@ -75,6 +91,10 @@ class WorkerSession:
         return cls(manager)
 
     def load_graph(self, data: GraphData) -> None:
+        with self.span("load graph"):
+            self.read_graph(data)
+
+    def read_graph(self, data: GraphData) -> None:
         manager = self.manager
         with engine.collector_paused(manager.options):
             for blob in data.states:
@@ -103,23 +123,31 @@ class WorkerSession:
         manager.errors.only_once_messages.clear()
         manager.fg_deps.clear()
         faults.task_started(scc.mod_ids)
-        self.prepare_states(task)
+        with self.span("parse"):
+            self.prepare_states(task)
+        with self.span("load dependencies"):
+            # The engine would do this first thing in either phase call; done
+            # here, its cost shows apart from the checking.
+            mypy.build.maybe_load_deps(self.graph, scc, manager)
         replayed_once = set(manager.errors.only_once_messages)
         if task.one_piece:
-            phases.check_whole(scc, self.graph, manager)
+            with self.span("whole SCC"):
+                phases.check_whole(scc, self.graph, manager)
             module_ids = phases.order_in_scc(scc, self.graph)
             hashes = {m: self.graph[m].interface_hash.hex() for m in module_ids}
-            send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started))
+            send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started, self.take_spans()))
         else:
-            result = phases.check_interface(scc, self.graph, manager, from_cache=self.from_cache)
+            with self.span("interface"):
+                result = phases.check_interface(scc, self.graph, manager, from_cache=self.from_cache)
             self.verify_dependencies(scc, task.expected_hashes)
             self.verify_written(result)
             hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
-            send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started))
+            send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started, self.take_spans()))
             faults.between_phases(scc.mod_ids)
             started = time.perf_counter()
             module_ids = list(result.module_ids)
-            phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)
+            with self.span("implementation"):
+                phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)
         tuples = phases.shown_error_tuples(module_ids, self.graph, manager)
         only_once = manager.errors.only_once_messages - replayed_once
         records = {
@@ -136,6 +164,7 @@ class WorkerSession:
                 sorted(manager.missing_stub_packages),
                 time.perf_counter() - started,
                 fine_grained_deps=self.take_fine_grained_deps(),
+                spans=self.take_spans(),
             )
         )
 

@@ -44,7 +44,9 @@ SAMPLES: list[Message] = [
         suppressed_opts=[b"x", b""],
         import_errors=[[b"e1", b"e2"], []],
     ),
-    InterfaceDone(scc_id=7, interface_hashes={"b": "00", "c": "11"}, seconds=0.25),
+    InterfaceDone(
+        scc_id=7, interface_hashes={"b": "00", "c": "11"}, seconds=0.25, spans=[("parse", 1.5, 2.25)]
+    ),
     ImplementationDone(
         scc_id=7,
         errors={
@@ -57,6 +59,7 @@ SAMPLES: list[Message] = [
         missing_stub_packages=["types-requests"],
         seconds=1.5,
         fine_grained_deps={"<b.f>": ["b", "c.g"], "<c>": []},
+        spans=[("implementation", 3.0, 4.5)],
     ),
     TaskFailed(scc_id=7, blocker=True, lines=["b.py:1: error: invalid syntax"]),
     Shutdown(),

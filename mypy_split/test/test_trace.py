@@ -1,0 +1,64 @@
+"""Spans to a Chrome trace and to the --stats numbers (pure, hand-made spans)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from mypy_split.graph import SccNode
+from mypy_split.schedule import PhaseCost
+from mypy_split.trace import COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
+
+
+def chain_nodes() -> list[SccNode]:
+    """0 <- 1 (1 imports 0)."""
+    return [
+        SccNode(0, frozenset(), (1,), ("a",), 1),
+        SccNode(1, frozenset({0}), (), ("b",), 1),
+    ]
+
+
+def recorded_run() -> Recorder:
+    recorder = Recorder(workers=2)
+    recorder.started = 100.0
+    recorder.add("load graph", COORDINATOR, 100.0, 101.0)
+    recorder.add_from_worker(0, [(LOAD_DEPS, 101.0, 101.5), (INTERFACE, 101.5, 102.0)], scc=0)
+    recorder.add_from_worker(0, [(IMPLEMENTATION, 102.0, 104.0)], scc=0)
+    recorder.add_from_worker(1, [(INTERFACE, 102.0, 103.0), (IMPLEMENTATION, 103.0, 103.5)], scc=1)
+    recorder.finished = 105.0
+    return recorder
+
+
+def test_chrome_trace_has_a_named_row_per_process_and_complete_events() -> None:
+    trace = recorded_run().chrome_trace()
+    events = trace["traceEvents"]
+    assert isinstance(events, list)
+    names = {event["tid"]: event["args"]["name"] for event in events if event["ph"] == "M"}
+    assert names == {0: "coordinator", 1: "worker 0", 2: "worker 1"}
+    spans = [event for event in events if event["ph"] == "X"]
+    assert len(spans) == 6
+    first_interface = next(e for e in spans if e["name"] == INTERFACE and e["tid"] == 1)
+    assert first_interface["ts"] == pytest.approx(1.5e6)
+    assert first_interface["dur"] == pytest.approx(0.5e6)
+    assert first_interface["args"] == {"scc": 0}
+
+
+def test_stats_from_spans_and_measured_costs() -> None:
+    recorder = recorded_run()
+    costs = {0: PhaseCost(0.5, 2.0), 1: PhaseCost(1.0, 0.5)}
+    stats = recorder.summary(chain_nodes(), costs)
+    assert stats.wall == pytest.approx(5.0)
+    assert stats.tasks == 2
+    assert stats.busy == {0: pytest.approx(3.0 / 5.0), 1: pytest.approx(1.5 / 5.0)}
+    assert stats.loading == pytest.approx(0.5)
+    assert stats.serial_start == pytest.approx(1.0)
+    assert stats.work == pytest.approx(4.0)
+    # 0's interface then the longer of its own body (2.0) and 1's whole (1.5).
+    assert stats.critical_path == pytest.approx(2.5)
+    assert stats.ideal == pytest.approx(1.0 + max(4.0 / 2, 2.5))
+    assert stats.efficiency == pytest.approx(3.5 / 5.0)
+    out = io.StringIO()
+    stats.write(out)
+    text = out.getvalue()
+    assert "2 tasks" in text and "w0 60%" in text and "efficiency 70%" in text
