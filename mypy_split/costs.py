@@ -25,9 +25,9 @@ from mypy_split.schedule import INTERFACE_SHARE, PhaseCost
 
 COST_FILE = "mypy_split_costs.json"
 COST_FILE_VERSION = 1
-# Seconds per unit of the engine's size hint when nothing was measured yet
-# (about what the compiled engine needs per byte of source).
-DEFAULT_RATE = 2e-5
+# Seconds per byte of source when nothing was measured yet (about what the
+# compiled engine needs; measured runs replace it with their own rate).
+DEFAULT_RATE = 1e-6
 
 
 def cost_file(options: Options) -> str | None:
@@ -44,6 +44,7 @@ class CostModel:
         self.recorded = recorded
         self.path = path
         self.measured: dict[str, PhaseCost] = {}
+        self.sizes: dict[str, int] = {}
 
     @classmethod
     def load(cls, options: Options) -> CostModel:
@@ -69,25 +70,42 @@ class CostModel:
         known = self.recorded.get(module_id)
         if known is not None:
             return known
-        size = graph[module_id].size_hint * rate
-        return PhaseCost(size * INTERFACE_SHARE, size * (1 - INTERFACE_SHARE))
+        path = graph[module_id].path
+        seconds = self.source_size(path) * rate
+        if path is not None and path.endswith(".pyi"):
+            return PhaseCost(seconds, 0.0)  # A stub has no bodies to check.
+        return PhaseCost(seconds * INTERFACE_SHARE, seconds * (1 - INTERFACE_SHARE))
 
     def rate(self, graph: Graph) -> float:
-        """Seconds per unit of size, from the modules measured before."""
+        """Seconds per byte of source, from the modules measured before."""
         seconds = size = 0.0
         for module_id, cost in self.recorded.items():
             state = graph.get(module_id)
             if state is not None:
                 seconds += cost.interface + cost.implementation
-                size += state.size_hint
+                size += self.source_size(state.path)
         return seconds / size if seconds > 0 and size > 0 else DEFAULT_RATE
+
+    def source_size(self, path: str | None) -> int:
+        """Bytes of a module's source (the engine's size hint is 0 for modules
+        parsed without a cache entry, exactly the ones that need an estimate)."""
+        if path is None:
+            return 0
+        size = self.sizes.get(path)
+        if size is None:
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = 0
+            self.sizes[path] = size
+        return size
 
     # -- measurements -----------------------------------------------------------
 
     def record(self, module_ids: Iterable[str], graph: Graph, interface: float, implementation: float) -> None:
         """One SCC's measured phases, shared among its modules by size."""
         modules = sorted(module_ids)
-        sizes = [max(graph[module_id].size_hint, 1) for module_id in modules]
+        sizes = [max(self.source_size(graph[module_id].path), 1) for module_id in modules]
         total = sum(sizes)
         for module_id, size in zip(modules, sizes):
             share = size / total

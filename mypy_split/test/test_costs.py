@@ -14,8 +14,14 @@ from mypy_split.graph import BuildPlan, SccNode
 from mypy_split.schedule import INTERFACE_SHARE, PhaseCost
 
 
-def fake_graph(sizes: dict[str, int]) -> Graph:
-    return cast(Graph, {module_id: SimpleNamespace(size_hint=size) for module_id, size in sizes.items()})
+def fake_graph(sizes: dict[str, int], folder: Path, suffix: str = ".py") -> Graph:
+    """States with only a path, to a source file of the given size."""
+    graph = {}
+    for module_id, size in sizes.items():
+        path = folder / f"{module_id}{suffix}"
+        path.write_text("x" * size)
+        graph[module_id] = SimpleNamespace(path=str(path))
+    return cast(Graph, graph)
 
 
 def fake_plan(graph: Graph, sccs: list[set[str]]) -> BuildPlan:
@@ -26,7 +32,7 @@ def fake_plan(graph: Graph, sccs: list[set[str]]) -> BuildPlan:
 
 def test_measurements_are_shared_by_size_and_survive_a_save(tmp_path: Path) -> None:
     path = str(tmp_path / "3.11" / COST_FILE)
-    graph = fake_graph({"a": 300, "b": 100})
+    graph = fake_graph({"a": 300, "b": 100}, tmp_path)
     model = CostModel({}, path)
     model.record({"a", "b"}, graph, interface=4.0, implementation=8.0)
     model.save()
@@ -35,7 +41,7 @@ def test_measurements_are_shared_by_size_and_survive_a_save(tmp_path: Path) -> N
 
 def test_a_save_keeps_older_entries_of_modules_not_checked_now(tmp_path: Path) -> None:
     path = str(tmp_path / COST_FILE)
-    graph = fake_graph({"a": 1, "b": 1})
+    graph = fake_graph({"a": 1, "b": 1}, tmp_path)
     first = CostModel({}, path)
     first.record({"a"}, graph, 1.0, 2.0)
     first.save()
@@ -45,8 +51,8 @@ def test_a_save_keeps_older_entries_of_modules_not_checked_now(tmp_path: Path) -
     assert read_costs(path) == {"a": PhaseCost(1.0, 2.0), "b": PhaseCost(3.0, 4.0)}
 
 
-def test_unmeasured_modules_are_estimated_at_the_measured_rate() -> None:
-    graph = fake_graph({"known": 1000, "new": 500})
+def test_unmeasured_modules_are_estimated_at_the_measured_rate(tmp_path: Path) -> None:
+    graph = fake_graph({"known": 1000, "new": 500}, tmp_path)
     model = CostModel({"known": PhaseCost(1.0, 3.0)}, None)
     costs = model.scc_costs(fake_plan(graph, [{"known"}, {"new"}]))
     assert costs[0] == PhaseCost(1.0, 3.0)
@@ -55,10 +61,16 @@ def test_unmeasured_modules_are_estimated_at_the_measured_rate() -> None:
     assert costs[1].implementation == pytest.approx(2.0 * (1 - INTERFACE_SHARE))
 
 
-def test_without_measurements_the_default_rate_applies() -> None:
-    graph = fake_graph({"m": 1000})
+def test_without_measurements_the_default_rate_applies(tmp_path: Path) -> None:
+    graph = fake_graph({"m": 1000}, tmp_path)
     costs = CostModel({}, None).scc_costs(fake_plan(graph, [{"m"}]))
     assert costs[0].interface + costs[0].implementation == pytest.approx(1000 * DEFAULT_RATE)
+
+
+def test_a_stub_costs_only_its_interface(tmp_path: Path) -> None:
+    graph = fake_graph({"s": 1000}, tmp_path, suffix=".pyi")
+    costs = CostModel({}, None).scc_costs(fake_plan(graph, [{"s"}]))
+    assert costs[0] == PhaseCost(1000 * DEFAULT_RATE, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +87,6 @@ def test_an_unwritable_folder_is_not_an_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     model = CostModel({}, str(blocker / "sub" / COST_FILE))
-    model.record({"a"}, fake_graph({"a": 1}), 1.0, 1.0)
+    model.record({"a"}, fake_graph({"a": 1}, tmp_path), 1.0, 1.0)
     model.save()  # must not raise
     assert not (blocker / "sub").exists()
