@@ -301,18 +301,21 @@ def prepare_synthetic(kind: str) -> None:
     (home / DONE_MARK).write_text("")
 
 
-def prepare_one(corpus: Corpus) -> None:
-    if corpus.name == "selfcheck":
+def prepare_one(name: str) -> Corpus:
+    if name == "selfcheck":
         prepare_self_check()
-    elif corpus.name in SYNTHETIC:
-        prepare_synthetic(corpus.name)
+    elif name in SYNTHETIC:
+        prepare_synthetic(name)
     else:
-        prepare_package(next(package for package in PACKAGES if package.name == corpus.name))
+        prepare_package(next(package for package in PACKAGES if package.name == name))
+    # Paths inside a venv are known only once it exists.
+    corpus = next(corpus for corpus in all_corpora() if corpus.name == name)
     # Fails now, not in the middle of a comparison, if no body can be edited.
     try:
         edits.with_body_edit(corpus.edit_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise PrepareFailed(f"cannot edit {corpus.edit_file}: {error}") from None
+    return corpus
 
 
 def prepare(corpora: list[Corpus]) -> int:
@@ -320,7 +323,7 @@ def prepare(corpora: list[Corpus]) -> int:
     failed = []
     for corpus in corpora:
         try:
-            prepare_one(corpus)
+            corpus = prepare_one(corpus.name)
         except PrepareFailed as error:
             print(f"{corpus.name}: NOT prepared: {error}", file=sys.stderr)
             failed.append(corpus.name)

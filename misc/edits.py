@@ -60,7 +60,7 @@ def imported_names(module: str, path: Path, tree: ast.Module) -> set[str]:
     """Every dotted name an import statement of the module may refer to."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in statements(tree.body):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -71,6 +71,19 @@ def imported_names(module: str, path: Path, tree: ast.Module) -> set[str]:
             # `from pkg import mod` imports the submodule where there is one.
             names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
     return names
+
+
+def statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included; expressions are skipped (imports are statements)."""
+    for statement in body:
+        yield statement
+        for name in ("body", "orelse", "finalbody"):
+            inner = getattr(statement, name, None)
+            if isinstance(inner, list):
+                yield from statements(inner)
+        if isinstance(statement, ast.Try):
+            for handler in statement.handlers:
+                yield from statements(handler.body)
 
 
 def resolve_from(package: str, module: str | None, level: int) -> str | None:
@@ -85,32 +98,60 @@ def resolve_from(package: str, module: str | None, level: int) -> str | None:
     return ".".join(base) or None
 
 
-def importer_counts(files: dict[str, Path]) -> dict[str, int]:
-    """For each module of the corpus, how many other modules of it import it directly."""
-    counts = dict.fromkeys(files, 0)
+def parse_all(files: dict[str, Path]) -> dict[str, ast.Module]:
+    """Each module's syntax tree; one that does not parse is left out."""
+    trees = {}
     for module, path in files.items():
         try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
+            trees[module] = ast.parse(path.read_bytes(), filename=str(path))
         except (SyntaxError, ValueError):
             continue
-        for name in imported_names(module, path, tree) & counts.keys():
+    return trees
+
+
+def importers(files: dict[str, Path], trees: dict[str, ast.Module]) -> dict[str, set[str]]:
+    """For each module of the corpus, the other modules of it that import it directly."""
+    found: dict[str, set[str]] = {name: set() for name in files}
+    for module, tree in trees.items():
+        for name in imported_names(module, files[module], tree) & found.keys():
             if name != module:
-                counts[name] += 1
-    return counts
+                found[name].add(module)
+    return found
+
+
+def importer_counts(files: dict[str, Path]) -> dict[str, int]:
+    return {name: len(users) for name, users in importers(files, parse_all(files)).items()}
+
+
+def reach(module: str, users: dict[str, set[str]]) -> int:
+    """How many modules import `module` directly or through others."""
+    seen: set[str] = set()
+    frontier = [module]
+    while frontier:
+        for user in users[frontier.pop()]:
+            if user not in seen:
+                seen.add(user)
+                frontier.append(user)
+    return len(seen - {module})
 
 
 def choose_targets(roots: Sequence[Path], preferred_leaf: Path | None = None) -> Targets:
-    """The core (most imported, with an editable body) and a leaf (imported by none).
+    """The core (most imported directly, with an editable body) and a leaf (imported by none).
 
     The leaf is `preferred_leaf` if given, else a median-sized unimported
     module: typical rather than the largest test file.
     """
     files = module_files(roots)
-    counts = importer_counts(files)
-    editable = {name for name, path in files.items() if has_editable_body(path)}
+    trees = parse_all(files)
+    users = importers(files, trees)
+    counts = {name: len(found) for name, found in users.items()}
+    editable = {name for name, tree in trees.items() if find_body_statement(tree) is not None}
     if not editable:
         raise ValueError(f"no module with a function body to edit under {', '.join(map(str, roots))}")
-    core = max(sorted(editable), key=lambda name: counts[name])
+    most = max(counts[name] for name in editable)
+    # Ties (a chain: one importer each) go to the module most others depend on.
+    tied = sorted(name for name in editable if counts[name] == most)
+    core = max(tied, key=lambda name: reach(name, users))
     if preferred_leaf is not None:
         leaf = preferred_leaf
     else:
@@ -123,32 +164,29 @@ def file_size(path: Path) -> tuple[int, str]:
     return path.stat().st_size, str(path)
 
 
-def has_editable_body(path: Path) -> bool:
-    try:
-        return body_edit_point(path.read_text(encoding="utf-8")) is not None
-    except (SyntaxError, ValueError, UnicodeDecodeError):
-        return False
-
-
 # ---------------------------------------------------------------- the edits
 
 
-def body_edit_point(text: str) -> int | None:
-    """The 0-based line before which one statement can go into a function body.
+def find_body_statement(tree: ast.Module, lines: list[str] | None = None) -> int | None:
+    """The 0-based line of the first statement of a function body that starts a line below its `def`.
 
-    The first function with a statement that starts its own line; after the
-    docstring where there is one, so the function keeps it.
+    After the docstring where there is one, so the function keeps it.
+    Without `lines`, a statement is assumed to start its line.
     """
-    lines = text.splitlines()
-    for node in ast.walk(ast.parse(text)):
+    for node in ast.walk(tree):
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         body = node.body[1:] if len(node.body) > 1 and is_docstring(node.body[0]) else node.body
         for statement in body:
             index = statement.lineno - 1
-            if index > node.lineno - 1 and not lines[index][: statement.col_offset].strip():
+            if index > node.lineno - 1 and (lines is None or not lines[index][: statement.col_offset].strip()):
                 return index
     return None
+
+
+def body_edit_point(text: str) -> int | None:
+    """The 0-based line before which one statement can go into a function body."""
+    return find_body_statement(ast.parse(text), text.splitlines())
 
 
 def is_docstring(statement: ast.stmt) -> bool:

@@ -273,7 +273,7 @@ def run_rounds(
 ) -> dict[Tool, list[Sample]]:
     samples: dict[Tool, list[Sample]] = {tool: [] for tool in tools}
     if bench.edit_for(scenario) is not None:
-        print(f"  {bench.corpus.name}/{scenario}:{describe_edit(bench, scenario).strip()}", file=sys.stderr)
+        print(f"  {bench.corpus.name}/{scenario}: {describe_edit(bench, scenario).strip()}", file=sys.stderr)
     for tool in tools:
         if scenario != "cold":
             bench.fresh_cache(tool)  # built before any clock starts
