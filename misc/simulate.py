@@ -14,8 +14,10 @@ speedup over one process checking everything in order.
 Costs, per module: the measured phase times mypy-split records in
 `<cache_dir>/<major>.<minor>/mypy_split_costs.json`
 (`{"version": 1, "modules": {"pkg.mod": {"interface": s, "implementation": s}}}`)
-where present, else an estimate from the size of the module's source.  The
-serial start is what loading the graph took here, unless given.
+where present (the cache folder is mypy's: `--cache-dir` in MYPY_ARGS or
+MYPY_CACHE_DIR), else an estimate from the size of the module's source.  The
+serial start is what loading the graph on an empty cache took here (as in a
+cold build), unless given.  Only cold builds are simulated: every SCC stale.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -135,13 +138,20 @@ def scc_costs(plan: BuildPlan, modules: Mapping[str, PhaseCost]) -> dict[int, Ph
 # ---------------------------------------------------------------- the graph
 
 
-def load_plan(mypy_args: list[str]) -> tuple[BuildPlan, Options, float]:
-    """Parse the arguments as mypy does, load the graph and plan SCCs; seconds it took."""
+def load_plan(mypy_args: list[str], scratch: str) -> tuple[BuildPlan, Path, float]:
+    """Parse the arguments as mypy does, load the graph and plan SCCs.
+
+    The graph loads on an empty cache in `scratch`, as a cold build loads it
+    (parsing every module), so the time it takes is that build's serial
+    start.  Returns the plan, the cost file of the real cache, and the time.
+    """
     started = time.perf_counter()
     engine.tune_process()
     fscache = FileSystemCache()
     sources, options = mypy.main.process_options(mypy_args, fscache=fscache)
+    costs_path = cost_file(options)
     options.num_workers = 0
+    options.cache_dir = scratch
     engine.reset_process_caches()
     manager = engine.open_build(
         sources,
@@ -154,7 +164,7 @@ def load_plan(mypy_args: list[str]) -> tuple[BuildPlan, Options, float]:
     graph = load_graph(sources, manager)
     plan = plan_sccs(graph, manager)
     manager.metastore.close()
-    return plan, options, time.perf_counter() - started
+    return plan, costs_path, time.perf_counter() - started
 
 
 # ---------------------------------------------------------------- the report
@@ -246,18 +256,19 @@ def main(argv: list[str] | None = None) -> int:
         cwd, mypy_args = corpus_args(args.corpus)
         os.chdir(cwd)
     try:
-        plan, options, load_seconds = load_plan(mypy_args)
+        with tempfile.TemporaryDirectory(prefix="simulate-cache-") as scratch:
+            plan, costs_path, load_seconds = load_plan(mypy_args, scratch)
     except CompileError as error:
         print("\n".join(error.messages), file=sys.stderr)
         print("simulate.py: the project cannot be loaded (see above)", file=sys.stderr)
         return 2
     model = SizeModel(args.seconds_per_line, args.interface_share)
-    recorded = read_recorded_costs(cost_file(options))
+    recorded = read_recorded_costs(costs_path)
     modules, measured = module_costs(plan.graph, recorded, model)
     serial = load_seconds if args.serial_start is None else args.serial_start
     overheads = Overheads(serial, args.worker_start, args.task_overhead)
     print(
-        f"costs: {measured} modules measured ({cost_file(options)}), "
+        f"costs: {measured} modules measured ({costs_path}), "
         f"{len(modules) - measured} estimated from size; graph loaded in {load_seconds:.2f} s"
     )
     print(report(plan, scc_costs(plan, modules), overheads, args.max_workers))

@@ -175,3 +175,26 @@ def test_generated_project_same_answer_and_edits(tmp_path: Path, warm_cache: War
         assert not STALE_LOG.findall(fresh.stderr)
     assert len(stale["body"]) == 1
     assert len(stale["interface"]) > targets.core_importers // 2
+
+
+# ---------------------------------------------------------------- recorded costs
+
+
+def test_recorded_costs_are_read_and_bad_files_ignored(tmp_path: Path) -> None:
+    import simulate
+
+    path = tmp_path / "mypy_split_costs.json"
+    assert simulate.read_recorded_costs(path) == {}
+    path.write_text(
+        '{"version": 1, "modules": {"a": {"interface": 0.5, "implementation": 1.5},'
+        ' "b": {"interface": "x"}, "c": {"interface": 1}}}'
+    )
+    # Entries without both phases fall back to the size estimate.
+    assert simulate.read_recorded_costs(path) == {"a": PhaseCost(0.5, 1.5)}
+    path.write_text('{"version": 2, "modules": {"a": {"interface": 0.5, "implementation": 1.5}}}')
+    assert simulate.read_recorded_costs(path) == {}
+    path.write_text("{not json")
+    assert simulate.read_recorded_costs(path) == {}
+    model = simulate.SizeModel(seconds_per_line=0.01, interface_share=0.25, per_module=0.0)
+    assert model.estimate(100) == PhaseCost(0.25, 0.75)
+    assert model.estimate(100, stub=True) == PhaseCost(0.25, 0.0)
