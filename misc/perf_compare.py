@@ -224,7 +224,10 @@ class Bench:
     def targets(self) -> edits.Targets:
         """The leaf and core modules to edit, found once per corpus."""
         if self._targets is None:
-            self._targets = edits.choose_targets(self.corpus.roots)
+            try:
+                self._targets = edits.choose_targets(self.corpus.roots)
+            except ValueError as error:
+                sys.exit(f"{self.corpus.name}: cannot choose the modules to edit: {error}")
         return self._targets
 
     def edit_for(self, scenario: str) -> tuple[Path, str] | None:
