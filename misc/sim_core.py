@@ -24,25 +24,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from mypy_split.graph import SccNode
-from mypy_split.schedule import ParallelScheduler
-
-
-@dataclass(frozen=True)
-class PhaseCost:
-    """Seconds of work for an SCC's (or a module's) two phases."""
-
-    interface: float
-    implementation: float
-
-    @property
-    def total(self) -> float:
-        return self.interface + self.implementation
-
-    def __add__(self, other: PhaseCost) -> PhaseCost:
-        return PhaseCost(self.interface + other.interface, self.implementation + other.implementation)
-
+from mypy_split.schedule import ParallelScheduler, PhaseCost
 
 ZERO = PhaseCost(0.0, 0.0)
+
+
+def total(cost: PhaseCost) -> float:
+    return cost.interface + cost.implementation
 
 
 @dataclass(frozen=True)
@@ -82,7 +70,8 @@ def simulate(
     """Replay a build of `nodes` (topological order) on `workers` simulated workers."""
     if workers < 1:
         raise ValueError("at least one worker")
-    priorities = {node.id: 0.0 if node.id in fresh else costs.get(node.id, ZERO).total for node in nodes}
+    # The scheduler ranks by the same costs; fresh SCCs will cost nothing.
+    priorities = {node.id: ZERO if node.id in fresh else costs.get(node.id, ZERO) for node in nodes}
     scheduler = ParallelScheduler(nodes, priorities)
     start = overheads.serial_start
     events: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, worker, scc)
@@ -124,7 +113,7 @@ def simulate(
             worker = idle.pop(0)
             cost = costs.get(task, ZERO)
             push(now + overheads.per_task + cost.interface, _INTERFACE, worker, task)
-            busy += overheads.per_task + cost.total
+            busy += overheads.per_task + total(cost)
             tasks += 1
     return Simulation(workers=workers, makespan=now, busy=busy, tasks=tasks)
 
@@ -143,11 +132,11 @@ def critical_path(nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> f
             (earliest_start[dep] + costs.get(dep, ZERO).interface for dep in node.deps), default=0.0
         )
         earliest_start[node.id] = start
-        longest = max(longest, start + costs.get(node.id, ZERO).total)
+        longest = max(longest, start + total(costs.get(node.id, ZERO)))
     return longest
 
 
 def ideal(nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost], workers: int, serial_start: float) -> float:
     """Serial start + max(total work / N, critical path): no schedule does better."""
-    total = sum(costs.get(node.id, ZERO).total for node in nodes)
-    return serial_start + max(total / workers, critical_path(nodes, costs))
+    work = sum(total(costs.get(node.id, ZERO)) for node in nodes)
+    return serial_start + max(work / workers, critical_path(nodes, costs))

@@ -15,7 +15,9 @@ Costs, per module: the measured phase times mypy-split records in
 `<cache_dir>/<major>.<minor>/mypy_split_costs.json`
 (`{"version": 1, "modules": {"pkg.mod": {"interface": s, "implementation": s}}}`)
 where present (the cache folder is mypy's: `--cache-dir` in MYPY_ARGS or
-MYPY_CACHE_DIR), else an estimate from the size of the module's source.  The
+MYPY_CACHE_DIR), else an estimate from the module's size, through the
+scheduler's own cost model (`mypy_split.costs`) at the rate the measured
+modules show (without any, a rate fitted to the self-check).  The
 serial start is what loading the graph on an empty cache took here (as in a
 cold build), unless given.  Only cold builds are simulated: every SCC stale.
 """
@@ -24,13 +26,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,118 +38,77 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import mypy.main  # noqa: E402
-from mypy.build import Graph  # noqa: E402
+from mypy.build import MIN_SIZE_HINT, Graph  # noqa: E402
 from mypy.errors import CompileError  # noqa: E402
 from mypy.fscache import FileSystemCache  # noqa: E402
-from mypy.options import Options  # noqa: E402
 
 from mypy_split import engine  # noqa: E402
+from mypy_split.costs import CostModel  # noqa: E402
 from mypy_split.graph import BuildPlan, load_graph, plan_sccs  # noqa: E402
-from sim_core import PhaseCost, Overheads, critical_path, ideal, simulate  # noqa: E402
+from mypy_split.schedule import PhaseCost  # noqa: E402
+from sim_core import Overheads, critical_path, ideal, simulate, total  # noqa: E402
 
-COST_FILE = "mypy_split_costs.json"
-COST_FILE_VERSION = 1
+# Seconds per byte of source when nothing was measured: the self-check's
+# graph (806 modules with typeshed, ~10.8 MB) at the 4.3 s of phase work
+# measured for it in issue 4 (compiled engine, 2-core machine).
+UNMEASURED_RATE = 4e-7
 
 
 # ---------------------------------------------------------------- costs
 
 
-@dataclass(frozen=True)
-class SizeModel:
-    """Seconds per source line, split into the two phases.
+def fill_missing_sizes(graph: Graph) -> int:
+    """Give modules without a size hint their source size; how many needed it.
 
-    The defaults come from the self-check on the 2-core machine (176k lines,
-    about 1.7 s of interface and 2.6 s of implementation work): rough, and
-    only until measured costs are recorded.
+    With the native parser (the default in mypy 2.4.1), a graph loaded on an
+    empty cache leaves every module's `size_hint` at 0, so size estimates
+    would all be 0.  The engine's own fallback is the source length plus
+    MIN_SIZE_HINT; the file size is the same up to encoding.
     """
-
-    seconds_per_line: float = 25e-6
-    interface_share: float = 0.4
-    per_module: float = 0.0005
-
-    def estimate(self, lines: int, stub: bool = False) -> PhaseCost:
-        work = self.per_module + lines * self.seconds_per_line
-        if stub:
-            # A stub is all interface: no bodies to check.
-            return PhaseCost(work * self.interface_share, 0.0)
-        return PhaseCost(work * self.interface_share, work * (1 - self.interface_share))
+    filled = 0
+    for state in graph.values():
+        if state.size_hint < MIN_SIZE_HINT and state.path:
+            try:
+                state.size_hint = os.path.getsize(state.path) + MIN_SIZE_HINT
+            except OSError:
+                continue
+            filled += 1
+    return filled
 
 
-def cost_file(options: Options) -> Path:
-    major, minor = options.python_version
-    return Path(options.cache_dir) / f"{major}.{minor}" / COST_FILE
-
-
-def read_recorded_costs(path: Path) -> dict[str, PhaseCost]:
-    """Measured per-module costs from a previous run, or {} (with a note why)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        print(f"note: ignoring {path}: {error}", file=sys.stderr)
-        return {}
-    if not isinstance(data, dict) or data.get("version") != COST_FILE_VERSION:
-        print(f"note: ignoring {path}: not version {COST_FILE_VERSION}", file=sys.stderr)
-        return {}
-    recorded = {}
-    for module_id, entry in data.get("modules", {}).items():
-        try:
-            recorded[module_id] = PhaseCost(float(entry["interface"]), float(entry["implementation"]))
-        except (KeyError, TypeError, ValueError):
-            continue  # one bad entry: that module falls back to the estimate
-    return recorded
-
-
-def source_lines(path: str | None) -> int:
-    if not path:
-        return 0
-    try:
-        with open(path, "rb") as file:
-            return file.read().count(b"\n") + 1
-    except OSError:
-        return 0
-
-
-def module_costs(
-    graph: Graph, recorded: Mapping[str, PhaseCost], model: SizeModel
-) -> tuple[dict[str, PhaseCost], int]:
-    """Each module's cost, and how many came from the recorded file."""
-    costs = {}
-    for module_id, state in graph.items():
-        known = recorded.get(module_id)
-        if known is None:
-            stub = bool(state.path and state.path.endswith(".pyi"))
-            known = model.estimate(source_lines(state.path), stub)
-        costs[module_id] = known
-    return costs, sum(1 for module_id in graph if module_id in recorded)
-
-
-def scc_costs(plan: BuildPlan, modules: Mapping[str, PhaseCost]) -> dict[int, PhaseCost]:
+def scc_costs(plan: BuildPlan, model: CostModel, rate: float) -> dict[int, PhaseCost]:
+    """Each SCC's phases: recorded module costs, others estimated at `rate` per size unit."""
     costs = {}
     for node in plan.nodes:
-        total = PhaseCost(0.0, 0.0)
+        interface = implementation = 0.0
         for module_id in node.modules:
-            total = total + modules.get(module_id, PhaseCost(0.0, 0.0))
-        costs[node.id] = total
+            cost = model.module_cost(module_id, plan.graph, rate)
+            interface += cost.interface
+            implementation += cost.implementation
+        costs[node.id] = PhaseCost(interface, implementation)
     return costs
+
+
+def measured_count(model: CostModel, plan: BuildPlan) -> int:
+    """How many of the plan's modules have recorded costs (the rest are estimates)."""
+    return sum(1 for module_id in plan.graph if module_id in model.recorded)
 
 
 # ---------------------------------------------------------------- the graph
 
 
-def load_plan(mypy_args: list[str], scratch: str) -> tuple[BuildPlan, Path, float]:
+def load_plan(mypy_args: list[str], scratch: str) -> tuple[BuildPlan, CostModel, float]:
     """Parse the arguments as mypy does, load the graph and plan SCCs.
 
     The graph loads on an empty cache in `scratch`, as a cold build loads it
     (parsing every module), so the time it takes is that build's serial
-    start.  Returns the plan, the cost file of the real cache, and the time.
+    start.  Returns the plan, the costs recorded in the real cache, and the time.
     """
     started = time.perf_counter()
     engine.tune_process()
     fscache = FileSystemCache()
     sources, options = mypy.main.process_options(mypy_args, fscache=fscache)
-    costs_path = cost_file(options)
+    model = CostModel.load(options)
     options.num_workers = 0
     options.cache_dir = scratch
     engine.reset_process_caches()
@@ -164,7 +123,7 @@ def load_plan(mypy_args: list[str], scratch: str) -> tuple[BuildPlan, Path, floa
     graph = load_graph(sources, manager)
     plan = plan_sccs(graph, manager)
     manager.metastore.close()
-    return plan, costs_path, time.perf_counter() - started
+    return plan, model, time.perf_counter() - started
 
 
 # ---------------------------------------------------------------- the report
@@ -174,19 +133,19 @@ def report(
     plan: BuildPlan, costs: Mapping[int, PhaseCost], overheads: Overheads, max_workers: int
 ) -> str:
     nodes = plan.nodes
-    total = sum(cost.total for cost in costs.values())
+    work = sum(total(cost) for cost in costs.values())
     interface = sum(cost.interface for cost in costs.values())
     path = critical_path(nodes, costs)
-    biggest = max(nodes, key=lambda node: costs[node.id].total, default=None)
-    sequential = overheads.serial_start + total
+    biggest = max(nodes, key=lambda node: total(costs[node.id]), default=None)
+    sequential = overheads.serial_start + work
     lines = [
-        f"{len(plan.graph)} modules in {len(nodes)} SCCs; work {total:.2f} s "
-        f"(interface {interface:.2f} s, implementation {total - interface:.2f} s); "
+        f"{len(plan.graph)} modules in {len(nodes)} SCCs; work {work:.2f} s "
+        f"(interface {interface:.2f} s, implementation {work - interface:.2f} s); "
         f"critical path {path:.2f} s",
     ]
     if biggest is not None:
         lines.append(
-            f"biggest SCC: {len(biggest.modules)} modules, {costs[biggest.id].total:.2f} s "
+            f"biggest SCC: {len(biggest.modules)} modules, {total(costs[biggest.id]):.2f} s "
             f"({', '.join(biggest.modules[:3])}{', ...' if len(biggest.modules) > 3 else ''})"
         )
     lines.append(
@@ -202,7 +161,7 @@ def report(
         rows.append([
             str(workers), f"{bound:.2f}", f"{plain:.2f}", percent(bound, plain),
             f"{loaded:.2f}", percent(bound, loaded), f"{sequential / loaded:.2f}x",
-            "critical path" if path >= total / workers else "total work",
+            "critical path" if path >= work / workers else "total work",
         ])
     return "\n".join([*lines, "", format_table(rows)])
 
@@ -236,16 +195,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serial-start", type=float, help="seconds before any SCC runs (default: measured here)")
     parser.add_argument("--worker-start", type=float, default=0.25, help="seconds to start a worker")
     parser.add_argument("--task-overhead", type=float, default=0.002, help="seconds per task (dispatch, loading)")
-    parser.add_argument("--seconds-per-line", type=float, default=SizeModel.seconds_per_line)
-    parser.add_argument("--interface-share", type=float, default=SizeModel.interface_share)
+    parser.add_argument(
+        "--rate", type=float,
+        help=f"estimate's seconds per byte (default: the measured modules' rate, else {UNMEASURED_RATE})",
+    )
     parser.add_argument("mypy_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.mypy_args[:1] == ["--"]:
         args.mypy_args = args.mypy_args[1:]
     if bool(args.corpus) == bool(args.mypy_args):
         parser.error("give either --corpus NAME or MYPY_ARGS after --")
-    if args.max_workers < 1 or not 0 <= args.interface_share <= 1:
-        parser.error("--max-workers must be at least 1 and --interface-share within 0..1")
+    if args.max_workers < 1:
+        parser.error("--max-workers must be at least 1")
     return args
 
 
@@ -257,21 +218,23 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(cwd)
     try:
         with tempfile.TemporaryDirectory(prefix="simulate-cache-") as scratch:
-            plan, costs_path, load_seconds = load_plan(mypy_args, scratch)
+            plan, model, load_seconds = load_plan(mypy_args, scratch)
     except CompileError as error:
         print("\n".join(error.messages), file=sys.stderr)
         print("simulate.py: the project cannot be loaded (see above)", file=sys.stderr)
         return 2
-    model = SizeModel(args.seconds_per_line, args.interface_share)
-    recorded = read_recorded_costs(costs_path)
-    modules, measured = module_costs(plan.graph, recorded, model)
+    measured = measured_count(model, plan)
+    if fill_missing_sizes(plan.graph):
+        print("note: the engine left size hints at 0 (cold graph); estimates use file sizes", file=sys.stderr)
+    rate = args.rate if args.rate is not None else model.rate(plan.graph) if measured else UNMEASURED_RATE
     serial = load_seconds if args.serial_start is None else args.serial_start
     overheads = Overheads(serial, args.worker_start, args.task_overhead)
     print(
-        f"costs: {measured} modules measured ({costs_path}), "
-        f"{len(modules) - measured} estimated from size; graph loaded in {load_seconds:.2f} s"
+        f"costs: {measured} modules measured ({model.path or 'no cost file: cache disabled'}), "
+        f"{len(plan.graph) - measured} estimated from size at {rate * 1e6:.3f} s/MB; "
+        f"graph loaded in {load_seconds:.2f} s"
     )
-    print(report(plan, scc_costs(plan, modules), overheads, args.max_workers))
+    print(report(plan, scc_costs(plan, model, rate), overheads, args.max_workers))
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from mypy_split.graph import SccNode
+from mypy_split.schedule import PhaseCost
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
 
@@ -27,7 +28,6 @@ import edits  # noqa: E402
 import gen_project  # noqa: E402
 from sim_core import (  # noqa: E402
     Overheads,
-    PhaseCost,
     SimulationError,
     critical_path,
     ideal,
@@ -109,8 +109,8 @@ def test_no_simulation_beats_the_ideal_bound(seed: int) -> None:
     for workers in (1, 2, 3, 5, 16):
         makespan = simulate(nodes, costs, workers, Overheads(serial_start=0.5)).makespan
         assert makespan >= ideal(nodes, costs, workers, 0.5) - 1e-9
-    total = sum(cost.total for cost in costs.values())
-    assert simulate(nodes, costs, 1).makespan == pytest.approx(total)
+    work = sum(cost.interface + cost.implementation for cost in costs.values())
+    assert simulate(nodes, costs, 1).makespan == pytest.approx(work)
 
 
 # ---------------------------------------------------------------- the generator
@@ -176,25 +176,3 @@ def test_generated_project_same_answer_and_edits(tmp_path: Path, warm_cache: War
     assert len(stale["body"]) == 1
     assert len(stale["interface"]) > targets.core_importers // 2
 
-
-# ---------------------------------------------------------------- recorded costs
-
-
-def test_recorded_costs_are_read_and_bad_files_ignored(tmp_path: Path) -> None:
-    import simulate
-
-    path = tmp_path / "mypy_split_costs.json"
-    assert simulate.read_recorded_costs(path) == {}
-    path.write_text(
-        '{"version": 1, "modules": {"a": {"interface": 0.5, "implementation": 1.5},'
-        ' "b": {"interface": "x"}, "c": {"interface": 1}}}'
-    )
-    # Entries without both phases fall back to the size estimate.
-    assert simulate.read_recorded_costs(path) == {"a": PhaseCost(0.5, 1.5)}
-    path.write_text('{"version": 2, "modules": {"a": {"interface": 0.5, "implementation": 1.5}}}')
-    assert simulate.read_recorded_costs(path) == {}
-    path.write_text("{not json")
-    assert simulate.read_recorded_costs(path) == {}
-    model = simulate.SizeModel(seconds_per_line=0.01, interface_share=0.25, per_module=0.0)
-    assert model.estimate(100) == PhaseCost(0.25, 0.75)
-    assert model.estimate(100, stub=True) == PhaseCost(0.25, 0.0)
