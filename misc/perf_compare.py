@@ -8,12 +8,22 @@ report gives per tool the medians, the spread, and ratios against the first
 tool.
 
     python misc/perf_compare.py --tools mypy:0,mypy:2,split:0,split:2 \\
-        --corpora selfcheck --scenarios cold,warm,edit --rounds 7
+        --corpora selfcheck,tiny --scenarios cold,warm,edit-leaf --rounds 7
 
-Scenarios (each tool has a cache of its own, set up before the clock starts):
-    cold   an empty cache
-    warm   a copy of the tool's own fully fresh cache
-    edit   the same, after a one-line edit of a function body in a leaf module
+Tools are `mypy:N` and `split:N`, N a count or `auto`; the first is the
+baseline of every ratio.  Scenarios (each tool has a cache of its own, set up
+before the clock starts, so every tool starts from the same state):
+    cold                 an empty cache
+    warm                 a copy of the tool's own fully fresh cache
+    edit-leaf            the same, after a one-line edit of a function body in
+                         a leaf module (one no module of the corpus imports)
+    edit-core-body       the same edit in the core module (the one imported by
+                         the most modules): its interface does not change
+    edit-core-interface  a new public function added to the core module: every
+                         module importing it must be checked again
+The leaf and core modules are chosen per corpus from its imports (see
+misc/edits.py) and named in the report; each edit is undone (bytes and
+mtime) right after its timed run.
 
 Memory is the sum of RSS over all processes, so pages that forked workers
 share are counted once per process: an upper bound on what the tree needs.
@@ -39,18 +49,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # corpora.py, also under PYTHONSAFEPATH
 
+import edits  # noqa: E402
 from corpora import (  # noqa: E402
     SCRATCH,
     Corpus,
     Tool,
     copy_cache,
-    edited,
     parse_tool,
     select_corpora,
     tool_env,
 )
 
-SCENARIOS = ("cold", "warm", "edit")
+SCENARIOS = ("cold", "warm", "edit-leaf", "edit-core-body", "edit-core-interface")
 SAMPLE_PERIOD = 0.01
 # Finding new processes means reading every /proc/*/stat: do it every tenth sample.
 RESCAN_EVERY = 10
@@ -208,6 +218,27 @@ class Bench:
         self.corpus = corpus
         self.scratch = scratch
         self.pristine: dict[Tool, Path] = {}
+        self._targets: edits.Targets | None = None
+
+    @property
+    def targets(self) -> edits.Targets:
+        """The leaf and core modules to edit, found once per corpus."""
+        if self._targets is None:
+            try:
+                self._targets = edits.choose_targets(self.corpus.roots)
+            except ValueError as error:
+                sys.exit(f"{self.corpus.name}: cannot choose the modules to edit: {error}")
+        return self._targets
+
+    def edit_for(self, scenario: str) -> tuple[Path, str] | None:
+        """(file, edit kind) for an edit scenario, None for cold and warm."""
+        if scenario == "edit-leaf":
+            return self.targets.leaf, "body"
+        if scenario == "edit-core-body":
+            return self.targets.core, "body"
+        if scenario == "edit-core-interface":
+            return self.targets.core, "interface"
+        return None
 
     def cache(self, tool: Tool) -> Path:
         return self.scratch / f"cache-{tool.kind}-{tool.workers}"
@@ -233,8 +264,9 @@ class Bench:
         else:
             copy_cache(self.fresh_cache(tool), cache)
         command = self.corpus.command(tool)
-        if scenario == "edit":
-            with edited(self.corpus):
+        edit = self.edit_for(scenario)
+        if edit is not None:
+            with edits.edited(*edit):
                 return measure(command, self.corpus.cwd, tool_env(cache))
         return measure(command, self.corpus.cwd, tool_env(cache))
 
@@ -243,6 +275,8 @@ def run_rounds(
     bench: Bench, scenario: str, tools: list[Tool], rounds: int, rng: random.Random
 ) -> dict[Tool, list[Sample]]:
     samples: dict[Tool, list[Sample]] = {tool: [] for tool in tools}
+    if bench.edit_for(scenario) is not None:
+        print(f"  {bench.corpus.name}/{scenario}: {describe_edit(bench, scenario).strip()}", file=sys.stderr)
     for tool in tools:
         if scenario != "cold":
             bench.fresh_cache(tool)  # built before any clock starts
@@ -286,7 +320,17 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def report(corpus: Corpus, scenario: str, samples: dict[Tool, list[Sample]]) -> str:
+def describe_edit(bench: Bench, scenario: str) -> str:
+    edit = bench.edit_for(scenario)
+    if edit is None:
+        return ""
+    path, kind = edit
+    importers = f", imported by {bench.targets.core_importers} modules" if path == bench.targets.core else ""
+    return f"\n  edit: {kind} of {path}{importers}"
+
+
+def report(bench: Bench, scenario: str, samples: dict[Tool, list[Sample]]) -> str:
+    corpus = bench.corpus
     tools = list(samples)
     base = samples[tools[0]]
     rows = [[
@@ -316,7 +360,7 @@ def report(corpus: Corpus, scenario: str, samples: dict[Tool, list[Sample]]) -> 
         f"{corpus.name} / {scenario}: {rounds} rounds, shuffled order, {os.cpu_count()} CPUs, "
         f"1-min load {min(loads):.1f}-{max(loads):.1f}, exit codes {codes}\n"
         f"  cd {corpus.cwd} && PYTHONSAFEPATH=1 MYPY_CACHE_DIR=<own per tool> "
-        f"{' '.join(corpus.command(tools[0]))}"
+        f"{' '.join(corpus.command(tools[0]))}{describe_edit(bench, scenario)}"
     )
     return f"{header}\n{format_table(rows)}"
 
@@ -332,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tools", default="mypy:0,split:0", help="mypy:N,split:M,...; the first is the baseline")
     parser.add_argument("--corpora", default="selfcheck", help="corpus names (misc/corpora.py show), comma-separated")
-    parser.add_argument("--scenarios", default="cold,warm,edit", help=f"some of {','.join(SCENARIOS)}")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"some of {','.join(SCENARIOS)}")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seed", type=int, default=None, help="for the shuffled order")
     args = parser.parse_args(argv)
@@ -349,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="perf-", dir=SCRATCH) as scratch:
             bench = Bench(corpus, Path(scratch))
             for scenario in scenarios:
-                reports.append(report(corpus, scenario, run_rounds(bench, scenario, tools, args.rounds, rng)))
+                reports.append(report(bench, scenario, run_rounds(bench, scenario, tools, args.rounds, rng)))
     print("\n\n".join(reports))
     return 0
 

@@ -1,0 +1,178 @@
+"""The benchmark tools in misc/: the simulator core, the project generator, the edits.
+
+The simulator's core is pure, so it is tested on hand-made DAGs whose wall
+time is known.  The generator and the edits are tested for what the
+benchmarks rely on: the same seed gives the same files, the graphs have the
+promised shape, mypy-split answers as mypy does on a generated project, and
+a core interface edit makes dependents stale while a body edit does not.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from mypy_split.graph import SccNode
+from mypy_split.schedule import PhaseCost
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "misc"))
+
+import edits  # noqa: E402
+import gen_project  # noqa: E402
+from sim_core import (  # noqa: E402
+    Overheads,
+    SimulationError,
+    critical_path,
+    ideal,
+    simulate,
+)
+
+
+def dag(deps: dict[int, list[int]]) -> list[SccNode]:
+    """Nodes in the given (topological) order, each SCC one module."""
+    dependents: dict[int, list[int]] = {scc_id: [] for scc_id in deps}
+    for scc_id, scc_deps in deps.items():
+        for dep in scc_deps:
+            dependents.setdefault(dep, []).append(scc_id)
+    return [
+        SccNode(scc_id, frozenset(scc_deps), tuple(dependents[scc_id]), (f"m{scc_id}",), 1)
+        for scc_id, scc_deps in deps.items()
+    ]
+
+
+STALE_LOG = re.compile(r"Scheduling SCC .* as (inherently stale|stale due to)")
+CHAIN = {0: [], 1: [0], 2: [1]}
+CHAIN_COSTS = {scc_id: PhaseCost(1.0, 2.0) for scc_id in CHAIN}
+
+
+# ---------------------------------------------------------------- the simulator
+
+
+@pytest.mark.parametrize(("workers", "expected"), [(1, 9.0), (2, 6.0), (3, 5.0), (8, 5.0)])
+def test_chain_dependents_start_after_the_interface(workers: int, expected: float) -> None:
+    # 0's interface ends at 1, so 1 starts there on a second worker while 0's
+    # body runs; with 2 workers, 2 waits for the first free one at 3.
+    assert simulate(dag(CHAIN), CHAIN_COSTS, workers).makespan == expected
+    assert critical_path(dag(CHAIN), CHAIN_COSTS) == 5.0
+
+
+def test_independent_sccs_with_every_overhead() -> None:
+    nodes = dag({0: [], 1: [], 2: [], 3: []})
+    costs = {scc_id: PhaseCost(0.5, 0.5) for scc_id in range(4)}
+    assert simulate(nodes, costs, 2).makespan == 2.0
+    # 1 s before anything runs, workers ready 0.5 s later, 0.1 s per task: 1 + 0.5 + 2 * 1.1.
+    result = simulate(nodes, costs, 2, Overheads(serial_start=1.0, worker_start=0.5, per_task=0.1))
+    assert result.makespan == pytest.approx(3.7)
+    assert result.busy == pytest.approx(4.4)
+    assert result.tasks == 4
+    assert ideal(nodes, costs, 2, serial_start=1.0) == 3.0
+
+
+def test_longest_critical_path_goes_first() -> None:
+    # Plan order puts the independent 3 and 4 first; the chain 0 -> 1 -> 2 is
+    # longer, so it starts at once (in plan order it would end at 5).
+    nodes = dag({3: [], 4: [], 0: [], 1: [0], 2: [1]})
+    costs = {scc_id: PhaseCost(1.0, 0.0) for scc_id in (0, 1, 2)} | {3: PhaseCost(2.0, 0.0), 4: PhaseCost(2.0, 0.0)}
+    assert simulate(nodes, costs, 1).makespan == 7.0
+    assert simulate(nodes, costs, 2).makespan == 4.0
+
+
+def test_fresh_sccs_cost_nothing_and_release_their_dependents() -> None:
+    result = simulate(dag(CHAIN), CHAIN_COSTS, 2, fresh={0, 1})
+    assert (result.makespan, result.tasks) == (3.0, 1)
+
+
+def test_no_stale_scc_ends_at_the_serial_start() -> None:
+    result = simulate(dag(CHAIN), CHAIN_COSTS, 4, Overheads(serial_start=0.7), fresh={0, 1, 2})
+    assert (result.makespan, result.tasks) == (0.7, 0)
+
+
+def test_a_dependency_outside_the_dag_is_reported() -> None:
+    nodes = [SccNode(1, frozenset({0}), (), ("m1",), 1)]
+    with pytest.raises(SimulationError):
+        simulate(nodes, {1: PhaseCost(1.0, 1.0)}, 2)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_no_simulation_beats_the_ideal_bound(seed: int) -> None:
+    rng = random.Random(seed)
+    deps = {i: rng.sample(range(i), min(i, rng.randint(0, 3))) for i in range(40)}
+    costs = {i: PhaseCost(rng.uniform(0, 1), rng.uniform(0, 2)) for i in deps}
+    nodes = dag(deps)
+    for workers in (1, 2, 3, 5, 16):
+        makespan = simulate(nodes, costs, workers, Overheads(serial_start=0.5)).makespan
+        assert makespan >= ideal(nodes, costs, workers, 0.5) - 1e-9
+    work = sum(cost.interface + cost.implementation for cost in costs.values())
+    assert simulate(nodes, costs, 1).makespan == pytest.approx(work)
+
+
+# ---------------------------------------------------------------- the generator
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*.py"))}
+
+
+def test_generator_is_deterministic_and_valid(tmp_path: Path) -> None:
+    first = gen_project.generate("tiny", tmp_path / "a", seed=3, scale=0.05)
+    again = gen_project.generate("tiny", tmp_path / "b", seed=3, scale=0.05)
+    other = gen_project.generate("tiny", tmp_path / "c", seed=4, scale=0.05)
+    assert files_of(first) == files_of(again)
+    assert files_of(first) != files_of(other)
+    for name, text in files_of(first).items():
+        compile(text, name, "exec")
+
+
+def test_generated_shapes(tmp_path: Path) -> None:
+    chain = gen_project.generate("chain", tmp_path / "chain", scale=0.05)
+    chain_files = edits.module_files([chain])
+    counts = edits.importer_counts(chain_files)
+    # 10 chained modules (each imported by the next, the last by main), main, 2 packages' __init__.
+    numbered = sorted(name for name in chain_files if name.rpartition(".")[2].startswith("m0"))
+    assert len(numbered) == 10
+    assert all(counts[name] == 1 for name in numbered)
+
+    cycle = gen_project.generate("cycle", tmp_path / "cycle", scale=0.05)
+    ring = sorted((cycle / "ring").glob("m*.py"))
+    assert len(ring) == 20
+    # The first import of each ring module is the next one, and the last imports the first.
+    for position, path in enumerate(ring):
+        wanted = ring[(position + 1) % len(ring)].stem
+        assert f"from synth_cycle.ring import {wanted} as d0" in path.read_text()
+
+
+def test_generated_project_same_answer_and_edits(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """mypy-split answers as mypy; a core interface edit makes importers stale, a body edit does not."""
+    project = tmp_path / "project"
+    package = gen_project.generate("tiny", project, seed=1, scale=0.02)
+    args = ["--config-file", "mypy.ini", "-p", "synth_tiny"]
+    caches = {name: shutil.copytree(warm_cache([]), tmp_path / name) for name in ("mypy", "split")}
+    expected = run_tool(MYPY, args, project, caches["mypy"], {})
+    actual = run_tool(MYPY_SPLIT, [*args, "-n", "2"], project, caches["split"], {})
+    assert expected.returncode == 1 and "error:" in expected.stdout, expected.describe()
+    assert actual == expected
+
+    targets = edits.choose_targets([package])
+    assert targets.core_importers >= 5
+    assert targets.leaf != targets.core
+    stale = {}
+    for kind in ("body", "interface"):
+        # As perf_compare does: each edited run on a copy of the fresh cache.
+        scratch = tmp_path / f"edit-{kind}"
+        shutil.copytree(caches["mypy"], scratch)
+        with edits.edited(targets.core, kind):
+            verbose = run_tool(MYPY, [*args, "-v"], project, scratch, {})
+        stale[kind] = STALE_LOG.findall(verbose.stderr)
+        # Undone: the bytes and mtime are back, so the cache from before the edit is fresh.
+        fresh = run_tool(MYPY, [*args, "-v"], project, caches["mypy"], {})
+        assert not STALE_LOG.findall(fresh.stderr)
+    assert len(stale["body"]) == 1
+    assert len(stale["interface"]) > targets.core_importers // 2
+
