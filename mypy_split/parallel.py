@@ -363,7 +363,7 @@ class Coordinator:
     def rewrite_cached_errors(self, module_id: str, kept: list[ErrorRecord]) -> None:
         """Make the module's `meta_ex` hold what a sequential run would have stored."""
         state = self.graph[module_id]
-        if not state.path or not self.manager.cache_enabled:
+        if not state.path or not phases.writes_cache(self.manager):
             return
         meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, self.manager.options)
         name = mypy.build.get_meta_ex_name(meta_file)

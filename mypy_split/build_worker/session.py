@@ -218,7 +218,7 @@ class WorkerSession:
         Dependents in other processes will read it; a silently failed write
         would hand them the previous version.
         """
-        if not self.manager.cache_enabled:
+        if not phases.writes_cache(self.manager):
             return
         for module_id, meta_file, new_hash in zip(
             result.module_ids, result.meta_files, result.interface_hashes

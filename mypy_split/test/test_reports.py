@@ -1,12 +1,13 @@
 """Every `--*-report DIR` option: the files mypy-split writes equal `mypy -n 0`'s.
 
 One small project (an import cycle inside a package, explicit and implicit
-Any, imprecise and unreachable lines, errors, a module with `ignore-errors`,
-two files of the same name in different packages) is checked with every
-report option by `mypy`, then by `mypy-split` in-process and with workers,
-each run in the same folder so absolute paths agree.  Each report folder
-must hold the same files with the same bytes; only cobertura's time stamp
-is set aside.  The XML-based reports need lxml, as in mypy; without it only
+Any, imprecise and unreachable lines, errors with only-once notes, a module
+with `ignore-errors`, two files of the same name in different packages) is
+checked with every report option by `mypy`, then by `mypy-split` in-process
+and with workers, each run in the same folder so absolute paths agree.  Each
+report folder must hold the same files with the same bytes; only cobertura's
+time stamp is set aside.  Last, `mypy` without reports reads the cache each
+tool left and must answer the same.  The XML-based reports need lxml, as in mypy; without it only
 the text reports are compared.
 """
 
@@ -71,6 +72,10 @@ def narrow(value: int | str) -> int:
 def clamp(n: int, low: int = 0) -> int:
     # The larger of the two.
     return max(low, n)
+
+
+def call(n: int) -> None:
+    n()
 """,
     "tools/__init__.py": "",
     "tools/util.py": """\
@@ -101,10 +106,12 @@ def main(argv):
 
 
 total: int = main(sys.argv)
-print(thing, total + "1")
+print(thing, total + "1", total())
 """,
 }
 
+# Error code links are only-once notes: the cache must keep the first alone.
+ARGS = ["--show-error-code-links", "app.py", "pkg", "tools"]
 _TIMESTAMP = re.compile(rb'timestamp="\d+"')
 
 
@@ -126,7 +133,7 @@ def run_with_reports(
 ) -> tuple[RunResult, dict[str, bytes]]:
     """One run writing every report under `project/reports`, then moved to `keep`."""
     args = [arg for name in report_names() for arg in (f"--{name}-report", f"reports/{name}")]
-    result = run_tool(tool, [*args, "app.py", "pkg", "tools", *extra], project, cache, {})
+    result = run_tool(tool, [*args, *ARGS, *extra], project, cache, {})
     shutil.move(project / "reports", keep)
     return result, report_files(keep)
 
@@ -159,3 +166,8 @@ def test_reports_equal_mypy_at_any_worker_count(tmp_path: Path) -> None:
         assert sorted(files) == sorted(expected), label
         for name, content in expected.items():
             assert files[name] == content, f"{label}: {name} differs"
+    # Reports make mypy read no cache but write one; a later run without
+    # reports reads it, and must answer the same on either tool's.
+    after_mypy = run_tool(MYPY, ARGS, project, tmp_path / "c-mypy", {})
+    after_ours = run_tool(MYPY, ARGS, project, tmp_path / "c-n2", {})
+    assert after_ours == after_mypy, f"=== on mypy's cache\n{after_mypy.describe()}=== on ours\n{after_ours.describe()}"
