@@ -23,7 +23,6 @@ from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, phases
 from mypy_split.build_worker import faults
-from mypy_split.reports import WorkerReports, idle_dirs
 from mypy_split.protocol import (
     CheckScc,
     ErrorRecord,
@@ -34,6 +33,7 @@ from mypy_split.protocol import (
     Message,
     TimedSpan,
 )
+from mypy_split.reports import WorkerReports, idle_dirs
 
 Send = Callable[[Message], None]
 
