@@ -6,7 +6,8 @@ with `ignore-errors`, two files of the same name in different packages) is
 checked with every report option by `mypy`, then by `mypy-split` in-process
 and with workers, each run in the same folder so absolute paths agree.  Each
 report folder must hold the same files with the same bytes; only cobertura's
-time stamp is set aside.  Last, `mypy` without reports reads the cache each
+time stamp is set aside.  One run loses the worker of the import cycle after
+its interface, so the coordinator checks that cycle itself.  Last, `mypy` without reports reads the cache each
 tool left and must answer the same.  The XML-based reports need lxml, as in mypy; without it only
 the text reports are compared.
 """
@@ -14,10 +15,15 @@ the text reports are compared.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
+from mypy_split.build_worker.faults import MARKERS, STOP_BETWEEN_PHASES
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 
 TEXT_REPORTS = ["linecount", "any-exprs", "lineprecision", "linecoverage"]
@@ -129,13 +135,54 @@ def report_files(folder: Path) -> dict[str, bytes]:
 
 
 def run_with_reports(
-    tool: list[str], extra: list[str], project: Path, cache: Path, keep: Path
+    tool: list[str], extra: list[str], project: Path, cache: Path, keep: Path, env: dict[str, str]
 ) -> tuple[RunResult, dict[str, bytes]]:
     """One run writing every report under `project/reports`, then moved to `keep`."""
     args = [arg for name in report_names() for arg in (f"--{name}-report", f"reports/{name}")]
-    result = run_tool(tool, [*args, *ARGS, *extra], project, cache, {})
+    result = run_tool(tool, [*args, *ARGS, *extra], project, cache, env)
     shutil.move(project / "reports", keep)
     return result, report_files(keep)
+
+
+class WorkerKiller:
+    """Kills, from a thread, the worker that stopped itself between the phases of a task.
+
+    The worker is the stopped process whose environment names our markers
+    folder (see `build_worker/faults.py`), so no other process is touched.
+    """
+
+    def __init__(self, markers: Path) -> None:
+        self.tag = f"{MARKERS}={markers}".encode()
+        self.killed = False
+        self.deadline = time.monotonic() + 120
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.killed and time.monotonic() < self.deadline:
+            for pid in self.stopped_workers():
+                os.kill(pid, signal.SIGKILL)
+                self.killed = True
+            time.sleep(0.05)
+
+    def stopped_workers(self) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except (OSError, IndexError):
+                continue  # Gone meanwhile, or not ours to read.
+            if state == "T" and self.tag in environ:
+                found.append(int(entry.name))
+        return found
+
+    def done(self) -> bool:
+        self.deadline = 0.0
+        self.thread.join()
+        return self.killed
 
 
 def test_reports_equal_mypy_at_any_worker_count(tmp_path: Path) -> None:
@@ -144,24 +191,34 @@ def test_reports_equal_mypy_at_any_worker_count(tmp_path: Path) -> None:
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(text)
     # Reports make mypy read no cache, so every run checks everything cold.
-    reference, expected = run_with_reports(MYPY, [], project, tmp_path / "c-mypy", tmp_path / "mypy")
+    reference, expected = run_with_reports(
+        MYPY, [], project, tmp_path / "c-mypy", tmp_path / "mypy", {}
+    )
     assert reference.returncode == 1, reference.describe()
     # Every report wrote something, and the pages of every source file exist.
     assert {name.split("/")[0] for name in expected} == set(report_names()), sorted(expected)
     if "xml" in report_names():
         assert "xml/xml/pkg/helpers.py.xml" in expected, sorted(expected)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    lose_worker = {STOP_BETWEEN_PHASES: "pkg.core", MARKERS: str(markers)}
     runs = [
-        ("-n 0", ["-n", "0"], "c-n0"),
-        ("-n 2", ["-n", "2"], "c-n2"),
+        ("-n 0", ["-n", "0"], "c-n0", {}),
+        ("-n 2", ["-n", "2"], "c-n2", {}),
         # The cache the previous run left is not read, and must not matter.
-        ("-n 2, again", ["-n", "2"], "c-n2"),
+        # The cycle's worker is lost after its interface: the coordinator
+        # checks the cycle itself, reporting into its own reporters.
+        ("-n 2, a worker lost", ["-n", "2"], "c-n2", lose_worker),
         # A disabled cache: workers exchange interfaces through a private one.
-        ("-n 3, no cache", ["-n", "3", "--cache-dir=/dev/null"], "unused"),
+        ("-n 3, no cache", ["-n", "3", "--cache-dir=/dev/null"], "unused", {}),
     ]
-    for index, (label, extra, cache) in enumerate(runs):
+    for index, (label, extra, cache, env) in enumerate(runs):
+        killer = WorkerKiller(markers) if env else None
         ours, files = run_with_reports(
-            MYPY_SPLIT, extra, project, tmp_path / cache, tmp_path / f"split-{index}"
+            MYPY_SPLIT, extra, project, tmp_path / cache, tmp_path / f"split-{index}", env
         )
+        if killer is not None:
+            assert killer.done(), f"{label}: no worker stopped between phases"
         assert ours == reference, f"{label}\n=== mypy\n{reference.describe()}=== ours\n{ours.describe()}"
         assert sorted(files) == sorted(expected), label
         for name, content in expected.items():
