@@ -8,6 +8,7 @@ in the sink just as mypy's command line receives them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -28,6 +29,7 @@ from mypy_split.costs import CostModel
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
 from mypy_split.output import MessageSink
+from mypy_split.reports import all_supported as reports_supported
 
 if TYPE_CHECKING:
     from mypy_split.pool import WorkerPool
@@ -50,6 +52,8 @@ class Parallelism:
     cwd: str
     # Set for a run whose arguments disable the cache: workers share this one.
     private_cache: str | None = None
+    # Set for a run with report options: workers' report pages wait there.
+    report_root: str | None = None
 
 
 def run_build(
@@ -65,18 +69,26 @@ def run_build(
     workers = effective_workers(options, parallelism)
     if not workers or parallelism is None:
         return build_and_report(sources, options, fscache, sink, stdout, stderr, None)
-    if options.cache_dir != os.devnull:
+    with contextlib.ExitStack() as scratch:
+        if options.cache_dir == os.devnull:
+            # Workers exchange interfaces through the cache: with the cache
+            # disabled they get a private one, removed when the run ends.
+            private_cache = scratch_folder("mypy-split-cache-", scratch)
+            options.cache_dir = private_cache
+            scratch.callback(setattr, options, "cache_dir", os.devnull)
+            parallelism = dataclasses.replace(parallelism, private_cache=private_cache)
+        if options.report_dirs:
+            # Workers write report pages there, one folder per task (see reports.py).
+            report_root = scratch_folder("mypy-split-reports-", scratch)
+            parallelism = dataclasses.replace(parallelism, report_root=report_root)
         return build_and_report(sources, options, fscache, sink, stdout, stderr, parallelism)
-    # Workers exchange interfaces through the cache: with the cache disabled
-    # they get a private one, removed when the run ends.
-    private_cache = tempfile.mkdtemp(prefix="mypy-split-cache-")
-    options.cache_dir = private_cache
-    try:
-        shared = dataclasses.replace(parallelism, private_cache=private_cache)
-        return build_and_report(sources, options, fscache, sink, stdout, stderr, shared)
-    finally:
-        options.cache_dir = os.devnull
-        shutil.rmtree(private_cache, ignore_errors=True)
+
+
+def scratch_folder(prefix: str, scratch: contextlib.ExitStack) -> str:
+    """A temporary folder, removed when the build ends however it ends."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    scratch.callback(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def build_and_report(
@@ -119,7 +131,8 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
         return 0
     if (
         options.fine_grained_incremental
-        or options.report_dirs
+        # Reports of types we cannot assemble from workers' entries.
+        or not reports_supported(options.report_dirs)
         # Errors past the soft limit are hidden by a count over the whole
         # process, in report order; a worker only sees its own share.
         or options.many_errors_threshold >= 0
@@ -135,12 +148,17 @@ def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> 
     workers' start-up can overlap graph loading; otherwise they start only
     when the first stale SCC is found (a fully fresh run starts none).
     """
-    if parallelism is None or os.path.isdir(cache_prefix(manager.options)):
+    if parallelism is None:
+        return None
+    # A manager that reads no cache (reports, --no-incremental) finds every SCC stale.
+    if manager.cache_enabled and os.path.isdir(cache_prefix(manager.options)):
         return None
     from mypy_split.parallel import hello_for
     from mypy_split.pool import WorkerPool
 
-    hello = hello_for(parallelism.argv, parallelism.cwd, parallelism.private_cache)
+    hello = hello_for(
+        parallelism.argv, parallelism.cwd, parallelism.private_cache, parallelism.report_root
+    )
     return WorkerPool(parallelism.workers, hello)
 
 
@@ -170,7 +188,9 @@ def check_program(
                 # Imported here: a run without workers should not pay for loading it.
                 from mypy_split.parallel import Coordinator, hello_for
 
-                hello = hello_for(parallelism.argv, parallelism.cwd, parallelism.private_cache)
+                hello = hello_for(
+                    parallelism.argv, parallelism.cwd, parallelism.private_cache, parallelism.report_root
+                )
                 pool, early_pool = early_pool, None
                 coordinator = Coordinator(plan, manager, parallelism.workers, hello, pool, costs)
                 coordinator.run()

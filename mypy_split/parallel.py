@@ -335,6 +335,11 @@ class Coordinator:
             moved = True
 
     def print_result(self, result: ImplementationDone) -> None:
+        if result.reports is not None and self.manager.reports is not None:
+            # Here, at the task's place in mypy's order, as if checked now.
+            from mypy_split.reports import merge_task
+
+            merge_task(self.manager.reports, result.reports)
         for module_id, records in result.errors.items():
             kept = self.place_only_once(records)
             if len(kept) != len(records):
@@ -358,7 +363,7 @@ class Coordinator:
     def rewrite_cached_errors(self, module_id: str, kept: list[ErrorRecord]) -> None:
         """Make the module's `meta_ex` hold what a sequential run would have stored."""
         state = self.graph[module_id]
-        if not state.path or not self.manager.cache_enabled:
+        if not state.path or not phases.writes_cache(self.manager):
             return
         meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, self.manager.options)
         name = mypy.build.get_meta_ex_name(meta_file)
@@ -414,5 +419,5 @@ class Coordinator:
             self.flush(path, module_lines, False)
 
 
-def hello_for(argv: list[str], cwd: str, cache_dir: str | None) -> Hello:
-    return Hello(version=PROTOCOL_VERSION, argv=argv, cwd=cwd, cache_dir=cache_dir)
+def hello_for(argv: list[str], cwd: str, cache_dir: str | None, report_root: str | None = None) -> Hello:
+    return Hello(version=PROTOCOL_VERSION, argv=argv, cwd=cwd, cache_dir=cache_dir, report_root=report_root)

@@ -7,6 +7,7 @@ another process) reads what this call wrote.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import mypy.build
@@ -112,7 +113,7 @@ def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> No
     previous version would still be; a run stopped there must leave the module
     stale, not fresh with the old errors.  A missing `meta_ex` does exactly that.
     """
-    if not manager.cache_enabled:
+    if not writes_cache(manager):
         return
     for module_id in scc.mod_ids:
         state = graph[module_id]
@@ -124,6 +125,15 @@ def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> No
         except OSError:
             pass
     manager.commit()
+
+
+def writes_cache(manager: BuildManager) -> bool:
+    """Whether the engine writes cache files in this build.
+
+    It does unless the cache folder is `os.devnull`, also when it reads none
+    (report options, `--no-incremental`): the next run may read what it wrote.
+    """
+    return manager.options.cache_dir != os.devnull
 
 
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]

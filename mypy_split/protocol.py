@@ -14,7 +14,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar, TypeAlias
 
-PROTOCOL_VERSION = 3
+from mypy_split.report_records import TaskReports
+
+PROTOCOL_VERSION = 4
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -92,10 +94,13 @@ class Hello(Message):
     cwd: str
     # Replaces the cache folder the arguments give (a private one when they disable it).
     cache_dir: str | None = None
+    # With report options: where the worker's reporters write their pages, one folder per task.
+    report_root: str | None = None
 
     def header(self) -> dict[str, JsonValue]:
         return {
             "version": self.version, "argv": list(self.argv), "cwd": self.cwd, "cache_dir": self.cache_dir,
+            "report_root": self.report_root,
         }
 
 
@@ -198,6 +203,8 @@ class ImplementationDone(Message):
     # only with --cache-fine-grained: the coordinator writes `*.deps.json`.
     fine_grained_deps: dict[str, list[str]] = field(default_factory=dict)
     spans: list[TimedSpan] = field(default_factory=list)
+    # With report options: the reporters' entries for the files this task checked.
+    reports: TaskReports | None = None
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -212,6 +219,7 @@ class ImplementationDone(Message):
                 trigger: list(targets) for trigger, targets in self.fine_grained_deps.items()
             },
             "spans": _spans_json(self.spans),
+            "reports": None if self.reports is None else self.reports.to_json(),
         }
 
 
@@ -294,9 +302,12 @@ def _split_attachments(body: bytes, offset: int) -> list[bytes]:
 def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]) -> Message:
     if cls is Hello:
         cache_dir = h["cache_dir"]
+        # Read leniently: Hello carries the version check, so it must decode across versions.
+        report_root = h.get("report_root")
         return Hello(
             version=_int(h["version"]), argv=_strs(h["argv"]), cwd=_str(h["cwd"]),
             cache_dir=None if cache_dir is None else _str(cache_dir),
+            report_root=None if report_root is None else _str(report_root),
         )
     if cls is Ready:
         return Ready(version=_int(h["version"]), pid=_int(h["pid"]), error=_strs(h["error"]))
@@ -335,6 +346,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             module: [ErrorRecord.from_json(record) for record in _list(records)]
             for module, records in _dict(h["errors"]).items()
         }
+        reports = h["reports"]
         return ImplementationDone(
             scc_id=_int(h["scc_id"]), errors=errors,
             missing_stub_packages=_strs(h["missing_stub_packages"]), seconds=_float(h["seconds"]),
@@ -342,6 +354,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
                 trigger: _strs(targets) for trigger, targets in _dict(h["fine_grained_deps"]).items()
             },
             spans=_spans(h["spans"]),
+            reports=None if reports is None else TaskReports.from_json(reports),
         )
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))

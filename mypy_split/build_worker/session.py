@@ -33,6 +33,7 @@ from mypy_split.protocol import (
     Message,
     TimedSpan,
 )
+from mypy_split.reports import WorkerReports, idle_dirs
 
 Send = Callable[[Message], None]
 
@@ -50,6 +51,7 @@ class WorkerSession:
         self.manager = manager
         self.graph: Graph = {}
         self.from_cache: set[str] = set()
+        self.reports: WorkerReports | None = None
         # Measured work not yet reported; it travels with the next result.
         self.spans: list[TimedSpan] = []
 
@@ -78,6 +80,10 @@ class WorkerSession:
         options.num_workers = 0
         if hello.cache_dir is not None:
             options.cache_dir = hello.cache_dir
+        report_names = list(options.report_dirs)
+        if hello.report_root is not None:
+            # Pages go to a private folder per task, moved into place by the coordinator.
+            options.report_dirs = idle_dirs(options.report_dirs, hello.report_root)
         # Errors go back as records; nothing is flushed or printed here.
         manager = engine.open_build(
             sources,
@@ -88,7 +94,10 @@ class WorkerSession:
             stderr=sys.stderr,
             worker=True,
         )
-        return cls(manager)
+        session = cls(manager)
+        if manager.reports is not None and hello.report_root is not None:
+            session.reports = WorkerReports(manager.reports, report_names, hello.report_root)
+        return session
 
     def load_graph(self, data: GraphData) -> None:
         with self.span("load graph"):
@@ -123,6 +132,8 @@ class WorkerSession:
         manager.errors.only_once_messages.clear()
         manager.fg_deps.clear()
         faults.task_started(scc.mod_ids)
+        if self.reports is not None:
+            self.reports.begin_task(task.scc_id)
         with self.span("parse"):
             self.prepare_states(task)
         with self.span("load dependencies"):
@@ -165,6 +176,7 @@ class WorkerSession:
                 time.perf_counter() - started,
                 fine_grained_deps=self.take_fine_grained_deps(),
                 spans=self.take_spans(),
+                reports=None if self.reports is None else self.reports.end_task(),
             )
         )
 
@@ -206,7 +218,7 @@ class WorkerSession:
         Dependents in other processes will read it; a silently failed write
         would hand them the previous version.
         """
-        if not self.manager.cache_enabled:
+        if not phases.writes_cache(self.manager):
             return
         for module_id, meta_file, new_hash in zip(
             result.module_ids, result.meta_files, result.interface_hashes

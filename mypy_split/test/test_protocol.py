@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 
 import pytest
@@ -25,6 +26,7 @@ from mypy_split.protocol import (
     encode,
     read_message,
 )
+from mypy_split.report_records import CoberturaPackageData, FileCounts, TaskReports
 
 SAMPLES: list[Message] = [
     Hello(version=PROTOCOL_VERSION, argv=["-p", "pkg", "--strict"], cwd="/tmp/project"),
@@ -63,6 +65,23 @@ SAMPLES: list[Message] = [
     ),
     TaskFailed(scc_id=7, blocker=True, lines=["b.py:1: error: invalid syntax"]),
     Shutdown(),
+    Hello(version=PROTOCOL_VERSION, argv=["app.py"], cwd="/p", cache_dir="/c", report_root="/tmp/r"),
+    ImplementationDone(
+        scc_id=3,
+        errors={},
+        missing_stub_packages=[],
+        seconds=0.5,
+        reports=TaskReports(
+            folder="/tmp/r/scc-3-x",
+            line_counts=[("pkg.b", [4, 9, 1, 2]), ("pkg.a", [0, 3, 0, 0])],
+            any_exprs=[("pkg.b", [1, 7])],
+            types_of_anys=[("pkg.b", {1: 2, 7: 1}), ("pkg.a", {})],
+            covered_lines=[("/p/pkg/b.py", [1, 2, 5]), ("/p/pkg/a.py", [])],
+            xml_files=[FileCounts("pkg/b.py", "pkg.b", [3, 1, 0, 4, 1])],
+            precision_files=[FileCounts("pkg/b.py", "pkg.b", [3, 1, 0, 4, 1])],
+            cobertura=[CoberturaPackageData("pkg", 9, 7, [("b.py", '<class name="b.py"/>')])],
+        ),
+    ),
 ]
 
 
@@ -135,3 +154,16 @@ def test_oversized_frame_is_rejected() -> None:
 def test_bad_error_record_is_rejected() -> None:
     with pytest.raises(ProtocolError, match="bad error record"):
         ErrorRecord.from_json(["f", 1, 2])
+
+
+def test_bad_report_data_is_rejected() -> None:
+    message = SAMPLES[-1]
+    assert isinstance(message, ImplementationDone) and message.reports is not None
+    header = message.header()
+    reports = header["reports"]
+    assert isinstance(reports, dict)
+    reports["line_counts"] = [["pkg.b", ["4"]]]
+    body = json.dumps(header).encode()
+    frame = struct.pack(">B", ImplementationDone.KIND) + struct.pack(">I", len(body)) + body
+    with pytest.raises(ProtocolError, match="expected an integer"):
+        decode(frame)
