@@ -125,6 +125,46 @@ def build_and_report(
     return BuildOutcome(blockers=False, serious=False)
 
 
+@dataclass(frozen=True)
+class KeptBuild:
+    """A finished in-process build left open for the daemon's fine-grained updates."""
+
+    manager: BuildManager
+    graph: Graph
+
+
+def build_and_keep(
+    sources: list[BuildSource],
+    options: Options,
+    fscache: FileSystemCache,
+    sink: MessageSink,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> KeptBuild | BuildOutcome:
+    """An in-process build whose manager and graph stay alive (the daemon's start).
+
+    With `fine_grained_incremental` the engine keeps trees and fine-grained
+    dependencies; with `use_fine_grained_cache` the graph is only loaded from
+    a fine-grained cache, as mypy's daemon does.  A blocking error ends it
+    like `build_and_report` (the outcome is returned, nothing is kept).
+    """
+    engine.reset_process_caches()
+    try:
+        manager = engine.open_build(
+            sources, options, fscache=fscache, flush_errors=sink.flush_errors, stdout=stdout, stderr=stderr
+        )
+        try:
+            graph = check_program(sources, manager, None)
+        finally:
+            engine.close_build(manager)
+    except CompileError as error:
+        serious = not error.use_stdout
+        sink.flush_errors(None, error.messages, serious)
+        return BuildOutcome(blockers=True, serious=serious)
+    # The metastore stays open: fine-grained updates load trees from it lazily.
+    return KeptBuild(manager, graph)
+
+
 def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
     """Worker count for this build: 0 where only one process gives mypy's answer yet."""
     if parallelism is None or parallelism.workers <= 0:
@@ -170,8 +210,8 @@ def cache_prefix(options: Options) -> str:
 
 def check_program(
     sources: list[BuildSource], manager: BuildManager, parallelism: Parallelism | None
-) -> None:
-    """Everything between opening and closing a build, as mypy orders it."""
+) -> Graph:
+    """Everything between opening and closing a build, as mypy orders it; returns the graph."""
     options = manager.options
     mypy.build.log_configuration(manager, sources)
     early_pool = start_pool_early(manager, parallelism)
@@ -215,6 +255,7 @@ def check_program(
         type_state.reset_all_subtype_caches()
     write_stats_files(graph, options)
     mypy.build.warn_unused_configs(options, manager.flush_errors)
+    return graph
 
 
 def load_checked_graph(sources: list[BuildSource], manager: BuildManager) -> tuple[Graph, bool]:

@@ -1,0 +1,317 @@
+"""The daemon's program state: the first check kept in memory, then fine-grained updates.
+
+A `Session` answers `check`, `run` and `recheck` with the lines mypy's daemon
+would show for the same edits: the first check is a whole build (see
+`coldstart`), each later one finds what changed and hands it to the engine's
+`FineGrainedBuildManager`.  Modules still as loaded from a cache have no
+errors in the engine's memory; their stored lines (`seeds`) are added to each
+answer until an edit makes the engine check them again.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from mypy.build import BuildResult
+from mypy.find_sources import InvalidSourceList, create_source_list
+from mypy.fscache import FileSystemCache
+from mypy.fswatcher import FileData, FileSystemWatcher
+from mypy.modulefinder import BuildSource, compute_search_paths
+from mypy.options import Options
+from mypy.server.update import (
+    FineGrainedBuildManager,
+    refresh_suppressed_submodules,
+    sort_messages_preserving_file_order,
+)
+from mypy.util import FancyFormatter, count_stats
+
+from mypy_split.daemon import changes
+from mypy_split.daemon.changes import ModulePath
+from mypy_split.daemon.options import StartOptions
+from mypy_split.daemon.coldstart import FINE_GRAINED_SUBDIR, cold_start, is_skeleton
+
+Reply = dict[str, Any]
+
+
+class Session:
+    def __init__(self, start: StartOptions, formatter: FancyFormatter) -> None:
+        self.options = start.options
+        self.start = start
+        self.formatter = formatter
+        self.fscache = FileSystemCache()
+        self.fswatcher = FileSystemWatcher(self.fscache)
+        self.fine_grained: FineGrainedBuildManager | None = None
+        self.previous_sources: list[BuildSource] = []
+        self.seeds: dict[str, list[str]] = {}
+        self.last_messages: list[str] = []
+        # A fine-grained cache of our own when the user's is disabled; removed at exit.
+        self.private_cache: str | None = None
+
+    # The commands.
+
+    def check(self, sources: list[BuildSource], export_types: bool, is_tty: bool, width: int) -> Reply:
+        with self.exporting(export_types):
+            if self.fine_grained is None:
+                reply = self.initialize(sources, is_tty, width)
+            else:
+                if self.following():
+                    messages = self.increment_following(sources, export_types)
+                else:
+                    messages = self.increment(sources, None, None, export_types)
+                reply = self.increment_reply(messages, sources, is_tty, width)
+            self.flush_caches()
+        return reply
+
+    def recheck(
+        self, remove: list[str] | None, update: list[str] | None, export_types: bool, is_tty: bool, width: int
+    ) -> Reply:
+        if self.fine_grained is None:
+            return {"error": "Command 'recheck' is only valid after a 'check' command"}
+        sources = self.previous_sources
+        if remove:
+            gone = set(remove)
+            sources = [s for s in sources if s.path and s.path not in gone]
+        if update:
+            # Stubs first: a `.pyi` beside its `.py` must win the module name.
+            update.sort(key=lambda path: os.path.splitext(path)[1], reverse=True)
+            known = {s.path for s in sources if s.path}
+            try:
+                added = create_source_list([p for p in update if p not in known], self.options, self.fscache)
+            except InvalidSourceList as error:
+                return {"out": "", "err": str(error), "status": 2}
+            sources = sources + added
+        with self.exporting(export_types):
+            if self.following():
+                if remove is not None or update is not None:
+                    return {"error": "--remove and --update need --follow-imports=skip or error"}
+                messages = self.increment_following(sources, export_types)
+            else:
+                messages = self.increment(sources, remove, update, export_types)
+            reply = self.increment_reply(messages, sources, is_tty, width)
+            self.flush_caches()
+        return reply
+
+    # The first check.
+
+    def initialize(self, sources: list[BuildSource], is_tty: bool, width: int) -> Reply:
+        self.fswatcher = FileSystemWatcher(self.fscache)
+        self.watch(sources)
+        argv = list(self.start.flags)
+        if not self.start.flags_name_targets:
+            argv += [s.path for s in sources if s.path]
+        cold = cold_start(
+            sources, self.options, self.fscache, self.start.workers, argv, self.fine_grained_cache_dir()
+        )
+        if cold.kept is None:
+            text = "".join(line + "\n" for line in cold.messages)
+            out, err = (text, "") if not cold.serious else ("", text)
+            return {"out": out, "err": err, "status": 2, "stdout": cold.printed}
+        result = BuildResult(cold.kept.manager, cold.kept.graph)
+        result.errors = list(cold.messages)
+        self.fine_grained = FineGrainedBuildManager(result)
+        shown_sources = len(sources)
+        if self.following():
+            sources = changes.all_sources_in_build(self.fine_grained.graph, sources)
+            self.watch(sources)
+        self.previous_sources = sources
+        self.seeds = cold.seeds
+        self.last_messages = cold.messages or [line for lines in cold.seeds.values() for line in lines]
+        self.fine_grained.previous_messages = list(self.last_messages)
+        if result.used_cache:
+            messages = self.catch_up_with_disk(sources)
+        else:
+            # Remember every file's state as of this check.
+            self.fswatcher.find_changed()
+            messages = self.last_messages
+        _, notes, _ = count_stats(messages)
+        status = 1 if messages and notes < len(messages) else 0
+        lines = self.pretty(messages, shown_sources, is_tty, width)
+        return {"out": "".join(line + "\n" for line in lines), "err": "", "status": status, "stdout": cold.printed}
+
+    def catch_up_with_disk(self, sources: list[BuildSource]) -> list[str]:
+        """After loading from a cache: update what changed since the cache was written."""
+        assert self.fine_grained is not None
+        graph = self.fine_grained.graph
+        for state in graph.values():
+            if state.meta is not None and state.path is not None:
+                meta = state.meta
+                self.fswatcher.set_file_data(
+                    state.path, FileData(st_mtime=float(meta.mtime), st_size=meta.size, hash=meta.hash)
+                )
+        changed, removed = changes.explicit_changes(sources, self.previous_sources, self.fswatcher.find_changed())
+        manager = self.fine_grained.manager
+        changed += changes.added_suppressed(
+            graph, set(), manager.search_paths, self.fscache, self.options, self.following()
+        )
+        changed += [(state.id, state.xpath) for state in graph.values() if not state.is_fresh()]
+        messages = self.update(changed, removed)
+        if self.following():
+            messages = self.increment_following(sources, False)
+        return messages
+
+    # Later checks.
+
+    def increment(
+        self, sources: list[BuildSource], remove: list[str] | None, update: list[str] | None, export_types: bool
+    ) -> list[str]:
+        """One update with imports not followed: only the explicit sources count."""
+        assert self.fine_grained is not None
+        manager = self.fine_grained.manager
+        if remove is None and update is None:
+            self.watch(sources)
+            changed_paths = self.fswatcher.find_changed()
+        else:
+            # Trust the lists given: no stat() of the other files.
+            changed_paths = self.fswatcher.update_changed(remove or [], update or [])
+        changed, removed = changes.explicit_changes(sources, self.previous_sources, changed_paths)
+        if export_types:
+            changes.with_all_sources(sources, changed)
+        changed += changes.added_suppressed(
+            self.fine_grained.graph, set(), manager.search_paths, self.fscache, self.options, False
+        )
+        manager.search_paths = compute_search_paths(sources, manager.options, manager.data_dir)
+        messages = self.update(changed, removed)
+        self.previous_sources = sources
+        return messages
+
+    def increment_following(self, sources: list[BuildSource], export_types: bool) -> list[str]:
+        """One update with imports followed: walk from the sources to what changed."""
+        assert self.fine_grained is not None
+        fine_grained = self.fine_grained
+        graph = fine_grained.graph
+        manager = fine_grained.manager
+        modules_before = list(graph)
+        self.watch(sources)
+        changed_paths = self.fswatcher.find_changed()
+        manager.search_paths = compute_search_paths(sources, manager.options, manager.data_dir)
+        seen = {source.module for source in sources}
+        changed, met = changes.reachable_changed(sources, graph, seen, changed_paths)
+        changes.add_returning(sources, self.previous_sources, changed)
+        if export_types:
+            changes.with_all_sources(sources, changed)
+        sources.extend(met)
+        messages = self.update(changed, [], followed=True)
+        # A changed module may import modules the graph has not met yet.
+        todo = list(changed)
+        while todo:
+            module_id, _ = todo.pop()
+            if module_id not in graph:
+                continue
+            roots = changes.direct_imports(module_id, graph, seen)
+            more, met = changes.reachable_changed(roots, graph, seen, changed_paths)
+            self.watch(met)
+            messages = self.update(more, [], followed=True)
+            todo.extend(more)
+        messages = self.refresh_submodules(list(graph.items()), messages)
+        while True:
+            found = changes.added_suppressed(graph, seen, manager.search_paths, self.fscache, self.options, True)
+            if not found:
+                break
+            met = [BuildSource(path, module_id, followed=True) for module_id, path in found]
+            sources.extend(met)
+            self.watch(met)
+            messages = self.update(found, [], followed=True)
+            messages = self.refresh_submodules([(m, graph[m]) for m, _ in found if m in graph], messages)
+        # Modules no walk reached have left the program.
+        gone = [(m, graph[m].xpath) for m in modules_before if m in graph and m not in seen]
+        if gone:
+            messages = self.update([], gone)
+        changes.resync_dependencies(graph)
+        self.previous_sources = changes.all_sources_in_build(graph)
+        self.watch(self.previous_sources)
+        self.fswatcher.find_changed()
+        return messages
+
+    def refresh_submodules(self, states: list[Any], messages: list[str]) -> list[str]:
+        """Submodules added under packages that import them by `from pkg import sub`."""
+        assert self.fine_grained is not None
+        fine_grained = self.fine_grained
+
+        def refresh(module_id: str, path: str) -> list[str]:
+            return self.update([(module_id, path)], [], followed=True)
+
+        for module_id, state in states:
+            refreshed = refresh_suppressed_submodules(
+                module_id, state.path, fine_grained.deps, fine_grained.graph, self.fscache, refresh
+            )
+            if refreshed is not None:
+                messages = refreshed
+        return messages
+
+    def update(self, changed: list[ModulePath], removed: list[ModulePath], followed: bool = False) -> list[str]:
+        """One engine update, plus the stored lines of modules it has not checked yet."""
+        assert self.fine_grained is not None
+        if not changed and not removed:
+            return self.last_messages
+        reference = self.last_messages
+        messages = self.fine_grained.update(changed, removed, followed)
+        if self.seeds and self.fine_grained.blocking_error is None:
+            manager, graph = self.fine_grained.manager, self.fine_grained.graph
+            self.seeds = {m: lines for m, lines in self.seeds.items() if is_skeleton(m, manager, graph)}
+            stored = [line for lines in self.seeds.values() for line in lines]
+            messages = sort_messages_preserving_file_order(messages + stored, reference)
+        self.fine_grained.previous_messages = list(messages)
+        self.last_messages = messages
+        return messages
+
+    # Helpers.
+
+    def following(self) -> bool:
+        return self.options.follow_imports == "normal"
+
+    def watch(self, sources: list[BuildSource]) -> None:
+        paths = [s.path for s in sources if s.path is not None]
+        if self.following():
+            # Folders stand for namespace packages: nothing to watch there.
+            paths = [path for path in paths if self.fscache.isfile(path)]
+        self.fswatcher.add_watched_paths(paths)
+
+    def flush_caches(self) -> None:
+        self.fscache.flush()
+        if self.fine_grained is not None:
+            self.fine_grained.flush_cache()
+
+    @contextmanager
+    def exporting(self, export_types: bool) -> Iterator[None]:
+        before = self.options.export_types
+        self.options.export_types = before or export_types
+        try:
+            yield
+        finally:
+            self.options.export_types = before
+
+    def fine_grained_cache_dir(self) -> str:
+        """Where a parallel first check writes its fine-grained cache."""
+        if self.options.use_fine_grained_cache:
+            return self.options.cache_dir
+        if self.start.user_cache_dir != os.devnull:
+            return os.path.join(self.start.user_cache_dir, FINE_GRAINED_SUBDIR)
+        if self.private_cache is None:
+            self.private_cache = tempfile.mkdtemp(prefix="dmypy-split-cache-")
+        return self.private_cache
+
+    def increment_reply(self, messages: list[str], sources: list[BuildSource], is_tty: bool, width: int) -> Reply:
+        # mypy's daemon: any line at all (notes included) makes a recheck exit 1.
+        status = 1 if messages else 0
+        lines = self.pretty(messages, len(sources), is_tty, width)
+        return {"out": "".join(line + "\n" for line in lines), "err": "", "status": status}
+
+    def pretty(self, messages: list[str], n_sources: int, is_tty: bool, width: int) -> list[str]:
+        """Fit, summarize and colour the lines as mypy's daemon does for this terminal."""
+        use_color = self.options.color_output and is_tty
+        if self.options.pretty and is_tty:
+            messages = self.formatter.fit_in_terminal(messages, fixed_terminal_width=width)
+        if self.options.error_summary:
+            n_errors, n_notes, n_files = count_stats(messages)
+            if n_errors:
+                messages = messages + [self.formatter.format_error(n_errors, n_files, n_sources, use_color=use_color)]
+            elif not messages or n_notes == len(messages):
+                messages = messages + [self.formatter.format_success(n_sources, use_color)]
+        if use_color:
+            messages = [self.formatter.colorize(m) for m in messages]
+        return messages
+
