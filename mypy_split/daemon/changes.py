@@ -30,11 +30,12 @@ def explicit_changes(
     add_returning(sources, previous, changed)
     # A file whose module name changed (an `__init__.py` came or went) leaves
     # under its old name and arrives under the new one.
-    old_names = {s.path: s.module for s in previous}
+    old_names = {s.path: s.module for s in previous if s.path}
     for source in sources:
-        if source.path in old_names and old_names[source.path] != source.module:
-            removed.append((old_names[source.path], source.path))
-            changed.append((source.module, source.path))
+        path = source.path
+        if path is not None and path in old_names and old_names[path] != source.module:
+            removed.append((old_names[path], path))
+            changed.append((source.module, path))
     return changed, removed
 
 

@@ -40,7 +40,7 @@ def fail(message: str) -> NoReturn:
 _QUICK_TIMEOUT = 5.0
 
 
-def request(status_file: str, command: str, *, timeout: float | None = None, **fields: object) -> dict[str, Any]:
+def request(status_file: str, command: str, *, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
     """Send one request and return the reply; {"error": ...} if the exchange failed."""
     status = read_status(status_file)
     message = dict(fields, command=command)
@@ -228,7 +228,7 @@ def do_run(args: argparse.Namespace) -> None:
 
 def do_recheck(args: argparse.Namespace) -> None:
     started = time.time()
-    fields: dict[str, object] = {"export_types": args.export_types}
+    fields: dict[str, Any] = {"export_types": args.export_types}
     if args.remove is not None or args.update is not None:
         fields.update(remove=args.remove, update=args.update)
     reply = request(args.status_file, "recheck", **fields)

@@ -1,0 +1,236 @@
+"""`dmypy-split` against `dmypy`: the same answers to the same edits, and clean processes.
+
+Each tool works on its own copy of a small project and runs the same
+commands after the same edits; stdout, stderr and exit code must match at
+every step, at `-n 0` and `-n 2`.  The operations test checks the daemon's
+process hygiene by pid: after `stop`, `kill` and an idle timeout nothing of it
+is left, a stale status file is replaced, and two clients at once are both
+answered.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from mypy_split.daemon.status import alive, read_raw
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import RunResult
+
+DMYPY = [sys.executable, "-m", "mypy.dmypy"]
+DMYPY_SPLIT = [sys.executable, "-m", "mypy_split.daemon"]
+_WORKTREE = str(Path(__file__).resolve().parents[2])
+
+BASE = '''\
+class User:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def greet(self) -> str:
+        return "hi " + self.name
+
+
+def count(items: list[int]) -> int:
+    return len(items)
+'''
+USE = '''\
+from pkg.base import User, count
+
+
+def hello(user: User) -> str:
+    return user.greet()
+
+
+total: int = count([1, 2])
+label: str = 1
+'''
+MAIN = '''\
+from pkg.use import hello
+from pkg.base import User
+
+print(hello(User("a")))
+'''
+EXTRA = '''\
+def extra() -> int:
+    return "no"
+'''
+
+# (files to write, files to delete, command); None as a text deletes the file.
+Step = tuple[dict[str, str], list[str], list[str]]
+
+
+def steps(workers: int) -> list[Step]:
+    run = ["run", "--", "-n", str(workers), "main.py", "pkg"]
+    return [
+        ({"pkg/__init__.py": "", "pkg/base.py": BASE, "pkg/use.py": USE, "main.py": MAIN}, [], run),
+        # A body edit: only base's own error.
+        ({"pkg/base.py": BASE.replace('return "hi " + self.name', "return 1")}, [], ["recheck"]),
+        # An interface edit that breaks a dependent.
+        ({"pkg/base.py": BASE.replace("-> int:\n    return len", "-> str:\n    return str")}, [], ["recheck"]),
+        # A new module, imported.
+        ({"pkg/extra.py": EXTRA, "main.py": MAIN + "from pkg.extra import extra\n"}, [], run),
+        ({}, [], ["check", "main.py", "pkg"]),
+        # The module deleted again: its importer breaks.
+        ({}, ["pkg/extra.py"], run),
+        # Everything fixed.
+        ({"pkg/use.py": USE.replace("label: str = 1", "label: str = ''"), "pkg/base.py": BASE, "main.py": MAIN}, [], ["recheck"]),
+        ({}, [], ["status"]),
+        ({}, [], ["stop"]),
+        ({}, [], ["status"]),
+    ]
+
+
+def environment(cache: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", "XDG_RUNTIME_DIR"):
+        env.pop(name, None)
+    env.update({"MYPY_CACHE_DIR": str(cache), "TERM": "dumb", "PYTHONPATH": _WORKTREE})
+    return env
+
+
+def run(command: list[str], args: list[str], project: Path, env: dict[str, str]) -> RunResult:
+    done = subprocess.run([*command, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    return RunResult(done.stdout, done.stderr, done.returncode)
+
+
+def apply(project: Path, writes: dict[str, str], deletes: list[str], stamp: int) -> None:
+    for name in deletes:
+        (project / name).unlink()
+    for name, text in writes.items():
+        target = project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        # Later than any earlier version, whatever the clock's resolution.
+        os.utime(target, (stamp, stamp))
+
+
+def fine_grained_cache(tmp_path: Path, warm_cache: WarmCache) -> Path:
+    """A cache folder whose fine-grained part already holds typeshed (as a warm start has)."""
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache(["--cache-fine-grained"]), cache / "dmypy-split", symlinks=True)
+    return cache
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_same_answers_as_dmypy(workers: int, tmp_path: Path, warm_cache: WarmCache) -> None:
+    projects = {name: tmp_path / name for name in ("dmypy", "split")}
+    envs = {"dmypy": environment(tmp_path / "dmypy-cache"), "split": environment(fine_grained_cache(tmp_path, warm_cache))}
+    tools = {"dmypy": DMYPY, "split": DMYPY_SPLIT}
+    stamp = int(time.time()) - 1000
+    try:
+        for index, (writes, deletes, args) in enumerate(steps(workers)):
+            results = {}
+            for name, project in projects.items():
+                project.mkdir(exist_ok=True)
+                apply(project, writes, deletes, stamp + 10 * index)
+                results[name] = run(tools[name], args, project, envs[name])
+            assert results["split"] == results["dmypy"], (
+                f"step {index} ({' '.join(args)}) at -n {workers}\n"
+                f"=== dmypy\n{results['dmypy'].describe()}=== dmypy-split\n{results['split'].describe()}"
+            )
+    finally:
+        for name, project in projects.items():
+            run(tools[name], ["kill"], project, envs[name])
+
+
+def daemon_pid(project: Path) -> int:
+    pid = read_raw(str(project / ".dmypy-split.json"))["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not alive(pid) and not group_members(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in the daemon's process group (its workers, say)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid and alive(int(entry)):
+                    members.append(int(entry))
+            except OSError:
+                continue
+    return members
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "project"
+    apply(folder, {"pkg/__init__.py": "", "pkg/base.py": BASE, "pkg/use.py": USE, "main.py": MAIN}, [], int(time.time()) - 100)
+    yield folder
+    status = folder / ".dmypy-split.json"
+    if status.exists():
+        pid = read_raw(str(status)).get("pid")
+        if isinstance(pid, int) and alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_operations(project: Path, tmp_path: Path, warm_cache: WarmCache) -> None:
+    env = environment(fine_grained_cache(tmp_path, warm_cache))
+    socket_parent = tmp_path / "runtime"
+    socket_parent.mkdir(mode=0o700)
+    env["XDG_RUNTIME_DIR"] = str(socket_parent)
+    start = ["start", "--", "-n", "2", "--follow-imports=error"]
+
+    # A status file left by a dead daemon is replaced by `start`.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (project / ".dmypy-split.json").write_text(f'{{"pid": {dead.pid}, "socket": "/nonexistent"}}\n')
+    assert run(DMYPY_SPLIT, ["status"], project, env).stderr == "Daemon has died\n"
+    assert run(DMYPY_SPLIT, start, project, env).stdout == "Daemon started\n"
+    pid = daemon_pid(project)
+    assert os.getpgid(pid) == pid
+    status = os.stat(project / ".dmypy-split.json")
+    assert status.st_mode & 0o077 == 0
+    [folder] = list(socket_parent.iterdir())
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    assert os.stat(folder / "daemon.sock").st_mode & 0o777 == 0o600
+
+    # Two clients at once: both answered, alike.
+    check = ["check", "main.py", "pkg/__init__.py", "pkg/base.py", "pkg/use.py"]
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: run(DMYPY_SPLIT, check, project, env), range(2))
+    assert first == second
+    assert first.returncode == 1 and "pkg/use.py:9: error" in first.stdout
+    # --update with imports not followed: only the named file is looked at.
+    apply(project, {"pkg/use.py": USE.replace("label: str = 1", "label: str = ''")}, [], int(time.time()))
+    fixed = run(DMYPY_SPLIT, ["recheck", "--update", "pkg/use.py"], project, env)
+    assert (fixed.stdout, fixed.returncode) == ("Success: no issues found in 4 source files\n", 0)
+
+    # stop: the daemon, its socket folder and its status file are gone.
+    assert run(DMYPY_SPLIT, ["stop"], project, env).stdout == "Daemon stopped\n"
+    assert wait_gone(pid)
+    assert not (project / ".dmypy-split.json").exists()
+    assert not folder.exists()
+
+    # kill: the same, with SIGKILL to the whole process group.
+    assert run(DMYPY_SPLIT, start, project, env).returncode == 0
+    pid = daemon_pid(project)
+    assert run(DMYPY_SPLIT, ["kill"], project, env).stdout == "Daemon killed\n"
+    assert wait_gone(pid)
+    assert not (project / ".dmypy-split.json").exists()
+
+    # Idle past --timeout: the daemon exits by itself and tidies up.
+    assert run(DMYPY_SPLIT, ["start", "--timeout", "1", *start[1:]], project, env).returncode == 0
+    pid = daemon_pid(project)
+    assert wait_gone(pid, timeout=30)
+    assert not (project / ".dmypy-split.json").exists()
+    assert list(socket_parent.iterdir()) == []
