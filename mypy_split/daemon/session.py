@@ -22,14 +22,10 @@ from mypy.fscache import FileSystemCache
 from mypy.fswatcher import FileData, FileSystemWatcher
 from mypy.modulefinder import BuildSource, compute_search_paths
 from mypy.options import Options
-from mypy.server.update import (
-    FineGrainedBuildManager,
-    refresh_suppressed_submodules,
-    sort_messages_preserving_file_order,
-)
+from mypy.server.update import FineGrainedBuildManager, refresh_suppressed_submodules
 from mypy.util import FancyFormatter, count_stats
 
-from mypy_split.daemon import changes
+from mypy_split.daemon import changes, seeds
 from mypy_split.daemon.changes import ModulePath
 from mypy_split.daemon.options import StartOptions
 from mypy_split.daemon.coldstart import FINE_GRAINED_SUBDIR, cold_start, is_skeleton
@@ -252,8 +248,9 @@ class Session:
         if self.seeds and self.fine_grained.blocking_error is None:
             manager, graph = self.fine_grained.manager, self.fine_grained.graph
             self.seeds = {m: lines for m, lines in self.seeds.items() if is_skeleton(m, manager, graph)}
-            stored = [line for lines in self.seeds.values() for line in lines]
-            messages = sort_messages_preserving_file_order(messages + stored, reference)
+            module_of_file = {manager.errors.simplify_path(state.xpath): m for m, state in graph.items()}
+            first = [module_id for module_id, _ in changed + removed]
+            messages = seeds.merge(messages, self.seeds, reference, first, module_of_file)
         self.fine_grained.previous_messages = list(messages)
         self.last_messages = messages
         return messages

@@ -76,6 +76,9 @@ def steps(workers: int) -> list[Step]:
         ({"pkg/base.py": BASE.replace('return "hi " + self.name', "return 1")}, [], ["recheck"]),
         # An interface edit that breaks a dependent.
         ({"pkg/base.py": BASE.replace("-> int:\n    return len", "-> str:\n    return str")}, [], ["recheck"]),
+        # A syntax error blocks everything else, until it is fixed.
+        ({"pkg/use.py": USE + "def broken(\n"}, [], ["recheck"]),
+        ({"pkg/use.py": USE}, [], ["recheck"]),
         # A new module, imported.
         ({"pkg/extra.py": EXTRA, "main.py": MAIN + "from pkg.extra import extra\n"}, [], run),
         ({}, [], ["check", "main.py", "pkg"]),
@@ -120,26 +123,40 @@ def fine_grained_cache(tmp_path: Path, warm_cache: WarmCache) -> Path:
     return cache
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_same_answers_as_dmypy(workers: int, tmp_path: Path, warm_cache: WarmCache) -> None:
-    projects = {name: tmp_path / name for name in ("dmypy", "split")}
-    envs = {"dmypy": environment(tmp_path / "dmypy-cache"), "split": environment(fine_grained_cache(tmp_path, warm_cache))}
-    tools = {"dmypy": DMYPY, "split": DMYPY_SPLIT}
+@pytest.fixture(scope="module")
+def dmypy_answers(tmp_path_factory: pytest.TempPathFactory) -> list[RunResult]:
+    """dmypy's answer at each step (it ignores `-n`: one run serves both worker counts)."""
+    project = tmp_path_factory.mktemp("dmypy") / "project"
+    env = environment(project.parent / "cache")
+    return run_steps(DMYPY, steps(2), project, env)
+
+
+def run_steps(tool: list[str], all_steps: list[Step], project: Path, env: dict[str, str]) -> list[RunResult]:
+    project.mkdir(exist_ok=True)
     stamp = int(time.time()) - 1000
+    results = []
     try:
-        for index, (writes, deletes, args) in enumerate(steps(workers)):
-            results = {}
-            for name, project in projects.items():
-                project.mkdir(exist_ok=True)
-                apply(project, writes, deletes, stamp + 10 * index)
-                results[name] = run(tools[name], args, project, envs[name])
-            assert results["split"] == results["dmypy"], (
-                f"step {index} ({' '.join(args)}) at -n {workers}\n"
-                f"=== dmypy\n{results['dmypy'].describe()}=== dmypy-split\n{results['split'].describe()}"
-            )
+        for index, (writes, deletes, args) in enumerate(all_steps):
+            apply(project, writes, deletes, stamp + 10 * index)
+            results.append(run(tool, args, project, env))
     finally:
-        for name, project in projects.items():
-            run(tools[name], ["kill"], project, envs[name])
+        run(tool, ["kill"], project, env)
+    return results
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_same_answers_as_dmypy(
+    workers: int, tmp_path: Path, warm_cache: WarmCache, dmypy_answers: list[RunResult]
+) -> None:
+    assert dmypy_answers[0].returncode == 1 and "label" in dmypy_answers[0].stdout
+    all_steps = steps(workers)
+    env = environment(fine_grained_cache(tmp_path, warm_cache))
+    ours = run_steps(DMYPY_SPLIT, all_steps, tmp_path / "project", env)
+    for index, (expected, actual) in enumerate(zip(dmypy_answers, ours)):
+        assert actual == expected, (
+            f"step {index} ({' '.join(all_steps[index][2])}) at -n {workers}\n"
+            f"=== dmypy\n{expected.describe()}=== dmypy-split\n{actual.describe()}"
+        )
 
 
 def daemon_pid(project: Path) -> int:
