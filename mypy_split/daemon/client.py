@@ -115,6 +115,8 @@ def start_server(args: argparse.Namespace) -> None:
     from mypy_split.daemon.options import start_options
     from mypy_split.daemon.server import Server, daemonize
 
+    if not hasattr(os, "fork"):
+        fail("dmypy-split: starting a daemon needs fork(); not supported on this platform")
     start = start_options(list(args.flags))
     # Any file left here names a dead daemon (callers checked): replace it.
     if os.path.isfile(args.status_file):

@@ -105,7 +105,9 @@ def build_in_workers(
     )
     sink = CollectingSink(build_options)
     printed = io.StringIO()
-    argv = [*worker_argv, "--cache-fine-grained", "--local-partial-types", "--cache-dir", cache_dir]
+    # Workers parse plain mypy flags: the daemon-only one would stop them.
+    argv = [arg for arg in worker_argv if arg != "--use-fine-grained-cache"]
+    argv += ["--cache-fine-grained", "--local-partial-types", "--cache-dir", cache_dir]
     parallelism = Parallelism(workers, argv, os.getcwd())
     outcome = run_build(sources, build_options, fscache, sink, printed, printed, parallelism)
     if outcome.blockers:

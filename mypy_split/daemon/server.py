@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import resource
+import select
 import signal
 import socket
 import sys
@@ -52,13 +53,20 @@ class Server:
         try:
             write_status(self.status_file, pid, os.path.join(folder, transport.SOCKET_NAME))
             while self.serve_one(listener):
-                pass
+                self.warm_up_while_idle(listener)
         finally:
             listener.close()
             remove_status(self.status_file, pid)
             transport.remove_folder(folder)
             if self.session.private_cache is not None:
                 transport.remove_folder(self.session.private_cache)
+
+    def warm_up_while_idle(self, listener: socket.socket) -> None:
+        """Let the session load trees from its cache until a client connects."""
+        while True:
+            waiting, _, _ = select.select([listener], [], [], 0)
+            if waiting or not self.session.warm_up():
+                return
 
     def serve_one(self, listener: socket.socket) -> bool:
         """Answer one request; False when the daemon should end."""

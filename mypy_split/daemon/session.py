@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import mypy.build
 from mypy.build import BuildResult
 from mypy.find_sources import InvalidSourceList, create_source_list
 from mypy.fscache import FileSystemCache
 from mypy.fswatcher import FileData, FileSystemWatcher
 from mypy.modulefinder import BuildSource, compute_search_paths
 from mypy.options import Options
-from mypy.server.update import FineGrainedBuildManager, refresh_suppressed_submodules
+from mypy.server.update import FineGrainedBuildManager, ensure_trees_loaded, refresh_suppressed_submodules
 from mypy.util import FancyFormatter, count_stats
 
 from mypy_split.daemon import changes, seeds
@@ -46,6 +47,8 @@ class Session:
         self.last_messages: list[str] = []
         # A fine-grained cache of our own when the user's is disabled; removed at exit.
         self.private_cache: str | None = None
+        # Modules whose trees are still on disk, last to load first (see warm_up).
+        self.cold_modules: list[str] = []
 
     # The commands.
 
@@ -119,6 +122,8 @@ class Session:
         self.fine_grained.previous_messages = list(self.last_messages)
         if result.used_cache:
             messages = self.catch_up_with_disk(sources)
+            order = [m for scc in mypy.build.sorted_components(self.fine_grained.graph) for m in sorted(scc.mod_ids)]
+            self.cold_modules = order[::-1]
         else:
             # Remember every file's state as of this check.
             self.fswatcher.find_changed()
@@ -148,6 +153,21 @@ class Session:
         if self.following():
             messages = self.increment_following(sources, False)
         return messages
+
+    def warm_up(self) -> bool:
+        """Load one more module's tree from the cache; False when none is left.
+
+        The server calls this while no request waits.  A daemon loaded from a
+        cache would otherwise load a module's dependencies at its first edit;
+        one that checked everything itself has them in memory already.
+        """
+        while self.cold_modules and self.fine_grained is not None:
+            module_id = self.cold_modules.pop()
+            manager, graph = self.fine_grained.manager, self.fine_grained.graph
+            if module_id in graph and module_id not in manager.modules:
+                ensure_trees_loaded(manager, graph, [module_id])
+                return bool(self.cold_modules)
+        return False
 
     # Later checks.
 

@@ -148,7 +148,7 @@ def run_steps(tool: list[str], all_steps: list[Step], project: Path, env: dict[s
 def test_same_answers_as_dmypy(
     workers: int, tmp_path: Path, warm_cache: WarmCache, dmypy_answers: list[RunResult]
 ) -> None:
-    assert dmypy_answers[0].returncode == 1 and "label" in dmypy_answers[0].stdout
+    assert dmypy_answers[0].returncode == 1 and "pkg/use.py:9: error" in dmypy_answers[0].stdout
     all_steps = steps(workers)
     env = environment(fine_grained_cache(tmp_path, warm_cache))
     ours = run_steps(DMYPY_SPLIT, all_steps, tmp_path / "project", env)
