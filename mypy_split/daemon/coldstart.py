@@ -1,13 +1,14 @@
 """The daemon's first check: a whole build whose result stays in memory.
 
-`cold_start` is the one entry point.  With no workers it is mypy's daemon
-start: an in-process build in fine-grained mode, its trees and dependencies
-kept.  With workers it runs our parallel build writing a fine-grained cache
-(`--cache-fine-grained`), then loads the program back from that cache as
-`--use-fine-grained-cache` does; the driver decides how many workers the
-build really gets.  Modules loaded from a cache are skeletons that the engine
-re-checks only when an edit reaches them, so their stored errors come back
-as `seeds`: the lines to show for each such module until it is re-checked.
+`cold_start` is the one entry point.  In-process it is mypy's daemon start:
+a build in fine-grained mode whose trees and dependencies are kept.  When the
+driver gives workers to a build writing a fine-grained cache (or the user
+asks for `--use-fine-grained-cache`), it runs that build on our worker pool,
+then loads the program back from the cache as `--use-fine-grained-cache`
+does.  Modules loaded from a cache are skeletons that the engine re-checks
+only when an edit reaches them, so their stored errors come back as `seeds`:
+the lines to show for each such module until it is re-checked (mypy's own
+daemon forgets them).
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from mypy.modulefinder import BuildSource
 from mypy.options import Options
 from mypy.util import read_py_file
 
-from mypy_split.driver import BuildOutcome, KeptBuild, Parallelism, build_and_keep, run_build
+from mypy_split.driver import (
+    BuildOutcome,
+    KeptBuild,
+    Parallelism,
+    build_and_keep,
+    effective_workers,
+    run_build,
+)
 from mypy_split.output import MessageSink
 
 # Beside the engine's per-version folders in the user's cache: the daemon's
@@ -70,10 +78,38 @@ def cold_start(
     worker_argv: list[str],
     cache_dir: str,
 ) -> ColdStart:
-    """The first check, in-process (`workers == 0`) or through the worker pool."""
-    if workers <= 0:
-        return build_in_process(sources, options, fscache)
-    return build_in_workers(sources, options, fscache, workers, worker_argv, cache_dir)
+    """The first check: through the worker pool where it pays, else in-process.
+
+    The driver says how many workers a build writing a fine-grained cache
+    really gets.  With none, a build of ours in one process and then a load
+    from its cache would only repeat work, so the daemon starts as mypy's
+    does; with `--use-fine-grained-cache` the cache is first brought up to
+    date by a whole build (the pool's if any), then loaded.
+    """
+    if workers > 0:
+        build_options = cache_writing_options(options, cache_dir)
+        parallelism = Parallelism(workers, worker_argv_for(worker_argv, cache_dir), os.getcwd())
+        if options.use_fine_grained_cache or effective_workers(build_options, parallelism) > 0:
+            return build_then_load(sources, options, build_options, fscache, parallelism)
+    return build_in_process(sources, options, fscache)
+
+
+def cache_writing_options(options: Options, cache_dir: str) -> Options:
+    """A plain build's options that write the fine-grained cache a daemon loads."""
+    changes: dict[str, object] = {
+        "fine_grained_incremental": False,
+        "use_fine_grained_cache": False,
+        "cache_fine_grained": True,
+        "cache_dir": cache_dir,
+    }
+    return options.apply_changes(changes)
+
+
+def worker_argv_for(flags: list[str], cache_dir: str) -> list[str]:
+    """The mypy command line a worker rebuilds the build's options from."""
+    # Workers parse plain mypy flags: the daemon-only one would stop them.
+    argv = [arg for arg in flags if arg != "--use-fine-grained-cache"]
+    return argv + ["--cache-fine-grained", "--local-partial-types", "--cache-dir", cache_dir]
 
 
 def build_in_process(sources: list[BuildSource], options: Options, fscache: FileSystemCache) -> ColdStart:
@@ -86,34 +122,21 @@ def build_in_process(sources: list[BuildSource], options: Options, fscache: File
     return ColdStart(kept, list(sink.messages), seeds=seeds, printed=printed.getvalue())
 
 
-def build_in_workers(
+def build_then_load(
     sources: list[BuildSource],
     options: Options,
+    build_options: Options,
     fscache: FileSystemCache,
-    workers: int,
-    worker_argv: list[str],
-    cache_dir: str,
+    parallelism: Parallelism,
 ) -> ColdStart:
-    """A parallel build writing a fine-grained cache, then the program loaded from it."""
-    build_options = options.apply_changes(
-        {
-            "fine_grained_incremental": False,
-            "use_fine_grained_cache": False,
-            "cache_fine_grained": True,
-            "cache_dir": cache_dir,
-        }
-    )
+    """A (parallel) build writing a fine-grained cache, then the program loaded from it."""
     sink = CollectingSink(build_options)
     printed = io.StringIO()
-    # Workers parse plain mypy flags: the daemon-only one would stop them.
-    argv = [arg for arg in worker_argv if arg != "--use-fine-grained-cache"]
-    argv += ["--cache-fine-grained", "--local-partial-types", "--cache-dir", cache_dir]
-    parallelism = Parallelism(workers, argv, os.getcwd())
     outcome = run_build(sources, build_options, fscache, sink, printed, printed, parallelism)
     if outcome.blockers:
         return ColdStart(None, sink.last_batch, True, outcome.serious, printed=printed.getvalue())
     fscache.flush()
-    options.cache_dir = cache_dir
+    options.cache_dir = build_options.cache_dir
     options.cache_fine_grained = True
     options.use_fine_grained_cache = True
     loaded = build_in_process(sources, options, fscache)

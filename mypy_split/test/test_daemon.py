@@ -68,8 +68,8 @@ def extra() -> int:
 Step = tuple[dict[str, str], list[str], list[str]]
 
 
-def steps(workers: int) -> list[Step]:
-    run = ["run", "--", "-n", str(workers), "main.py", "pkg"]
+def steps(workers: int, flags: tuple[str, ...] = ()) -> list[Step]:
+    run = ["run", "--", "-n", str(workers), *flags, "main.py", "pkg"]
     return [
         ({"pkg/__init__.py": "", "pkg/base.py": BASE, "pkg/use.py": USE, "main.py": MAIN}, [], run),
         # A body edit: only base's own error.
@@ -116,10 +116,10 @@ def apply(project: Path, writes: dict[str, str], deletes: list[str], stamp: int)
         os.utime(target, (stamp, stamp))
 
 
-def fine_grained_cache(tmp_path: Path, warm_cache: WarmCache) -> Path:
-    """A cache folder whose fine-grained part already holds typeshed (as a warm start has)."""
+def fine_grained_cache(tmp_path: Path, warm_cache: WarmCache, folder: str = "dmypy-split") -> Path:
+    """A cache whose fine-grained part already holds typeshed (as on a warm start)."""
     cache = tmp_path / "cache"
-    shutil.copytree(warm_cache(["--cache-fine-grained"]), cache / "dmypy-split", symlinks=True)
+    shutil.copytree(warm_cache(["--cache-fine-grained"]), cache / folder, symlinks=True)
     return cache
 
 
@@ -144,13 +144,16 @@ def run_steps(tool: list[str], all_steps: list[Step], project: Path, env: dict[s
     return results
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+# `--use-fine-grained-cache` makes the daemon load the project from a cache: it
+# must still show the errors stored there (mypy's daemon answers "Success").
+@pytest.mark.parametrize("workers, flags", [(0, ()), (2, ()), (2, ("--use-fine-grained-cache",))])
 def test_same_answers_as_dmypy(
-    workers: int, tmp_path: Path, warm_cache: WarmCache, dmypy_answers: list[RunResult]
+    workers: int, flags: tuple[str, ...], tmp_path: Path, warm_cache: WarmCache, dmypy_answers: list[RunResult]
 ) -> None:
     assert dmypy_answers[0].returncode == 1 and "pkg/use.py:9: error" in dmypy_answers[0].stdout
-    all_steps = steps(workers)
-    env = environment(fine_grained_cache(tmp_path, warm_cache))
+    all_steps = steps(workers, flags)
+    folder = "." if flags else "dmypy-split"
+    env = environment(fine_grained_cache(tmp_path, warm_cache, folder))
     ours = run_steps(DMYPY_SPLIT, all_steps, tmp_path / "project", env)
     for index, (expected, actual) in enumerate(zip(dmypy_answers, ours)):
         assert actual == expected, (
