@@ -36,7 +36,11 @@ def explicit_changes(
         if path is not None and path in old_names and old_names[path] != source.module:
             removed.append((old_names[path], path))
             changed.append((source.module, path))
-    return changed, removed
+    return unique(changed), unique(removed)
+
+
+def unique(pairs: list[ModulePath]) -> list[ModulePath]:
+    return list(dict.fromkeys(pairs))
 
 
 def add_returning(

@@ -254,3 +254,37 @@ def test_operations(project: Path, tmp_path: Path, warm_cache: WarmCache) -> Non
     assert wait_gone(pid, timeout=30)
     assert not (project / ".dmypy-split.json").exists()
     assert list(socket_parent.iterdir()) == []
+
+
+def test_stored_lines_go_where_a_recheck_would_put_them() -> None:
+    """Known files keep the previous answer's order; new ones follow, updated modules first."""
+    from mypy_split.daemon.seeds import merge
+
+    def line(file: str) -> str:
+        return f"{file}:1: error: E"
+
+    module_of_file = {"a.py": "a", "b.py": "b", "c.py": "c", "d.py": "d"}
+    # After a blocker in a.py the previous answer showed only a.py: the fixed
+    # a.py comes first, then the re-checked (here: stored) modules by name.
+    assert merge([line("a.py")], {"c": [line("c.py")], "b": [line("b.py")]}, [line("a.py")], ["a"], module_of_file) == [
+        line("a.py"),
+        line("b.py"),
+        line("c.py"),
+    ]
+    # Files the previous answer showed keep their places, stored or not.
+    previous = [line("c.py"), line("a.py")]
+    merged = merge([line("d.py"), line("a.py")], {"c": [line("c.py")]}, previous, ["d"], module_of_file)
+    assert merged == [line("c.py"), line("a.py"), line("d.py")]
+
+
+def test_explicit_changes() -> None:
+    from mypy.modulefinder import BuildSource
+
+    from mypy_split.daemon.changes import explicit_changes
+
+    previous = [BuildSource("a.py", "a"), BuildSource("b.py", "b"), BuildSource("pkg/m.py", "m")]
+    sources = [BuildSource("a.py", "a"), BuildSource("c.py", "c"), BuildSource("pkg/m.py", "pkg.m")]
+    changed, removed = explicit_changes(sources, previous, {"a.py"})
+    # Edited, new, and renamed by a new __init__.py (which also leaves under its old name).
+    assert changed == [("a", "a.py"), ("c", "c.py"), ("pkg.m", "pkg/m.py")]
+    assert removed == [("b", "b.py"), ("m", "pkg/m.py")]
