@@ -28,7 +28,7 @@ def build_parser(actions: dict[str, Callable[[argparse.Namespace], None]]) -> ar
         p.set_defaults(action=actions[name], command=name)
         return p
 
-    for name, text in (("start", "Start the daemon"), ("restart", "Stop or kill the daemon, then start it")):
+    for name, text in (("start", "Start the daemon"), ("restart", "Stop the daemon if it runs, then start it")):
         p = add(name, text)
         _daemon_flags(p)
         p.add_argument("flags", metavar="FLAG", nargs="*", help="mypy flags (after --), -n N included")

@@ -63,6 +63,7 @@ class Session:
                     messages = self.increment(sources, None, None, export_types)
                 reply = self.increment_reply(messages, sources, is_tty, width)
             self.flush_caches()
+            self.take_stats(reply)
         return reply
 
     def recheck(
@@ -92,6 +93,7 @@ class Session:
                 messages = self.increment(sources, remove, update, export_types)
             reply = self.increment_reply(messages, sources, is_tty, width)
             self.flush_caches()
+            self.take_stats(reply)
         return reply
 
     # The first check.
@@ -291,6 +293,14 @@ class Session:
         self.fscache.flush()
         if self.fine_grained is not None:
             self.fine_grained.flush_cache()
+
+    def take_stats(self, reply: Reply) -> None:
+        """The engine's counters since the last answer (`-v`, `--perf-stats-file`)."""
+        if self.fine_grained is not None:
+            manager = self.fine_grained.manager
+            manager.dump_stats()
+            reply["stats"] = dict(manager.stats)
+            manager.stats = {}
 
     @contextmanager
     def exporting(self, export_types: bool) -> Iterator[None]:
