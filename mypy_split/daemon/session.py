@@ -47,6 +47,7 @@ class Session:
         self.last_messages: list[str] = []
         # A fine-grained cache of our own when the user's is disabled; removed at exit.
         self.private_cache: str | None = None
+        self.loaded_from_cache = False
         # Modules whose trees are still on disk, last to load first (see warm_up).
         self.cold_modules: list[str] = []
 
@@ -122,6 +123,7 @@ class Session:
         self.seeds = cold.seeds
         self.last_messages = cold.messages or [line for lines in cold.seeds.values() for line in lines]
         self.fine_grained.previous_messages = list(self.last_messages)
+        self.loaded_from_cache = result.used_cache
         if result.used_cache:
             messages = self.catch_up_with_disk(sources)
             order = [m for scc in mypy.build.sorted_components(self.fine_grained.graph) for m in sorted(scc.mod_ids)]
@@ -267,7 +269,9 @@ class Session:
             return self.last_messages
         reference = self.last_messages
         messages = self.fine_grained.update(changed, removed, followed)
-        if self.seeds and self.fine_grained.blocking_error is None:
+        if self.loaded_from_cache and self.fine_grained.blocking_error is None:
+            # The engine re-checks a module loaded from the cache whole, after
+            # the others: its lines go where a re-check of a checked one would.
             manager, graph = self.fine_grained.manager, self.fine_grained.graph
             self.seeds = {m: lines for m, lines in self.seeds.items() if is_skeleton(m, manager, graph)}
             module_of_file = {manager.errors.simplify_path(state.xpath): m for m, state in graph.items()}

@@ -70,12 +70,18 @@ Step = tuple[dict[str, str], list[str], list[str]]
 
 def steps(workers: int, flags: tuple[str, ...] = ()) -> list[Step]:
     run = ["run", "--", "-n", str(workers), *flags, "main.py", "pkg"]
+    interface_and_body = BASE.replace("-> int:\n    return len", "-> str:\n    return str").replace(
+        'return "hi " + self.name', "return 1"
+    )
+    fixed_use = USE.replace("label: str = 1", "label: str = ''")
     return [
-        ({"pkg/__init__.py": "", "pkg/base.py": BASE, "pkg/use.py": USE, "main.py": MAIN}, [], run),
-        # A body edit: only base's own error.
-        ({"pkg/base.py": BASE.replace('return "hi " + self.name', "return 1")}, [], ["recheck"]),
-        # An interface edit that breaks a dependent.
-        ({"pkg/base.py": BASE.replace("-> int:\n    return len", "-> str:\n    return str")}, [], ["recheck"]),
+        ({"pkg/__init__.py": "", "pkg/base.py": BASE + "limit: str = 1\n", "pkg/use.py": fixed_use, "main.py": MAIN}, [], run),
+        # A body edit (and base's error fixed).
+        ({"pkg/base.py": BASE.replace('"hi "', '"hello "')}, [], ["recheck"]),
+        # An interface edit that breaks a dependent, with a new error in base's
+        # own body: both files are new to the answer, the edited one comes first.
+        ({"pkg/base.py": interface_and_body}, [], ["recheck"]),
+        ({"pkg/use.py": USE}, [], ["recheck"]),
         # A syntax error blocks everything else, until it is fixed.
         ({"pkg/use.py": USE + "def broken(\n"}, [], ["recheck"]),
         ({"pkg/use.py": USE}, [], ["recheck"]),
@@ -85,7 +91,7 @@ def steps(workers: int, flags: tuple[str, ...] = ()) -> list[Step]:
         # The module deleted again: its importer breaks.
         ({}, ["pkg/extra.py"], run),
         # Everything fixed.
-        ({"pkg/use.py": USE.replace("label: str = 1", "label: str = ''"), "pkg/base.py": BASE, "main.py": MAIN}, [], ["recheck"]),
+        ({"pkg/use.py": fixed_use, "pkg/base.py": BASE, "main.py": MAIN}, [], ["recheck"]),
         ({}, [], ["status"]),
         ({}, [], ["stop"]),
         ({}, [], ["status"]),
@@ -150,7 +156,7 @@ def run_steps(tool: list[str], all_steps: list[Step], project: Path, env: dict[s
 def test_same_answers_as_dmypy(
     workers: int, flags: tuple[str, ...], tmp_path: Path, warm_cache: WarmCache, dmypy_answers: list[RunResult]
 ) -> None:
-    assert dmypy_answers[0].returncode == 1 and "pkg/use.py:9: error" in dmypy_answers[0].stdout
+    assert dmypy_answers[0].returncode == 1 and "pkg/base.py:11: error" in dmypy_answers[0].stdout
     all_steps = steps(workers, flags)
     folder = "." if flags else "dmypy-split"
     env = environment(fine_grained_cache(tmp_path, warm_cache, folder))
