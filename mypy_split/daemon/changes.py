@@ -183,3 +183,19 @@ def resync_dependencies(graph: Graph) -> None:
         state.dependencies_set = set(state.dependencies)
         state.suppressed = [dep for dep in imports if dep not in graph]
         state.suppressed_set = set(state.suppressed)
+
+
+def importers_of(module_id: str, graph: Graph) -> set[str]:
+    """The modules that import `module_id`, directly or through others."""
+    importers: dict[str, list[str]] = {}
+    for state in graph.values():
+        for dep in state.dependencies:
+            importers.setdefault(dep, []).append(state.id)
+    found: set[str] = set()
+    todo = [module_id]
+    while todo:
+        for importer in importers.get(todo.pop(), []):
+            if importer not in found and importer != module_id:
+                found.add(importer)
+                todo.append(importer)
+    return found

@@ -1,15 +1,19 @@
-"""Stored lines of modules loaded from a cache, merged into an update's answer.
+"""The order of an answer given from a cache: where mypy's daemon would put each file.
 
-A daemon that checked everything itself re-checks, on each update, every
-target that had errors, and shows their lines in the order of its previous
-answer; files that answer did not show come after, first the modules the
-update was about, then the others in module-name order (the order in which
-the engine re-checks them).  A module still loaded from the cache was not
-re-checked, so its stored lines stand in for what that re-check would show;
-`merge` places them exactly where the re-check's lines would be.
+A daemon that checked everything itself shows an update's lines in the order
+of its previous answer; files that answer did not show follow in the order
+the engine met their errors.  Each module the engine updates whole starts
+from a clean slate, so what it met last wins: the last edited module, then
+the modules importing it (re-checked because of it), then every other target
+with errors, by module name.  A daemon loaded from a cache updates a
+dependent still loaded from the cache whole, one more clean slate, which
+shuffles that order; its stored lines (for modules not re-checked at all)
+must be placed too.  `merge` puts every file where mypy's daemon would.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from mypy.server.update import extract_fnam_from_message, sort_messages_preserving_file_order
 
@@ -18,28 +22,36 @@ def merge(
     messages: list[str],
     stored: dict[str, list[str]],
     reference: list[str],
-    first_modules: list[str],
+    last_module: str | None,
+    importers: Iterable[str],
     module_of_file: dict[str, str],
 ) -> list[str]:
-    """`messages` (the engine's answer) with `stored` (module -> lines) merged in.
+    """`messages` (the engine's answer) with `stored` (module -> lines) merged in, reordered.
 
-    `reference` is the previous answer, `first_modules` the modules the update
-    was about, `module_of_file` maps shown file names to module ids.
+    `reference` is the previous answer, `last_module` the last module the
+    update was about, `importers` the modules importing it (directly or
+    not), `module_of_file` maps shown file names to module ids.
     """
-    shown_before = files_in(reference)
-    new_files = [f for f in files_in(messages) if f not in shown_before]
-    first_files = {f for f in new_files if module_of_file.get(f) in first_modules}
-    leading = [f for f in new_files if f in first_files]
-    others = {module_of_file.get(f, f): f for f in new_files if f not in first_files}
+    shown_before = set(files_in(reference))
+    new: dict[str, str] = {}
+    for file in files_in(messages):
+        if file not in shown_before:
+            new.setdefault(module_of_file.get(file, file), file)
     for module_id, lines in stored.items():
         for file in files_in(lines):
             if file not in shown_before:
-                others.setdefault(module_id, file)
-    order = leading + [others[key] for key in sorted(others)]
+                new.setdefault(module_id, file)
+    wave = set(importers)
+
+    def rank(module_id: str) -> tuple[int, str]:
+        return (0 if module_id == last_module else 1 if module_id in wave else 2, module_id)
+
+    order = [new[module_id] for module_id in sorted(new, key=rank)]
     # Lines naming the files in this order extend the previous answer as the
     # sort's reference: files it knows keep their places, new ones follow.
     extended = reference + [f"{file}:1: error: " for file in order]
-    return sort_messages_preserving_file_order(messages + [line for lines in stored.values() for line in lines], extended)
+    lines = messages + [line for module_lines in stored.values() for line in module_lines]
+    return sort_messages_preserving_file_order(lines, extended)
 
 
 def files_in(lines: list[str]) -> list[str]:

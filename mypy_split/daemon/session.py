@@ -270,13 +270,15 @@ class Session:
         reference = self.last_messages
         messages = self.fine_grained.update(changed, removed, followed)
         if self.loaded_from_cache and self.fine_grained.blocking_error is None:
-            # The engine re-checks a module loaded from the cache whole, after
-            # the others: its lines go where a re-check of a checked one would.
+            # The engine updates a module loaded from the cache whole, after the
+            # others: its lines go where a re-check of a checked one would be.
             manager, graph = self.fine_grained.manager, self.fine_grained.graph
             self.seeds = {m: lines for m, lines in self.seeds.items() if is_skeleton(m, manager, graph)}
             module_of_file = {manager.errors.simplify_path(state.xpath): m for m, state in graph.items()}
-            first = [module_id for module_id, _ in changed + removed]
-            messages = seeds.merge(messages, self.seeds, reference, first, module_of_file)
+            order = [module_id for module_id, _ in changed + removed]
+            last = order[-1] if order else None
+            importers = changes.importers_of(last, graph) if last is not None else set()
+            messages = seeds.merge(messages, self.seeds, reference, last, importers, module_of_file)
         self.fine_grained.previous_messages = list(messages)
         self.last_messages = messages
         return messages

@@ -263,24 +263,18 @@ def test_operations(project: Path, tmp_path: Path, warm_cache: WarmCache) -> Non
 
 
 def test_stored_lines_go_where_a_recheck_would_put_them() -> None:
-    """Known files keep the previous answer's order; new ones follow, updated modules first."""
+    """Known files keep their places; new ones: the last edited, its importers, the rest by name."""
     from mypy_split.daemon.seeds import merge
 
     def line(file: str) -> str:
         return f"{file}:1: error: E"
 
-    module_of_file = {"a.py": "a", "b.py": "b", "c.py": "c", "d.py": "d"}
-    # After a blocker in a.py the previous answer showed only a.py: the fixed
-    # a.py comes first, then the re-checked (here: stored) modules by name.
-    assert merge([line("a.py")], {"c": [line("c.py")], "b": [line("b.py")]}, [line("a.py")], ["a"], module_of_file) == [
-        line("a.py"),
-        line("b.py"),
-        line("c.py"),
-    ]
-    # Files the previous answer showed keep their places, stored or not.
-    previous = [line("c.py"), line("a.py")]
-    merged = merge([line("d.py"), line("a.py")], {"c": [line("c.py")]}, previous, ["d"], module_of_file)
-    assert merged == [line("c.py"), line("a.py"), line("d.py")]
+    module_of_file = {f"{m}.py": m for m in "abcde"}
+    # b was edited last and a imports it; c, d and e are other modules with errors.
+    messages = [line("d.py"), line("a.py"), line("e.py"), line("b.py")]
+    stored = {"c": [line("c.py")]}
+    merged = merge(messages, stored, [line("e.py")], "b", {"a"}, module_of_file)
+    assert merged == [line(f"{m}.py") for m in "ebacd"]
 
 
 def test_explicit_changes() -> None:
