@@ -105,9 +105,9 @@ class Session:
         argv = list(self.start.flags)
         if not self.start.flags_name_targets:
             argv += [s.path for s in sources if s.path]
-        cold = cold_start(
-            sources, self.options, self.fscache, self.start.workers, argv, self.fine_grained_cache_dir()
-        )
+        workers = self.start.workers
+        cache_dir = self.fine_grained_cache_dir() if workers > 0 else os.devnull
+        cold = cold_start(sources, self.options, self.fscache, workers, argv, cache_dir)
         if cold.kept is None:
             text = "".join(line + "\n" for line in cold.messages)
             out, err = (text, "") if not cold.serious else ("", text)
