@@ -17,7 +17,6 @@ import io
 import os
 from dataclasses import dataclass, field
 
-import mypy.build
 from mypy.build import BuildManager, Graph
 from mypy.errors import Errors
 from mypy.fscache import FileSystemCache
@@ -33,7 +32,10 @@ from mypy_split.driver import (
     effective_workers,
     run_build,
 )
+from mypy_split.graph import plan_sccs
 from mypy_split.output import MessageSink
+from mypy_split.phases import order_in_scc
+from mypy_split.schedule import Classify, SequentialLoop
 
 # Beside the engine's per-version folders in the user's cache: the daemon's
 # fine-grained cache must not meet a plain cache that lacks dependency files.
@@ -160,15 +162,33 @@ def cached_error_lines(manager: BuildManager, graph: Graph) -> dict[str, list[st
         error_formatter=manager.error_formatter,
     )
     seeds: dict[str, list[str]] = {}
-    for scc in mypy.build.sorted_components(graph):
-        for module_id in sorted(scc.mod_ids):
-            state = graph[module_id]
-            if state.meta is None or not state.error_lines:
-                continue
-            lines = scratch.format_messages(state.xpath, state.error_lines, formatter=manager.error_formatter)
-            if lines:
-                seeds[module_id] = lines
+    for module_id in fresh_order(manager, graph):
+        state = graph[module_id]
+        if state.meta is None or not state.error_lines:
+            continue
+        path = manager.errors.simplify_path(state.xpath)
+        lines = scratch.format_messages(path, state.error_lines, formatter=manager.error_formatter)
+        if lines:
+            seeds[module_id] = lines
     return seeds
+
+
+def fresh_order(manager: BuildManager, graph: Graph) -> list[str]:
+    """The modules in the order `mypy -n 0` reports them when every SCC is fresh.
+
+    mypy's sequential loop, replayed with every SCC classified fresh: each
+    round reports the ready SCCs in turn, each SCC's modules in the engine's
+    order.
+    """
+    plan = plan_sccs(graph, manager)
+    loop = SequentialLoop(plan.nodes)
+    order: list[str] = []
+    action = loop.start()
+    while isinstance(action, Classify):
+        for scc_id in action.scc_ids:
+            order.extend(order_in_scc(plan.scc(scc_id), graph))
+        action = loop.classified(list(action.scc_ids), [])
+    return order
 
 
 def is_skeleton(module_id: str, manager: BuildManager, graph: Graph) -> bool:
