@@ -120,11 +120,22 @@ def start_server(args: argparse.Namespace) -> None:
     start = start_options(list(args.flags))
     # Any file left here names a dead daemon (callers checked): replace it.
     if os.path.isfile(args.status_file):
+        remove_stale_socket(args.status_file)
         os.unlink(args.status_file)
     server = Server(start, args.status_file, args.timeout)
     if daemonize(server.serve, args.log_file):
         sys.exit(2)
     wait_for_server(args.status_file)
+
+
+def remove_stale_socket(status_file: str) -> None:
+    """The socket folder of a daemon that died without tidying up (killed, say)."""
+    try:
+        socket_path = read_raw(status_file).get("socket")
+    except BadStatus:
+        return
+    if isinstance(socket_path, str):
+        transport.remove_socket_folder(socket_path)
 
 
 def wait_for_server(status_file: str, timeout: float = 5.0) -> None:
@@ -201,7 +212,7 @@ def do_kill(args: argparse.Namespace) -> None:
     # The daemon cannot clean up after SIGKILL: its status file and socket go here.
     if os.path.isfile(args.status_file):
         os.unlink(args.status_file)
-    transport.remove_folder(os.path.dirname(status.socket_path))
+    transport.remove_socket_folder(status.socket_path)
     print("Daemon killed")
 
 

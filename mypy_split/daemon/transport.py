@@ -19,6 +19,7 @@ _HEADER = struct.Struct(">I")
 # A response holds at most the output of one check; anything larger is a bug.
 _MAX_FRAME = 1 << 30
 SOCKET_NAME = "daemon.sock"
+FOLDER_PREFIX = "dmypy-split-"
 
 
 class TransportError(OSError):
@@ -31,7 +32,7 @@ def socket_folder() -> str:
     if not base or not os.path.isdir(base):
         base = None
     # mkdtemp creates the folder with mode 0700.
-    return tempfile.mkdtemp(prefix="dmypy-split-", dir=base)
+    return tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=base)
 
 
 def listen(folder: str) -> socket.socket:
@@ -52,6 +53,13 @@ def listen(folder: str) -> socket.socket:
 
 def remove_folder(folder: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_socket_folder(socket_path: str) -> None:
+    """Remove a dead daemon's socket folder, if the path really names one of ours."""
+    folder = os.path.dirname(socket_path)
+    if os.path.basename(socket_path) == SOCKET_NAME and os.path.basename(folder).startswith(FOLDER_PREFIX):
+        remove_folder(folder)
 
 
 def connect(path: str, timeout: float | None) -> socket.socket:

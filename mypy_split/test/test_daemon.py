@@ -254,9 +254,16 @@ def test_operations(project: Path, tmp_path: Path, warm_cache: WarmCache) -> Non
     assert wait_gone(pid)
     assert not (project / ".dmypy-split.json").exists()
 
+    # Killed by someone else: the next start finds it dead and tidies up after it.
+    assert run(DMYPY_SPLIT, start, project, env).returncode == 0
+    os.kill(daemon_pid(project), signal.SIGKILL)
+    assert wait_gone(daemon_pid(project))
+    assert run(DMYPY_SPLIT, ["status"], project, env).stderr == "Daemon has died\n"
+
     # Idle past --timeout: the daemon exits by itself and tidies up.
     assert run(DMYPY_SPLIT, ["start", "--timeout", "1", *start[1:]], project, env).returncode == 0
     pid = daemon_pid(project)
+    assert len(list(socket_parent.iterdir())) == 1
     assert wait_gone(pid, timeout=30)
     assert not (project / ".dmypy-split.json").exists()
     assert list(socket_parent.iterdir()) == []
