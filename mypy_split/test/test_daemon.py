@@ -1,11 +1,15 @@
 """`dmypy-split` against `dmypy`: the same answers to the same edits, and clean processes.
 
 Each tool works on its own copy of a small project and runs the same
-commands after the same edits; stdout, stderr and exit code must match at
-every step, at `-n 0` and `-n 2`.  The operations test checks the daemon's
-process hygiene by pid: after `stop`, `kill` and an idle timeout nothing of it
-is left, a stale status file is replaced, and two clients at once are both
-answered.
+commands after the same edits (start, body edit, interface edit breaking a
+dependent, syntax error, module added, module deleted, all fixed, status,
+stop); stdout, stderr and exit code must match at every step, at `-n 0`, at
+`-n 2` (a parallel build, then the program loaded from its cache) and at
+`-n 2 --use-fine-grained-cache`, against plain `dmypy` (which ignores `-n`:
+one run of it serves all three).  The operations test checks the daemon's
+process hygiene by pid: after `stop`, `kill`, an outside SIGKILL and an idle
+timeout nothing of it is left; a stale status file is replaced; socket and
+status file are private; two clients at once are both answered.
 """
 
 from __future__ import annotations
