@@ -92,8 +92,13 @@ class Coordinator:
         self.costs = costs if costs is not None else CostModel({}, None)
         self.scc_costs = self.costs.scc_costs(plan)
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
-        self.stale_work = 0.0
         self.pool_worth = pool_worth_seconds()
+        # Expected seconds of the SCCs known to need checking: those found
+        # stale so far, and those with a changed source that will be.
+        self.expected_stale: dict[int, float] = {}
+        for scc in plan.sccs:
+            if any(self.graph[module_id].meta is None for module_id in scc.mod_ids):
+                self.note_stale(scc.id)
         self.interface_seconds: dict[int, float] = {}
         self.replay = SequentialLoop(plan.nodes)
         self.replay_action: Action = self.replay.start()
@@ -145,8 +150,7 @@ class Coordinator:
         self.fresh[scc_id] = bool(fresh)
         self.fresh_lines[scc_id] = captured
         if not fresh:
-            cost = self.scc_costs[scc_id]
-            self.stale_work += cost.interface + cost.implementation
+            self.note_stale(scc_id)
         self.scheduler.classified(scc_id, bool(fresh))
 
     # -- dispatch ---------------------------------------------------------------
@@ -154,7 +158,7 @@ class Coordinator:
     def dispatch(self) -> None:
         if not self.scheduler.has_queued():
             return
-        if self.pool is None and self.stale_work < self.pool_worth:
+        if self.pool is None and not self.workers_pay():
             # A small incremental run: one process is faster.
             while (scc_id := self.scheduler.next_task()) is not None:
                 self.local.add(scc_id)
@@ -171,6 +175,19 @@ class Coordinator:
         if not pool.live_workers:
             while (scc_id := self.scheduler.next_task()) is not None:
                 self.local.add(scc_id)
+
+    def note_stale(self, scc_id: int) -> None:
+        cost = self.scc_costs[scc_id]
+        self.expected_stale[scc_id] = cost.interface + cost.implementation
+
+    def workers_pay(self) -> bool:
+        """Whether the stale work known so far is worth starting workers.
+
+        What counts is the work besides the largest SCC: one SCC alone (a
+        body edit of a big module, say) gains nothing from another process.
+        """
+        work = self.expected_stale.values()
+        return sum(work) - max(work, default=0.0) >= self.pool_worth
 
     def ensure_pool(self) -> WorkerPool:
         if self.pool is None:
