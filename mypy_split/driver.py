@@ -25,6 +25,7 @@ from mypy.options import Options
 from mypy.typestate import type_state
 
 from mypy_split import engine, fine_grained
+from mypy_split.cachelock import cache_lock
 from mypy_split.costs import CostModel
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
@@ -54,6 +55,8 @@ class Parallelism:
     private_cache: str | None = None
     # Set for a run with report options: workers' report pages wait there.
     report_root: str | None = None
+    # The cache folder's lock: workers inherit it (see cachelock.py).
+    lock_fd: int | None = None
 
 
 def run_build(
@@ -92,6 +95,31 @@ def scratch_folder(prefix: str, scratch: contextlib.ExitStack) -> str:
 
 
 def build_and_report(
+    sources: list[BuildSource],
+    options: Options,
+    fscache: FileSystemCache,
+    sink: MessageSink,
+    stdout: TextIO,
+    stderr: TextIO,
+    parallelism: Parallelism | None,
+) -> BuildOutcome:
+    with locked_cache(options, stderr) as lock_fd:
+        if parallelism is not None:
+            parallelism = dataclasses.replace(parallelism, lock_fd=lock_fd)
+        return build_and_report_locked(sources, options, fscache, sink, stdout, stderr, parallelism)
+
+
+def locked_cache(options: Options, stderr: TextIO) -> contextlib.AbstractContextManager[int | None]:
+    """The cache folder's lock for one build (concurrent runs: see cachelock.py)."""
+
+    def log(message: str) -> None:
+        if options.verbosity >= 1:
+            print("LOG: ", message, file=stderr)
+
+    return cache_lock(options, log)
+
+
+def build_and_report_locked(
     sources: list[BuildSource],
     options: Options,
     fscache: FileSystemCache,
@@ -150,13 +178,15 @@ def build_and_keep(
     """
     engine.reset_process_caches()
     try:
-        manager = engine.open_build(
-            sources, options, fscache=fscache, flush_errors=sink.flush_errors, stdout=stdout, stderr=stderr
-        )
-        try:
-            graph = check_program(sources, manager, None)
-        finally:
-            engine.close_build(manager)
+        # Locked while the cache is written; later updates only read from it.
+        with locked_cache(options, stderr):
+            manager = engine.open_build(
+                sources, options, fscache=fscache, flush_errors=sink.flush_errors, stdout=stdout, stderr=stderr
+            )
+            try:
+                graph = check_program(sources, manager, None)
+            finally:
+                engine.close_build(manager)
     except CompileError as error:
         serious = not error.use_stdout
         sink.flush_errors(None, error.messages, serious)
@@ -199,7 +229,11 @@ def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> 
     hello = hello_for(
         parallelism.argv, parallelism.cwd, parallelism.private_cache, parallelism.report_root
     )
-    return WorkerPool(parallelism.workers, hello)
+    return WorkerPool(parallelism.workers, hello, inherited_fds(parallelism))
+
+
+def inherited_fds(parallelism: Parallelism) -> tuple[int, ...]:
+    return () if parallelism.lock_fd is None else (parallelism.lock_fd,)
 
 
 def cache_prefix(options: Options) -> str:
@@ -233,6 +267,7 @@ def check_program(
                 )
                 pool, early_pool = early_pool, None
                 coordinator = Coordinator(plan, manager, parallelism.workers, hello, pool, costs)
+                coordinator.pass_fds = inherited_fds(parallelism)
                 coordinator.run()
                 with_trees = fine_grained.modules_with_trees(plan, coordinator.stale_scc_ids())
             costs.save()

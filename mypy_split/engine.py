@@ -12,6 +12,7 @@ import gc
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
@@ -24,6 +25,7 @@ from mypy.error_formatter import OUTPUT_CHOICES
 from mypy.errors import Errors
 from mypy.fscache import FileSystemCache
 from mypy.known_modules import reset_known_modules_cache
+from mypy.metastore import MetadataStore, SqliteMetadataStore
 from mypy.modulefinder import BuildSource, BuildSourceSet, compute_search_paths
 from mypy.options import Options
 from mypy.typestate import reset_global_state
@@ -116,7 +118,7 @@ def open_build(
     cache by name (its states come without metas) and leaves the SQLite
     journal mode to the coordinator.
     """
-    metastore = mypy.build.create_metastore(options, parallel_worker=worker)
+    metastore = open_metastore(options, worker)
     data_dir = default_data_dir()
     search_paths = compute_search_paths(sources, options, data_dir, None)
     reports = None
@@ -156,6 +158,39 @@ def open_build(
         manager.trace(repr(options))
     reset_global_state()
     return manager
+
+
+# How long a cache read or write waits for another process's SQLite
+# transaction (sqlite3's own default is 5 s, too short when several runs
+# share a loaded machine: mypy then fails with "database is locked").
+SQLITE_BUSY_TIMEOUT_S = 120.0
+
+
+def open_metastore(options: Options, worker: bool) -> MetadataStore:
+    """The engine's metastore, made patient with the SQLite store.
+
+    Opening a SQLite store may itself find the database locked (switching a
+    new database to WAL needs it alone) before any timeout of ours applies:
+    retry until our timeout.  Then every connection waits up to that long.
+    """
+    if not options.sqlite_cache:
+        return mypy.build.create_metastore(options, parallel_worker=worker)
+    # Imported only here, as mypy does: some Pythons lack sqlite3.
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            metastore = mypy.build.create_metastore(options, parallel_worker=worker)
+            break
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    if isinstance(metastore, SqliteMetadataStore):
+        for db in metastore.dbs:
+            db.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    return metastore
 
 
 def close_build(manager: BuildManager) -> None:

@@ -87,6 +87,8 @@ class Coordinator:
         self.hello = hello
         # A pool may have been started early (cold cache); it is ours now.
         self.pool = pool
+        # Descriptors the workers inherit (the cache lock).
+        self.pass_fds: tuple[int, ...] = ()
         self.graph_sent = False
         self.flush = manager.flush_errors
         self.costs = costs if costs is not None else CostModel({}, None)
@@ -191,7 +193,7 @@ class Coordinator:
 
     def ensure_pool(self) -> WorkerPool:
         if self.pool is None:
-            self.pool = WorkerPool(self.worker_count, self.hello)
+            self.pool = WorkerPool(self.worker_count, self.hello, self.pass_fds)
         if not self.graph_sent:
             frame = encode(self.graph_message())
             for worker in self.pool.workers:

@@ -65,6 +65,10 @@ def check_interface(
         from_cache = from_cache & scc.mod_ids
     results = mypy.build.process_stale_scc_interface(graph, scc, manager, from_cache=from_cache)
     manager.commit()
+    # Again, now that the new metas are there: a process that does not take
+    # our cache lock (a plain `mypy`) may have written its `meta_ex` in
+    # between, and it must not pass for the errors of our version.
+    invalidate_error_caches(scc, graph, manager)
     return InterfaceResult(
         module_ids=tuple(module_id for module_id, _, _ in results),
         meta_files=tuple(meta_file for _, _, meta_file in results),

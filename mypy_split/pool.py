@@ -69,8 +69,10 @@ class WorkerHandle:
 
 
 class WorkerPool:
-    def __init__(self, count: int, first_message: Message) -> None:
+    def __init__(self, count: int, first_message: Message, pass_fds: tuple[int, ...] = ()) -> None:
         self.workers: list[WorkerHandle] = []
+        # The cache lock: a worker outliving a killed coordinator keeps it held.
+        self._pass_fds = pass_fds
         self._selector = selectors.DefaultSelector()
         self._threads: list[threading.Thread] = []
         try:
@@ -96,6 +98,7 @@ class WorkerPool:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 close_fds=True,
+                pass_fds=self._pass_fds,
             )
             worker = WorkerHandle(index, process)
             self.workers.append(worker)
