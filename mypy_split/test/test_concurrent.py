@@ -192,7 +192,8 @@ class World:
             cache = self.root / f"reference-cache-{config}"
             if not cache.exists():
                 shutil.copytree(self.warm, cache, symlinks=True)
-            write_tree(folder, project_files(variant))
+            self.stamp += 10
+            write_tree(folder, project_files(variant), self.stamp)
             shutil.copy(self.project / config, folder / config)
             result = run_tool(MYPY, ["--config-file", config, "app"], folder, cache, {})
             assert "Traceback" not in result.stdout + result.stderr, result.describe()
@@ -218,12 +219,13 @@ def answer(result: RunResult) -> Answer:
     return result.returncode, result.stderr, summary, tuple(sorted(tuple(b) for b in blocks.values()))
 
 
-def write_tree(folder: Path, files: dict[str, str]) -> None:
+def write_tree(folder: Path, files: dict[str, str], stamp: int) -> None:
     for name, text in files.items():
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
+            os.utime(target, (stamp, stamp))
 
 
 def merged_warm_cache(warm_cache: WarmCache, target: Path) -> Path:
@@ -328,7 +330,8 @@ def check_finished(world: World, runs: list[Run], acceptable: list[Variant], lab
         if answer(result) not in [answer(reference) for reference in expected]:
             problems.append(
                 f"{label}: {run.describe()} on {run.out.name} answered differently from mypy\n"
-                f"=== mypy\n{expected[0].describe()}=== mypy-split\n{result.describe()}"
+                + "".join(f"=== mypy ({variant})\n{reference.describe()}" for variant, reference in zip(acceptable, expected))
+                + f"=== mypy-split\n{result.describe()}"
             )
     return problems
 
