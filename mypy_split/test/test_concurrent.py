@@ -45,7 +45,7 @@ import pytest
 
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
-from mypy_split.test.test_faults import leftovers, tool_env
+from mypy_split.test.test_faults import MARKERS, STOP_BETWEEN_PHASES, leftovers, tool_env, workers_of
 
 CONFIGS = {
     "default.ini": "[mypy]\n",
@@ -256,7 +256,7 @@ def world(tmp_path: Path, warm_cache: WarmCache) -> Iterator[World]:
 class Run:
     """One run on the shared cache, started in a session of its own."""
 
-    def __init__(self, world: World, kind: Kind, number: int) -> None:
+    def __init__(self, world: World, kind: Kind, number: int, env: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.out = world.root / f"run-{number}.out"
         self.err = world.root / f"run-{number}.err"
@@ -265,7 +265,7 @@ class Run:
             self.process = subprocess.Popen(
                 [*command, *args_for(kind)],
                 cwd=world.project,
-                env=tool_env(world.cache),
+                env=tool_env(world.cache, env),
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
@@ -440,3 +440,67 @@ def test_waves_long(world: World, seed: int) -> None:
 @pytest.mark.parametrize("seed", range(20, 24))
 def test_edits_during_runs_long(world: World, seed: int) -> None:
     edits_during_runs(world, seed=seed, rounds=6)
+
+
+# -- targeted cases ---------------------------------------------------------------------
+
+
+def stopped_worker(run: Run, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stopped = [info.pid for info in workers_of(run.process.pid) if info.state == "T"]
+        if stopped:
+            return stopped[0]
+        assert run.process.poll() is None, "the run ended and no worker stopped itself"
+        time.sleep(0.02)
+    raise AssertionError(f"no worker stopped itself within {timeout} s")
+
+
+def test_killed_coordinator_keeps_the_cache_locked_until_its_workers_end(world: World) -> None:
+    """A strict run's worker stops between the phases of the cycle; its coordinator dies of SIGKILL.
+
+    A default run started meanwhile must wait (the orphaned worker still
+    holds the inherited lock and is writing the cycle's cache), then answer
+    as mypy does, and the cache left must be sound.
+    """
+    markers = world.root / "markers"
+    markers.mkdir()
+    env = {STOP_BETWEEN_PHASES: "app.base", MARKERS: str(markers)}
+    strict = Run(world, ("mypy-split", "strict.ini", "files", 2), 0, env)
+    worker = stopped_worker(strict)
+    os.kill(strict.process.pid, signal.SIGKILL)
+    strict.finish()
+    default = Run(world, ("mypy-split", "default.ini", "files", 0), 1)
+    time.sleep(1.5)
+    assert default.process.poll() is None, "a second run did not wait for the orphaned worker"
+    os.kill(worker, signal.SIGCONT)
+    problems = check_finished(world, [default], [world.variant], "after the orphaned worker")
+    problems += wait_for_leftovers(world.project)
+    problems += check_cache_left(world)
+    assert not problems, "\n\n".join(problems)
+
+
+def test_sqlite_writer_holding_the_database(world: World) -> None:
+    """Another process holds every shard's write lock for longer than SQLite's default 5 s.
+
+    mypy-split waits for it (at -n 0 and -n 2) instead of failing with
+    "database is locked".
+    """
+    import sqlite3
+
+    holders = []
+    for path in sorted(world.cache.glob("*/cache*.db")):
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        holders.append(db)
+    assert holders, "the warm cache has no SQLite database"
+    try:
+        runs = [Run(world, ("mypy-split", "default.ini", "sqlite", workers), workers) for workers in (0, 2)]
+        time.sleep(7.0)
+    finally:
+        for db in holders:
+            db.rollback()
+            db.close()
+    problems = check_finished(world, runs, [world.variant], "with the database held")
+    problems += wait_for_leftovers(world.project)
+    assert not problems, "\n\n".join(problems)
