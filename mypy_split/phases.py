@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 import mypy.build
-from mypy.build import SCC, BuildManager, Graph
+from mypy.build import SCC, BuildManager, Graph, State
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ def check_interface(
     coordinator loaded from cache (a worker's states have no meta to tell).
     """
     invalidate_error_caches(scc, graph, manager)
-    manager.parse_all([graph[module_id] for module_id in scc.mod_ids], post_parse=False)
+    states = [graph[module_id] for module_id in scc.mod_ids]
+    stat_before_reading(states, manager)
+    manager.parse_all(states, post_parse=False)
     if from_cache is None:
         from_cache = {module_id for module_id in scc.mod_ids if graph[module_id].meta}
     else:
@@ -76,6 +78,21 @@ def check_interface(
             bytes.fromhex(str(result.interface_hash)) for _, result, _ in results
         ),
     )
+
+
+def stat_before_reading(states: list[State], manager: BuildManager) -> None:
+    """Fix each file's stat (mtime, size) before its text is read, as the meta records them.
+
+    The native parser reads files itself, and the engine takes the stat it
+    writes into the meta only when it writes it, unless the process took it
+    earlier.  A file edited in between would get the new stat with the old
+    text's hash and errors, and the next run would find that entry fresh for
+    the new text.  Taken first, the stat can only be older than the text, which
+    makes the next run compare hashes.
+    """
+    for state in states:
+        if state.path and state.tree is None:
+            manager.get_stat(state.path)
 
 
 def apply_interface_hashes(result: InterfaceResult, graph: Graph) -> None:

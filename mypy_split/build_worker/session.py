@@ -199,6 +199,7 @@ class WorkerSession:
         for state, suppressed_opts in zip(states, task.suppressed_opts):
             state.options = state.options.clone_for_module(state.id)
             state.known_suppressed_deps_opts = suppressed_opts
+        phases.stat_before_reading(states, manager)
         manager.parse_all(states, post_parse=False)
         for state, import_errors in zip(states, task.import_errors):
             tree = state.tree
