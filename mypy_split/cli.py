@@ -2,7 +2,8 @@
 
 `mypy-split ARGS` behaves as `mypy ARGS -n 0` does: the same validation, the
 same messages, the same summary and exit codes, and the same handling of
-Ctrl-C, closed pipes and internal errors.  Only `--version` is ours.
+Ctrl-C, closed pipes and internal errors.  Ours: `--version`'s text, and the
+flags in `own_flags` (taken out before mypy's parser sees the arguments).
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ import mypy_split
 from mypy_split import engine
 from mypy_split.driver import BuildOutcome, Parallelism, run_build
 from mypy_split.failures import WorkerCrashed
+from mypy_split.observe import BuildObserver
 from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
+from mypy_split.own_flags import OwnFlags, split_own_flags
+from mypy_split.progress import progress_observer
 
 
 def version_text() -> str:
@@ -55,6 +59,7 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
         args = sys.argv[1:]
     if isinstance(stdout, TextIOWrapper) and stdout.errors == "strict":
         stdout.reconfigure(errors="backslashreplace")
+    flags, args = split_own_flags(args)
     if wants_version(args):
         stdout.write(version_text() + "\n")
         return 0
@@ -62,7 +67,10 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
     fscache = FileSystemCache()
     sources, options = mypy.main.process_options(args, stdout=stdout, stderr=stderr, fscache=fscache)
     validate_options(options, stdout, stderr)
+    apply_own_flags(flags, options, stderr)
+    # Workers rebuild our options from mypy's arguments only.
     parallelism = Parallelism(take_worker_count(options, stderr), list(args), os.getcwd())
+    observer = progress_observer(flags, stderr, options.verbosity)
     formatter = util.FancyFormatter(stdout, stderr, options.hide_error_codes, hide_success=bool(options.output))
 
     if options.install_types and not sources:
@@ -70,7 +78,7 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
         return 0
 
     try:
-        sink, outcome = build_once(sources, options, fscache, start, stdout, stderr, parallelism)
+        sink, outcome = build_once(sources, options, fscache, start, stdout, stderr, parallelism, flags, observer)
     except WorkerCrashed as crash:
         stderr.write(f"mypy-split: error: {crash}\n")
         return 2
@@ -79,7 +87,9 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
             mypy.main.install_types(formatter, options, after_run=True, non_interactive=True)
             fscache.flush()
             print()
-            sink, outcome = build_once(sources, options, fscache, start, stdout, stderr, parallelism)
+            sink, outcome = build_once(
+                sources, options, fscache, start, stdout, stderr, parallelism, flags, observer
+            )
         sink.show_collected()
 
     code = exit_code(sink.messages, outcome.blockers)
@@ -100,8 +110,10 @@ def build_once(
     stdout: TextIO,
     stderr: TextIO,
     parallelism: Parallelism,
+    flags: OwnFlags,
+    observer: BuildObserver,
 ) -> tuple[MessageSink, BuildOutcome]:
-    sink = MessageSink(options, stdout, stderr)
+    sink = MessageSink(options, stdout, stderr, flags, observer)
     outcome = run_build(sources, options, fscache, sink, stdout, stderr, parallelism)
     sink.write_junit_xml(time.time() - start, outcome.serious)
     return sink, outcome
@@ -122,6 +134,15 @@ def take_worker_count(options: Options, stderr: TextIO) -> int:
         stderr.write("mypy-split: warning: worker processes are not supported on Windows; checking in-process\n")
         return 0
     return workers
+
+
+def apply_own_flags(flags: OwnFlags, options: Options, stderr: TextIO) -> None:
+    """Check our flags against mypy's options, and adjust those they replace."""
+    if flags.output is not None and options.output is not None:
+        fail(f"error: --output {flags.output} cannot be combined with --output {options.output}", stderr, options)
+    if flags.output == "github":
+        # Workflow commands are built from error tuples; source excerpts have no place there.
+        options.pretty = False
 
 
 def validate_options(options: Options, stdout: TextIO, stderr: TextIO) -> None:
