@@ -1,0 +1,33 @@
+"""Our own flags come out of argv; everything else stays for mypy, in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from mypy_split.own_flags import OwnFlags, split_own_flags
+
+
+@pytest.mark.parametrize(
+    "argv, flags, rest",
+    [
+        (["--output", "github", "a.py"], OwnFlags(output="github"), ["a.py"]),
+        (["a.py", "--output=github"], OwnFlags(output="github"), ["a.py"]),
+        (["-O", "github", "-n", "2"], OwnFlags(output="github"), ["-n", "2"]),
+        (["-Ogithub"], OwnFlags(output="github"), []),
+        # mypy's own formats (and a value mypy will reject in its own words) reach mypy.
+        (["-O", "json", "a.py"], OwnFlags(), ["-O", "json", "a.py"]),
+        (["--output=json"], OwnFlags(), ["--output=json"]),
+        (["-Ojson"], OwnFlags(), ["-Ojson"]),
+        (["--output", "xml"], OwnFlags(), ["--output", "xml"]),
+        (["--output"], OwnFlags(), ["--output"]),
+        (["--no-progress", "a.py"], OwnFlags(progress=False), ["a.py"]),
+        (["--no-progress", "--progress"], OwnFlags(progress=True), []),
+        # Program text and file names after `--` are never flags.
+        (["-c", "--no-progress", "--strict"], OwnFlags(), ["-c", "--no-progress", "--strict"]),
+        (["--command", "--output", "github"], OwnFlags(), ["--command", "--output", "github"]),
+        (["--", "--no-progress", "--output", "github"], OwnFlags(), ["--", "--no-progress", "--output", "github"]),
+        (["--version", "--no-progress"], OwnFlags(progress=False), ["--version"]),
+    ],
+)
+def test_split(argv: list[str], flags: OwnFlags, rest: list[str]) -> None:
+    assert split_own_flags(argv) == (flags, rest)
