@@ -115,6 +115,8 @@ class ProgressLine:
 def _terminal_width(stream: TextIO) -> int:
     """The width of the terminal the line goes to (stdout may be a pipe)."""
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        columns = os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, ValueError, OSError):
-        return shutil.get_terminal_size(fallback=(80, 24)).columns
+        columns = 0
+    # A terminal that does not tell its size reports 0 columns.
+    return columns if columns > 0 else shutil.get_terminal_size(fallback=(80, 24)).columns
