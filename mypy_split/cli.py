@@ -26,7 +26,6 @@ import mypy_split
 from mypy_split import engine
 from mypy_split.driver import BuildOutcome, Parallelism, run_build
 from mypy_split.failures import WorkerCrashed
-from mypy_split.observe import BuildObserver
 from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
 from mypy_split.own_flags import OwnFlags, split_own_flags
 from mypy_split.progress import progress_observer
@@ -77,8 +76,11 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
         mypy.main.install_types(formatter, options, non_interactive=options.non_interactive)
         return 0
 
+    def new_sink() -> MessageSink:
+        return MessageSink(options, stdout, stderr, flags, observer)
+
     try:
-        sink, outcome = build_once(sources, options, fscache, start, stdout, stderr, parallelism, flags, observer)
+        sink, outcome = build_once(sources, fscache, start, new_sink(), parallelism)
     except WorkerCrashed as crash:
         stderr.write(f"mypy-split: error: {crash}\n")
         return 2
@@ -87,9 +89,7 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
             mypy.main.install_types(formatter, options, after_run=True, non_interactive=True)
             fscache.flush()
             print()
-            sink, outcome = build_once(
-                sources, options, fscache, start, stdout, stderr, parallelism, flags, observer
-            )
+            sink, outcome = build_once(sources, fscache, start, new_sink(), parallelism)
         sink.show_collected()
 
     code = exit_code(sink.messages, outcome.blockers)
@@ -104,17 +104,12 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
 
 def build_once(
     sources: list[BuildSource],
-    options: Options,
     fscache: FileSystemCache,
     start: float,
-    stdout: TextIO,
-    stderr: TextIO,
+    sink: MessageSink,
     parallelism: Parallelism,
-    flags: OwnFlags,
-    observer: BuildObserver,
 ) -> tuple[MessageSink, BuildOutcome]:
-    sink = MessageSink(options, stdout, stderr, flags, observer)
-    outcome = run_build(sources, options, fscache, sink, stdout, stderr, parallelism)
+    outcome = run_build(sources, sink.options, fscache, sink, sink.stdout, sink.stderr, parallelism)
     sink.write_junit_xml(time.time() - start, outcome.serious)
     return sink, outcome
 
@@ -208,7 +203,7 @@ def console_entry() -> NoReturn:
 
 def show_traceback_requested() -> bool:
     try:
-        _, options = mypy.main.process_options(sys.argv[1:], fscache=FileSystemCache())
+        _, options = mypy.main.process_options(mypy_arguments(), fscache=FileSystemCache())
     except BaseException:
         return False
     return bool(options.show_traceback)
@@ -219,7 +214,7 @@ def report_crash(error: Exception) -> None:
     try:
         import mypy.errors
 
-        _, options = mypy.main.process_options(sys.argv[1:], fscache=FileSystemCache())
+        _, options = mypy.main.process_options(mypy_arguments(), fscache=FileSystemCache())
         # Ends with SystemExit(2) after its report, exactly as mypy exits then.
         mypy.errors.report_internal_error(error, None, 0, None, options)
     except Exception:
@@ -227,3 +222,8 @@ def report_crash(error: Exception) -> None:
     sys.stdout.write(traceback.format_exc())
     sys.stdout.flush()
     sys.stderr.flush()
+
+
+def mypy_arguments() -> list[str]:
+    """The command line as mypy's parser must see it: without our own flags."""
+    return split_own_flags(sys.argv[1:])[1]

@@ -58,8 +58,11 @@ class ProgressLine:
     # -- events -----------------------------------------------------------------
 
     def build_planned(self, modules: int, sccs: int, workers: int) -> None:
+        # A second build in one run (after --install-types) starts counting anew.
         self.modules = modules
         self.workers = workers
+        self.done_modules = 0
+        self.in_flight.clear()
         self.draw()
 
     def scc_fresh(self, scc_id: int, modules: int) -> None:
