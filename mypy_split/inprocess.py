@@ -8,6 +8,7 @@ process gives mypy's output, only-once notes included, by construction.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from mypy.build import BuildManager
 
@@ -61,7 +62,7 @@ class InProcessRun:
                 self.implementation(action.scc_id)
                 action = loop.implementation_done(action.scc_id)
 
-    def classify(self, scc_ids: list[int]) -> tuple[list[int], list[int]]:
+    def classify(self, scc_ids: Sequence[int]) -> tuple[list[int], list[int]]:
         classified = phases.classify([self.plan.scc(i) for i in scc_ids], self.graph, self.manager)
         for scc_id in classified.fresh:
             self.observer.scc_fresh(scc_id, len(self.plan.scc(scc_id).mod_ids))
