@@ -27,7 +27,7 @@ from mypy_split import engine
 from mypy_split.driver import BuildOutcome, Parallelism, run_build
 from mypy_split.failures import WorkerCrashed
 from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
-from mypy_split.own_flags import OwnFlags, split_own_flags
+from mypy_split.own_flags import OwnFlagError, OwnFlags, split_own_flags
 from mypy_split.progress import progress_observer
 
 
@@ -58,7 +58,11 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
         args = sys.argv[1:]
     if isinstance(stdout, TextIOWrapper) and stdout.errors == "strict":
         stdout.reconfigure(errors="backslashreplace")
-    flags, args = split_own_flags(args)
+    try:
+        flags, args = split_own_flags(args)
+    except OwnFlagError as error:
+        stderr.write(f"mypy-split: error: {error}\n")
+        return 2
     if wants_version(args):
         stdout.write(version_text() + "\n")
         return 0
@@ -226,4 +230,7 @@ def report_crash(error: Exception) -> None:
 
 def mypy_arguments() -> list[str]:
     """The command line as mypy's parser must see it: without our own flags."""
-    return split_own_flags(sys.argv[1:])[1]
+    try:
+        return split_own_flags(sys.argv[1:])[1]
+    except OwnFlagError:
+        return sys.argv[1:]

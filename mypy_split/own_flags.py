@@ -28,24 +28,39 @@ class OwnFlags:
     progress: bool = True
 
 
+class OwnFlagError(Exception):
+    """A flag of ours without its value; the message says which, in argparse's words."""
+
+
 Update = Callable[[OwnFlags], OwnFlags]
+
+
+@dataclass(frozen=True)
+class ValueFlag:
+    """A flag with one value.  `apply` returns None for a value that is not ours."""
+
+    apply: Callable[[OwnFlags, str], OwnFlags | None]
+    # mypy has a flag of this name too: values not ours, and a missing value,
+    # are left for mypy's parser (which then answers in its own words).
+    shared_with_mypy: bool = False
+
 
 _SWITCHES: dict[str, Update] = {
     "--progress": lambda flags: dataclasses.replace(flags, progress=True),
     "--no-progress": lambda flags: dataclasses.replace(flags, progress=False),
 }
 
-# A flag with a value: the function returns None when the value is not ours,
-# and the flag then goes to mypy as written (`--output json`).
-_WITH_VALUE: dict[str, Callable[[OwnFlags, str], OwnFlags | None]] = {
-    "--output": lambda flags, value: (
-        dataclasses.replace(flags, output=value) if value in OWN_OUTPUT_FORMATS else None
+_WITH_VALUE: dict[str, ValueFlag] = {
+    "--output": ValueFlag(
+        lambda flags, value: (
+            dataclasses.replace(flags, output=value) if value in OWN_OUTPUT_FORMATS else None
+        ),
+        shared_with_mypy=True,
     ),
 }
 _SHORT_ALIASES = {"-O": "--output"}
 
-# mypy's flags whose next argument is program text or a value that must never
-# be read as a flag of ours.
+# mypy's flags whose next argument is program text, never a flag of ours.
 _TAKES_TEXT = frozenset({"-c", "--command"})
 
 
@@ -53,7 +68,8 @@ def split_own_flags(argv: list[str]) -> tuple[OwnFlags, list[str]]:
     """Our flags, and the arguments left for mypy (in their order).
 
     Scanning stops at `--` (what follows is file names), and the argument
-    after `-c`/`--command` is program text, never a flag.
+    after `-c`/`--command` is program text, never a flag.  OwnFlagError for
+    a flag of ours whose value is missing.
     """
     flags = OwnFlags()
     rest: list[str] = []
@@ -71,9 +87,10 @@ def split_own_flags(argv: list[str]) -> tuple[OwnFlags, list[str]]:
             flags = _SWITCHES[arg](flags)
             index += 1
             continue
-        name, value, used = _flag_with_value(argv, index)
-        if name is not None:
-            updated = _WITH_VALUE[name](flags, value)
+        found = _flag_with_value(argv, index)
+        if found is not None:
+            name, value, used = found
+            updated = _WITH_VALUE[name].apply(flags, value)
             if updated is not None:
                 flags = updated
                 index += used
@@ -83,21 +100,21 @@ def split_own_flags(argv: list[str]) -> tuple[OwnFlags, list[str]]:
     return flags, rest
 
 
-def _flag_with_value(argv: list[str], index: int) -> tuple[str | None, str, int]:
+def _flag_with_value(argv: list[str], index: int) -> tuple[str, str, int] | None:
     """(flag name, value, arguments used) if argv[index] is a flag of ours with a value."""
     arg = argv[index]
     name = _SHORT_ALIASES.get(arg, arg)
     if name in _WITH_VALUE:
-        if index + 1 >= len(argv):
-            # mypy's parser reports a missing value in its own words.
-            return None, "", 1
-        return name, argv[index + 1], 2
+        if index + 1 < len(argv):
+            return name, argv[index + 1], 2
+        if _WITH_VALUE[name].shared_with_mypy:
+            return None
+        raise OwnFlagError(f"argument {name}: expected one argument")
     flag, equals, value = arg.partition("=")
-    flag = _SHORT_ALIASES.get(flag, flag)
     if equals and flag in _WITH_VALUE and flag.startswith("--"):
         return flag, value, 1
     for short, long_name in _SHORT_ALIASES.items():
         # `-Ogithub`, as argparse accepts for short options.
         if arg.startswith(short) and len(arg) > len(short) and not equals:
             return long_name, arg[len(short) :], 1
-    return None, "", 1
+    return None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from mypy_split.own_flags import OwnFlags, split_own_flags
+from mypy_split import own_flags
+from mypy_split.own_flags import OwnFlagError, OwnFlags, split_own_flags
 
 
 @pytest.mark.parametrize(
@@ -31,3 +34,12 @@ from mypy_split.own_flags import OwnFlags, split_own_flags
 )
 def test_split(argv: list[str], flags: OwnFlags, rest: list[str]) -> None:
     assert split_own_flags(argv) == (flags, rest)
+
+
+def test_a_flag_only_we_have_needs_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The way a flag such as `--trace FILE` is added; `--output` alone is left to mypy.
+    only_ours = own_flags.ValueFlag(lambda flags, value: dataclasses.replace(flags, output=value))
+    monkeypatch.setitem(own_flags._WITH_VALUE, "--ours", only_ours)
+    assert split_own_flags(["--ours=x", "a.py"]) == (OwnFlags(output="x"), ["a.py"])
+    with pytest.raises(OwnFlagError, match="argument --ours: expected one argument"):
+        split_own_flags(["a.py", "--ours"])
