@@ -2,7 +2,8 @@
 
 `mypy-split ARGS` behaves as `mypy ARGS -n 0` does: the same validation, the
 same messages, the same summary and exit codes, and the same handling of
-Ctrl-C, closed pipes and internal errors.  Only `--version` is ours.
+Ctrl-C, closed pipes and internal errors.  Ours: `--version`'s text, and the
+flags in `own_flags` (taken out before mypy's parser sees the arguments).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from mypy_split import engine
 from mypy_split.driver import BuildOutcome, Parallelism, run_build
 from mypy_split.failures import WorkerCrashed
 from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
+from mypy_split.own_flags import OwnFlagError, OwnFlags, split_own_flags
+from mypy_split.progress import progress_observer
 
 
 def version_text() -> str:
@@ -55,6 +58,11 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
         args = sys.argv[1:]
     if isinstance(stdout, TextIOWrapper) and stdout.errors == "strict":
         stdout.reconfigure(errors="backslashreplace")
+    try:
+        flags, args = split_own_flags(args)
+    except OwnFlagError as error:
+        stderr.write(f"mypy-split: error: {error}\n")
+        return 2
     if wants_version(args):
         stdout.write(version_text() + "\n")
         return 0
@@ -62,15 +70,21 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
     fscache = FileSystemCache()
     sources, options = mypy.main.process_options(args, stdout=stdout, stderr=stderr, fscache=fscache)
     validate_options(options, stdout, stderr)
+    apply_own_flags(flags, options, stderr)
+    # Workers rebuild our options from mypy's arguments only.
     parallelism = Parallelism(take_worker_count(options, stderr), list(args), os.getcwd())
+    observer = progress_observer(flags, stderr, options.verbosity)
     formatter = util.FancyFormatter(stdout, stderr, options.hide_error_codes, hide_success=bool(options.output))
 
     if options.install_types and not sources:
         mypy.main.install_types(formatter, options, non_interactive=options.non_interactive)
         return 0
 
+    def new_sink() -> MessageSink:
+        return MessageSink(options, stdout, stderr, flags, observer)
+
     try:
-        sink, outcome = build_once(sources, options, fscache, start, stdout, stderr, parallelism)
+        sink, outcome = build_once(sources, fscache, start, new_sink(), parallelism)
     except WorkerCrashed as crash:
         stderr.write(f"mypy-split: error: {crash}\n")
         return 2
@@ -79,7 +93,7 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
             mypy.main.install_types(formatter, options, after_run=True, non_interactive=True)
             fscache.flush()
             print()
-            sink, outcome = build_once(sources, options, fscache, start, stdout, stderr, parallelism)
+            sink, outcome = build_once(sources, fscache, start, new_sink(), parallelism)
         sink.show_collected()
 
     code = exit_code(sink.messages, outcome.blockers)
@@ -94,15 +108,12 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
 
 def build_once(
     sources: list[BuildSource],
-    options: Options,
     fscache: FileSystemCache,
     start: float,
-    stdout: TextIO,
-    stderr: TextIO,
+    sink: MessageSink,
     parallelism: Parallelism,
 ) -> tuple[MessageSink, BuildOutcome]:
-    sink = MessageSink(options, stdout, stderr)
-    outcome = run_build(sources, options, fscache, sink, stdout, stderr, parallelism)
+    outcome = run_build(sources, sink.options, fscache, sink, sink.stdout, sink.stderr, parallelism)
     sink.write_junit_xml(time.time() - start, outcome.serious)
     return sink, outcome
 
@@ -122,6 +133,15 @@ def take_worker_count(options: Options, stderr: TextIO) -> int:
         stderr.write("mypy-split: warning: worker processes are not supported on Windows; checking in-process\n")
         return 0
     return workers
+
+
+def apply_own_flags(flags: OwnFlags, options: Options, stderr: TextIO) -> None:
+    """Check our flags against mypy's options, and adjust those they replace."""
+    if flags.output is not None and options.output is not None:
+        fail(f"error: --output {flags.output} cannot be combined with --output {options.output}", stderr, options)
+    if flags.output == "github":
+        # Workflow commands are built from error tuples; source excerpts have no place there.
+        options.pretty = False
 
 
 def validate_options(options: Options, stdout: TextIO, stderr: TextIO) -> None:
@@ -187,7 +207,7 @@ def console_entry() -> NoReturn:
 
 def show_traceback_requested() -> bool:
     try:
-        _, options = mypy.main.process_options(sys.argv[1:], fscache=FileSystemCache())
+        _, options = mypy.main.process_options(mypy_arguments(), fscache=FileSystemCache())
     except BaseException:
         return False
     return bool(options.show_traceback)
@@ -198,7 +218,7 @@ def report_crash(error: Exception) -> None:
     try:
         import mypy.errors
 
-        _, options = mypy.main.process_options(sys.argv[1:], fscache=FileSystemCache())
+        _, options = mypy.main.process_options(mypy_arguments(), fscache=FileSystemCache())
         # Ends with SystemExit(2) after its report, exactly as mypy exits then.
         mypy.errors.report_internal_error(error, None, 0, None, options)
     except Exception:
@@ -206,3 +226,11 @@ def report_crash(error: Exception) -> None:
     sys.stdout.write(traceback.format_exc())
     sys.stdout.flush()
     sys.stderr.flush()
+
+
+def mypy_arguments() -> list[str]:
+    """The command line as mypy's parser must see it: without our own flags."""
+    try:
+        return split_own_flags(sys.argv[1:])[1]
+    except OwnFlagError:
+        return sys.argv[1:]

@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING, TextIO
 
 import mypy.build
 from mypy.build import BuildManager, Graph
+from mypy.config_parser import get_config_module_names
 from mypy.errors import CompileError
 from mypy.fscache import FileSystemCache
 from mypy.modulefinder import BuildSource
 from mypy.options import Options
 from mypy.typestate import type_state
 
-from mypy_split import engine, fine_grained
+from mypy_split import engine, fine_grained, phases
 from mypy_split.cachelock import cache_lock
 from mypy_split.costs import CostModel
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
+from mypy_split.observe import NULL_OBSERVER
 from mypy_split.output import MessageSink
 from mypy_split.reports import all_supported as reports_supported
 
@@ -128,6 +130,7 @@ def build_and_report_locked(
     stderr: TextIO,
     parallelism: Parallelism | None,
 ) -> BuildOutcome:
+    manager: BuildManager | None = None
     try:
         manager = engine.open_build(
             sources,
@@ -141,14 +144,19 @@ def build_and_report_locked(
             # Keep import errors per file, to be replayed where the module is checked.
             manager.errors.global_watcher = True
         try:
-            check_program(sources, manager, parallelism)
+            check_program(sources, manager, parallelism, sink)
         finally:
             engine.close_build(manager)
     except CompileError as error:
         # The error carries every message not yet flushed, then the blocker.
         serious = not error.use_stdout
-        sink.flush_errors(None, error.messages, serious)
+        tuples = None
+        if sink.structured and manager is not None:
+            tuples = phases.blocker_error_tuples(manager.errors, error.messages)
+        sink.show_module(phases.ModuleErrors(None, error.messages, tuples), serious)
         return BuildOutcome(blockers=True, serious=serious)
+    finally:
+        sink.observer.build_finished()
     manager.metastore.close()
     return BuildOutcome(blockers=False, serious=False)
 
@@ -243,10 +251,19 @@ def cache_prefix(options: Options) -> str:
 
 
 def check_program(
-    sources: list[BuildSource], manager: BuildManager, parallelism: Parallelism | None
+    sources: list[BuildSource],
+    manager: BuildManager,
+    parallelism: Parallelism | None,
+    sink: MessageSink | None = None,
 ) -> Graph:
-    """Everything between opening and closing a build, as mypy orders it; returns the graph."""
+    """Everything between opening and closing a build, as mypy orders it; returns the graph.
+
+    Errors go to the sink (or, without one, as text through the engine's
+    flush callback), events to the sink's observer.
+    """
     options = manager.options
+    show = sink.show_module if sink is not None else show_through_engine(manager)
+    observer = sink.observer if sink is not None else NULL_OBSERVER
     mypy.build.log_configuration(manager, sources)
     early_pool = start_pool_early(manager, parallelism)
     # Modules a single process would hold trees for; None: this process checked.
@@ -257,7 +274,7 @@ def check_program(
             plan = plan_sccs(graph, manager)
             costs = CostModel.load(options)
             if parallelism is None:
-                run_in_process(plan, manager, costs)
+                run_in_process(plan, manager, show, costs, observer)
             else:
                 # Imported here: a run without workers should not pay for loading it.
                 from mypy_split.parallel import Coordinator, hello_for
@@ -266,7 +283,9 @@ def check_program(
                     parallelism.argv, parallelism.cwd, parallelism.private_cache, parallelism.report_root
                 )
                 pool, early_pool = early_pool, None
-                coordinator = Coordinator(plan, manager, parallelism.workers, hello, pool, costs)
+                coordinator = Coordinator(
+                    plan, manager, parallelism.workers, hello, show, pool, costs, observer
+                )
                 coordinator.pass_fds = inherited_fds(parallelism)
                 coordinator.run()
                 with_trees = fine_grained.modules_with_trees(plan, coordinator.stale_scc_ids())
@@ -289,8 +308,25 @@ def check_program(
     if not options.fine_grained_incremental:
         type_state.reset_all_subtype_caches()
     write_stats_files(graph, options)
-    mypy.build.warn_unused_configs(options, manager.flush_errors)
+    warn_unused_configs(options, show)
     return graph
+
+
+def show_through_engine(manager: BuildManager) -> phases.ShowErrors:
+    """Show errors as text through the engine's own flush callback."""
+    return lambda module_errors: manager.flush_errors(module_errors.path, module_errors.lines, False)
+
+
+def warn_unused_configs(options: Options, show: phases.ShowErrors) -> None:
+    """mypy's note on config sections that matched no module, with its tuple."""
+    lines: list[str] = []
+    mypy.build.warn_unused_configs(options, lambda path, new, serious: lines.extend(new))
+    if not lines or options.config_file is None:
+        return
+    unused_globs = [glob for glob in options.per_module_options if glob in options.get_unused_configs()]
+    unused = get_config_module_names(options.config_file, unused_globs)
+    note = (options.config_file, -1, -1, -1, -1, "note", f"unused section(s): {unused}", None)
+    show(phases.ModuleErrors(None, lines, [note]))
 
 
 def load_checked_graph(sources: list[BuildSource], manager: BuildManager) -> tuple[Graph, bool]:

@@ -30,6 +30,7 @@ from mypy_split import fine_grained, phases
 from mypy_split.costs import CostModel
 from mypy_split.failures import WorkerCrashed
 from mypy_split.graph import BuildPlan
+from mypy_split.observe import NULL_OBSERVER, BuildObserver, Phase, Task
 from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
 from mypy_split.protocol import (
     PROTOCOL_VERSION,
@@ -53,7 +54,6 @@ from mypy_split.schedule import (
     SequentialLoop,
 )
 
-Lines = list[tuple[str, list[str]]]
 MAX_ATTEMPTS = 2
 # Expected seconds of stale work below which starting workers costs more than
 # it saves (process start, engine import, loading dependencies from the cache):
@@ -77,8 +77,10 @@ class Coordinator:
         manager: BuildManager,
         workers: int,
         hello: Hello,
+        show: phases.ShowErrors,
         pool: WorkerPool | None = None,
         costs: CostModel | None = None,
+        observer: BuildObserver = NULL_OBSERVER,
     ) -> None:
         self.plan = plan
         self.graph = plan.graph
@@ -90,7 +92,8 @@ class Coordinator:
         # Descriptors the workers inherit (the cache lock).
         self.pass_fds: tuple[int, ...] = ()
         self.graph_sent = False
-        self.flush = manager.flush_errors
+        self.show = show
+        self.observer = observer
         self.costs = costs if costs is not None else CostModel({}, None)
         self.scc_costs = self.costs.scc_costs(plan)
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
@@ -105,7 +108,9 @@ class Coordinator:
         self.replay = SequentialLoop(plan.nodes)
         self.replay_action: Action = self.replay.start()
         self.fresh: dict[int, bool] = {}
-        self.fresh_lines: dict[int, Lines] = {}
+        self.fresh_errors: dict[int, list[phases.ModuleErrors]] = {}
+        # Tasks on workers, by SCC, for the observer.
+        self.running: dict[int, Task] = {}
         self.results: dict[int, ImplementationDone] = {}
         self.local: set[int] = set()
         self.interfaces_reported: set[int] = set()
@@ -114,6 +119,7 @@ class Coordinator:
 
     def run(self) -> None:
         completed = False
+        self.observer.build_planned(len(self.graph), len(self.plan.sccs), self.worker_count)
         try:
             self.classify_ready()
             while not isinstance(self.replay_action, Finished):
@@ -143,17 +149,15 @@ class Coordinator:
                 self.classify_one(scc_id)
 
     def classify_one(self, scc_id: int) -> None:
-        captured: Lines = []
-        self.manager.flush_errors = lambda path, lines, serious: captured.append((path or "", lines))
-        try:
-            fresh, _ = phases.classify([self.plan.scc(scc_id)], self.graph, self.manager)
-        finally:
-            self.manager.flush_errors = self.flush
-        self.fresh[scc_id] = bool(fresh)
-        self.fresh_lines[scc_id] = captured
-        if not fresh:
+        classified = phases.classify([self.plan.scc(scc_id)], self.graph, self.manager)
+        fresh = bool(classified.fresh)
+        self.fresh[scc_id] = fresh
+        self.fresh_errors[scc_id] = classified.cached_errors
+        if fresh:
+            self.observer.scc_fresh(scc_id, len(self.plan.scc(scc_id).mod_ids))
+        else:
             self.note_stale(scc_id)
-        self.scheduler.classified(scc_id, bool(fresh))
+        self.scheduler.classified(scc_id, fresh)
 
     # -- dispatch ---------------------------------------------------------------
 
@@ -173,7 +177,9 @@ class Coordinator:
             if scc_id is None:
                 return
             worker.task = scc_id
-            pool.send(worker, self.task_message(scc_id))
+            message = self.task_message(scc_id)
+            self.start_task(scc_id, "whole" if message.one_piece else "interface", worker.index)
+            pool.send(worker, message)
         if not pool.live_workers:
             while (scc_id := self.scheduler.next_task()) is not None:
                 self.local.add(scc_id)
@@ -270,8 +276,11 @@ class Coordinator:
             return
         if isinstance(message, InterfaceDone):
             self.on_interface(message)
+            if self.end_task(message.scc_id, True, only="interface"):
+                self.start_task(message.scc_id, "implementation", worker.index)
         elif isinstance(message, ImplementationDone):
             worker.task = None
+            self.end_task(message.scc_id, True)
             self.results[message.scc_id] = message
             self.costs.record(
                 self.plan.scc(message.scc_id).mod_ids,
@@ -284,6 +293,7 @@ class Coordinator:
             self.scheduler.implementation_done(message.scc_id)
         elif isinstance(message, TaskFailed):
             worker.task = None
+            self.end_task(message.scc_id, False)
             self.local.add(message.scc_id)
             self.scheduler.withdraw(message.scc_id)
             # After a blocker or a crash the engine's state in that process is
@@ -306,6 +316,7 @@ class Coordinator:
         worker.task = None
         if scc_id is None or scc_id in self.results:
             return
+        self.end_task(scc_id, False)
         attempts = self.attempts.get(scc_id, 0) + 1
         self.attempts[scc_id] = attempts
         if scc_id in self.interfaces_reported:
@@ -323,6 +334,20 @@ class Coordinator:
             )
         self.scheduler.task_lost(scc_id)
 
+    def start_task(self, scc_id: int, phase: Phase, worker: int | None) -> None:
+        task = Task(scc_id, phase, worker, len(self.plan.scc(scc_id).mod_ids))
+        self.running[scc_id] = task
+        self.observer.task_started(task)
+
+    def end_task(self, scc_id: int, ok: bool, only: Phase | None = None) -> bool:
+        """Tell the observer a task ended (only one of phase `only`); True if one did."""
+        task = self.running.get(scc_id)
+        if task is None or (only is not None and task.phase != only):
+            return False
+        del self.running[scc_id]
+        self.observer.task_finished(task, ok)
+        return True
+
     # -- replay ---------------------------------------------------------------
 
     def advance_replay(self) -> bool:
@@ -336,8 +361,8 @@ class Coordinator:
                 fresh = [scc_id for scc_id in action.scc_ids if self.fresh[scc_id]]
                 stale = [scc_id for scc_id in action.scc_ids if not self.fresh[scc_id]]
                 for scc_id in fresh:
-                    for path, lines in self.fresh_lines.pop(scc_id):
-                        self.flush(path, lines, False)
+                    for module_errors in self.fresh_errors.pop(scc_id):
+                        self.show(module_errors)
                 self.replay_action = self.replay.classified(fresh, stale)
             elif isinstance(action, RunInterface):
                 if action.scc_id in self.local:
@@ -364,10 +389,11 @@ class Coordinator:
             if len(kept) != len(records):
                 self.rewrite_cached_errors(module_id, kept)
             xpath = self.graph[module_id].xpath
+            tuples = [record.engine_tuple() for record in kept]
             lines = self.manager.errors.format_messages(
-                xpath, [record.engine_tuple() for record in kept], formatter=self.manager.error_formatter
+                xpath, tuples, formatter=self.manager.error_formatter
             )
-            self.flush(self.manager.errors.simplify_path(xpath), lines, False)
+            self.show(phases.ModuleErrors(self.manager.errors.simplify_path(xpath), lines, tuples))
 
     def place_only_once(self, records: list[ErrorRecord]) -> list[ErrorRecord]:
         kept = []
@@ -426,16 +452,21 @@ class Coordinator:
     def check_here_as_worker(self, scc_id: int) -> None:
         scc = self.plan.scc(scc_id)
         if phases.needs_one_piece(scc, self.graph):
-            phases.check_whole(scc, self.graph, self.manager)
-            return
-        result = phases.check_interface(scc, self.graph, self.manager)
-        self.scheduler.interface_done(scc_id)
-        lines = phases.check_implementation(
-            list(result.module_ids), list(result.meta_files), self.graph, self.manager
-        )
-        for module_id, module_lines in lines.items():
-            path = self.manager.errors.simplify_path(self.graph[module_id].xpath)
-            self.flush(path, module_lines, False)
+            self.start_task(scc_id, "whole", None)
+            shown = phases.check_whole(scc, self.graph, self.manager)
+            self.end_task(scc_id, True)
+        else:
+            self.start_task(scc_id, "interface", None)
+            result = phases.check_interface(scc, self.graph, self.manager)
+            self.end_task(scc_id, True)
+            self.scheduler.interface_done(scc_id)
+            self.start_task(scc_id, "implementation", None)
+            shown = phases.check_implementation(
+                list(result.module_ids), list(result.meta_files), self.graph, self.manager
+            )
+            self.end_task(scc_id, True)
+        for module_errors in shown:
+            self.show(module_errors)
 
 
 def hello_for(argv: list[str], cwd: str, cache_dir: str | None, report_root: str | None = None) -> Hello:

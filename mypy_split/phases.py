@@ -8,10 +8,32 @@ another process) reads what this call wrote.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import mypy.build
 from mypy.build import SCC, BuildManager, Graph, State
+from mypy.errors import Errors
+
+ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
+
+
+@dataclass(frozen=True)
+class ModuleErrors:
+    """One module's errors as shown: the engine's text lines and the tuples behind them.
+
+    `errors` is None only where the engine gave text without its tuples.
+    """
+
+    # As mypy shows it; None for lines that belong to no one file (a blocker's).
+    path: str | None
+    lines: list[str]
+    errors: list[ErrorTuple] | None
+
+
+# Where executors send each module's errors, in the order mypy shows them.
+ShowErrors = Callable[[ModuleErrors], None]
 
 
 @dataclass(frozen=True)
@@ -23,17 +45,60 @@ class InterfaceResult:
     interface_hashes: tuple[bytes, ...]
 
 
-def classify(sccs: list[SCC], graph: Graph, manager: BuildManager) -> tuple[list[int], list[int]]:
-    """Split ready SCCs into fresh and stale; fresh SCCs report their cached errors now.
+@dataclass(frozen=True)
+class Classified:
+    """Ready SCCs split into fresh and stale, and the fresh ones' cached errors in mypy's order."""
+
+    fresh: list[int]
+    stale: list[int]
+    cached_errors: list[ModuleErrors]
+
+
+def classify(sccs: list[SCC], graph: Graph, manager: BuildManager) -> Classified:
+    """Split ready SCCs into fresh and stale; fresh SCCs' cached errors are returned.
 
     Stale modules are marked as rechecked at once, as mypy does when it queues
     them (reports and the daemon read that set).
     """
-    stale, fresh = mypy.build.find_stale_sccs(sccs, graph, manager)
+    with engine_flushes(manager) as flushed:
+        stale, fresh = mypy.build.find_stale_sccs(sccs, graph, manager)
     for scc in stale:
         for module_id in scc.mod_ids:
             graph[module_id].mark_as_rechecked()
-    return [scc.id for scc in fresh], [scc.id for scc in stale]
+    # The engine flushes exactly each fresh module's cached error tuples.
+    by_path = path_lookup([m for scc in fresh for m in scc.mod_ids], graph, manager)
+    cached = [
+        ModuleErrors(path, lines, cached_tuples(path, by_path, graph))
+        for path, lines in flushed
+    ]
+    return Classified([scc.id for scc in fresh], [scc.id for scc in stale], cached)
+
+
+def cached_tuples(path: str | None, by_path: dict[str, str], graph: Graph) -> list[ErrorTuple] | None:
+    module_id = by_path.get(path or "")
+    return None if module_id is None else list(graph[module_id].error_lines)
+
+
+@contextmanager
+def engine_flushes(manager: BuildManager) -> Iterator[list[tuple[str | None, list[str]]]]:
+    """Collect what the engine flushes during a call instead of showing it.
+
+    The caller pairs each flushed path with the tuples behind its lines and
+    shows both in order (the text output needs the lines, other formats the
+    tuples).
+    """
+    flushed: list[tuple[str | None, list[str]]] = []
+    shown = manager.flush_errors
+    manager.flush_errors = lambda path, lines, serious: flushed.append((path, lines))
+    try:
+        yield flushed
+    finally:
+        manager.flush_errors = shown
+
+
+def path_lookup(module_ids: list[str], graph: Graph, manager: BuildManager) -> dict[str, str]:
+    """Module ids by the path mypy shows for them."""
+    return {manager.errors.simplify_path(graph[m].xpath): m for m in module_ids}
 
 
 def needs_one_piece(scc: SCC, graph: Graph) -> bool:
@@ -41,11 +106,20 @@ def needs_one_piece(scc: SCC, graph: Graph) -> bool:
     return not all(graph[module_id].options.local_partial_types for module_id in scc.mod_ids)
 
 
-def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> None:
-    """Check an SCC in one piece; its errors are flushed as each module finishes."""
+def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> list[ModuleErrors]:
+    """Check an SCC in one piece; returns its modules' errors in mypy's order."""
     invalidate_error_caches(scc, graph, manager)
-    mypy.build.process_stale_scc_full(graph, scc, manager)
+    with engine_flushes(manager) as flushed:
+        mypy.build.process_stale_scc_full(graph, scc, manager)
     manager.commit()
+    # Reading a module's tuples again gives what the engine just formatted.
+    by_path = path_lookup(list(scc.mod_ids), graph, manager)
+    shown = []
+    for path, lines in flushed:
+        module_id = by_path.get(path or "")
+        tuples = None if module_id is None else manager.errors.file_messages(graph[module_id].xpath)
+        shown.append(ModuleErrors(path, lines, tuples))
+    return shown
 
 
 def check_interface(
@@ -110,21 +184,27 @@ def apply_interface_hashes(result: InterfaceResult, graph: Graph) -> None:
 
 def check_implementation(
     module_ids: list[str], meta_files: list[str | None], graph: Graph, manager: BuildManager
-) -> dict[str, list[str]]:
+) -> list[ModuleErrors]:
     """Check the remaining function bodies, module by module; write `meta_ex` files.
 
-    Returns the formatted error lines of every module whose errors are shown,
-    in check order.
+    Returns the errors of every module whose errors are shown, in check order.
     """
-    lines: dict[str, list[str]] = {}
+    shown: list[ModuleErrors] = []
     for module_id, meta_file in zip(module_ids, meta_files):
         results = mypy.build.process_stale_scc_implementation(
             graph, [module_id], manager, [meta_file]
         )
         for result_id, result in results.items():
-            lines[result_id] = list(result.error_lines)
+            xpath = graph[result_id].xpath
+            shown.append(
+                ModuleErrors(
+                    manager.errors.simplify_path(xpath),
+                    list(result.error_lines),
+                    manager.errors.file_messages(xpath),
+                )
+            )
     manager.commit()
-    return lines
+    return shown
 
 
 def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> None:
@@ -157,9 +237,6 @@ def writes_cache(manager: BuildManager) -> bool:
     return manager.options.cache_dir != os.devnull
 
 
-ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
-
-
 def shown_error_tuples(
     module_ids: list[str], graph: Graph, manager: BuildManager
 ) -> dict[str, list[ErrorTuple]]:
@@ -179,3 +256,25 @@ def shown_error_tuples(
 def order_in_scc(scc: SCC, graph: Graph) -> list[str]:
     """The order in which mypy processes (and reports) the modules of an SCC."""
     return list(mypy.build.order_ascc_ex(graph, scc))
+
+
+def blocker_error_tuples(errors: Errors, messages: list[str]) -> list[ErrorTuple] | None:
+    """The tuples behind a blocking error's lines, or None if they cannot be told.
+
+    The engine's blocker carries, formatted, the errors of every file not yet
+    flushed, in the order files first reported one, then the blocker itself.
+    Which files those were is not kept, so each file's tuples are rendered the
+    same way and taken where they are the next lines of the message list.
+    (Works for plain text lines; `--pretty` excerpts do not render alike.)
+    """
+    taken: list[ErrorTuple] = []
+    position = 0
+    for path in errors.error_info_map:
+        tuples = errors.file_messages(path)
+        if not tuples:
+            continue
+        rendered = errors.format_messages_default(tuples, None)
+        if messages[position : position + len(rendered)] == rendered:
+            taken.extend(tuples)
+            position += len(rendered)
+    return taken if position == len(messages) else None
