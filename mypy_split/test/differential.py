@@ -95,8 +95,17 @@ def compare(case: Case, step_index: int, what: str, expected: RunResult, actual:
         )
 
 
+_MODULE_LIST = re.compile(r"\(([^()]*)\)")
+
+
 def stale_lines(result: RunResult) -> list[str]:
-    return [line for line in result.stderr.splitlines() if _STALE_LOG.search(line)]
+    """The `-v` lines scheduling a stale SCC, its module list sorted (mypy logs
+    a set, whose order changes from process to process)."""
+    return [
+        _MODULE_LIST.sub(lambda match: "(" + " ".join(sorted(match.group(1).split())) + ")", line, count=1)
+        for line in result.stderr.splitlines()
+        if _STALE_LOG.search(line)
+    ]
 
 
 def check_fresh(
