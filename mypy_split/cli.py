@@ -28,7 +28,9 @@ from mypy_split.driver import BuildOutcome, Parallelism, run_build
 from mypy_split.failures import WorkerCrashed
 from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
 from mypy_split.own_flags import OwnFlagError, OwnFlags, split_own_flags
+from mypy_split.observe import combine
 from mypy_split.progress import progress_observer
+from mypy_split.trace import Recorder, TraceObserver
 
 
 def version_text() -> str:
@@ -73,7 +75,8 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
     apply_own_flags(flags, options, stderr)
     # Workers rebuild our options from mypy's arguments only.
     parallelism = Parallelism(take_worker_count(options, stderr), list(args), os.getcwd())
-    observer = progress_observer(flags, stderr, options.verbosity)
+    tracer = TraceObserver(Recorder()) if flags.trace is not None or flags.stats else None
+    observer = combine([progress_observer(flags, stderr, options.verbosity), *([tracer] if tracer else [])])
     formatter = util.FancyFormatter(stdout, stderr, options.hide_error_codes, hide_success=bool(options.output))
 
     if options.install_types and not sources:
@@ -98,12 +101,27 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
 
     code = exit_code(sink.messages, outcome.blockers)
     write_summary(sink, sink.messages, outcome.blockers, len(sources))
+    if tracer is not None and not report_trace(tracer, flags, stderr):
+        code = 2
     if options.install_types and not options.non_interactive:
         if mypy.main.install_types(formatter, options, after_run=True, non_interactive=False):
             print()
             print("note: Run mypy again for up-to-date results with installed types")
             code = 2
     return code
+
+
+def report_trace(tracer: TraceObserver, flags: OwnFlags, stderr: TextIO) -> bool:
+    """Write --trace's file and --stats' summary; False if the file cannot be written."""
+    if flags.stats:
+        tracer.stats().write(stderr)
+    if flags.trace is not None:
+        try:
+            tracer.recorder.write_chrome_trace(flags.trace)
+        except OSError as error:
+            stderr.write(f"mypy-split: error: cannot write the trace file {flags.trace}: {error.strerror}\n")
+            return False
+    return True
 
 
 def build_once(

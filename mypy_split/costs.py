@@ -102,6 +102,17 @@ class CostModel:
 
     # -- measurements -----------------------------------------------------------
 
+    def measured_scc_costs(self, plan: BuildPlan) -> dict[int, PhaseCost]:
+        """This run's measured phase seconds of the SCCs it checked."""
+        costs = {}
+        for scc in plan.sccs:
+            measured = [self.measured[m] for m in scc.mod_ids if m in self.measured]
+            if measured:
+                costs[scc.id] = PhaseCost(
+                    sum(cost.interface for cost in measured), sum(cost.implementation for cost in measured)
+                )
+        return costs
+
     def record(self, module_ids: Iterable[str], graph: Graph, interface: float, implementation: float) -> None:
         """One SCC's measured phases, shared among its modules by size."""
         modules = sorted(module_ids)

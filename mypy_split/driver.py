@@ -290,6 +290,7 @@ def check_program(
                 coordinator.run()
                 with_trees = fine_grained.modules_with_trees(plan, coordinator.stale_scc_ids())
             costs.save()
+            observer.build_measured(plan.nodes, costs.measured_scc_costs(plan))
     finally:
         if early_pool is not None:
             early_pool.kill()

@@ -10,9 +10,13 @@ An observer must be cheap and must never raise: it runs inside the build loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from mypy_split.graph import SccNode
+from mypy_split.protocol import TimedSpan
+from mypy_split.schedule import PhaseCost
 
 # "whole": an SCC checked in one piece (no local partial types), both phases at once.
 Phase = Literal["interface", "implementation", "whole"]
@@ -41,6 +45,12 @@ class BuildObserver(Protocol):
     def task_finished(self, task: Task, ok: bool) -> None:
         """`ok` is False when the task failed or its worker was lost (it may run again)."""
 
+    def worker_spans(self, worker: int, scc_id: int | None, spans: Sequence[TimedSpan]) -> None:
+        """What a worker measured itself (start-up, loading, each phase), with its own timestamps."""
+
+    def build_measured(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> None:
+        """After the checking: every SCC, and the phase seconds of those checked."""
+
     def before_output(self) -> None:
         """Lines are about to be written to stdout or stderr."""
 
@@ -61,6 +71,12 @@ class NullObserver:
         pass
 
     def task_finished(self, task: Task, ok: bool) -> None:
+        pass
+
+    def worker_spans(self, worker: int, scc_id: int | None, spans: Sequence[TimedSpan]) -> None:
+        pass
+
+    def build_measured(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> None:
         pass
 
     def before_output(self) -> None:
@@ -94,6 +110,14 @@ class FanOut:
     def task_finished(self, task: Task, ok: bool) -> None:
         for observer in self.observers:
             observer.task_finished(task, ok)
+
+    def worker_spans(self, worker: int, scc_id: int | None, spans: Sequence[TimedSpan]) -> None:
+        for observer in self.observers:
+            observer.worker_spans(worker, scc_id, spans)
+
+    def build_measured(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> None:
+        for observer in self.observers:
+            observer.build_measured(nodes, costs)
 
     def before_output(self) -> None:
         for observer in self.observers:

@@ -26,6 +26,10 @@ class OwnFlags:
     output: str | None = None
     # Show the progress line on stderr when it is a terminal.
     progress: bool = True
+    # Write a Chrome trace-event file of the build here.
+    trace: str | None = None
+    # Print a short summary of where the time went on stderr.
+    stats: bool = False
 
 
 class OwnFlagError(Exception):
@@ -48,6 +52,7 @@ class ValueFlag:
 _SWITCHES: dict[str, Update] = {
     "--progress": lambda flags: dataclasses.replace(flags, progress=True),
     "--no-progress": lambda flags: dataclasses.replace(flags, progress=False),
+    "--stats": lambda flags: dataclasses.replace(flags, stats=True),
 }
 
 _WITH_VALUE: dict[str, ValueFlag] = {
@@ -57,6 +62,7 @@ _WITH_VALUE: dict[str, ValueFlag] = {
         ),
         shared_with_mypy=True,
     ),
+    "--trace": ValueFlag(lambda flags, value: dataclasses.replace(flags, trace=value)),
 }
 _SHORT_ALIASES = {"-O": "--output"}
 

@@ -269,16 +269,19 @@ class Coordinator:
 
     def on_message(self, worker: WorkerHandle, message: object) -> None:
         if isinstance(message, Ready):
+            self.observer.worker_spans(worker.index, None, [("start-up", worker.started, time.monotonic())])
             if message.error or message.version != PROTOCOL_VERSION:
                 # Unusable worker (another protocol, or its setup failed):
                 # retire it; its tasks run elsewhere.
                 worker.process.kill()
             return
         if isinstance(message, InterfaceDone):
+            self.observer.worker_spans(worker.index, message.scc_id, message.spans)
             self.on_interface(message)
             if self.end_task(message.scc_id, True, only="interface"):
                 self.start_task(message.scc_id, "implementation", worker.index)
         elif isinstance(message, ImplementationDone):
+            self.observer.worker_spans(worker.index, message.scc_id, message.spans)
             worker.task = None
             self.end_task(message.scc_id, True)
             self.results[message.scc_id] = message

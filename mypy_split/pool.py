@@ -62,6 +62,8 @@ class WorkerHandle:
     stderr_tail: bytearray = field(default_factory=bytearray)
     alive: bool = True
     task: int | None = None
+    # When the process was started (time.monotonic()), for the trace.
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def pid(self) -> int:

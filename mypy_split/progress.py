@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, Task
 from mypy_split.own_flags import OwnFlags
+from mypy_split.graph import SccNode
+from mypy_split.protocol import TimedSpan
+from mypy_split.schedule import PhaseCost
 
 MIN_INTERVAL = 0.1
 _ERASE = "\r\x1b[K"
@@ -78,6 +81,12 @@ class ProgressLine:
         if ok and task.phase != "interface":
             self.done_modules += task.modules
         self.draw()
+
+    def worker_spans(self, worker: int, scc_id: int | None, spans: Sequence[TimedSpan]) -> None:
+        pass
+
+    def build_measured(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> None:
+        pass
 
     def before_output(self) -> None:
         self.erase()

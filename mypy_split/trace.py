@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from mypy_split.graph import SccNode
+from mypy_split.observe import Task
 from mypy_split.protocol import TimedSpan
 from mypy_split.schedule import PhaseCost, critical_paths
 
@@ -148,6 +149,58 @@ class Recorder:
             ideal=ideal,
             executors=executors,
         )
+
+
+class TraceObserver:
+    """Records a build's spans from observer events, for --trace and --stats.
+
+    Workers' spans come with their own timestamps; in-process tasks are
+    timed here, on the coordinator's row.
+    """
+
+    PHASE_SPANS = {"interface": INTERFACE, "implementation": IMPLEMENTATION, "whole": WHOLE}
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.nodes: list[SccNode] = []
+        self.costs: dict[int, PhaseCost] = {}
+        self.running: dict[tuple[int, str], float] = {}
+
+    def build_planned(self, modules: int, sccs: int, workers: int) -> None:
+        self.recorder.workers = workers
+        self.recorder.add("load graph and plan", COORDINATOR, self.recorder.started, time.monotonic())
+
+    def scc_fresh(self, scc_id: int, modules: int) -> None:
+        pass
+
+    def task_started(self, task: Task) -> None:
+        if task.worker is None:
+            self.running[task.scc_id, task.phase] = time.monotonic()
+
+    def task_finished(self, task: Task, ok: bool) -> None:
+        started = self.running.pop((task.scc_id, task.phase), None)
+        if started is not None:
+            name = self.PHASE_SPANS.get(task.phase, task.phase)
+            self.recorder.add(name, COORDINATOR, started, time.monotonic(), scc=task.scc_id)
+
+    def worker_spans(self, worker: int, scc_id: int | None, spans: Sequence[TimedSpan]) -> None:
+        if scc_id is None:
+            self.recorder.add_from_worker(worker, spans)
+        else:
+            self.recorder.add_from_worker(worker, spans, scc=scc_id)
+
+    def build_measured(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> None:
+        self.nodes = list(nodes)
+        self.costs = dict(costs)
+
+    def before_output(self) -> None:
+        pass
+
+    def build_finished(self) -> None:
+        self.recorder.finish()
+
+    def stats(self) -> Stats:
+        return self.recorder.summary(self.nodes, self.costs)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from mypy_split.own_flags import OwnFlagError, OwnFlags, split_own_flags
         (["--output"], OwnFlags(), ["--output"]),
         (["--no-progress", "a.py"], OwnFlags(progress=False), ["a.py"]),
         (["--no-progress", "--progress"], OwnFlags(progress=True), []),
+        (["--stats", "--trace", "t.json", "a.py"], OwnFlags(trace="t.json", stats=True), ["a.py"]),
+        (["--trace=t.json"], OwnFlags(trace="t.json"), []),
         # Program text and file names after `--` are never flags.
         (["-c", "--no-progress", "--strict"], OwnFlags(), ["-c", "--no-progress", "--strict"]),
         (["--command", "--output", "github"], OwnFlags(), ["--command", "--output", "github"]),

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from mypy_split.graph import SccNode
 from mypy_split.schedule import PhaseCost
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
 from mypy_split.trace import COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
 
 
@@ -62,3 +67,39 @@ def test_stats_from_spans_and_measured_costs() -> None:
     stats.write(out)
     text = out.getvalue()
     assert "2 tasks" in text and "w0 60%" in text and "efficiency 70%" in text
+
+
+def test_trace_and_stats_of_a_parallel_run(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """--trace writes a Chrome trace with worker rows, --stats a summary; the answer is unchanged."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("import a\nimport b\nx: int = a.f() + b.g()\n")
+    (project / "a.py").write_text("import b\ndef f() -> int:\n    return b.g()\n")
+    (project / "b.py").write_text("def g() -> int:\n    return 'no'\n")
+    expected = run_tool(MYPY, ["main.py"], project, copied_cache(warm_cache, tmp_path / "c1"), {})
+    trace_file = tmp_path / "trace.json"
+    args = ["main.py", "-n", "2", "--stats", "--trace", str(trace_file)]
+    ours = run_tool(MYPY_SPLIT, args, project, copied_cache(warm_cache, tmp_path / "c2"), {})
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
+    assert ours.stderr.startswith("mypy-split stats:"), ours.stderr
+    events = json.loads(trace_file.read_text())["traceEvents"]
+    rows = {event["args"]["name"] for event in events if event["ph"] == "M"}
+    assert {"coordinator", "worker 0"} <= rows
+    worker_spans = {event["name"] for event in events if event["ph"] == "X" and event["tid"] > 0}
+    assert {"start-up", INTERFACE, IMPLEMENTATION} <= worker_spans
+
+
+def test_an_unwritable_trace_file_is_a_usage_error(tmp_path: Path, warm_cache: WarmCache) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("x = 1\n")
+    args = ["main.py", "--trace", str(tmp_path / "missing" / "trace.json")]
+    ours = run_tool(MYPY_SPLIT, args, project, copied_cache(warm_cache, tmp_path / "c"), {})
+    assert ours.returncode == 2
+    assert "mypy-split: error: cannot write the trace file" in ours.stderr
+    assert "Traceback" not in ours.stderr
+
+
+def copied_cache(warm_cache: WarmCache, target: Path) -> Path:
+    shutil.copytree(warm_cache([]), target, symlinks=True)
+    return target
