@@ -77,19 +77,6 @@ def fill_missing_sizes(graph: Graph) -> int:
     return filled
 
 
-def scc_costs(plan: BuildPlan, model: CostModel, rate: float) -> dict[int, PhaseCost]:
-    """Each SCC's phases: recorded module costs, others estimated at `rate` per size unit."""
-    costs = {}
-    for node in plan.nodes:
-        interface = implementation = 0.0
-        for module_id in node.modules:
-            cost = model.module_cost(module_id, plan.graph, rate)
-            interface += cost.interface
-            implementation += cost.implementation
-        costs[node.id] = PhaseCost(interface, implementation)
-    return costs
-
-
 def measured_count(model: CostModel, plan: BuildPlan) -> int:
     """How many of the plan's modules have recorded costs (the rest are estimates)."""
     return sum(1 for module_id in plan.graph if module_id in model.recorded)
@@ -235,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(plan.graph) - measured} estimated from size at {rate * 1e6:.3f} s/MB; "
         f"graph loaded in {load_seconds:.2f} s"
     )
-    print(report(plan, scc_costs(plan, model, rate), overheads, args.max_workers))
+    print(report(plan, model.scc_costs(plan, rate), overheads, args.max_workers))
     return 0
 
 

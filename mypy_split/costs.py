@@ -53,9 +53,11 @@ class CostModel:
 
     # -- estimates --------------------------------------------------------------
 
-    def scc_costs(self, plan: BuildPlan) -> dict[int, PhaseCost]:
-        """Expected phase seconds of every SCC of the plan."""
-        rate = self.rate(plan.graph)
+    def scc_costs(self, plan: BuildPlan, rate: float | None = None) -> dict[int, PhaseCost]:
+        """Expected phase seconds of every SCC of the plan (unmeasured modules at
+        `rate` seconds per byte, by default the measured modules' rate)."""
+        if rate is None:
+            rate = self.rate(plan.graph)
         costs = {}
         for scc in plan.sccs:
             interface = implementation = 0.0
