@@ -95,6 +95,26 @@ def collector_paused(options: Options) -> Iterator[None]:
             _gc_frozen_once = True
 
 
+@contextlib.contextmanager
+def objects_kept(options: Options) -> Iterator[None]:
+    """Collect once, then build objects that live until the process ends, uncollected.
+
+    A worker keeps every tree it parses or loads until it exits, so after each
+    task's parsing and loading the collector is told to skip them for good
+    (freeze); without this, every later collection scans them all again.
+    """
+    active = _IS_CPYTHON and not options.test_env
+    if active:
+        gc.collect()
+        gc.disable()
+    try:
+        yield
+    finally:
+        if active:
+            gc.freeze()
+            gc.enable()
+
+
 def reset_process_caches() -> None:
     """Forget instance and module caches left by an earlier build in this process."""
     instance_cache.reset()

@@ -134,12 +134,13 @@ class WorkerSession:
         faults.task_started(scc.mod_ids)
         if self.reports is not None:
             self.reports.begin_task(task.scc_id)
-        with self.span("parse"):
-            self.prepare_states(task)
-        with self.span("load dependencies"):
-            # The engine would do this first thing in either phase call; done
-            # here, its cost shows apart from the checking.
-            mypy.build.maybe_load_deps(self.graph, scc, manager)
+        with engine.objects_kept(manager.options):
+            with self.span("parse"):
+                self.prepare_states(task)
+            with self.span("load dependencies"):
+                # The engine would do this first thing in either phase call; done
+                # here, its cost shows apart from the checking.
+                mypy.build.maybe_load_deps(self.graph, scc, manager)
         replayed_once = set(manager.errors.only_once_messages)
         if task.one_piece:
             with self.span("whole SCC"):
