@@ -57,6 +57,8 @@ class Parallelism:
     private_cache: str | None = None
     # Set for a run with report options: workers' report pages wait there.
     report_root: str | None = None
+    # No cache for this Python version yet: every SCC will be stale.
+    cold_cache: bool = False
     # The cache folder's lock: workers inherit it (see cachelock.py).
     lock_fd: int | None = None
 
@@ -107,7 +109,9 @@ def build_and_report(
 ) -> BuildOutcome:
     with locked_cache(options, stderr) as lock_fd:
         if parallelism is not None:
-            parallelism = dataclasses.replace(parallelism, lock_fd=lock_fd)
+            # Asked before the build opens the cache, which creates the folder.
+            cold = not os.path.isdir(cache_prefix(options))
+            parallelism = dataclasses.replace(parallelism, lock_fd=lock_fd, cold_cache=cold)
         return build_and_report_locked(sources, options, fscache, sink, stdout, stderr, parallelism)
 
 
@@ -229,7 +233,7 @@ def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> 
     if parallelism is None:
         return None
     # A manager that reads no cache (reports, --no-incremental) finds every SCC stale.
-    if manager.cache_enabled and os.path.isdir(cache_prefix(manager.options)):
+    if manager.cache_enabled and not parallelism.cold_cache:
         return None
     from mypy_split.parallel import hello_for
     from mypy_split.pool import WorkerPool
