@@ -66,7 +66,7 @@ def one_round(daemon: Daemon, corpus: Corpus, scratch: Path, settle: float) -> t
     status = scratch / "status.json"
     shutil.rmtree(cache, ignore_errors=True)
     try:
-        cold, _ = timed(daemon.command(status, *daemon.run_args(corpus)), corpus, cache)
+        cold, cold_code = timed(daemon.command(status, *daemon.run_args(corpus)), corpus, cache)
         core = choose_targets(list(corpus.roots)).core if corpus.roots else corpus.edit_file
         # A person takes a moment before the first edit; a daemon may use it.
         time.sleep(settle)
@@ -74,6 +74,10 @@ def one_round(daemon: Daemon, corpus: Corpus, scratch: Path, settle: float) -> t
             recheck, code = timed(daemon.command(status, *daemon.run_args(corpus)), corpus, cache)
     finally:
         subprocess.run(daemon.command(status, "kill"), cwd=corpus.cwd, env=tool_env(cache), capture_output=True)
+        # A killed daemon may leave its status file; the next start must not find it.
+        status.unlink(missing_ok=True)
+    if cold_code not in (0, 1):
+        sys.exit(f"{daemon.label} failed to start (exit {cold_code})")
     return cold, recheck, code
 
 
