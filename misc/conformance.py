@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mypy_split.parallel import POOL_WORTH_VARIABLE
+from mypy_split.parallel import POOL_WORTH_VARIABLE, SHARE_MIN_VARIABLE
 from mypy_split.test.mypy_corpus import (
     DEFAULT_INDEX,
     CorpusCase,
@@ -144,6 +144,7 @@ def main(argv: list[str]) -> int:
     # mypy's cases are tiny: make mypy-split start workers for any stale work,
     # so that the parallel path is what gets compared.
     os.environ.setdefault(POOL_WORTH_VARIABLE, "0")
+    os.environ.setdefault(SHARE_MIN_VARIABLE, "0")
     version = engine_version()
     try:
         root = fetch_corpus(args.cache_dir, version, args.index_url)

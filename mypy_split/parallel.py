@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 
 import mypy.build
 from mypy.build import BuildManager
@@ -52,6 +53,7 @@ from mypy_split.schedule import (
     RunImplementation,
     RunInterface,
     SequentialLoop,
+    split_shares,
 )
 
 MAX_ATTEMPTS = 2
@@ -63,11 +65,42 @@ POOL_WORTH_SECONDS = 1.0
 POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
 
 
+# Seconds of an SCC's implementation work each extra worker must get before
+# sharing it pays: a helper first repeats the interface phase and loads the
+# dependencies.  Tests set 0 to share every cycle that an idle worker can help with.
+SHARE_MIN_SECONDS = 0.5
+SHARE_MIN_VARIABLE = "MYPY_SPLIT_SHARE_MIN"
+
+
 def pool_worth_seconds() -> float:
+    return seconds_from_environment(POOL_WORTH_VARIABLE, POOL_WORTH_SECONDS)
+
+
+def share_min_seconds() -> float:
+    return seconds_from_environment(SHARE_MIN_VARIABLE, SHARE_MIN_SECONDS)
+
+
+def seconds_from_environment(variable: str, default: float) -> float:
     try:
-        return float(os.environ.get(POOL_WORTH_VARIABLE, POOL_WORTH_SECONDS))
+        return float(os.environ.get(variable, default))
     except ValueError:
-        return POOL_WORTH_SECONDS
+        return default
+
+
+@dataclass
+class SharedScc:
+    """A big SCC whose implementation phase runs on several workers at once.
+
+    Part 0 is the owner's task (interface committed and reported as usual,
+    then its share of the bodies); the others are helpers, which repeat the
+    interface in memory and check their share.  The coordinator writes the
+    helpers' `meta_ex` files once the owner's interface is committed.
+    """
+
+    parts: list[list[str]]
+    # Which worker runs which helper part.
+    helpers: dict[int, int] = field(default_factory=dict)
+    results: dict[int, ImplementationDone] = field(default_factory=dict)
 
 
 class Coordinator:
@@ -116,6 +149,12 @@ class Coordinator:
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
         self.seen_once: set[str] = set(manager.errors.only_once_messages)
+        self.share_min = share_min_seconds()
+        self.shared: dict[int, SharedScc] = {}
+        # Helper tasks in flight: worker index -> SCC.
+        self.helping: dict[int, int] = {}
+        # A retried SCC must not go to a worker that holds it from helping.
+        self.tainted: dict[int, set[int]] = {}
 
     def run(self) -> None:
         completed = False
@@ -176,13 +215,87 @@ class Coordinator:
             scc_id = self.scheduler.next_task()
             if scc_id is None:
                 return
-            worker.task = scc_id
-            message = self.task_message(scc_id)
-            self.start_task(scc_id, "whole" if message.one_piece else "interface", worker.index)
-            pool.send(worker, message)
+            chosen = self.untainted_worker(scc_id, worker, pool)
+            if chosen is None:
+                return
+            self.send_task(pool, chosen, scc_id)
         if not pool.live_workers:
             while (scc_id := self.scheduler.next_task()) is not None:
                 self.local.add(scc_id)
+
+    def untainted_worker(self, scc_id: int, idle: WorkerHandle, pool: WorkerPool) -> WorkerHandle | None:
+        """An idle worker that may run the SCC (`idle` unless it helped with it), or None.
+
+        None puts the SCC back in the queue to wait for a busy worker that
+        may run it, or hands it to this process if no live worker may.
+        """
+        tainted = self.tainted.get(scc_id)
+        if not tainted or idle.index not in tainted:
+            return idle
+        allowed = [worker for worker in pool.live_workers if worker.index not in tainted]
+        for worker in allowed:
+            if worker.task is None:
+                return worker
+        if allowed:
+            self.scheduler.task_lost(scc_id)
+        else:
+            self.local.add(scc_id)
+            self.scheduler.withdraw(scc_id)
+        return None
+
+    def send_task(self, pool: WorkerPool, worker: WorkerHandle, scc_id: int) -> None:
+        message = self.task_message(scc_id)
+        helpers = [] if message.one_piece else self.idle_helpers(scc_id, worker, pool)
+        parts = self.share_parts(scc_id, len(helpers) + 1) if helpers else None
+        worker.task = scc_id
+        self.start_task(scc_id, "whole" if message.one_piece else "interface", worker.index)
+        if parts is None:
+            pool.send(worker, message)
+            return
+        shared = self.shared[scc_id] = SharedScc(parts)
+        message.share = parts[0]
+        pool.send(worker, message)
+        for index, (helper, part) in enumerate(zip(helpers, parts[1:]), start=1):
+            helper.task = scc_id
+            shared.helpers[helper.index] = index
+            self.helping[helper.index] = scc_id
+            message.share, message.helper = part, True
+            pool.send(helper, message)
+
+    # -- sharing a big SCC's implementation -----------------------------------
+
+    def idle_helpers(self, scc_id: int, owner: WorkerHandle, pool: WorkerPool) -> list[WorkerHandle]:
+        """Idle workers that could help with this SCC's bodies, if sharing is allowed at all.
+
+        Only when nothing else waits in the queue: a helper must not hold up
+        another SCC.  Reports and fine-grained dependencies are gathered per
+        task as a whole SCC, so they turn sharing off.
+        """
+        options = self.manager.options
+        if (
+            scc_id in self.tainted
+            or self.scheduler.has_queued()
+            or self.manager.reports is not None
+            or options.cache_fine_grained
+            or len(self.plan.scc(scc_id).mod_ids) < 2
+        ):
+            return []
+        return [worker for worker in pool.live_workers if worker.task is None and worker is not owner]
+
+    def share_parts(self, scc_id: int, executors: int) -> list[list[str]] | None:
+        """The SCC's modules cut into shares for this many executors, or None to not share.
+
+        Sharing pays when the bodies are the longer tail: dependents wait only
+        for the interface, and a helper busy with bodies cannot take them.
+        """
+        scc = self.plan.scc(scc_id)
+        order = phases.order_in_scc(scc, self.graph)
+        rate = self.costs.rate(self.graph)
+        costs = {m: self.costs.module_cost(m, self.graph, rate).implementation for m in order}
+        if self.share_min > 0 and self.scheduler.path_after(scc_id) > sum(costs.values()) / 2:
+            return None
+        parts = split_shares(costs, executors, self.share_min)
+        return parts if len(parts) > 1 else None
 
     def note_stale(self, scc_id: int) -> None:
         cost = self.scc_costs[scc_id]
@@ -275,6 +388,7 @@ class Coordinator:
                 # retire it; its tasks run elsewhere.
                 worker.process.kill()
             return
+        helped = self.helping.pop(worker.index, None) if not isinstance(message, InterfaceDone) else None
         if isinstance(message, InterfaceDone):
             self.observer.worker_spans(worker.index, message.scc_id, message.spans)
             self.on_interface(message)
@@ -283,25 +397,78 @@ class Coordinator:
         elif isinstance(message, ImplementationDone):
             self.observer.worker_spans(worker.index, message.scc_id, message.spans)
             worker.task = None
-            self.end_task(message.scc_id, True)
-            self.results[message.scc_id] = message
-            self.costs.record(
-                self.plan.scc(message.scc_id).mod_ids,
-                self.graph,
-                self.interface_seconds.get(message.scc_id, 0.0),
-                message.seconds,
-            )
-            self.manager.missing_stub_packages.update(message.missing_stub_packages)
-            fine_grained.merge_task_deps(self.manager, message.fine_grained_deps)
-            self.scheduler.implementation_done(message.scc_id)
+            if helped is None:
+                self.end_task(message.scc_id, True)
+            self.on_implementation(worker, message, helper=helped is not None)
         elif isinstance(message, TaskFailed):
             worker.task = None
-            self.end_task(message.scc_id, False)
+            if helped is None:
+                self.end_task(message.scc_id, False)
             self.local.add(message.scc_id)
             self.scheduler.withdraw(message.scc_id)
             # After a blocker or a crash the engine's state in that process is
             # suspect (blockers stay recorded): give it no more work.
             worker.process.kill()
+
+    def on_implementation(self, worker: WorkerHandle, message: ImplementationDone, helper: bool) -> None:
+        scc_id = message.scc_id
+        if scc_id in self.local:
+            return  # Given up on workers (a part failed): it is checked here, whole.
+        shared = self.shared.get(scc_id)
+        if shared is None:
+            if helper:
+                return  # Help for an SCC since taken back from sharing.
+            self.finish_result(message, message.seconds)
+            return
+        part = shared.helpers.get(worker.index, 0) if helper else 0
+        shared.results[part] = message
+        if len(shared.results) == len(shared.parts):
+            del self.shared[scc_id]
+            self.finish_result(self.merge_shares(scc_id, shared), sum(r.seconds for r in shared.results.values()))
+
+    def finish_result(self, result: ImplementationDone, implementation_seconds: float) -> None:
+        scc_id = result.scc_id
+        self.results[scc_id] = result
+        self.costs.record(
+            self.plan.scc(scc_id).mod_ids,
+            self.graph,
+            self.interface_seconds.get(scc_id, 0.0),
+            implementation_seconds,
+        )
+        self.manager.missing_stub_packages.update(result.missing_stub_packages)
+        fine_grained.merge_task_deps(self.manager, result.fine_grained_deps)
+        self.scheduler.implementation_done(scc_id)
+
+    def merge_shares(self, scc_id: int, shared: SharedScc) -> ImplementationDone:
+        """One result for a shared SCC, its modules in check order; helpers' `meta_ex` written.
+
+        The owner's result arrives after its interface commit, so the entries
+        written here cannot be removed by it.
+        """
+        errors: dict[str, list[ErrorRecord]] = {}
+        missing: set[str] = set()
+        for result in shared.results.values():
+            errors.update(result.errors)
+            missing.update(result.missing_stub_packages)
+        for part, result in shared.results.items():
+            if part == 0:
+                continue
+            for module_id in shared.parts[part]:
+                records = result.errors.get(module_id, [])
+                phases.write_meta_ex(
+                    module_id,
+                    result.indirect.get(module_id, ([], [])),
+                    [record.engine_tuple() for record in records],
+                    self.graph,
+                    self.manager,
+                )
+        order = phases.order_in_scc(self.plan.scc(scc_id), self.graph)
+        return ImplementationDone(
+            scc_id,
+            {module_id: errors[module_id] for module_id in order if module_id in errors},
+            sorted(missing),
+            sum(result.seconds for result in shared.results.values()),
+        )
 
     def on_interface(self, message: InterfaceDone) -> None:
         self.interface_seconds[message.scc_id] = message.seconds
@@ -317,11 +484,24 @@ class Coordinator:
     def on_lost(self, worker: WorkerHandle, cause: str) -> None:
         scc_id = worker.task
         worker.task = None
-        if scc_id is None or scc_id in self.results:
+        helped = self.helping.pop(worker.index, None)
+        if scc_id is None or scc_id in self.results or scc_id in self.local:
             return
-        self.end_task(scc_id, False)
+        if helped is None:
+            self.end_task(scc_id, False)
         attempts = self.attempts.get(scc_id, 0) + 1
         self.attempts[scc_id] = attempts
+        shared = self.shared.pop(scc_id, None)
+        if shared is not None:
+            # The other parts' work is dropped; the SCC is not shared again,
+            # and not given to a process that holds it from helping.
+            self.tainted[scc_id] = set(shared.helpers)
+        if helped is not None and attempts < MAX_ATTEMPTS:
+            # The owner may still be at work; this process takes the SCC over
+            # at its place in the order, once the owner is done.
+            self.local.add(scc_id)
+            self.scheduler.withdraw(scc_id)
+            return
         if scc_id in self.interfaces_reported:
             # Other workers may hold this SCC loaded from the cache by now;
             # checking it again there would mix two versions. Finish it here.
@@ -369,6 +549,9 @@ class Coordinator:
                 self.replay_action = self.replay.classified(fresh, stale)
             elif isinstance(action, RunInterface):
                 if action.scc_id in self.local:
+                    if self.worker_busy_with(action.scc_id):
+                        # A part still runs there and may still write its cache entries.
+                        return moved
                     self.check_here(action.scc_id)
                 elif action.scc_id not in self.results:
                     return moved
@@ -380,6 +563,11 @@ class Coordinator:
             else:
                 return moved
             moved = True
+
+    def worker_busy_with(self, scc_id: int) -> bool:
+        if self.pool is None:
+            return False
+        return any(worker.task == scc_id for worker in self.pool.live_workers)
 
     def print_result(self, result: ImplementationDone) -> None:
         if result.reports is not None and self.manager.reports is not None:

@@ -7,13 +7,15 @@ another process) reads what this call wrote.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import mypy.build
-from mypy.build import SCC, BuildManager, Graph, State
+from mypy.build import PRI_INDIRECT, SCC, BuildManager, Graph, State
+from mypy.cache import CacheMetaEx
 from mypy.errors import Errors
 
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
@@ -123,15 +125,23 @@ def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> list[ModuleErr
 
 
 def check_interface(
-    scc: SCC, graph: Graph, manager: BuildManager, from_cache: set[str] | None = None
+    scc: SCC,
+    graph: Graph,
+    manager: BuildManager,
+    from_cache: set[str] | None = None,
+    writes: bool = True,
 ) -> InterfaceResult:
     """Semantic analysis and top-level checks of an SCC; writes data and meta files.
 
     A module loaded from cache that turned stale through a dependency has no
     tree yet, so the SCC is parsed first.  `from_cache` names the modules the
     coordinator loaded from cache (a worker's states have no meta to tell).
+    Without `writes` (a helper repeating an interface another process
+    commits) nothing is written or removed, and interface hashes stay as
+    they were.
     """
-    invalidate_error_caches(scc, graph, manager)
+    if writes:
+        invalidate_error_caches(scc, graph, manager)
     states = [graph[module_id] for module_id in scc.mod_ids]
     stat_before_reading(states, manager)
     manager.parse_all(states, post_parse=False)
@@ -139,12 +149,14 @@ def check_interface(
         from_cache = {module_id for module_id in scc.mod_ids if graph[module_id].meta}
     else:
         from_cache = from_cache & scc.mod_ids
-    results = mypy.build.process_stale_scc_interface(graph, scc, manager, from_cache=from_cache)
-    manager.commit()
-    # Again, now that the new metas are there: a process that does not take
-    # our cache lock (a plain `mypy`) may have written its `meta_ex` in
-    # between, and it must not pass for the errors of our version.
-    invalidate_error_caches(scc, graph, manager)
+    with cache_writes(states, writes):
+        results = mypy.build.process_stale_scc_interface(graph, scc, manager, from_cache=from_cache)
+    if writes:
+        manager.commit()
+        # Again, now that the new metas are there: a process that does not take
+        # our cache lock (a plain `mypy`) may have written its `meta_ex` in
+        # between, and it must not pass for the errors of our version.
+        invalidate_error_caches(scc, graph, manager)
     return InterfaceResult(
         module_ids=tuple(module_id for module_id, _, _ in results),
         meta_files=tuple(meta_file for _, _, meta_file in results),
@@ -152,6 +164,28 @@ def check_interface(
             bytes.fromhex(str(result.interface_hash)) for _, result, _ in results
         ),
     )
+
+
+@contextmanager
+def cache_writes(states: list[State], enabled: bool) -> Iterator[None]:
+    """Without `enabled`, the engine writes no cache file for these states meanwhile.
+
+    It skips a state whose own options name `os.devnull` as the cache folder.
+    Each state gets a copy for that time: a state without per-module options
+    may share the manager's object, whose cache folder must stay.
+    """
+    if enabled:
+        yield
+        return
+    kept = [state.options for state in states]
+    for state in states:
+        state.options = copy.copy(state.options)
+        state.options.cache_dir = os.devnull
+    try:
+        yield
+    finally:
+        for state, options in zip(states, kept):
+            state.options = options
 
 
 def stat_before_reading(states: list[State], manager: BuildManager) -> None:
@@ -205,6 +239,45 @@ def check_implementation(
             )
     manager.commit()
     return shown
+
+
+def indirect_dependencies(state: State) -> tuple[list[str], list[str]]:
+    """The dependencies (and suppressed ones) a module's `meta_ex` lists: the indirect ones.
+
+    Indirect dependencies are those the checker found through types, not
+    imports; the engine keeps them out of the meta, which the interface
+    phase writes before the bodies are checked.
+    """
+    indirect = [dep for dep in state.dependencies if state.priorities.get(dep) == PRI_INDIRECT]
+    suppressed = [dep for dep in state.suppressed if state.priorities.get(dep) == PRI_INDIRECT]
+    return indirect, suppressed
+
+
+def write_meta_ex(
+    module_id: str,
+    indirect: tuple[list[str], list[str]],
+    error_lines: list[ErrorTuple],
+    graph: Graph,
+    manager: BuildManager,
+) -> None:
+    """Write the `meta_ex` of a module whose bodies another process checked.
+
+    The interface hashes of its indirect dependencies are this process's: by
+    the time the caller writes, every one of them is committed and known here.
+    """
+    state = graph[module_id]
+    if not state.path or not writes_cache(manager):
+        return
+    meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, manager.options)
+    dependencies, suppressed = indirect
+    meta_ex = CacheMetaEx(
+        dependencies=dependencies,
+        suppressed=suppressed,
+        dep_hashes=[graph[dep].interface_hash for dep in dependencies],
+        error_lines=error_lines,
+    )
+    mypy.build.write_cache_meta_ex(meta_file, meta_ex, manager)
+    manager.commit()
 
 
 def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> None:

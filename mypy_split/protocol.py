@@ -16,7 +16,7 @@ from typing import BinaryIO, ClassVar, TypeAlias
 
 from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -153,6 +153,12 @@ class CheckScc(Message):
     module_ids: list[str]
     suppressed_opts: list[bytes]
     import_errors: list[list[bytes]]
+    # A big SCC's implementation phase shared among workers: the modules whose
+    # bodies this task checks and reports (None: all of them).
+    share: list[str] | None = None
+    # A helper repeats the interface phase without writing the cache, sends no
+    # InterfaceDone, and leaves its modules' `meta_ex` to the coordinator.
+    helper: bool = False
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -161,6 +167,8 @@ class CheckScc(Message):
             "expected_hashes": dict(self.expected_hashes),
             "module_ids": list(self.module_ids),
             "error_counts": [len(errors) for errors in self.import_errors],
+            "share": None if self.share is None else list(self.share),
+            "helper": self.helper,
         }
 
     def attachments(self) -> list[bytes]:
@@ -205,6 +213,9 @@ class ImplementationDone(Message):
     spans: list[TimedSpan] = field(default_factory=list)
     # With report options: the reporters' entries for the files this task checked.
     reports: TaskReports | None = None
+    # From a helper: per module of its share, the indirect dependencies and
+    # suppressed indirect dependencies its `meta_ex` must list.
+    indirect: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -220,6 +231,9 @@ class ImplementationDone(Message):
             },
             "spans": _spans_json(self.spans),
             "reports": None if self.reports is None else self.reports.to_json(),
+            "indirect": {
+                module: [list(deps), list(suppressed)] for module, (deps, suppressed) in self.indirect.items()
+            },
         }
 
 
@@ -331,9 +345,11 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             import_errors.append(rest[:count])
             rest = rest[count:]
         hashes = {key: _str(value) for key, value in _dict(h["expected_hashes"]).items()}
+        share = h["share"]
         return CheckScc(
             scc_id=_int(h["scc_id"]), one_piece=bool(h["one_piece"]), expected_hashes=hashes,
             module_ids=module_ids, suppressed_opts=opts, import_errors=import_errors,
+            share=None if share is None else _strs(share), helper=bool(h["helper"]),
         )
     if cls is InterfaceDone:
         hashes = {key: _str(value) for key, value in _dict(h["interface_hashes"]).items()}
@@ -355,10 +371,18 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             },
             spans=_spans(h["spans"]),
             reports=None if reports is None else TaskReports.from_json(reports),
+            indirect={module: _indirect(value) for module, value in _dict(h["indirect"]).items()},
         )
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))
     return Shutdown()
+
+
+def _indirect(value: JsonValue) -> tuple[list[str], list[str]]:
+    fields = _list(value)
+    if len(fields) != 2:
+        raise ProtocolError(f"indirect dependencies need 2 lists, got {value!r}")
+    return _strs(fields[0]), _strs(fields[1])
 
 
 def _spans_json(spans: list[TimedSpan]) -> JsonValue:

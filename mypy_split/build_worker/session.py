@@ -52,6 +52,8 @@ class WorkerSession:
         self.graph: Graph = {}
         self.from_cache: set[str] = set()
         self.reports: WorkerReports | None = None
+        # Modules of SCCs whose interface this process repeated as a helper.
+        self.helped: set[str] = set()
         # Measured work not yet reported; it travels with the next result.
         self.spans: list[TimedSpan] = []
 
@@ -141,6 +143,7 @@ class WorkerSession:
                 # The engine would do this first thing in either phase call; done
                 # here, its cost shows apart from the checking.
                 mypy.build.maybe_load_deps(self.graph, scc, manager)
+        self.adopt_helped_hashes(task.expected_hashes)
         replayed_once = set(manager.errors.only_once_messages)
         if task.one_piece:
             with self.span("whole SCC"):
@@ -150,16 +153,21 @@ class WorkerSession:
             send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started, self.take_spans()))
         else:
             with self.span("interface"):
-                result = phases.check_interface(scc, self.graph, manager, from_cache=self.from_cache)
+                result = phases.check_interface(
+                    scc, self.graph, manager, from_cache=self.from_cache, writes=not task.helper
+                )
             self.verify_dependencies(scc, task.expected_hashes)
-            self.verify_written(result)
-            hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
-            send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started, self.take_spans()))
+            if task.helper:
+                self.helped.update(scc.mod_ids)
+            else:
+                self.verify_written(result)
+                hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
+                send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started, self.take_spans()))
             faults.between_phases(scc.mod_ids)
             started = time.perf_counter()
-            module_ids = list(result.module_ids)
+            module_ids, meta_files = in_share(result, task.share)
             with self.span("implementation"):
-                phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)
+                phases.check_implementation(module_ids, meta_files, self.graph, manager)
         tuples = phases.shown_error_tuples(module_ids, self.graph, manager)
         only_once = manager.errors.only_once_messages - replayed_once
         records = {
@@ -178,8 +186,24 @@ class WorkerSession:
                 fine_grained_deps=self.take_fine_grained_deps(),
                 spans=self.take_spans(),
                 reports=None if self.reports is None else self.reports.end_task(),
+                indirect=(
+                    {m: phases.indirect_dependencies(self.graph[m]) for m in module_ids}
+                    if task.helper
+                    else {}
+                ),
             )
         )
+
+    def adopt_helped_hashes(self, expected: dict[str, str]) -> None:
+        """Take the committed interface hashes of SCCs this process only helped with.
+
+        A helper's interface phase writes nothing, so its states keep the old
+        hashes; the owner's are the ones in the cache (the same text checked
+        the same way), and a dependent checked here records them in its meta.
+        """
+        for module_id, expected_hash in expected.items():
+            if module_id in self.helped:
+                self.graph[module_id].interface_hash = bytes.fromhex(expected_hash)
 
     def take_fine_grained_deps(self) -> dict[str, list[str]]:
         """What this task added to the engine's fine-grained dependency map.
@@ -245,3 +269,11 @@ class WorkerSession:
                 )
 
 
+def in_share(result: phases.InterfaceResult, share: list[str] | None) -> tuple[list[str], list[str | None]]:
+    """The modules (in check order) whose bodies this task checks, with their meta files."""
+    pairs = [
+        (module_id, meta_file)
+        for module_id, meta_file in zip(result.module_ids, result.meta_files)
+        if share is None or module_id in share
+    ]
+    return [module_id for module_id, _ in pairs], [meta_file for _, meta_file in pairs]

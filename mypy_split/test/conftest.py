@@ -18,15 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from mypy_split.parallel import POOL_WORTH_VARIABLE
+from mypy_split.parallel import POOL_WORTH_VARIABLE, SHARE_MIN_VARIABLE
 from mypy_split.test.differential import MYPY
 
 WarmCache = Callable[[list[str]], Path]
 
 # Test projects are tiny: left to itself, mypy-split would check them without
 # workers.  Every run in the test session starts workers for any stale work,
-# except where a test sets the variable back.
+# except where a test sets the variable back.  Likewise, every import cycle
+# that meets an idle worker has its implementation phase shared.
 os.environ[POOL_WORTH_VARIABLE] = "0"
+os.environ[SHARE_MIN_VARIABLE] = "0"
 
 
 def _build_warm_cache(root: Path, flags: list[str]) -> Path:
