@@ -46,6 +46,20 @@ SAMPLES: list[Message] = [
         suppressed_opts=[b"x", b""],
         import_errors=[[b"e1", b"e2"], []],
     ),
+    CheckScc(
+        scc_id=8,
+        one_piece=False,
+        expected_hashes={},
+        module_ids=["b", "c", "d"],
+        suppressed_opts=[b"", b"", b""],
+        import_errors=[[], [], []],
+        share=["c"],
+        helper=True,
+    ),
+    ImplementationDone(
+        scc_id=8, errors={}, missing_stub_packages=[], seconds=0.1,
+        indirect={"c": (["a", "b"], ["gone"]), "d": ([], [])},
+    ),
     InterfaceDone(
         scc_id=7, interface_hashes={"b": "00", "c": "11"}, seconds=0.25, spans=[("parse", 1.5, 2.25)]
     ),

@@ -1,0 +1,196 @@
+"""A big import cycle's implementation phase shared among workers (issue 4, item 5).
+
+The project is one cycle of six modules with errors in top levels and in
+bodies, a missing import in two bodies (its only-once note must land where
+mypy puts it) and an unused `type: ignore`.  The suite forces sharing for
+every cycle that meets an idle worker (conftest); these tests also prove
+that it happened, that the default threshold keeps a cycle this small whole,
+and that a part killed between its phases still gives mypy's answer and a
+cache that `mypy` itself answers from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from mypy_split.parallel import SHARE_MIN_VARIABLE
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
+
+CYCLE = {
+    "ring/__init__.py": "",
+    "ring/m0.py": """\
+from ring import m5
+
+class C0:
+    value: int = 0
+    def run(self) -> int:
+        import missing_one
+        return m5.C5().run() + "zero"
+
+def top0() -> str:
+    return 0
+""",
+    "ring/m1.py": """\
+from ring import m0
+
+class C1:
+    def run(self) -> int:
+        return m0.C0().value + len(1)
+""",
+    "ring/m2.py": """\
+from ring import m1
+
+class C2:
+    label: str = 3
+    def run(self) -> int:
+        import missing_one
+        return m1.C1().run()
+""",
+    "ring/m3.py": """\
+from ring import m2
+
+class C3:
+    def run(self) -> str:
+        x: int = "three"  # type: ignore[assignment]
+        y = 1  # type: ignore
+        return m2.C2().label
+""",
+    "ring/m4.py": """\
+from ring import m3
+
+class C4:
+    def run(self) -> str:
+        return m3.C3().run() + 4
+""",
+    "ring/m5.py": """\
+from ring import m4
+
+class C5:
+    def run(self) -> int:
+        return m4.C4().run()
+""",
+}
+FLAGS = ["-p", "ring", "--warn-unused-ignores"]
+
+
+def write_project(root: Path) -> Path:
+    project = root / "project"
+    for name, text in CYCLE.items():
+        path = project / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return project
+
+
+def fresh_cache(warm_cache: WarmCache, target: Path) -> Path:
+    shutil.copytree(warm_cache([]), target)
+    return target
+
+
+def parts_per_scc(trace_file: Path) -> dict[int, set[int]]:
+    """For each SCC, the workers (trace rows) that checked bodies of it."""
+    events = json.loads(trace_file.read_text())["traceEvents"]
+    rows: dict[int, set[int]] = defaultdict(set)
+    for event in events:
+        if event.get("ph") == "X" and event["name"] == "implementation":
+            rows[event["args"]["scc"]].add(event["tid"])
+    return rows
+
+
+def reference(tmp_path: Path, project: Path, warm_cache: WarmCache) -> RunResult:
+    expected = run_tool(MYPY, FLAGS, project, fresh_cache(warm_cache, tmp_path / "mypy-cache"), {})
+    assert expected.returncode == 1, expected.describe()
+    assert "note: See https://mypy.readthedocs.io" in expected.stdout
+    return expected
+
+
+def assert_cache_answers(tmp_path: Path, project: Path, cache: Path, expected: RunResult) -> None:
+    """`mypy` on a copy of the cache we left prints its own answer, without checking again."""
+    copy = tmp_path / f"{cache.name}-for-mypy"
+    shutil.copytree(cache, copy)
+    again = run_tool(MYPY, [*FLAGS, "-v"], project, copy, {})
+    assert again.stdout == expected.stdout, again.describe()
+    assert stale_lines(again) == [], stale_lines(again)
+
+
+def test_a_cycle_is_shared_and_answers_as_mypy(tmp_path: Path, warm_cache: WarmCache) -> None:
+    project = write_project(tmp_path)
+    expected = reference(tmp_path, project, warm_cache)
+    cache = fresh_cache(warm_cache, tmp_path / "split-cache")
+    trace = tmp_path / "trace.json"
+    ours = run_tool(MYPY_SPLIT, [*FLAGS, "-n", "3", "--trace", str(trace)], project, cache, {})
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
+    assert any(len(workers) >= 2 for workers in parts_per_scc(trace).values()), parts_per_scc(trace)
+    assert_cache_answers(tmp_path, project, cache, expected)
+
+
+def test_the_default_threshold_keeps_a_small_cycle_whole(tmp_path: Path, warm_cache: WarmCache) -> None:
+    project = write_project(tmp_path)
+    cache = fresh_cache(warm_cache, tmp_path / "split-cache")
+    trace = tmp_path / "trace.json"
+    env = {SHARE_MIN_VARIABLE: "0.5"}
+    ours = run_tool(MYPY_SPLIT, [*FLAGS, "-n", "3", "--trace", str(trace)], project, cache, env)
+    assert ours.returncode == 1, ours.describe()
+    parts = parts_per_scc(trace)
+    assert parts and all(len(workers) == 1 for workers in parts.values()), parts
+
+
+def test_a_part_killed_between_its_phases(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """The first part of the cycle to finish its interface stops; it is killed there.
+
+    Owner or helper, the run must still print mypy's answer, and leave a
+    cache that `mypy` answers from.
+    """
+    project = write_project(tmp_path)
+    expected = reference(tmp_path, project, warm_cache)
+    cache = fresh_cache(warm_cache, tmp_path / "split-cache")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = dict(os.environ)
+    env.pop("MYPY_FORCE_COLOR", None)
+    env.update({
+        "MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb",
+        "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES": "ring.m3", "MYPY_SPLIT_TEST_MARKERS": str(markers),
+    })
+    run = subprocess.Popen(
+        [*MYPY_SPLIT, *FLAGS, "-n", "3"], cwd=project, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        stopped = wait_for_stopped_child(run.pid, timeout=120.0)
+        assert stopped is not None, "no worker stopped between the phases of the cycle"
+        os.kill(stopped, signal.SIGKILL)
+        stdout, stderr = run.communicate(timeout=180)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert (stdout, run.returncode) == (expected.stdout, expected.returncode), stderr
+    assert_cache_answers(tmp_path, project, cache, expected)
+
+
+def wait_for_stopped_child(parent: int, timeout: float) -> int | None:
+    """The pid of a child of `parent` in the stopped state, once there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # After the command name: state, then the parent's pid.
+            if fields[0] == "T" and int(fields[1]) == parent:
+                return int(entry)
+        time.sleep(0.05)
+    return None
