@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 
 import mypy.build
 from mypy.build import BuildManager
@@ -27,7 +26,7 @@ from mypy.cache import CacheMetaEx
 from mypy.util import json_loads
 from librt.internal import ReadBuffer, WriteBuffer
 
-from mypy_split import fine_grained, phases
+from mypy_split import fine_grained, phases, sharing
 from mypy_split.costs import CostModel
 from mypy_split.failures import WorkerCrashed
 from mypy_split.graph import BuildPlan
@@ -35,6 +34,7 @@ from mypy_split.observe import NULL_OBSERVER, BuildObserver, Phase, Task
 from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
 from mypy_split.protocol import (
     PROTOCOL_VERSION,
+    Bodies,
     CheckScc,
     ErrorRecord,
     GraphData,
@@ -42,6 +42,7 @@ from mypy_split.protocol import (
     ImplementationDone,
     InterfaceDone,
     Ready,
+    TakeBodies,
     TaskFailed,
     encode,
 )
@@ -53,7 +54,6 @@ from mypy_split.schedule import (
     RunImplementation,
     RunInterface,
     SequentialLoop,
-    split_shares,
 )
 
 MAX_ATTEMPTS = 2
@@ -65,42 +65,12 @@ POOL_WORTH_SECONDS = 1.0
 POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
 
 
-# Seconds of an SCC's implementation work each extra worker must get before
-# sharing it pays: a helper first repeats the interface phase and loads the
-# dependencies.  Tests set 0 to share every cycle that an idle worker can help with.
-SHARE_MIN_SECONDS = 0.5
-SHARE_MIN_VARIABLE = "MYPY_SPLIT_SHARE_MIN"
-
-
 def pool_worth_seconds() -> float:
-    return seconds_from_environment(POOL_WORTH_VARIABLE, POOL_WORTH_SECONDS)
-
-
-def share_min_seconds() -> float:
-    return seconds_from_environment(SHARE_MIN_VARIABLE, SHARE_MIN_SECONDS)
-
-
-def seconds_from_environment(variable: str, default: float) -> float:
     try:
-        return float(os.environ.get(variable, default))
+        return float(os.environ.get(POOL_WORTH_VARIABLE, POOL_WORTH_SECONDS))
     except ValueError:
-        return default
+        return POOL_WORTH_SECONDS
 
-
-@dataclass
-class SharedScc:
-    """A big SCC whose implementation phase runs on several workers at once.
-
-    Part 0 is the owner's task (interface committed and reported as usual,
-    then its share of the bodies); the others are helpers, which repeat the
-    interface in memory and check their share.  The coordinator writes the
-    helpers' `meta_ex` files once the owner's interface is committed.
-    """
-
-    parts: list[list[str]]
-    # Which worker runs which helper part.
-    helpers: dict[int, int] = field(default_factory=dict)
-    results: dict[int, ImplementationDone] = field(default_factory=dict)
 
 
 class Coordinator:
@@ -149,8 +119,8 @@ class Coordinator:
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
         self.seen_once: set[str] = set(manager.errors.only_once_messages)
-        self.share_min = share_min_seconds()
-        self.shared: dict[int, SharedScc] = {}
+        self.share_min = sharing.share_min_seconds()
+        self.shared: dict[int, sharing.SharedScc] = {}
         # Helper tasks in flight: worker index -> SCC.
         self.helping: dict[int, int] = {}
         # A retried SCC must not go to a worker that holds it from helping.
@@ -214,7 +184,8 @@ class Coordinator:
                 continue
             scc_id = self.scheduler.next_task()
             if scc_id is None:
-                return
+                self.join_as_helper(pool, worker)
+                continue
             chosen = self.untainted_worker(scc_id, worker, pool)
             if chosen is None:
                 return
@@ -245,57 +216,60 @@ class Coordinator:
 
     def send_task(self, pool: WorkerPool, worker: WorkerHandle, scc_id: int) -> None:
         message = self.task_message(scc_id)
-        helpers = [] if message.one_piece else self.idle_helpers(scc_id, worker, pool)
-        parts = self.share_parts(scc_id, len(helpers) + 1) if helpers else None
         worker.task = scc_id
         self.start_task(scc_id, "whole" if message.one_piece else "interface", worker.index)
-        if parts is None:
-            pool.send(worker, message)
-            return
-        shared = self.shared[scc_id] = SharedScc(parts)
-        message.share = parts[0]
+        if not message.one_piece:
+            self.maybe_share(scc_id, worker, message)
         pool.send(worker, message)
-        for index, (helper, part) in enumerate(zip(helpers, parts[1:]), start=1):
-            helper.task = scc_id
-            shared.helpers[helper.index] = index
-            self.helping[helper.index] = scc_id
-            message.share, message.helper = part, True
-            pool.send(helper, message)
 
-    # -- sharing a big SCC's implementation -----------------------------------
+    # -- sharing a big SCC's implementation (mypy_split/sharing.py) -----------
 
-    def idle_helpers(self, scc_id: int, owner: WorkerHandle, pool: WorkerPool) -> list[WorkerHandle]:
-        """Idle workers that could help with this SCC's bodies, if sharing is allowed at all.
+    def maybe_share(self, scc_id: int, owner: WorkerHandle, message: CheckScc) -> None:
+        """Make the task a shared one if the SCC's bodies are worth several processes.
 
-        Only when nothing else waits in the queue: a helper must not hold up
-        another SCC.  Reports and fine-grained dependencies are gathered per
-        task as a whole SCC, so they turn sharing off.
+        Reports and fine-grained dependencies are gathered per task as a
+        whole SCC, so they turn sharing off; so does a retry.
         """
         options = self.manager.options
-        if (
-            scc_id in self.tainted
-            or self.scheduler.has_queued()
-            or self.manager.reports is not None
-            or options.cache_fine_grained
-            or len(self.plan.scc(scc_id).mod_ids) < 2
-        ):
-            return []
-        return [worker for worker in pool.live_workers if worker.task is None and worker is not owner]
-
-    def share_parts(self, scc_id: int, executors: int) -> list[list[str]] | None:
-        """The SCC's modules cut into shares for this many executors, or None to not share.
-
-        Sharing pays when the bodies are the longer tail: dependents wait only
-        for the interface, and a helper busy with bodies cannot take them.
-        """
+        if scc_id in self.tainted or self.manager.reports is not None or options.cache_fine_grained:
+            return
         scc = self.plan.scc(scc_id)
-        order = phases.order_in_scc(scc, self.graph)
+        if len(scc.mod_ids) < 2:
+            return
         rate = self.costs.rate(self.graph)
-        costs = {m: self.costs.module_cost(m, self.graph, rate).implementation for m in order}
-        if self.share_min > 0 and self.scheduler.path_after(scc_id) > sum(costs.values()) / 2:
-            return None
-        parts = split_shares(costs, executors, self.share_min)
-        return parts if len(parts) > 1 else None
+        module_costs = {m: self.costs.module_cost(m, self.graph, rate) for m in phases.order_in_scc(scc, self.graph)}
+        bodies = {m: cost.implementation for m, cost in module_costs.items()}
+        if not sharing.worth_sharing(bodies, self.share_min):
+            return
+        interface = sum(cost.interface for cost in module_costs.values())
+        self.shared[scc_id] = sharing.SharedScc.start(scc_id, owner.index, bodies, interface)
+        message.shared = True
+
+    def join_as_helper(self, pool: WorkerPool, worker: WorkerHandle) -> None:
+        """Put an idle worker to work on a shared SCC, if one still has enough bodies left."""
+        if self.scheduler.has_queued():
+            return
+        for scc_id, shared in self.shared.items():
+            if scc_id in self.local or not shared.worth_joining(self.share_min):
+                continue
+            message = self.task_message(scc_id)
+            message.shared = message.helper = True
+            worker.task = scc_id
+            self.helping[worker.index] = scc_id
+            shared.join(worker.index)
+            pool.send(worker, message)
+            return
+
+    def hand_bodies(self, worker: WorkerHandle, scc_id: int) -> None:
+        shared = self.shared.get(scc_id)
+        if shared is None or scc_id in self.local:
+            chunk: list[str] = []  # Taken back: the task just ends.
+        else:
+            # With sharing forced (tests), one module at a time, so that every
+            # participant gets some.
+            chunk_seconds = sharing.CHUNK_SECONDS if self.share_min > 0 else 0.0
+            chunk = shared.take(worker.index, self.scheduler.has_queued(), chunk_seconds)
+        self.ensure_pool().send(worker, Bodies(scc_id, chunk))
 
     def note_stale(self, scc_id: int) -> None:
         cost = self.scc_costs[scc_id]
@@ -388,6 +362,9 @@ class Coordinator:
                 # retire it; its tasks run elsewhere.
                 worker.process.kill()
             return
+        if isinstance(message, TakeBodies):
+            self.hand_bodies(worker, message.scc_id)
+            return
         helped = self.helping.pop(worker.index, None) if not isinstance(message, InterfaceDone) else None
         if isinstance(message, InterfaceDone):
             self.observer.worker_spans(worker.index, message.scc_id, message.spans)
@@ -416,15 +393,20 @@ class Coordinator:
             return  # Given up on workers (a part failed): it is checked here, whole.
         shared = self.shared.get(scc_id)
         if shared is None:
-            if helper:
-                return  # Help for an SCC since taken back from sharing.
-            self.finish_result(message, message.seconds)
+            if not helper:
+                self.finish_result(message, message.seconds)
+            return  # Help for an SCC since taken back from sharing.
+        shared.record(worker.index, message)
+        self.maybe_finish_shared(scc_id)
+
+    def maybe_finish_shared(self, scc_id: int) -> None:
+        shared = self.shared[scc_id]
+        if not shared.done(scc_id in self.interfaces_reported):
             return
-        part = shared.helpers.get(worker.index, 0) if helper else 0
-        shared.results[part] = message
-        if len(shared.results) == len(shared.parts):
-            del self.shared[scc_id]
-            self.finish_result(self.merge_shares(scc_id, shared), sum(r.seconds for r in shared.results.values()))
+        del self.shared[scc_id]
+        order = phases.order_in_scc(self.plan.scc(scc_id), self.graph)
+        merged = sharing.merge(shared, order, self.graph, self.manager)
+        self.finish_result(merged, merged.seconds)
 
     def finish_result(self, result: ImplementationDone, implementation_seconds: float) -> None:
         scc_id = result.scc_id
@@ -439,37 +421,6 @@ class Coordinator:
         fine_grained.merge_task_deps(self.manager, result.fine_grained_deps)
         self.scheduler.implementation_done(scc_id)
 
-    def merge_shares(self, scc_id: int, shared: SharedScc) -> ImplementationDone:
-        """One result for a shared SCC, its modules in check order; helpers' `meta_ex` written.
-
-        The owner's result arrives after its interface commit, so the entries
-        written here cannot be removed by it.
-        """
-        errors: dict[str, list[ErrorRecord]] = {}
-        missing: set[str] = set()
-        for result in shared.results.values():
-            errors.update(result.errors)
-            missing.update(result.missing_stub_packages)
-        for part, result in shared.results.items():
-            if part == 0:
-                continue
-            for module_id in shared.parts[part]:
-                records = result.errors.get(module_id, [])
-                phases.write_meta_ex(
-                    module_id,
-                    result.indirect.get(module_id, ([], [])),
-                    [record.engine_tuple() for record in records],
-                    self.graph,
-                    self.manager,
-                )
-        order = phases.order_in_scc(self.plan.scc(scc_id), self.graph)
-        return ImplementationDone(
-            scc_id,
-            {module_id: errors[module_id] for module_id in order if module_id in errors},
-            sorted(missing),
-            sum(result.seconds for result in shared.results.values()),
-        )
-
     def on_interface(self, message: InterfaceDone) -> None:
         self.interface_seconds[message.scc_id] = message.seconds
         for module_id, new_hash in message.interface_hashes.items():
@@ -480,6 +431,9 @@ class Coordinator:
                 state.interface_hash = value
         self.interfaces_reported.add(message.scc_id)
         self.scheduler.interface_done(message.scc_id)
+        if message.scc_id in self.shared:
+            # Helpers may have finished every body before the owner's commit.
+            self.maybe_finish_shared(message.scc_id)
 
     def on_lost(self, worker: WorkerHandle, cause: str) -> None:
         scc_id = worker.task
@@ -491,17 +445,21 @@ class Coordinator:
             self.end_task(scc_id, False)
         attempts = self.attempts.get(scc_id, 0) + 1
         self.attempts[scc_id] = attempts
-        shared = self.shared.pop(scc_id, None)
-        if shared is not None:
-            # The other parts' work is dropped; the SCC is not shared again,
-            # and not given to a process that holds it from helping.
+        shared = self.shared.get(scc_id)
+        if shared is not None and helped is not None:
+            if not shared.holds_work(worker.index):
+                return  # A helper with no bodies in hand: nothing is lost.
+            if attempts < MAX_ATTEMPTS:
+                # The owner may still be at work; this process takes the SCC
+                # over at its place in the order, once the owner is done.
+                self.local.add(scc_id)
+                self.scheduler.withdraw(scc_id)
+                return
+        if shared is not None and helped is None:
+            # The helpers' work is dropped; the SCC is not shared again, and
+            # not given to a process that holds it from helping.
+            del self.shared[scc_id]
             self.tainted[scc_id] = set(shared.helpers)
-        if helped is not None and attempts < MAX_ATTEMPTS:
-            # The owner may still be at work; this process takes the SCC over
-            # at its place in the order, once the owner is done.
-            self.local.add(scc_id)
-            self.scheduler.withdraw(scc_id)
-            return
         if scc_id in self.interfaces_reported:
             # Other workers may hold this SCC loaded from the cache by now;
             # checking it again there would mix two versions. Finish it here.

@@ -153,9 +153,9 @@ class CheckScc(Message):
     module_ids: list[str]
     suppressed_opts: list[bytes]
     import_errors: list[list[bytes]]
-    # A big SCC's implementation phase shared among workers: the modules whose
-    # bodies this task checks and reports (None: all of them).
-    share: list[str] | None = None
+    # A big SCC's implementation phase shared among workers: after the
+    # interface, the task asks for modules (TakeBodies) until it gets none.
+    shared: bool = False
     # A helper repeats the interface phase without writing the cache, sends no
     # InterfaceDone, and leaves its modules' `meta_ex` to the coordinator.
     helper: bool = False
@@ -167,7 +167,7 @@ class CheckScc(Message):
             "expected_hashes": dict(self.expected_hashes),
             "module_ids": list(self.module_ids),
             "error_counts": [len(errors) for errors in self.import_errors],
-            "share": None if self.share is None else list(self.share),
+            "shared": self.shared,
             "helper": self.helper,
         }
 
@@ -251,6 +251,29 @@ class TaskFailed(Message):
 
 
 @dataclass
+class TakeBodies(Message):
+    """Worker -> coordinator: ready for (more) bodies of a shared SCC."""
+
+    KIND: ClassVar[int] = 9
+    scc_id: int
+
+    def header(self) -> dict[str, JsonValue]:
+        return {"scc_id": self.scc_id}
+
+
+@dataclass
+class Bodies(Message):
+    """Coordinator -> worker: check these modules' bodies next; none means the task is done."""
+
+    KIND: ClassVar[int] = 10
+    scc_id: int
+    module_ids: list[str]
+
+    def header(self) -> dict[str, JsonValue]:
+        return {"scc_id": self.scc_id, "module_ids": list(self.module_ids)}
+
+
+@dataclass
 class Shutdown(Message):
     """Coordinator -> worker: exit now."""
 
@@ -259,7 +282,10 @@ class Shutdown(Message):
 
 MESSAGE_TYPES: dict[int, type[Message]] = {
     cls.KIND: cls
-    for cls in (Hello, Ready, GraphData, CheckScc, InterfaceDone, ImplementationDone, TaskFailed, Shutdown)
+    for cls in (
+        Hello, Ready, GraphData, CheckScc, InterfaceDone, ImplementationDone, TaskFailed, Shutdown,
+        TakeBodies, Bodies,
+    )
 }
 
 
@@ -345,11 +371,10 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             import_errors.append(rest[:count])
             rest = rest[count:]
         hashes = {key: _str(value) for key, value in _dict(h["expected_hashes"]).items()}
-        share = h["share"]
         return CheckScc(
             scc_id=_int(h["scc_id"]), one_piece=bool(h["one_piece"]), expected_hashes=hashes,
             module_ids=module_ids, suppressed_opts=opts, import_errors=import_errors,
-            share=None if share is None else _strs(share), helper=bool(h["helper"]),
+            shared=bool(h["shared"]), helper=bool(h["helper"]),
         )
     if cls is InterfaceDone:
         hashes = {key: _str(value) for key, value in _dict(h["interface_hashes"]).items()}
@@ -373,6 +398,10 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             reports=None if reports is None else TaskReports.from_json(reports),
             indirect={module: _indirect(value) for module, value in _dict(h["indirect"]).items()},
         )
+    if cls is TakeBodies:
+        return TakeBodies(scc_id=_int(h["scc_id"]))
+    if cls is Bodies:
+        return Bodies(scc_id=_int(h["scc_id"]), module_ids=_strs(h["module_ids"]))
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))
     return Shutdown()

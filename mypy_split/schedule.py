@@ -203,10 +203,6 @@ class ParallelScheduler:
         self._queue = [entry for entry in self._queue if entry[2] != scc_id]
         heapq.heapify(self._queue)
 
-    def path_after(self, scc_id: int) -> float:
-        """The longest chain of work waiting for this SCC's interface (its dependents')."""
-        return max((self._priority[dependent] for dependent in self._dependents[scc_id]), default=0.0)
-
     @property
     def finished(self) -> bool:
         return len(self._done) == self._total
@@ -258,28 +254,3 @@ def critical_paths(
         longest[node.id] = cost.interface + max(cost.implementation, after)
     return longest
 
-
-def split_shares(costs: Mapping[str, float], executors: int, min_share: float) -> list[list[str]]:
-    """Cut an SCC's implementation work into shares, one per executor; the first is the owner's.
-
-    `costs` are per module, in check order.  A share must be worth at least
-    `min_share` (each helper repeats the interface phase and loads the
-    dependencies before it starts), so there are at most `total / min_share`
-    shares, and never more than modules or executors.  Modules go, costliest
-    first, to the share with the least work so far; each share keeps check
-    order.  One share means: do not share.
-    """
-    total = sum(costs.values())
-    count = min(executors, len(costs))
-    if min_share > 0:
-        count = min(count, int(total // min_share))
-    if count < 2:
-        return [list(costs)]
-    loads = [0.0] * count
-    owner_of: dict[str, int] = {}
-    position = {module: index for index, module in enumerate(costs)}
-    for module in sorted(costs, key=lambda m: (-costs[m], position[m])):
-        lightest = min(range(count), key=lambda index: (loads[index], index))
-        owner_of[module] = lightest
-        loads[lightest] += costs[module]
-    return [[module for module in costs if owner_of[module] == index] for index in range(count)]

@@ -24,6 +24,7 @@ from mypy.fscache import FileSystemCache
 from mypy_split import engine, phases
 from mypy_split.build_worker import faults
 from mypy_split.protocol import (
+    Bodies,
     CheckScc,
     ErrorRecord,
     GraphData,
@@ -31,15 +32,21 @@ from mypy_split.protocol import (
     ImplementationDone,
     InterfaceDone,
     Message,
+    TakeBodies,
     TimedSpan,
 )
 from mypy_split.reports import WorkerReports, idle_dirs
 
 Send = Callable[[Message], None]
+Receive = Callable[[], "Message | None"]
 
 
 class StaleDependency(Exception):
     """A dependency's cache entry does not have the interface hash the coordinator expects."""
+
+
+class CoordinatorGone(Exception):
+    """The coordinator stopped in the middle of a shared task (shutdown, or its end of the pipe)."""
 
 
 class CacheWriteFailed(Exception):
@@ -124,7 +131,7 @@ class WorkerSession:
             for module_id in scc.mod_ids:
                 manager.scc_by_mod_id[module_id] = scc
 
-    def check(self, task: CheckScc, send: Send) -> None:
+    def check(self, task: CheckScc, send: Send, receive: Receive) -> None:
         """Both phases of one SCC; InterfaceDone is sent as soon as the cache is committed."""
         manager = self.manager
         scc = manager.scc_by_id[task.scc_id]
@@ -165,9 +172,12 @@ class WorkerSession:
                 send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started, self.take_spans()))
             faults.between_phases(scc.mod_ids)
             started = time.perf_counter()
-            module_ids, meta_files = in_share(result, task.share)
-            with self.span("implementation"):
-                phases.check_implementation(module_ids, meta_files, self.graph, manager)
+            if task.shared:
+                module_ids = self.check_handed_bodies(task.scc_id, result, send, receive)
+            else:
+                module_ids = list(result.module_ids)
+                with self.span("implementation"):
+                    phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)
         tuples = phases.shown_error_tuples(module_ids, self.graph, manager)
         only_once = manager.errors.only_once_messages - replayed_once
         records = {
@@ -193,6 +203,37 @@ class WorkerSession:
                 ),
             )
         )
+
+    def check_handed_bodies(
+        self, scc_id: int, result: phases.InterfaceResult, send: Send, receive: Receive
+    ) -> list[str]:
+        """Check the bodies the coordinator hands out, until it has none left; the modules, in check order.
+
+        Modules come in any order and are shared with other processes, so each
+        starts from the only-once notes the interface phase left: every module
+        shows its own, and the coordinator keeps the first in mypy's order.
+        """
+        errors = self.manager.errors
+        after_interface = set(errors.only_once_messages)
+        emitted: set[str] = set()
+        meta_files = dict(zip(result.module_ids, result.meta_files))
+        checked: set[str] = set()
+        while True:
+            send(TakeBodies(scc_id))
+            reply = receive()
+            if not isinstance(reply, Bodies) or reply.scc_id != scc_id:
+                raise CoordinatorGone(f"expected the bodies of SCC {scc_id}, got {reply!r}")
+            if not reply.module_ids:
+                break
+            with self.span("implementation"):
+                for module_id in reply.module_ids:
+                    errors.only_once_messages.clear()
+                    errors.only_once_messages.update(after_interface)
+                    phases.check_implementation([module_id], [meta_files[module_id]], self.graph, self.manager)
+                    emitted.update(errors.only_once_messages)
+            checked.update(reply.module_ids)
+        errors.only_once_messages.update(emitted)
+        return [module_id for module_id in result.module_ids if module_id in checked]
 
     def adopt_helped_hashes(self, expected: dict[str, str]) -> None:
         """Take the committed interface hashes of SCCs this process only helped with.
@@ -268,12 +309,3 @@ class WorkerSession:
                     f"{module_id}: cache has interface {actual}, expected {expected_hash}"
                 )
 
-
-def in_share(result: phases.InterfaceResult, share: list[str] | None) -> tuple[list[str], list[str | None]]:
-    """The modules (in check order) whose bodies this task checks, with their meta files."""
-    pairs = [
-        (module_id, meta_file)
-        for module_id, meta_file in zip(result.module_ids, result.meta_files)
-        if share is None or module_id in share
-    ]
-    return [module_id for module_id, _ in pairs], [meta_file for _, meta_file in pairs]

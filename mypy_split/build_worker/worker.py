@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from mypy.errors import CompileError
 
-from mypy_split.build_worker.session import Send, WorkerSession
+from mypy_split.build_worker.session import CoordinatorGone, Receive, Send, WorkerSession
 from mypy_split.protocol import (
     PROTOCOL_VERSION,
     CheckScc,
@@ -71,6 +71,10 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
         send(Ready(PROTOCOL_VERSION, os.getpid(), list(error.messages) or ["cannot start"]))
         return
     send(Ready(PROTOCOL_VERSION, os.getpid()))
+
+    def receive() -> Message | None:
+        return read_message(incoming)
+
     while True:
         message = read_message(incoming)
         if message is None or isinstance(message, Shutdown):
@@ -78,16 +82,21 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
         if isinstance(message, GraphData):
             session.load_graph(message)
         elif isinstance(message, CheckScc):
-            run_task(session, message, send)
+            if not run_task(session, message, send, receive):
+                return
 
 
-def run_task(session: WorkerSession, task: CheckScc, send: Send) -> None:
+def run_task(session: WorkerSession, task: CheckScc, send: Send, receive: Receive) -> bool:
+    """Run one task; False if the coordinator is gone (or told us to stop) meanwhile."""
     try:
-        session.check(task, send)
+        session.check(task, send, receive)
+    except CoordinatorGone:
+        return False
     except CompileError as error:
         send(TaskFailed(task.scc_id, blocker=True, lines=list(error.messages)))
     except (Exception, SystemExit):
         # The engine reports its own internal errors and then exits; here that
         # is a failed task, which the coordinator re-runs where mypy would crash.
         send(TaskFailed(task.scc_id, blocker=False, lines=traceback.format_exc().splitlines()))
+    return True
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mypy_split.parallel import POOL_WORTH_VARIABLE, SHARE_MIN_VARIABLE
+from mypy_split.parallel import POOL_WORTH_VARIABLE
+from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.differential import MYPY
 
 WarmCache = Callable[[list[str]], Path]

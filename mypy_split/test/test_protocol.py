@@ -10,6 +10,7 @@ import pytest
 
 from mypy_split.protocol import (
     PROTOCOL_VERSION,
+    Bodies,
     CheckScc,
     ErrorRecord,
     FrameReader,
@@ -21,6 +22,7 @@ from mypy_split.protocol import (
     ProtocolError,
     Ready,
     Shutdown,
+    TakeBodies,
     TaskFailed,
     decode,
     encode,
@@ -53,9 +55,12 @@ SAMPLES: list[Message] = [
         module_ids=["b", "c", "d"],
         suppressed_opts=[b"", b"", b""],
         import_errors=[[], [], []],
-        share=["c"],
+        shared=True,
         helper=True,
     ),
+    TakeBodies(scc_id=8),
+    Bodies(scc_id=8, module_ids=["c", "d"]),
+    Bodies(scc_id=8, module_ids=[]),
     ImplementationDone(
         scc_id=8, errors={}, missing_stub_packages=[], seconds=0.1,
         indirect={"c": (["a", "b"], ["gone"]), "d": ([], [])},

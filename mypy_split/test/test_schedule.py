@@ -16,7 +16,6 @@ from mypy_split.schedule import (
     ScheduleError,
     SequentialLoop,
     critical_paths,
-    split_shares,
 )
 
 
@@ -165,35 +164,3 @@ def test_parallel_withdrawn_task_leaves_the_queue() -> None:
     assert scheduler.next_task() == 1
     assert scheduler.next_task() is None
 
-
-# -- sharing an SCC's implementation ----------------------------------------
-
-
-def test_split_shares_balances_work_and_keeps_check_order() -> None:
-    costs = {"a": 1.0, "b": 4.0, "c": 2.0, "d": 2.0, "e": 1.0}
-    shares = split_shares(costs, executors=2, min_share=0.0)
-    assert shares == [["a", "b"], ["c", "d", "e"]]
-    assert sorted(m for share in shares for m in share) == sorted(costs)
-
-
-def test_split_shares_gives_each_share_its_minimum() -> None:
-    costs = {"a": 0.4, "b": 0.4, "c": 0.4}
-    # 1.2 s of bodies at 0.5 s a share: two shares, not three.
-    assert len(split_shares(costs, executors=3, min_share=0.5)) == 2
-    # Too little for two shares: one, everything in check order.
-    assert split_shares(costs, executors=3, min_share=1.0) == [["a", "b", "c"]]
-
-
-def test_split_shares_never_more_than_modules_or_executors() -> None:
-    assert split_shares({"a": 9.0, "b": 1.0}, executors=8, min_share=0.0) == [["a"], ["b"]]
-    assert split_shares({"a": 1.0, "b": 1.0, "c": 1.0}, executors=1, min_share=0.0) == [["a", "b", "c"]]
-    assert split_shares({}, executors=4, min_share=0.0) == [[]]
-
-
-def test_path_after_is_the_longest_dependent_chain() -> None:
-    nodes = make_nodes({0: [], 1: [0], 2: [0], 3: [2]})
-    costs = {0: PhaseCost(1.0, 5.0), 1: PhaseCost(1.0, 1.0), 2: PhaseCost(2.0, 1.0), 3: PhaseCost(1.0, 3.0)}
-    scheduler = ParallelScheduler(nodes, costs)
-    # 2 -> 3: 2.0 + max(1.0, 1.0 + 3.0) = 6.0; 1 alone: 2.0.
-    assert scheduler.path_after(0) == 6.0
-    assert scheduler.path_after(3) == 0.0

@@ -20,7 +20,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from mypy_split.parallel import SHARE_MIN_VARIABLE
+from mypy_split.protocol import ImplementationDone
+from mypy_split.sharing import SHARE_MIN_VARIABLE, SharedScc, take_chunk, worth_sharing
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
 
@@ -79,6 +80,46 @@ class C5:
 """,
 }
 FLAGS = ["-p", "ring", "--warn-unused-ignores"]
+
+
+# -- the coordinator's bookkeeping, pure --------------------------------------
+
+
+def test_take_chunk_takes_until_the_chunk_is_worth_enough() -> None:
+    costs = {"a": 0.01, "b": 0.005, "c": 0.02, "d": 0.5}
+    pending = ["a", "b", "c", "d"]
+    assert take_chunk(pending, costs, 0.02) == ["a", "b", "c"]
+    # One module at least, whatever it is worth.
+    assert take_chunk(pending, costs, 0.0) == ["d"]
+    assert take_chunk(pending, costs, 0.02) == []
+
+
+def test_worth_sharing_needs_two_modules_and_enough_bodies() -> None:
+    assert not worth_sharing({"a": 5.0}, 0.5)
+    assert not worth_sharing({"a": 0.4, "b": 0.4}, 0.5)
+    assert worth_sharing({"a": 0.6, "b": 0.4}, 0.5)
+    assert worth_sharing({"a": 0.0, "b": 0.0}, 0.0)
+
+
+def test_bodies_go_costliest_first_and_the_scc_is_done_when_all_are_reported() -> None:
+    shared = SharedScc.start(7, owner=0, costs={"m1": 0.1, "m2": 0.3, "m3": 0.2}, interface_cost=0.2)
+    assert shared.pending == ["m2", "m3", "m1"]
+    assert shared.worth_joining(share_min=0.3)  # 0.6 s left >= 0.2 + 0.3
+    assert not shared.worth_joining(share_min=0.5)
+    shared.join(1)
+    assert shared.take(1, yield_to_queue=False) == ["m2"]
+    assert shared.take(0, yield_to_queue=False) == ["m3"]
+    # Other work waits: the helper gets nothing more, the owner goes on.
+    assert shared.take(1, yield_to_queue=True) == []
+    assert shared.take(0, yield_to_queue=True) == ["m1"]
+    assert shared.holds_work(1) and shared.holds_work(0)
+    shared.record(1, ImplementationDone(7, {}, [], 0.3, indirect={"m2": ([], [])}))
+    assert not shared.holds_work(1)
+    assert not shared.done(interface_committed=True)
+    shared.record(0, ImplementationDone(7, {}, [], 0.3))
+    assert not shared.done(interface_committed=False)
+    assert shared.done(interface_committed=True)
+    assert set(shared.results) == {0, 1}
 
 
 def write_project(root: Path) -> Path:

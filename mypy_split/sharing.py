@@ -1,0 +1,136 @@
+"""One big SCC's implementation phase, shared among workers: who joins, who checks which bodies.
+
+The owner's task checks the SCC's interface and commits it as usual.  Idle
+workers may join as helpers: each repeats the interface phase in memory
+(writing nothing), then, like the owner, asks the coordinator for bodies to
+check until none are left.  Modules are handed out costliest first, a few at
+a time, so late joiners and uneven modules balance themselves.  A helper's
+`meta_ex` files are written by the coordinator, after the owner's interface
+commit (which removes the old ones), from what the helper sends back.
+
+Function bodies of one SCC are checked independently of each other once the
+interface phase is done; the only order that matters is where only-once
+notes land, and each participant reports every module's own notes so that
+the coordinator keeps the first in mypy's order (see the worker session).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mypy.build import BuildManager, Graph
+
+from mypy_split import phases
+from mypy_split.protocol import ErrorRecord, ImplementationDone
+
+# Seconds of an SCC's implementation work that must be left for a helper
+# beyond the interface it repeats first, or joining does not pay.  Tests set
+# 0: every cycle that meets an idle worker is shared.
+SHARE_MIN_SECONDS = 0.5
+SHARE_MIN_VARIABLE = "MYPY_SPLIT_SHARE_MIN"
+# Bodies handed out at a time: enough to make a round trip negligible.
+CHUNK_SECONDS = 0.02
+
+
+def share_min_seconds() -> float:
+    try:
+        return float(os.environ.get(SHARE_MIN_VARIABLE, SHARE_MIN_SECONDS))
+    except ValueError:
+        return SHARE_MIN_SECONDS
+
+
+def worth_sharing(implementation_costs: Mapping[str, float], share_min: float) -> bool:
+    """Whether an SCC's bodies are enough work for at least two processes."""
+    if len(implementation_costs) < 2:
+        return False
+    return share_min <= 0 or sum(implementation_costs.values()) >= 2 * share_min
+
+
+def take_chunk(pending: list[str], costs: Mapping[str, float], seconds: float) -> list[str]:
+    """Take modules from the front of `pending` until they are worth `seconds` (or none are left)."""
+    chunk: list[str] = []
+    worth = 0.0
+    while pending and (not chunk or worth < seconds):
+        module_id = pending.pop(0)
+        chunk.append(module_id)
+        worth += costs.get(module_id, 0.0)
+    return chunk
+
+
+@dataclass
+class SharedScc:
+    """The state of one shared SCC on the coordinator's side."""
+
+    scc_id: int
+    owner: int
+    costs: dict[str, float]
+    interface_cost: float
+    # Not handed out yet, costliest first.
+    pending: list[str]
+    helpers: set[int] = field(default_factory=set)
+    # Handed out and not yet reported, by worker.
+    handed: dict[int, list[str]] = field(default_factory=dict)
+    results: dict[int, ImplementationDone] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, scc_id: int, owner: int, costs: dict[str, float], interface_cost: float) -> SharedScc:
+        order = {module_id: index for index, module_id in enumerate(costs)}
+        pending = sorted(costs, key=lambda m: (-costs[m], order[m]))
+        return cls(scc_id, owner, costs, interface_cost, pending)
+
+    def worth_joining(self, share_min: float) -> bool:
+        """Whether a worker that starts helping now would still find work to do."""
+        left = sum(self.costs[module_id] for module_id in self.pending)
+        return bool(self.pending) and (share_min <= 0 or left >= self.interface_cost + share_min)
+
+    def join(self, worker: int) -> None:
+        self.helpers.add(worker)
+
+    def take(self, worker: int, yield_to_queue: bool, chunk_seconds: float = CHUNK_SECONDS) -> list[str]:
+        """The next bodies for a worker; none ends its task.
+
+        A helper yields (gets none) when other SCCs wait in the queue: it
+        joined only because nothing else was there, and its own bodies can
+        still go to the owner.
+        """
+        if yield_to_queue and worker in self.helpers:
+            return []
+        chunk = take_chunk(self.pending, self.costs, chunk_seconds)
+        self.handed.setdefault(worker, []).extend(chunk)
+        return chunk
+
+    def record(self, worker: int, result: ImplementationDone) -> None:
+        self.handed.pop(worker, None)
+        if result.errors or result.indirect or worker == self.owner:
+            self.results[worker] = result
+
+    def holds_work(self, worker: int) -> bool:
+        """Whether losing this worker loses bodies it was handed."""
+        return bool(self.handed.get(worker))
+
+    def done(self, interface_committed: bool) -> bool:
+        """Every body checked and reported, after the owner's commit."""
+        return interface_committed and not self.pending and not any(self.handed.values())
+
+
+def merge(shared: SharedScc, order: list[str], graph: Graph, manager: BuildManager) -> ImplementationDone:
+    """One result for the whole SCC, modules in check order; the helpers' `meta_ex` written."""
+    errors: dict[str, list[ErrorRecord]] = {}
+    missing: set[str] = set()
+    for worker, result in shared.results.items():
+        errors.update(result.errors)
+        missing.update(result.missing_stub_packages)
+        if worker == shared.owner:
+            continue
+        for module_id, indirect in result.indirect.items():
+            records = result.errors.get(module_id, [])
+            tuples = [record.engine_tuple() for record in records]
+            phases.write_meta_ex(module_id, indirect, tuples, graph, manager)
+    return ImplementationDone(
+        shared.scc_id,
+        {module_id: errors[module_id] for module_id in order if module_id in errors},
+        sorted(missing),
+        sum(result.seconds for result in shared.results.values()),
+    )
