@@ -242,15 +242,16 @@ class Coordinator:
         if not sharing.worth_sharing(bodies, self.share_min):
             return
         interface = sum(cost.interface for cost in module_costs.values())
-        self.shared[scc_id] = sharing.SharedScc.start(scc_id, owner.index, bodies, interface)
+        self.shared[scc_id] = sharing.SharedScc.start(scc_id, owner.index, bodies, interface, time.monotonic())
         message.shared = True
 
     def join_as_helper(self, pool: WorkerPool, worker: WorkerHandle) -> None:
         """Put an idle worker to work on a shared SCC, if one still has enough bodies left."""
         if self.scheduler.has_queued():
             return
+        now = time.monotonic()
         for scc_id, shared in self.shared.items():
-            if scc_id in self.local or not shared.worth_joining(self.share_min):
+            if scc_id in self.local or not shared.may_join(worker.index, now - shared.started, self.share_min):
                 continue
             message = self.task_message(scc_id)
             message.shared = message.helper = True
@@ -268,7 +269,7 @@ class Coordinator:
             # With sharing forced (tests), one module at a time, so that every
             # participant gets some.
             chunk_seconds = sharing.CHUNK_SECONDS if self.share_min > 0 else 0.0
-            chunk = shared.take(worker.index, self.scheduler.has_queued(), chunk_seconds)
+            chunk = shared.take(worker.index, self.scheduler.top_priority(), chunk_seconds)
         self.ensure_pool().send(worker, Bodies(scc_id, chunk))
 
     def note_stale(self, scc_id: int) -> None:

@@ -181,6 +181,10 @@ class ParallelScheduler:
     def has_queued(self) -> bool:
         return bool(self._queue)
 
+    def top_priority(self) -> float | None:
+        """The critical path of the SCC that would start next, or None if none waits."""
+        return -self._queue[0][0] if self._queue else None
+
     def interface_done(self, scc_id: int) -> None:
         if scc_id in self._interface_done:
             return  # A retried task reports its interface again.

@@ -69,33 +69,50 @@ class SharedScc:
     interface_cost: float
     # Not handed out yet, costliest first.
     pending: list[str]
+    # When the owner's task was sent (time.monotonic()).
+    started: float = 0.0
     helpers: set[int] = field(default_factory=set)
     # Handed out and not yet reported, by worker.
     handed: dict[int, list[str]] = field(default_factory=dict)
     results: dict[int, ImplementationDone] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, scc_id: int, owner: int, costs: dict[str, float], interface_cost: float) -> SharedScc:
+    def start(
+        cls, scc_id: int, owner: int, costs: dict[str, float], interface_cost: float, started: float = 0.0
+    ) -> SharedScc:
         order = {module_id: index for index, module_id in enumerate(costs)}
         pending = sorted(costs, key=lambda m: (-costs[m], order[m]))
-        return cls(scc_id, owner, costs, interface_cost, pending)
+        return cls(scc_id, owner, costs, interface_cost, pending, started)
 
-    def worth_joining(self, share_min: float) -> bool:
-        """Whether a worker that starts helping now would still find work to do."""
-        left = sum(self.costs[module_id] for module_id in self.pending)
-        return bool(self.pending) and (share_min <= 0 or left >= self.interface_cost + share_min)
+    def left(self) -> float:
+        """Expected seconds of the bodies not handed out yet."""
+        return sum(self.costs[module_id] for module_id in self.pending)
+
+    def may_join(self, worker: int, running_for: float, share_min: float) -> bool:
+        """Whether a worker that starts helping now would find enough bodies left.
+
+        A helper is ready after repeating the interface; by then the owner
+        (`running_for` seconds into its task) has drained what it could:
+        nothing while it was still in its own interface phase.  Sharing the
+        rest saves half of it.  A worker that took part once holds the SCC
+        in memory and cannot repeat it.
+        """
+        if worker == self.owner or worker in self.helpers or not self.pending:
+            return False
+        drained = min(self.interface_cost, max(0.0, running_for))
+        return share_min <= 0 or self.left() - drained >= share_min
 
     def join(self, worker: int) -> None:
         self.helpers.add(worker)
 
-    def take(self, worker: int, yield_to_queue: bool, chunk_seconds: float = CHUNK_SECONDS) -> list[str]:
+    def take(self, worker: int, queued_path: float | None, chunk_seconds: float = CHUNK_SECONDS) -> list[str]:
         """The next bodies for a worker; none ends its task.
 
-        A helper yields (gets none) when other SCCs wait in the queue: it
-        joined only because nothing else was there, and its own bodies can
-        still go to the owner.
+        A helper yields (gets none) when a queued SCC's critical path
+        (`queued_path`) is at least the bodies left: it joined only because
+        nothing else was there, and the owner still drains the rest.
         """
-        if yield_to_queue and worker in self.helpers:
+        if worker in self.helpers and queued_path is not None and queued_path >= self.left():
             return []
         chunk = take_chunk(self.pending, self.costs, chunk_seconds)
         self.handed.setdefault(worker, []).extend(chunk)
