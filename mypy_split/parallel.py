@@ -172,6 +172,11 @@ class Coordinator:
 
     def dispatch(self) -> None:
         if not self.scheduler.has_queued():
+            if self.shared and self.pool is not None:
+                # Nothing waits: idle workers may join a shared SCC's bodies.
+                for worker in self.pool.live_workers:
+                    if worker.task is None:
+                        self.join_as_helper(self.pool, worker)
             return
         if self.pool is None and not self.workers_pay():
             # A small incremental run: one process is faster.
