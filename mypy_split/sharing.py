@@ -26,9 +26,11 @@ from mypy_split import phases
 from mypy_split.protocol import ErrorRecord, ImplementationDone
 
 # Seconds of an SCC's implementation work that must be left for a helper
-# beyond the interface it repeats first, or joining does not pay.  Tests set
-# 0: every cycle that meets an idle worker is shared.
-SHARE_MIN_SECONDS = 0.5
+# beyond the interface it repeats first, or joining does not pay.  Helpers
+# are idle workers (nothing else waits), so what sharing costs is mostly CPU
+# time that would have gone unused.  Tests set 0: every cycle that meets an
+# idle worker is shared.
+SHARE_MIN_SECONDS = 0.25
 SHARE_MIN_VARIABLE = "MYPY_SPLIT_SHARE_MIN"
 # Bodies handed out at a time: enough to make a round trip negligible.
 CHUNK_SECONDS = 0.02

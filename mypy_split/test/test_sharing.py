@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from mypy_split.protocol import ImplementationDone
-from mypy_split.sharing import SHARE_MIN_VARIABLE, SharedScc, take_chunk, worth_sharing
+from mypy_split.sharing import SHARE_MIN_SECONDS, SHARE_MIN_VARIABLE, SharedScc, take_chunk, worth_sharing
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
 
@@ -182,7 +182,7 @@ def test_the_default_threshold_keeps_a_small_cycle_whole(tmp_path: Path, warm_ca
     project = write_project(tmp_path)
     cache = fresh_cache(warm_cache, tmp_path / "split-cache")
     trace = tmp_path / "trace.json"
-    env = {SHARE_MIN_VARIABLE: "0.5"}
+    env = {SHARE_MIN_VARIABLE: str(SHARE_MIN_SECONDS)}
     ours = run_tool(MYPY_SPLIT, [*FLAGS, "-n", "3", "--trace", str(trace)], project, cache, env)
     assert ours.returncode == 1, ours.describe()
     parts = parts_per_scc(trace)
