@@ -407,6 +407,11 @@ class Coordinator:
 
     def maybe_finish_shared(self, scc_id: int) -> None:
         shared = self.shared[scc_id]
+        if shared.stalled():
+            # Nobody left to ask for the rest (helpers gone): this process takes it.
+            self.local.add(scc_id)
+            self.scheduler.withdraw(scc_id)
+            return
         if not shared.done(scc_id in self.interfaces_reported):
             return
         del self.shared[scc_id]
@@ -454,7 +459,10 @@ class Coordinator:
         shared = self.shared.get(scc_id)
         if shared is not None and helped is not None:
             if not shared.holds_work(worker.index):
-                return  # A helper with no bodies in hand: nothing is lost.
+                # A helper with no bodies in hand: nothing is lost.
+                shared.leave(worker.index)
+                self.maybe_finish_shared(scc_id)
+                return
             if attempts < MAX_ATTEMPTS:
                 # The owner may still be at work; this process takes the SCC
                 # over at its place in the order, once the owner is done.

@@ -77,6 +77,8 @@ class SharedScc:
     # Handed out and not yet reported, by worker.
     handed: dict[int, list[str]] = field(default_factory=dict)
     results: dict[int, ImplementationDone] = field(default_factory=dict)
+    # Participants whose task is over.
+    finished: set[int] = field(default_factory=set)
 
     @classmethod
     def start(
@@ -114,16 +116,35 @@ class SharedScc:
         (`queued_path`) is at least the bodies left: it joined only because
         nothing else was there, and the owner still drains the rest.
         """
+        handed = self.handed.setdefault(worker, [])
         if worker in self.helpers and queued_path is not None and queued_path >= self.left():
             return []
+        if chunk_seconds <= 0 and len(self.pending) <= len(self.still_in_interface(worker)):
+            # Forced sharing (tests): one module at a time, and one kept back for
+            # each helper still in its interface, so that every participant
+            # checks some bodies whatever the timing.
+            return []
         chunk = take_chunk(self.pending, self.costs, chunk_seconds)
-        self.handed.setdefault(worker, []).extend(chunk)
+        handed.extend(chunk)
         return chunk
 
+    def still_in_interface(self, besides: int) -> list[int]:
+        """Helpers that have not asked for bodies yet (and are not gone)."""
+        return [h for h in self.helpers if h != besides and h not in self.handed and h not in self.finished]
+
     def record(self, worker: int, result: ImplementationDone) -> None:
-        self.handed.pop(worker, None)
+        self.leave(worker)
         if result.errors or result.indirect or worker == self.owner:
             self.results[worker] = result
+
+    def leave(self, worker: int) -> None:
+        """The worker's task is over (finished, or the worker is gone)."""
+        self.handed.pop(worker, None)
+        self.finished.add(worker)
+
+    def stalled(self) -> bool:
+        """Bodies are left but no participant will ask for them any more."""
+        return bool(self.pending) and {self.owner, *self.helpers} <= self.finished
 
     def holds_work(self, worker: int) -> bool:
         """Whether losing this worker loses bodies it was handed."""

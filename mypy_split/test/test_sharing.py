@@ -118,6 +118,7 @@ def test_bodies_go_costliest_first_and_the_scc_is_done_when_all_are_reported() -
     assert shared.take(1, queued_path=0.5, chunk_seconds=0.0) == []
     assert shared.take(0, queued_path=0.5, chunk_seconds=0.0) == ["m1"]
     assert shared.holds_work(1) and shared.holds_work(0)
+    assert shared.pending == []
     shared.record(1, ImplementationDone(7, {}, [], 0.3, indirect={"m2": ([], [])}))
     assert not shared.holds_work(1)
     assert not shared.done(interface_committed=True)
@@ -125,6 +126,17 @@ def test_bodies_go_costliest_first_and_the_scc_is_done_when_all_are_reported() -
     assert not shared.done(interface_committed=False)
     assert shared.done(interface_committed=True)
     assert set(shared.results) == {0, 1}
+
+
+def test_forced_sharing_keeps_a_module_for_each_helper_still_in_its_interface() -> None:
+    shared = SharedScc.start(3, owner=0, costs={"a": 0.0, "b": 0.0, "c": 0.0}, interface_cost=0.0)
+    shared.join(1)
+    shared.join(2)
+    assert shared.take(0, queued_path=None, chunk_seconds=0.0) == ["a"]
+    # Two modules left, two helpers that have taken none: the owner waits no more.
+    assert shared.take(0, queued_path=None, chunk_seconds=0.0) == []
+    assert shared.take(2, queued_path=None, chunk_seconds=0.0) == ["b"]
+    assert shared.take(1, queued_path=None, chunk_seconds=0.0) == ["c"]
 
 
 def write_project(root: Path) -> Path:
