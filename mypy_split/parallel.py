@@ -256,7 +256,10 @@ class Coordinator:
             return
         now = time.monotonic()
         for scc_id, shared in self.shared.items():
-            if scc_id in self.local or not shared.may_join(worker.index, now - shared.started, self.share_min):
+            if scc_id in self.local:
+                continue
+            others = self.scheduler.longest_unstarted_path(scc_id)
+            if not shared.may_join(worker.index, now - shared.started, self.share_min, others):
                 continue
             message = self.task_message(scc_id)
             message.shared = message.helper = True

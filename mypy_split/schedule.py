@@ -181,6 +181,21 @@ class ParallelScheduler:
     def has_queued(self) -> bool:
         return bool(self._queue)
 
+    def longest_unstarted_path(self, besides: int) -> float:
+        """The longest critical path among SCCs not started yet (queued or blocked), one aside.
+
+        A lower bound on how long the rest of the build runs, whatever
+        happens to the SCC set aside.
+        """
+        return max(
+            (
+                path
+                for scc_id, path in self._priority.items()
+                if scc_id != besides and scc_id not in self._running and scc_id not in self._done
+            ),
+            default=0.0,
+        )
+
     def top_priority(self) -> float | None:
         """The critical path of the SCC that would start next, or None if none waits."""
         return -self._queue[0][0] if self._queue else None

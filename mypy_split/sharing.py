@@ -92,19 +92,26 @@ class SharedScc:
         """Expected seconds of the bodies not handed out yet."""
         return sum(self.costs[module_id] for module_id in self.pending)
 
-    def may_join(self, worker: int, running_for: float, share_min: float) -> bool:
-        """Whether a worker that starts helping now would find enough bodies left.
+    def may_join(self, worker: int, running_for: float, share_min: float, others_path: float) -> bool:
+        """Whether a worker that starts helping now would shorten the build.
 
         A helper is ready after repeating the interface; by then the owner
         (`running_for` seconds into its task) has drained what it could:
-        nothing while it was still in its own interface phase.  Sharing the
-        rest saves half of it.  A worker that took part once holds the SCC
-        in memory and cannot repeat it.
+        nothing while it was still in its own interface phase.  What is left
+        is shared by the participants still at work.  Joining pays when each
+        share stays worth `share_min`, and when these bodies, as shared now,
+        would outlast `others_path`, the longest chain of the rest of the
+        build (else they are not what the build waits for).  A worker that
+        took part once holds the SCC in memory and cannot repeat it.
         """
         if worker == self.owner or worker in self.helpers or not self.pending:
             return False
+        if share_min <= 0:
+            return True
         drained = min(self.interface_cost, max(0.0, running_for))
-        return share_min <= 0 or self.left() - drained >= share_min
+        left = self.left() - drained
+        active = 1 + len(self.helpers - self.finished)
+        return left / (active + 1) >= share_min and left / active > others_path
 
     def join(self, worker: int) -> None:
         self.helpers.add(worker)

@@ -164,3 +164,20 @@ def test_parallel_withdrawn_task_leaves_the_queue() -> None:
     assert scheduler.next_task() == 1
     assert scheduler.next_task() is None
 
+
+
+def test_longest_unstarted_path_ignores_running_done_and_the_one_aside() -> None:
+    nodes = make_nodes({0: [], 1: [0], 2: [0], 3: [2]})
+    costs = {0: PhaseCost(1.0, 5.0), 1: PhaseCost(1.0, 1.0), 2: PhaseCost(2.0, 1.0), 3: PhaseCost(1.0, 3.0)}
+    scheduler = ParallelScheduler(nodes, costs)
+    # 0: 1 + max(5, 6) = 7; 2: 2 + max(1, 4) = 6; 3: 4; 1: 2.
+    assert scheduler.longest_unstarted_path(besides=0) == 6.0
+    scheduler.take_classifiable()
+    scheduler.classified(0, fresh=False)
+    assert scheduler.next_task() == 0
+    scheduler.interface_done(0)
+    for scc_id in scheduler.take_classifiable():
+        scheduler.classified(scc_id, fresh=False)
+    assert scheduler.next_task() == 2  # the longer path first
+    assert scheduler.longest_unstarted_path(besides=0) == 4.0  # 3 waits for 2
+    assert scheduler.longest_unstarted_path(besides=3) == 2.0

@@ -104,14 +104,19 @@ def test_worth_sharing_needs_two_modules_and_enough_bodies() -> None:
 def test_bodies_go_costliest_first_and_the_scc_is_done_when_all_are_reported() -> None:
     shared = SharedScc.start(7, owner=0, costs={"m1": 0.1, "m2": 0.3, "m3": 0.2}, interface_cost=0.2)
     assert shared.pending == ["m2", "m3", "m1"]
-    # Owner still in its interface: all 0.6 s are left for a helper.
-    assert shared.may_join(1, running_for=0.1, share_min=0.5)
-    # Owner well into its bodies: 0.6 - 0.2 drained = 0.4 s left.
-    assert shared.may_join(1, running_for=1.0, share_min=0.3)
-    assert not shared.may_join(1, running_for=1.0, share_min=0.5)
-    assert not shared.may_join(0, running_for=0.0, share_min=0.0)  # the owner itself
+    # Owner just started: all 0.6 s are left when the helper is ready, 0.3 s for each of two.
+    assert shared.may_join(1, running_for=0.0, share_min=0.3, others_path=0.0)
+    # Owner well into its bodies: 0.6 - 0.2 drained = 0.4 s left, 0.2 s each.
+    assert shared.may_join(1, running_for=1.0, share_min=0.15, others_path=0.0)
+    assert not shared.may_join(1, running_for=1.0, share_min=0.25, others_path=0.0)
+    # The rest of the build runs longer than these bodies anyway: no help.
+    assert not shared.may_join(1, running_for=0.1, share_min=0.1, others_path=0.7)
+    assert not shared.may_join(0, running_for=0.0, share_min=0.0, others_path=0.0)  # the owner itself
     shared.join(1)
-    assert not shared.may_join(1, running_for=0.0, share_min=0.0)  # it helps already
+    assert not shared.may_join(1, running_for=0.0, share_min=0.0, others_path=0.0)  # it helps already
+    # A third participant: 0.6 s / 3 = 0.2 s each.
+    assert shared.may_join(2, running_for=0.0, share_min=0.15, others_path=0.0)
+    assert not shared.may_join(2, running_for=0.0, share_min=0.25, others_path=0.0)
     assert shared.take(1, queued_path=None, chunk_seconds=0.0) == ["m2"]
     assert shared.take(0, queued_path=None, chunk_seconds=0.0) == ["m3"]
     # A queued SCC with a longer path than the 0.1 s left: the helper yields, the owner goes on.
