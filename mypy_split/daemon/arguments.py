@@ -58,10 +58,11 @@ def build_parser(actions: dict[str, Callable[[argparse.Namespace], None]]) -> ar
 
 
 def _version() -> str:
-    from mypy_split.engine import ENGINE_VERSION
+    import mypy.version
+
     import mypy_split
 
-    return f"dmypy-split {mypy_split.__version__} (engine: mypy {ENGINE_VERSION})"
+    return f"dmypy-split {mypy_split.__version__} (engine: mypy {mypy.version.__version__})"
 
 
 def _daemon_flags(p: argparse.ArgumentParser) -> None:

@@ -224,7 +224,7 @@ def do_check(args: argparse.Namespace) -> None:
 
 
 def do_run(args: argparse.Namespace) -> None:
-    from mypy_split.daemon.options import DAEMON_VERSION
+    from mypy_split.daemon.version import DAEMON_VERSION
 
     if not is_running(args.status_file):
         start_server(args)

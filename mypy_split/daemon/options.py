@@ -15,12 +15,6 @@ from mypy.fscache import FileSystemCache
 from mypy.modulefinder import BuildSource
 from mypy.options import Options
 
-import mypy_split
-from mypy_split.engine import ENGINE_VERSION
-
-# A daemon built from other code must not answer: `run` restarts it.
-DAEMON_VERSION = f"{mypy_split.__version__}+mypy-{ENGINE_VERSION}"
-
 
 @dataclass
 class StartOptions:

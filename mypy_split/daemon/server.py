@@ -27,10 +27,11 @@ from mypy.util import FancyFormatter
 
 from mypy_split import engine
 from mypy_split.daemon import transport
-from mypy_split.daemon.options import DAEMON_VERSION, StartOptions, parse_run_flags
+from mypy_split.daemon.options import StartOptions, parse_run_flags
 from mypy_split.daemon.session import Reply, Session
 from mypy_split.daemon.status import remove_status, write_status
 from mypy_split.daemon.transport import TransportError
+from mypy_split.daemon.version import DAEMON_VERSION
 
 
 class Server:
