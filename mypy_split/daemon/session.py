@@ -26,12 +26,15 @@ from mypy.options import Options
 from mypy.server.update import FineGrainedBuildManager, ensure_trees_loaded, refresh_suppressed_submodules
 from mypy.util import FancyFormatter, count_stats
 
-from mypy_split.daemon import changes, seeds
+from mypy_split.daemon import changes, seeds, typeddicts
 from mypy_split.daemon.changes import ModulePath
 from mypy_split.daemon.options import StartOptions
 from mypy_split.daemon.coldstart import FINE_GRAINED_SUBDIR, cold_start, is_skeleton
 
 Reply = dict[str, Any]
+
+# Files warm_up reads in one step between requests (a few milliseconds).
+SOURCES_PER_STEP = 20
 
 
 class Session:
@@ -50,6 +53,13 @@ class Session:
         self.loaded_from_cache = False
         # Modules whose trees are still on disk, last to load first (see warm_up).
         self.cold_modules: list[str] = []
+        # Modules whose loaded trees load_trees has looked at.
+        self.trees_seen: set[str] = set()
+        # Modules loaded from a cache: those whose source warm_up is still to
+        # read, those read, and the key order of their TypedDicts found there.
+        self.unread_sources: list[str] = []
+        self.sources_read: set[str] = set()
+        self.typeddict_orders: dict[str, typeddicts.Orders] = {}
 
     # The commands.
 
@@ -128,6 +138,7 @@ class Session:
             messages = self.catch_up_with_disk(sources)
             order = [m for scc in mypy.build.sorted_components(self.fine_grained.graph) for m in sorted(scc.mod_ids)]
             self.cold_modules = order[::-1]
+            self.unread_sources = list(self.cold_modules)
         else:
             # Remember every file's state as of this check.
             self.fswatcher.find_changed()
@@ -159,19 +170,60 @@ class Session:
         return messages
 
     def warm_up(self) -> bool:
-        """Load one more module's tree from the cache; False when none is left.
+        """Read a few more sources, or load one more module's tree from the cache; False when done.
 
         The server calls this while no request waits.  A daemon loaded from a
         cache would otherwise load a module's dependencies at its first edit;
-        one that checked everything itself has them in memory already.
+        one that checked everything itself has them in memory already.  The
+        sources are read first, before an edit changes them (see typeddicts).
         """
+        if self.unread_sources:
+            # Read while the files are still what the cache describes.
+            self.read_sources(self.unread_sources[-SOURCES_PER_STEP:])
+            del self.unread_sources[-SOURCES_PER_STEP:]
+            return True
         while self.cold_modules and self.fine_grained is not None:
             module_id = self.cold_modules.pop()
             manager, graph = self.fine_grained.manager, self.fine_grained.graph
             if module_id in graph and module_id not in manager.modules:
-                ensure_trees_loaded(manager, graph, [module_id])
+                self.load_trees([module_id])
                 return bool(self.cold_modules)
         return False
+
+    def load_trees(self, module_ids: list[str]) -> None:
+        """Load the trees of `module_ids` and their dependencies from the cache, as the engine would.
+
+        Each tree newly loaded gets its TypedDicts back in source order (see
+        `typeddicts`): an edit's comparison of before and after then finds
+        what changed in the text, not what the cache changed.
+        """
+        assert self.fine_grained is not None
+        manager, graph = self.fine_grained.manager, self.fine_grained.graph
+        ensure_trees_loaded(manager, graph, module_ids)
+        loaded = list(manager.modules.keys() - self.trees_seen)
+        self.trees_seen.update(loaded)
+        self.read_sources(loaded)
+
+    def read_sources(self, module_ids: list[str]) -> None:
+        """Note the TypedDict key order in each module's source, if it is still the cached text.
+
+        Then put the TypedDicts of those modules' loaded trees in that order.
+        """
+        assert self.fine_grained is not None
+        manager, graph = self.fine_grained.manager, self.fine_grained.graph
+        for module_id in module_ids:
+            state = graph.get(module_id)
+            if module_id in self.sources_read or state is None or state.meta is None or not state.path:
+                continue
+            self.sources_read.add(module_id)
+            orders = typeddicts.source_orders(state.path, state.meta.hash)
+            if orders:
+                self.typeddict_orders[module_id] = orders
+        for module_id in module_ids:
+            orders = self.typeddict_orders.get(module_id)
+            tree = manager.modules.get(module_id)
+            if orders and tree is not None and tree.is_cache_skeleton:
+                typeddicts.restore_source_order(tree, orders)
 
     # Later checks.
 
@@ -252,6 +304,14 @@ class Session:
         fine_grained = self.fine_grained
 
         def refresh(module_id: str, path: str) -> list[str]:
+            # The engine asks for a tree to read the imports of: a module still
+            # on disk in the cache gets its cached tree, as it would after
+            # warm_up, rather than a whole check that finds nothing new.
+            state = fine_grained.graph.get(module_id)
+            if self.loaded_from_cache and state is not None and state.meta is not None:
+                self.load_trees([module_id])
+                if state.tree is not None:
+                    return self.last_messages
             return self.update([(module_id, path)], [], followed=True)
 
         for module_id, state in states:
@@ -268,6 +328,9 @@ class Session:
         if not changed and not removed:
             return self.last_messages
         reference = self.last_messages
+        if self.loaded_from_cache:
+            # Loaded here before the engine would: see load_trees.
+            self.load_trees([module_id for module_id, _ in changed if module_id in self.fine_grained.graph])
         messages = self.fine_grained.update(changed, removed, followed)
         if self.loaded_from_cache and self.fine_grained.blocking_error is None:
             # The engine updates a module loaded from the cache whole, after the

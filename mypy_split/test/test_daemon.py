@@ -1,9 +1,9 @@
 """`dmypy-split` against `dmypy`: the same answers to the same edits, and clean processes.
 
 Each tool works on its own copy of a small project and runs the same
-commands after the same edits (start, body edit, interface edit breaking a
-dependent, syntax error, module added, module deleted, all fixed, status,
-stop); stdout, stderr and exit code must match at every step, at `-n 0`, at
+commands after the same edits (start, an edit revealing a TypedDict loaded
+from the cache, body edit, interface edit breaking a dependent, syntax error,
+module added, module deleted, all fixed, status, stop); stdout, stderr and exit code must match at every step, at `-n 0`, at
 `-n 2` (a parallel build, then the program loaded from its cache) and at
 `-n 2 --use-fine-grained-cache`, against plain `dmypy` (which ignores `-n`:
 one run of it serves all three).  The operations test checks the daemon's
@@ -67,6 +67,21 @@ EXTRA = '''\
 def extra() -> int:
     return "no"
 '''
+# Keys out of sorted order: the engine's cache sorts them, a check in memory does not.
+ROWS = '''\
+from typing import TypedDict
+
+
+class Row(TypedDict):
+    name: str
+    age: int
+'''
+ROW_IMPORT = "\nfrom pkg.rows import Row\n"
+SHOW_ROW = '''
+
+def show(row: Row) -> None:
+    reveal_type(row)
+'''
 
 # (files to write, files to delete, command); None as a text deletes the file.
 Step = tuple[dict[str, str], list[str], list[str]]
@@ -79,7 +94,9 @@ def steps(workers: int, flags: tuple[str, ...] = ()) -> list[Step]:
     )
     fixed_use = USE.replace("label: str = 1", "label: str = ''")
     return [
-        ({"pkg/__init__.py": "", "pkg/base.py": BASE + "limit: str = 1\n", "pkg/use.py": fixed_use, "main.py": MAIN}, [], run),
+        ({"pkg/__init__.py": "", "pkg/base.py": BASE + "limit: str = 1\n", "pkg/use.py": fixed_use + ROW_IMPORT, "pkg/rows.py": ROWS, "main.py": MAIN}, [], run),
+        # A dependent checked again: a TypedDict from the cache shows its keys in source order.
+        ({"pkg/use.py": fixed_use + ROW_IMPORT + SHOW_ROW}, [], ["recheck"]),
         # A body edit (and base's error fixed).
         ({"pkg/base.py": BASE.replace('"hi "', '"hello "')}, [], ["recheck"]),
         # An interface edit that breaks a dependent, with a new error in base's
@@ -299,3 +316,50 @@ def test_explicit_changes() -> None:
     # Edited, new, and renamed by a new __init__.py (which also leaves under its old name).
     assert changed == [("a", "a.py"), ("c", "c.py"), ("pkg.m", "pkg/m.py")]
     assert removed == [("b", "b.py"), ("m", "pkg/m.py")]
+
+
+def test_typeddict_key_orders_read_from_source(tmp_path: Path) -> None:
+    """Only the plain forms are read, and only from the text the cache describes."""
+    from mypy.util import hash_digest
+
+    from mypy_split.daemon.typeddicts import source_orders
+
+    source = b'''\
+import typing
+from typing import TypedDict
+
+class Plain(TypedDict, total=False):
+    """Doc."""
+    name: str
+    age: int
+
+class Outer:
+    class Inner(typing.TypedDict):
+        b: int
+        a: int
+
+Point = TypedDict("Point", {"y": int, "x": int})
+
+class Derived(Plain):  # keys from a base: its order is the engine's rule, not read
+    zip: str
+
+class WithMethod(TypedDict):  # not a valid TypedDict body
+    k: int
+    def m(self) -> None: ...
+
+if typing.TYPE_CHECKING:
+    class Twice(TypedDict):
+        b: int
+else:
+    class Twice(TypedDict):
+        a: int
+'''
+    path = tmp_path / "m.py"
+    path.write_bytes(source)
+    assert source_orders(str(path), hash_digest(source)) == {
+        "Plain": ["name", "age"],
+        "Outer.Inner": ["b", "a"],
+        "Point": ["y", "x"],
+    }
+    # The file is no longer the cached text: nothing is read from it.
+    assert source_orders(str(path), hash_digest(b"older text")) is None
