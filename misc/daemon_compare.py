@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Time `dmypy-split` against `dmypy` on a corpus: cold start, then a one-line body edit.
+"""Time `dmypy-split` against `dmypy` on a corpus: cold start, then a one-line edit.
 
 Each round, in shuffled order per tool: the daemon is started on an empty
 cache with `run -- ARGS` (the cold start an editor or a pre-commit user
-waits for), then one statement is added to a function body of the corpus's
-core module (the module most others import) and `run` is timed again (the
-recheck latency), the edit is undone, and the daemon is stopped.  Medians and
-ratios to `dmypy` are printed.
+waits for), then the corpus's core module (the module most others import) is
+edited and `run` is timed again (the recheck latency), the edit is undone,
+and the daemon is stopped.  The edit (`--edit`) adds one statement to a
+function body (`body`, the default) or a new public function (`interface`,
+which every module importing the core depends on).  Medians and ratios to
+`dmypy` are printed.
 
-    python misc/daemon_compare.py --corpora selfcheck --workers 2 --rounds 5
+    python misc/daemon_compare.py --corpora selfcheck --workers 2 --rounds 5 [--edit interface]
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def timed(argv: list[str], corpus: Corpus, cache: Path) -> tuple[float, int]:
     return time.perf_counter() - started, completed.returncode
 
 
-def one_round(daemon: Daemon, corpus: Corpus, scratch: Path, settle: float) -> tuple[float, float, int]:
+def one_round(daemon: Daemon, corpus: Corpus, scratch: Path, settle: float, edit: str) -> tuple[float, float, int]:
     """(cold start seconds, recheck seconds, exit code of the recheck)."""
     cache = scratch / "cache"
     status = scratch / "status.json"
@@ -70,7 +72,7 @@ def one_round(daemon: Daemon, corpus: Corpus, scratch: Path, settle: float) -> t
         core = choose_targets(list(corpus.roots)).core if corpus.roots else corpus.edit_file
         # A person takes a moment before the first edit; a daemon may use it.
         time.sleep(settle)
-        with edited(core, "body"):
+        with edited(core, edit):
             recheck, code = timed(daemon.command(status, *daemon.run_args(corpus)), corpus, cache)
     finally:
         subprocess.run(daemon.command(status, "kill"), cwd=corpus.cwd, env=tool_env(cache), capture_output=True)
@@ -88,6 +90,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--settle", type=float, default=2.0, help="seconds between start and edit")
+    parser.add_argument("--edit", choices=("body", "interface"), default="body", help="the edit of the core module")
     args = parser.parse_args()
     daemons = [Daemon("dmypy", None), Daemon("dmypy-split", args.workers)]
     order = random.Random(args.seed)
@@ -98,7 +101,7 @@ def main() -> int:
                 for daemon in order.sample(daemons, len(daemons)):
                     folder = Path(scratch) / daemon.script
                     folder.mkdir(exist_ok=True)
-                    cold, recheck, code = one_round(daemon, corpus, folder, args.settle)
+                    cold, recheck, code = one_round(daemon, corpus, folder, args.settle, args.edit)
                     results[daemon.label].append((cold, recheck))
                     print(
                         f"  {corpus.name} round {round_number}/{args.rounds} {daemon.label:18} "
@@ -106,7 +109,7 @@ def main() -> int:
                         f"load {os.getloadavg()[0]:.1f}",
                         flush=True,
                     )
-        print_summary(corpus.name, daemons, results)
+        print_summary(f"{corpus.name} ({args.edit} edit)", daemons, results)
     return 0
 
 
