@@ -9,17 +9,17 @@ they are still as the cache left them).  mypy's daemon, which checked
 everything in memory, sees no change there.
 
 The order is read from the very text the cache describes (its hash must match
-the cache's), with `ast`: only for the plain forms whose order is simply the
-order of the keys in the source (a class whose only base is `TypedDict`, and
-`TypedDict("Name", {...})`), and only when the keys found are exactly the
-cached ones.  Anything else keeps the cache's order (still correct, possibly
-slower on the first edit).
+the cache's), while the daemon is idle and before an edit can change it:
+only for the plain forms whose order is simply the order of the keys in the
+source (a class whose only base is `TypedDict`, and `TypedDict("Name", {...})`),
+and only when the keys found are exactly the cached ones.  Anything else
+keeps the cache's order (still correct, possibly slower on the first edit).
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
 
 from mypy.nodes import MypyFile, TypeInfo
 from mypy.types import TypedDictType
@@ -46,13 +46,10 @@ def source_orders(path: str, cached_hash: str) -> Orders | None:
         return None
     if hash_digest(source) != cached_hash:
         return None
-    # Most modules define none: skip parsing them.
+    # Most modules define none.
     if b"TypedDict" not in source:
         return {}
-    try:
-        return orders_in(ast.parse(source))
-    except (SyntaxError, ValueError):
-        return None
+    return orders_in(source)
 
 
 def restore_source_order(tree: MypyFile, orders: Orders) -> int:
@@ -96,43 +93,88 @@ def defined_class(tree: MypyFile, local_name: str) -> TypeInfo | None:
     return info
 
 
-def orders_in(module: ast.Module) -> Orders:
-    """Name inside the module -> keys in source order, for the plain TypedDict forms.
+def orders_in(source: bytes) -> Orders:
+    """Name inside the module -> keys in source order, for the plain TypedDict forms in `source`.
 
-    A name defined twice (say in both branches of an `if`) is left out: which
-    definition the engine kept is not known here.
+    Parsing a whole module costs far more than everything else the daemon
+    does while idle, so only each definition's own lines are parsed: from
+    its first line to the next line indented no deeper (a cut in the wrong
+    place leaves text that does not parse, and is skipped).  A name defined
+    twice (in both branches of an `if`, or once more in a docstring) is left
+    out: which definition the engine kept is not known here.
     """
+    lines = source.splitlines()
     found: dict[str, list[str]] = {}
     twice: set[str] = set()
-    for name, keys in _definitions(module.body, ""):
+    for match in _DEFINITION.finditer(source):
+        index = len(source[: match.start()].splitlines())
+        definition = _parse_definition(lines, index, match.group(1))
+        if definition is None:
+            continue
+        name, keys = definition
         if name in found:
             twice.add(name)
         found[name] = keys
     return {name: keys for name, keys in found.items() if name not in twice}
 
 
-def _definitions(body: list[ast.stmt], prefix: str) -> Iterator[tuple[str, list[str]]]:
-    for statement in body:
-        if isinstance(statement, ast.ClassDef):
-            name = prefix + statement.name
-            keys = _class_keys(statement)
-            if keys is not None:
-                yield name, keys
-            yield from _definitions(statement.body, name + ".")
-        elif isinstance(statement, ast.Assign):
-            call_keys = _call_keys(statement)
-            if call_keys is not None:
-                yield prefix + call_keys[0], call_keys[1]
-        elif isinstance(statement, (ast.If, ast.Try)):
-            # Conditional definitions (`if TYPE_CHECKING:`, version checks).
-            for block in _blocks(statement):
-                yield from _definitions(block, prefix)
+# The first line of `class X(TypedDict...` or `X = TypedDict(...`.
+_DEFINITION = re.compile(
+    rb"^([ \t]*)(?:class[ \t]+\w+[ \t]*\([ \t]*[\w.]*TypedDict\b|\w+[ \t]*=[ \t]*[\w.]*TypedDict[ \t]*\()",
+    re.MULTILINE,
+)
+_CLASS_HEADER = re.compile(rb"class[ \t]+(\w+)")
+# Blocks whose classes the engine names as if defined outside them.
+_TRANSPARENT = re.compile(rb"(?:if|elif|else|try|except|finally)\b")
 
 
-def _blocks(statement: ast.If | ast.Try) -> list[list[ast.stmt]]:
-    if isinstance(statement, ast.If):
-        return [statement.body, statement.orelse]
-    return [statement.body, *(handler.body for handler in statement.handlers), statement.orelse, statement.finalbody]
+def _parse_definition(lines: list[bytes], index: int, indent: bytes) -> tuple[str, list[str]] | None:
+    """(name inside the module, keys) of the definition starting at `lines[index]`, if a plain one."""
+    block = [lines[index][len(indent) :]]
+    for line in lines[index + 1 :]:
+        rest = line[len(indent) :]
+        if not line.strip() or (line.startswith(indent) and (rest[:1] in (b" ", b"\t", b"#", b")", b"]", b"}"))):
+            block.append(rest)
+        else:
+            break
+    try:
+        statements = ast.parse(b"\n".join(block)).body
+    except (SyntaxError, ValueError):
+        return None
+    if len(statements) != 1:
+        return None
+    statement = statements[0]
+    if isinstance(statement, ast.ClassDef):
+        keys = _class_keys(statement)
+        definition = None if keys is None else (statement.name, keys)
+    elif isinstance(statement, ast.Assign):
+        definition = _call_keys(statement)
+    else:
+        return None
+    outer = _enclosing_classes(lines, index, len(indent))
+    if definition is None or outer is None:
+        return None
+    return outer + definition[0], definition[1]
+
+
+def _enclosing_classes(lines: list[bytes], index: int, depth: int) -> str | None:
+    """"Outer." for a class defined in class Outer, "" at module level; None inside a function."""
+    names: list[str] = []
+    for line in reversed(lines[:index]):
+        if depth == 0:
+            break
+        stripped = line.lstrip(b" \t")
+        if not stripped or stripped.startswith(b"#") or len(line) - len(stripped) >= depth:
+            continue
+        depth = len(line) - len(stripped)
+        header = _CLASS_HEADER.match(stripped)
+        if header is not None:
+            names.append(header.group(1).decode())
+        elif not _TRANSPARENT.match(stripped):
+            return None
+    if depth != 0:
+        return None
+    return "".join(name + "." for name in reversed(names))
 
 
 def _is_typeddict_name(expr: ast.expr) -> bool:

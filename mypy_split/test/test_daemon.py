@@ -338,7 +338,15 @@ class Outer:
         b: int
         a: int
 
-Point = TypedDict("Point", {"y": int, "x": int})
+Point = TypedDict("Point", {
+    "y": int,
+    "x": int,
+})
+
+def local() -> None:
+    class Hidden(TypedDict):  # the engine names it Hidden@<line>: not read
+        b: int
+        a: int
 
 class Derived(Plain):  # keys from a base: its order is the engine's rule, not read
     zip: str
