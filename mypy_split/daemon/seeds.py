@@ -13,7 +13,7 @@ must be placed too.  `merge` puts every file where mypy's daemon would.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from mypy.server.update import extract_fnam_from_message, sort_messages_preserving_file_order
 
@@ -23,25 +23,29 @@ def merge(
     stored: dict[str, list[str]],
     reference: list[str],
     last_module: str | None,
-    importers: Iterable[str],
-    module_of_file: dict[str, str],
+    importers: Callable[[], Iterable[str]],
+    module_of_file: Callable[[], dict[str, str]],
 ) -> list[str]:
     """`messages` (the engine's answer) with `stored` (module -> lines) merged in, reordered.
 
     `reference` is the previous answer, `last_module` the last module the
-    update was about, `importers` the modules importing it (directly or
-    not), `module_of_file` maps shown file names to module ids.
+    update was about, `importers()` the modules importing it (directly or
+    not), `module_of_file()` maps shown file names to module ids.  Both walk
+    the whole program, so they are called only when some file is new to the
+    answer (a recheck usually shows the files of the previous one).
     """
     shown_before = set(files_in(reference))
     new: dict[str, str] = {}
-    for file in files_in(messages):
-        if file not in shown_before:
-            new.setdefault(module_of_file.get(file, file), file)
+    new_files = [file for file in files_in(messages) if file not in shown_before]
+    if new_files:
+        modules = module_of_file()
+        for file in new_files:
+            new.setdefault(modules.get(file, file), file)
     for module_id, lines in stored.items():
         for file in files_in(lines):
             if file not in shown_before:
                 new.setdefault(module_id, file)
-    wave = set(importers)
+    wave = set(importers()) if new else set()
 
     def rank(module_id: str) -> tuple[int, str]:
         return (0 if module_id == last_module else 1 if module_id in wave else 2, module_id)

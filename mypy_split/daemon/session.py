@@ -23,7 +23,12 @@ from mypy.fscache import FileSystemCache
 from mypy.fswatcher import FileData, FileSystemWatcher
 from mypy.modulefinder import BuildSource, compute_search_paths
 from mypy.options import Options
-from mypy.server.update import FineGrainedBuildManager, ensure_trees_loaded, refresh_suppressed_submodules
+from mypy.server.update import (
+    FineGrainedBuildManager,
+    ensure_deps_loaded,
+    ensure_trees_loaded,
+    refresh_suppressed_submodules,
+)
 from mypy.util import FancyFormatter, count_stats
 
 from mypy_split.daemon import changes, seeds, typeddicts
@@ -170,12 +175,13 @@ class Session:
         return messages
 
     def warm_up(self) -> bool:
-        """Read a few more sources, or load one more module's tree from the cache; False when done.
+        """Read a few more sources, or load one more module from the cache; False when done.
 
         The server calls this while no request waits.  A daemon loaded from a
-        cache would otherwise load a module's dependencies at its first edit;
-        one that checked everything itself has them in memory already.  The
-        sources are read first, before an edit changes them (see typeddicts).
+        cache would otherwise load a module's tree, its dependencies' trees and
+        its fine-grained dependency map at its first edit; one that checked
+        everything itself has them in memory already.  The sources are read
+        first, before an edit changes them (see typeddicts).
         """
         if self.unread_sources:
             # Read while the files are still what the cache describes.
@@ -185,8 +191,15 @@ class Session:
         while self.cold_modules and self.fine_grained is not None:
             module_id = self.cold_modules.pop()
             manager, graph = self.fine_grained.manager, self.fine_grained.graph
-            if module_id in graph and module_id not in manager.modules:
+            state = graph.get(module_id)
+            if state is None:
+                continue
+            loading = module_id not in manager.modules or not state.fine_grained_deps_loaded
+            if module_id not in manager.modules:
                 self.load_trees([module_id])
+            # The dependency map an update reads when a change first reaches the module.
+            ensure_deps_loaded(module_id, self.fine_grained.deps, graph)
+            if loading:
                 return bool(self.cold_modules)
         return False
 
@@ -337,10 +350,15 @@ class Session:
             # others: its lines go where a re-check of a checked one would be.
             manager, graph = self.fine_grained.manager, self.fine_grained.graph
             self.seeds = {m: lines for m, lines in self.seeds.items() if is_skeleton(m, manager, graph)}
-            module_of_file = {manager.errors.simplify_path(state.xpath): m for m, state in graph.items()}
             order = [module_id for module_id, _ in changed + removed]
             last = order[-1] if order else None
-            importers = changes.importers_of(last, graph) if last is not None else set()
+
+            def module_of_file() -> dict[str, str]:
+                return {manager.errors.simplify_path(state.xpath): m for m, state in graph.items()}
+
+            def importers() -> set[str]:
+                return changes.importers_of(last, graph) if last is not None else set()
+
             messages = seeds.merge(messages, self.seeds, reference, last, importers, module_of_file)
         self.fine_grained.previous_messages = list(messages)
         self.last_messages = messages

@@ -301,7 +301,7 @@ def test_stored_lines_go_where_a_recheck_would_put_them() -> None:
     # b was edited last and a imports it; c, d and e are other modules with errors.
     messages = [line("d.py"), line("a.py"), line("e.py"), line("b.py")]
     stored = {"c": [line("c.py")]}
-    merged = merge(messages, stored, [line("e.py")], "b", {"a"}, module_of_file)
+    merged = merge(messages, stored, [line("e.py")], "b", lambda: {"a"}, lambda: module_of_file)
     assert merged == [line(f"{m}.py") for m in "ebacd"]
 
 
