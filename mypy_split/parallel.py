@@ -10,6 +10,10 @@ Only-once notes: a worker filters them within its task exactly as mypy
 would; across tasks, the replay keeps the first in sequential order and drops
 later copies, rewriting those modules' cached errors to match.
 
+Cache versus memory: a task's answer can change when a dependency it needs
+in memory (`affinity.py`) was checked in another process; such a task runs
+where its needs are held, or its worker checks them again first.
+
 An SCC whose task ended in a blocker or an internal error, or that has no
 live worker left, is checked here, in-process, when the replay reaches it:
 mypy's own exception then surfaces at the same point of the output.
@@ -27,6 +31,7 @@ from mypy.util import json_loads
 from librt.internal import ReadBuffer, WriteBuffer
 
 from mypy_split import fine_grained, phases, sharing
+from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task
 from mypy_split.costs import CostModel
 from mypy_split.failures import WorkerCrashed
 from mypy_split.graph import BuildPlan
@@ -100,6 +105,7 @@ class Coordinator:
         self.costs = costs if costs is not None else CostModel({}, None)
         self.scc_costs = self.costs.scc_costs(plan)
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
+        self.affinity = MemoryAffinity(plan.nodes)
         self.pool_worth = pool_worth_seconds()
         # Expected seconds of the SCCs known to need checking: those found
         # stale so far, and those with a changed source that will be.
@@ -180,14 +186,13 @@ class Coordinator:
             return
         if self.pool is None and not self.workers_pay():
             # A small incremental run: one process is faster.
-            while (scc_id := self.scheduler.next_task()) is not None:
-                self.local.add(scc_id)
+            self.run_all_here()
             return
         pool = self.ensure_pool()
         for worker in pool.live_workers:
             if worker.task is not None:
                 continue
-            scc_id = self.scheduler.next_task()
+            scc_id = self.pick_task(worker.index)
             if scc_id is None:
                 self.join_as_helper(pool, worker)
                 continue
@@ -196,8 +201,41 @@ class Coordinator:
                 return
             self.send_task(pool, chosen, scc_id)
         if not pool.live_workers:
-            while (scc_id := self.scheduler.next_task()) is not None:
-                self.local.add(scc_id)
+            self.run_all_here()
+
+    def run_all_here(self) -> None:
+        """Queued SCCs are checked in this process, in the replay's order."""
+        while (scc_id := self.scheduler.next_task()) is not None:
+            self.local.add(scc_id)
+            self.affinity.assign(scc_id, LOCAL)
+
+    def pick_task(self, executor: int) -> int | None:
+        """The queued SCC this idle worker runs next (taken out of the queue), or None.
+
+        Without flagged modules, the scheduler's own order; else the first SCC
+        whose needs the worker holds, or the one cheapest to complete there.
+        """
+        if not self.affinity.constrained:
+            return self.scheduler.next_task()
+        picked = choose_task(
+            self.scheduler.queued_in_order(),
+            lambda scc_id: self.affinity.missing(scc_id, executor),
+            self.recheck_cost,
+        )
+        if picked is None:
+            return None
+        self.scheduler.take(picked[0])
+        return picked[0]
+
+    def to_recheck(self, scc_id: int, worker: WorkerHandle) -> list[int]:
+        """What the worker checks again in memory before this SCC; it then holds all of it."""
+        recheck = self.affinity.missing(scc_id, worker.index)
+        self.affinity.assign(scc_id, worker.index, recheck)
+        return recheck
+
+    def recheck_cost(self, scc_ids: list[int]) -> float:
+        costs = [self.scc_costs[scc_id] for scc_id in scc_ids]
+        return sum(cost.interface + cost.implementation for cost in costs)
 
     def untainted_worker(self, scc_id: int, idle: WorkerHandle, pool: WorkerPool) -> WorkerHandle | None:
         """An idle worker that may run the SCC (`idle` unless it helped with it), or None.
@@ -216,11 +254,12 @@ class Coordinator:
             self.scheduler.task_lost(scc_id)
         else:
             self.local.add(scc_id)
+            self.affinity.assign(scc_id, LOCAL)
             self.scheduler.withdraw(scc_id)
         return None
 
     def send_task(self, pool: WorkerPool, worker: WorkerHandle, scc_id: int) -> None:
-        message = self.task_message(scc_id)
+        message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
         worker.task = scc_id
         self.start_task(scc_id, "whole" if message.one_piece else "interface", worker.index)
         if not message.one_piece:
@@ -261,7 +300,9 @@ class Coordinator:
             others = self.scheduler.longest_unstarted_path(scc_id)
             if not shared.may_join(worker.index, now - shared.started, self.share_min, others):
                 continue
-            message = self.task_message(scc_id)
+            # The helper repeats the interface in memory: it holds the SCC and
+            # must hold what the SCC needs, like any task.
+            message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
             message.shared = message.helper = True
             worker.task = scc_id
             self.helping[worker.index] = scc_id
@@ -316,7 +357,7 @@ class Coordinator:
             sccs=[(scc.id, sorted(scc.mod_ids), sorted(scc.deps)) for scc in self.plan.sccs],
         )
 
-    def task_message(self, scc_id: int) -> CheckScc:
+    def task_message(self, scc_id: int, recheck: list[int]) -> CheckScc:
         scc = self.plan.scc(scc_id)
         module_ids = sorted(scc.mod_ids)
         errors = self.manager.errors
@@ -335,9 +376,10 @@ class Coordinator:
             import_errors.append(blobs)
         expected = {
             module_id: self.graph[module_id].interface_hash.hex()
-            for dep in scc.deps
+            for dep in [*scc.deps, *recheck]
             for module_id in self.plan.scc(dep).mod_ids
         }
+        recheck_modules = [m for dep in recheck for m in sorted(self.plan.scc(dep).mod_ids)]
         return CheckScc(
             scc_id=scc_id,
             one_piece=phases.needs_one_piece(scc, self.graph),
@@ -345,6 +387,9 @@ class Coordinator:
             module_ids=module_ids,
             suppressed_opts=[self.graph[m].suppressed_deps_opts() for m in module_ids],
             import_errors=import_errors,
+            recheck=recheck,
+            recheck_modules=recheck_modules,
+            recheck_opts=[self.graph[m].suppressed_deps_opts() for m in recheck_modules],
         )
 
     # -- events ---------------------------------------------------------------
@@ -391,10 +436,12 @@ class Coordinator:
             if helped is None:
                 self.end_task(message.scc_id, False)
             self.local.add(message.scc_id)
+            self.affinity.assign(message.scc_id, LOCAL)
             self.scheduler.withdraw(message.scc_id)
             # After a blocker or a crash the engine's state in that process is
             # suspect (blockers stay recorded): give it no more work.
             worker.process.kill()
+            self.affinity.forget(worker.index)
 
     def on_implementation(self, worker: WorkerHandle, message: ImplementationDone, helper: bool) -> None:
         scc_id = message.scc_id
@@ -444,12 +491,14 @@ class Coordinator:
                 state.mark_interface_stale()
                 state.interface_hash = value
         self.interfaces_reported.add(message.scc_id)
+        self.affinity.checked(message.scc_id, bool(message.sensitive))
         self.scheduler.interface_done(message.scc_id)
         if message.scc_id in self.shared:
             # Helpers may have finished every body before the owner's commit.
             self.maybe_finish_shared(message.scc_id)
 
     def on_lost(self, worker: WorkerHandle, cause: str) -> None:
+        self.affinity.forget(worker.index)
         scc_id = worker.task
         worker.task = None
         helped = self.helping.pop(worker.index, None)
@@ -481,6 +530,7 @@ class Coordinator:
             # Other workers may hold this SCC loaded from the cache by now;
             # checking it again there would mix two versions. Finish it here.
             self.local.add(scc_id)
+            self.affinity.assign(scc_id, LOCAL)
             self.scheduler.withdraw(scc_id)
             return
         if attempts >= MAX_ATTEMPTS:
@@ -620,10 +670,12 @@ class Coordinator:
         if phases.needs_one_piece(scc, self.graph):
             self.start_task(scc_id, "whole", None)
             shown = phases.check_whole(scc, self.graph, self.manager)
+            self.note_sensitive(scc_id, phases.order_in_scc(scc, self.graph))
             self.end_task(scc_id, True)
         else:
             self.start_task(scc_id, "interface", None)
             result = phases.check_interface(scc, self.graph, self.manager)
+            self.note_sensitive(scc_id, list(result.module_ids))
             self.end_task(scc_id, True)
             self.scheduler.interface_done(scc_id)
             self.start_task(scc_id, "implementation", None)
@@ -633,6 +685,11 @@ class Coordinator:
             self.end_task(scc_id, True)
         for module_errors in shown:
             self.show(module_errors)
+
+
+    def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
+        sensitive = phases.cache_sensitive_modules(module_ids, self.graph)
+        self.affinity.checked(scc_id, bool(sensitive))
 
 
 def hello_for(argv: list[str], cwd: str, cache_dir: str | None, report_root: str | None = None) -> Hello:

@@ -18,6 +18,8 @@ from mypy.build import PRI_INDIRECT, SCC, BuildManager, Graph, State
 from mypy.cache import CacheMetaEx
 from mypy.errors import Errors
 
+from mypy_split.sensitive import cache_sensitive
+
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
 
 
@@ -324,6 +326,15 @@ def shown_error_tuples(
         if xpath not in manager.errors.ignored_files:
             shown[module_id] = list(manager.errors.file_messages(xpath))
     return shown
+
+
+def cache_sensitive_modules(module_ids: list[str], graph: Graph) -> list[str]:
+    """The just-checked modules that importers must not load from the cache (`sensitive.py`)."""
+    return [
+        module_id
+        for module_id in module_ids
+        if (tree := graph[module_id].tree) is not None and cache_sensitive(tree)
+    ]
 
 
 def order_in_scc(scc: SCC, graph: Graph) -> list[str]:

@@ -16,7 +16,7 @@ from typing import BinaryIO, ClassVar, TypeAlias
 
 from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -159,6 +159,13 @@ class CheckScc(Message):
     # A helper repeats the interface phase without writing the cache, sends no
     # InterfaceDone, and leaves its modules' `meta_ex` to the coordinator.
     helper: bool = False
+    # SCCs this worker must check in memory first, in dependency order, without
+    # writing the cache or reporting errors: the task's dependencies whose
+    # cached form would change its answer and that another process checked.
+    # Their modules, in the same order, and each one's suppressed-deps options.
+    recheck: list[int] = field(default_factory=list)
+    recheck_modules: list[str] = field(default_factory=list)
+    recheck_opts: list[bytes] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -169,12 +176,15 @@ class CheckScc(Message):
             "error_counts": [len(errors) for errors in self.import_errors],
             "shared": self.shared,
             "helper": self.helper,
+            "recheck": list(self.recheck),
+            "recheck_modules": list(self.recheck_modules),
         }
 
     def attachments(self) -> list[bytes]:
         flat = list(self.suppressed_opts)
         for errors in self.import_errors:
             flat.extend(errors)
+        flat.extend(self.recheck_opts)
         return flat
 
 
@@ -188,6 +198,8 @@ class InterfaceDone(Message):
     seconds: float
     # What the worker did since its last message, for --trace and --stats.
     spans: list[TimedSpan] = field(default_factory=list)
+    # The SCC's modules that importers must see in memory (`sensitive.py`).
+    sensitive: list[str] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -195,6 +207,7 @@ class InterfaceDone(Message):
             "interface_hashes": dict(self.interface_hashes),
             "seconds": self.seconds,
             "spans": _spans_json(self.spans),
+            "sensitive": list(self.sensitive),
         }
 
 
@@ -361,26 +374,12 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             states=attachments, missing_modules=missing, from_cache=_strs(h["from_cache"]), sccs=sccs
         )
     if cls is CheckScc:
-        module_ids = _strs(h["module_ids"])
-        counts = [_int(count) for count in _list(h["error_counts"])]
-        if len(counts) != len(module_ids) or len(attachments) != len(module_ids) + sum(counts):
-            raise ProtocolError("CheckScc attachments do not match its header")
-        opts, rest = attachments[: len(module_ids)], attachments[len(module_ids) :]
-        import_errors = []
-        for count in counts:
-            import_errors.append(rest[:count])
-            rest = rest[count:]
-        hashes = {key: _str(value) for key, value in _dict(h["expected_hashes"]).items()}
-        return CheckScc(
-            scc_id=_int(h["scc_id"]), one_piece=bool(h["one_piece"]), expected_hashes=hashes,
-            module_ids=module_ids, suppressed_opts=opts, import_errors=import_errors,
-            shared=bool(h["shared"]), helper=bool(h["helper"]),
-        )
+        return _check_scc(h, attachments)
     if cls is InterfaceDone:
         hashes = {key: _str(value) for key, value in _dict(h["interface_hashes"]).items()}
         return InterfaceDone(
             scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]),
-            spans=_spans(h["spans"]),
+            spans=_spans(h["spans"]), sensitive=_strs(h["sensitive"]),
         )
     if cls is ImplementationDone:
         errors = {
@@ -412,6 +411,28 @@ def _indirect(value: JsonValue) -> tuple[list[str], list[str]]:
     if len(fields) != 2:
         raise ProtocolError(f"indirect dependencies need 2 lists, got {value!r}")
     return _strs(fields[0]), _strs(fields[1])
+
+
+def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
+    module_ids = _strs(h["module_ids"])
+    recheck_modules = _strs(h["recheck_modules"])
+    counts = [_int(count) for count in _list(h["error_counts"])]
+    expected_attachments = len(module_ids) + sum(counts) + len(recheck_modules)
+    if len(counts) != len(module_ids) or len(attachments) != expected_attachments:
+        raise ProtocolError("CheckScc attachments do not match its header")
+    opts, rest = attachments[: len(module_ids)], attachments[len(module_ids) :]
+    import_errors = []
+    for count in counts:
+        import_errors.append(rest[:count])
+        rest = rest[count:]
+    hashes = {key: _str(value) for key, value in _dict(h["expected_hashes"]).items()}
+    return CheckScc(
+        scc_id=_int(h["scc_id"]), one_piece=bool(h["one_piece"]), expected_hashes=hashes,
+        module_ids=module_ids, suppressed_opts=opts, import_errors=import_errors,
+        shared=bool(h["shared"]), helper=bool(h["helper"]),
+        recheck=[_int(scc_id) for scc_id in _list(h["recheck"])],
+        recheck_modules=recheck_modules, recheck_opts=rest,
+    )
 
 
 def _spans_json(spans: list[TimedSpan]) -> JsonValue:

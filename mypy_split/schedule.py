@@ -200,6 +200,16 @@ class ParallelScheduler:
         """The critical path of the SCC that would start next, or None if none waits."""
         return -self._queue[0][0] if self._queue else None
 
+    def queued_in_order(self) -> list[int]:
+        """The queued SCCs, the one `next_task` would start first at the front."""
+        return [scc_id for _, _, scc_id in sorted(self._queue)]
+
+    def take(self, scc_id: int) -> None:
+        """Start this queued SCC now, whatever its place in the queue."""
+        self._queue = [entry for entry in self._queue if entry[2] != scc_id]
+        heapq.heapify(self._queue)
+        self._running.add(scc_id)
+
     def interface_done(self, scc_id: int) -> None:
         if scc_id in self._interface_done:
             return  # A retried task reports its interface again.

@@ -23,6 +23,7 @@ from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, phases
 from mypy_split.build_worker import faults
+from mypy_split.build_worker.recheck import recheck_in_memory
 from mypy_split.protocol import (
     Bodies,
     CheckScc,
@@ -144,6 +145,11 @@ class WorkerSession:
         if self.reports is not None:
             self.reports.begin_task(task.scc_id)
         with engine.objects_kept(manager.options):
+            if task.recheck:
+                with self.span("recheck dependencies"):
+                    recheck_in_memory(task, self.graph, manager, self.from_cache)
+                # The task's own cost starts here (the cost model records it).
+                started = time.perf_counter()
             with self.span("parse"):
                 self.prepare_states(task)
             with self.span("load dependencies"):
@@ -157,7 +163,12 @@ class WorkerSession:
                 phases.check_whole(scc, self.graph, manager)
             module_ids = phases.order_in_scc(scc, self.graph)
             hashes = {m: self.graph[m].interface_hash.hex() for m in module_ids}
-            send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started, self.take_spans()))
+            send(
+                InterfaceDone(
+                    task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
+                    sensitive=phases.cache_sensitive_modules(module_ids, self.graph),
+                )
+            )
         else:
             with self.span("interface"):
                 result = phases.check_interface(
@@ -169,7 +180,12 @@ class WorkerSession:
             else:
                 self.verify_written(result)
                 hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
-                send(InterfaceDone(task.scc_id, hashes, time.perf_counter() - started, self.take_spans()))
+                send(
+                    InterfaceDone(
+                        task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
+                        sensitive=phases.cache_sensitive_modules(list(result.module_ids), self.graph),
+                    )
+                )
             faults.between_phases(scc.mod_ids)
             started = time.perf_counter()
             if task.shared:

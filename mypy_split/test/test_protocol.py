@@ -68,6 +68,18 @@ SAMPLES: list[Message] = [
     InterfaceDone(
         scc_id=7, interface_hashes={"b": "00", "c": "11"}, seconds=0.25, spans=[("parse", 1.5, 2.25)]
     ),
+    CheckScc(
+        scc_id=9,
+        one_piece=True,
+        expected_hashes={"a": "ff00", "r": "01"},
+        module_ids=["d"],
+        suppressed_opts=[b"o"],
+        import_errors=[[b"e"]],
+        recheck=[2, 4],
+        recheck_modules=["r", "s", "t"],
+        recheck_opts=[b"r1", b"", b"t1"],
+    ),
+    InterfaceDone(scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitive=["d"]),
     ImplementationDone(
         scc_id=7,
         errors={

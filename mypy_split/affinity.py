@@ -1,0 +1,124 @@
+"""Where a task may run so that it sees its dependencies as `mypy -n 0` sees them.
+
+`mypy -n 0` checks every stale SCC in one process, so a module sees each
+stale dependency in memory, as the checker left it, never as the cache
+describes it; for some modules the two differ (`sensitive.py`).  A task may
+therefore load from the cache only dependencies that are fresh or not
+sensitive: every sensitive stale SCC among its transitive dependencies (its
+*needs*) must be in memory in the process that runs it.
+
+`MemoryAffinity` keeps, per executor, the SCCs it holds in memory (those it
+checked, or checked again for a task), and answers what a task would miss on
+each.  `choose_task` is the placement rule for an idle executor:
+
+1. the first queued task (in priority order) that misses nothing there;
+2. otherwise the task whose missing SCCs cost least to check again, which
+   the executor then checks in memory, without writing the cache, first.
+
+Waiting for the executor that holds a task's needs would keep the others idle
+(everything downstream of one sensitive module would run on one worker), and
+a task whose needs are split over several executors could wait forever; an
+idle executor that checks again costs no wall time while it is idle.
+
+Pure bookkeeping: no I/O, no processes, no engine; unit-tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from mypy_split.graph import SccNode
+
+# The coordinator's own process, as an executor.
+LOCAL = -1
+
+_NOTHING: frozenset[int] = frozenset()
+
+
+class MemoryAffinity:
+    def __init__(self, nodes: Sequence[SccNode]) -> None:
+        self._deps = {node.id: node.deps for node in nodes}
+        self._position = {node.id: position for position, node in enumerate(nodes)}
+        self._sensitive: set[int] = set()
+        self._needs: dict[int, frozenset[int]] = {}
+        self._held: dict[int, set[int]] = {}
+
+    @property
+    def constrained(self) -> bool:
+        """Whether any task can need anything (no sensitive SCC was checked yet)."""
+        return bool(self._sensitive)
+
+    def checked(self, scc_id: int, sensitive: bool) -> None:
+        """An SCC's interface was checked; `sensitive` if importers must see it in memory.
+
+        Must be told before any dependent is placed (dependents are queued
+        only after their dependencies' interfaces are done).
+        """
+        if sensitive:
+            self._sensitive.add(scc_id)
+
+    def needs(self, scc_id: int) -> frozenset[int]:
+        """The sensitive stale SCCs among the task's transitive dependencies."""
+        if scc_id in self._needs:
+            return self._needs[scc_id]
+        # Iterative post-order: import chains can be deeper than Python's stack.
+        stack = [scc_id]
+        while stack:
+            current = stack[-1]
+            pending = [dep for dep in self._deps[current] if dep not in self._needs]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if current not in self._needs:
+                self._needs[current] = self._combine(current)
+        return self._needs[scc_id]
+
+    def _combine(self, scc_id: int) -> frozenset[int]:
+        parts = [self._needs[dep] for dep in self._deps[scc_id]]
+        own = [dep for dep in self._deps[scc_id] if dep in self._sensitive]
+        non_empty = [part for part in parts if part]
+        if not own and len(non_empty) <= 1:
+            # Share the one dependency's set: chains stay linear in memory.
+            return non_empty[0] if non_empty else _NOTHING
+        return frozenset(own).union(*non_empty)
+
+    def missing(self, scc_id: int, executor: int) -> list[int]:
+        """What the executor must check again before the task, in dependency order."""
+        needs = self.needs(scc_id)
+        if not needs:
+            return []
+        held = self._held.get(executor, set())
+        return sorted(needs - held, key=self._position.__getitem__)
+
+    def assign(self, scc_id: int, executor: int, rechecked: Iterable[int] = ()) -> None:
+        """The executor will hold these in memory (tasks run in the order they are sent)."""
+        held = self._held.setdefault(executor, set())
+        held.update(rechecked)
+        held.add(scc_id)
+
+    def forget(self, executor: int) -> None:
+        """The executor's process is gone, and its memory with it."""
+        self._held.pop(executor, None)
+
+
+def choose_task(
+    queued: Sequence[int],
+    missing: Callable[[int], list[int]],
+    cost: Callable[[list[int]], float],
+) -> tuple[int, list[int]] | None:
+    """The task an idle executor runs next and what it checks again first.
+
+    `queued` is in priority order; see the module doc for the rule.
+    """
+    best: tuple[float, int, list[int]] | None = None
+    for rank, scc_id in enumerate(queued):
+        lacking = missing(scc_id)
+        if not lacking:
+            return scc_id, []
+        price = cost(lacking)
+        if best is None or (price, rank) < (best[0], best[1]):
+            best = (price, rank, lacking)
+    if best is None:
+        return None
+    return queued[best[1]], best[2]

@@ -1,0 +1,84 @@
+"""Check dependencies again in this worker, in memory only, before a task needs them.
+
+A task's answer can depend on whether a dependency was checked in the same
+process (see `mypy_split/sensitive.py`).  When such a dependency was checked
+by another process, this worker checks it again: both phases, exactly as its
+own task did, but with its cache writes switched off and everything it
+reports discarded (its errors, only-once notes, report entries and
+fine-grained dependencies belong to the task that checked it first).
+
+The coordinator only asks for SCCs this worker has never loaded, so no module
+here refers to an earlier copy of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import mypy.build
+from mypy.build import SCC, BuildManager, Graph, State
+
+from mypy_split import phases
+from mypy_split.protocol import CheckScc
+
+
+def recheck_in_memory(task: CheckScc, graph: Graph, manager: BuildManager, from_cache: set[str]) -> None:
+    """Check each SCC of `task.recheck`, in order, leaving no trace but the trees in memory."""
+    if not task.recheck:
+        return
+    suppressed = dict(zip(task.recheck_modules, task.recheck_opts))
+    errors = manager.errors
+    only_once = set(errors.only_once_messages)
+    reports = manager.reports
+    fine_grained = {trigger: set(targets) for trigger, targets in manager.fg_deps.items()}
+    # Reporters write per file as its checking finishes: none for these.
+    manager.reports = None
+    try:
+        for scc_id in task.recheck:
+            scc = manager.scc_by_id[scc_id]
+            states = [graph[module_id] for module_id in sorted(scc.mod_ids)]
+            for state in states:
+                state.options = state.options.clone_for_module(state.id)
+                state.known_suppressed_deps_opts = suppressed.get(state.id, b"")
+            check_without_writing(scc, states, graph, manager, from_cache & scc.mod_ids)
+            for state in states:
+                # With writes off the engine kept the hash it read from the
+                # graph; the task's own cache entry records the new one.
+                expected = task.expected_hashes.get(state.id)
+                if expected is not None:
+                    state.interface_hash = bytes.fromhex(expected)
+    finally:
+        manager.reports = reports
+        errors.only_once_messages.clear()
+        errors.only_once_messages.update(only_once)
+        manager.fg_deps.clear()
+        manager.fg_deps.update(fine_grained)
+
+
+def check_without_writing(
+    scc: SCC, states: list[State], graph: Graph, manager: BuildManager, from_cache: set[str]
+) -> None:
+    """Both phases of one SCC as its own task ran them, with cache writes off.
+
+    Dependencies are loaded first, while the cache folder is still the real
+    one; each state then gets a private copy of its options with the cache
+    folder `os.devnull`, which makes the engine skip every write.
+    """
+    mypy.build.maybe_load_deps(graph, scc, manager)
+    manager.parse_all(states, post_parse=False)
+    kept = {state.id: state.options for state in states}
+    for state in states:
+        state.options = state.options.apply_changes({"cache_dir": os.devnull})
+    try:
+        if phases.needs_one_piece(scc, graph):
+            mypy.build.process_stale_scc_full(graph, scc, manager)
+            return
+        results = mypy.build.process_stale_scc_interface(graph, scc, manager, from_cache=from_cache)
+        module_ids = [module_id for module_id, _, _ in results]
+        mypy.build.process_stale_scc_implementation(
+            graph, module_ids, manager, [None] * len(module_ids)
+        )
+    finally:
+        for state in states:
+            state.options = kept[state.id]
+
