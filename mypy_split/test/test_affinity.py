@@ -1,0 +1,82 @@
+"""Memory affinity: what a task needs in memory, what an executor misses, which task it takes."""
+
+from __future__ import annotations
+
+from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task
+from mypy_split.schedule import ParallelScheduler
+from mypy_split.test.test_schedule import make_nodes
+
+# 0 -> 1 -> 2 -> 4 and 0 -> 3 -> 4: a chain and a side branch joining at 4.
+DIAMOND = {0: [], 1: [0], 2: [1], 3: [0], 4: [2, 3]}
+
+
+def test_needs_are_the_sensitive_transitive_dependencies() -> None:
+    affinity = MemoryAffinity(make_nodes(DIAMOND))
+    for scc_id in DIAMOND:
+        affinity.checked(scc_id, sensitive=scc_id in (1, 3))
+    assert affinity.constrained
+    assert affinity.needs(0) == frozenset()
+    assert affinity.needs(1) == frozenset()
+    # 2 reaches 1 directly; 4 reaches 1 through 2 (not sensitive) and 3 directly.
+    assert affinity.needs(2) == {1}
+    assert affinity.needs(4) == {1, 3}
+
+
+def test_nothing_sensitive_constrains_nothing() -> None:
+    affinity = MemoryAffinity(make_nodes(DIAMOND))
+    for scc_id in DIAMOND:
+        affinity.checked(scc_id, sensitive=False)
+    assert not affinity.constrained
+    assert affinity.missing(4, 0) == []
+
+
+def test_a_deep_chain_needs_no_deep_recursion() -> None:
+    depth = 5000
+    affinity = MemoryAffinity(make_nodes({i: [i - 1] if i else [] for i in range(depth)}))
+    affinity.checked(0, sensitive=True)
+    assert affinity.needs(depth - 1) == {0}
+
+
+def test_missing_is_what_the_executor_does_not_hold_in_dependency_order() -> None:
+    affinity = MemoryAffinity(make_nodes(DIAMOND))
+    for scc_id in (0, 1, 3):
+        affinity.checked(scc_id, sensitive=True)
+    affinity.assign(0, executor=0)
+    affinity.assign(3, executor=1)
+    assert affinity.missing(4, 0) == [1, 3]
+    assert affinity.missing(4, 1) == [0, 1]
+    # A task sent with SCCs to check again leaves them held there too.
+    affinity.assign(2, executor=1, rechecked=[0, 1])
+    assert affinity.missing(4, 1) == []
+    assert affinity.missing(4, LOCAL) == [0, 1, 3]
+    # A lost worker's memory is gone.
+    affinity.forget(1)
+    assert affinity.missing(4, 1) == [0, 1, 3]
+
+
+def test_choose_prefers_a_task_that_misses_nothing_then_the_cheapest_recheck() -> None:
+    missing = {5: [1, 2], 6: [3], 7: []}
+    cost = {1: 1.0, 2: 1.0, 3: 1.5}
+
+    def price(ids: list[int]) -> float:
+        return sum(cost[i] for i in ids)
+
+    assert choose_task([5, 6, 7], missing.__getitem__, price) == (7, [])
+    # Without a free task: the cheaper recheck wins over priority.
+    assert choose_task([5, 6], missing.__getitem__, price) == (6, [3])
+    # Equal prices: priority order decides.
+    cost[3] = 2.0
+    assert choose_task([5, 6], missing.__getitem__, price) == (5, [1, 2])
+    assert choose_task([], missing.__getitem__, price) is None
+
+
+def test_scheduler_takes_a_task_out_of_priority_order() -> None:
+    scheduler = ParallelScheduler(make_nodes({0: [], 1: [], 2: []}, sizes={0: 1, 1: 5, 2: 3}))
+    for scc_id in scheduler.take_classifiable():
+        scheduler.classified(scc_id, fresh=False)
+    assert scheduler.queued_in_order() == [1, 2, 0]
+    scheduler.take(2)
+    assert scheduler.queued_in_order() == [1, 0]
+    assert scheduler.next_task() == 1
+    assert scheduler.next_task() == 0
+    assert scheduler.next_task() is None
