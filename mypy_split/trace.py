@@ -31,9 +31,11 @@ INTERFACE = "interface"
 IMPLEMENTATION = "implementation"
 WHOLE = "whole SCC"
 LOAD_DEPS = "load dependencies"
+# Dependencies a worker checks again in memory before a task (affinity.py).
+RECHECK = "recheck dependencies"
 LOAD_GRAPH = "load graph"
 START_UP = "start-up"
-WORK = frozenset({INTERFACE, IMPLEMENTATION, WHOLE, LOAD_DEPS, "parse"})
+WORK = frozenset({INTERFACE, IMPLEMENTATION, WHOLE, LOAD_DEPS, RECHECK, "parse"})
 
 
 
@@ -129,6 +131,7 @@ class Recorder:
                 busy[span.row] = busy.get(span.row, 0.0) + span.seconds
         tasks = sum(1 for span in self.spans if span.name in (INTERFACE, WHOLE))
         loading = sum(span.seconds for span in self.spans if span.name == LOAD_DEPS)
+        rechecks = [span.seconds for span in self.spans if span.name == RECHECK]
         first_work = min((span.start for span in self.spans if span.name in WORK), default=self.finished)
         serial_start = max(0.0, first_work - self.started)
         work = sum(cost.interface + cost.implementation for cost in costs.values())
@@ -143,6 +146,8 @@ class Recorder:
             tasks=tasks,
             busy={row - 1: seconds / wall if wall > 0 else 0.0 for row, seconds in sorted(busy.items())},
             loading=loading,
+            rechecks=len(rechecks),
+            recheck_seconds=sum(rechecks),
             serial_start=serial_start,
             work=work,
             critical_path=critical,
@@ -209,6 +214,9 @@ class Stats:
     tasks: int
     busy: dict[int, float]
     loading: float
+    # Tasks whose worker first checked dependencies again in memory, and the time it took.
+    rechecks: int
+    recheck_seconds: float
     serial_start: float
     work: float
     critical_path: float
@@ -226,7 +234,8 @@ class Stats:
             f"{self.executors} executor{'s' if self.executors != 1 else ''}\n"
             f"  busy: {busy}\n"
             f"  serial start {self.serial_start:.2f} s, checking work {self.work:.2f} s, "
-            f"dependency loading {self.loading:.2f} s\n"
+            f"dependency loading {self.loading:.2f} s, "
+            f"checked again in memory {self.recheck_seconds:.2f} s ({self.rechecks} tasks)\n"
             f"  critical path {self.critical_path:.2f} s, ideal {self.ideal:.2f} s, "
             f"efficiency {self.efficiency:.0%}\n"
         )
