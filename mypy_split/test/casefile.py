@@ -9,7 +9,7 @@ A file holds many cases:
     # env: MYPY_X=1             extra environment for both commands
     # workers: 0                the worker counts to compare at (default: all);
                                 only for a difference README lists under "Known
-                                limits", pinned in test_known_differences.py
+                                limits", with a test that pins it
     [file path]                 a file of the project (text up to the next section)
     [delete path]               remove a file (only in later steps)
     [step]                      a new run; the sections after it edit the project,
