@@ -411,3 +411,25 @@ def test_decorated_method_self_type_variable(tmp_path: Path, warm_cache: WarmCac
         'main.py:4: note: Revealed type is "Any"\n'
         "Found 1 error in 1 file (checked 1 source file)\n",
     )
+
+
+def test_needs_split_over_workers(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """Two flagged modules, checked side by side on two workers, both needed by main."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "users.py").write_text(DATACLASS)
+    (project / "points.py").write_text(NAMEDTUPLE)
+    (project / "main.py").write_text(
+        "from users import User\nfrom points import Point\n\nUser(nam='x')\nPoint(y=1)\n"
+    )
+    mypy_cache = tmp_path / "mypy"
+    shutil.copytree(warm_cache([]), mypy_cache)
+    reference = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
+    assert "defined in" not in reference.stdout and reference.returncode == 1, reference.describe()
+    for workers in WORKER_COUNTS:
+        cache = tmp_path / f"split-{workers}"
+        shutil.copytree(warm_cache([]), cache)
+        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, {})
+        assert (ours.stdout, ours.stderr, ours.returncode) == (
+            reference.stdout, reference.stderr, reference.returncode
+        ), f"-n {workers}: " + ours.describe()
