@@ -433,3 +433,20 @@ def test_needs_split_over_workers(tmp_path: Path, warm_cache: WarmCache) -> None
         assert (ours.stdout, ours.stderr, ours.returncode) == (
             reference.stdout, reference.stderr, reference.returncode
         ), f"-n {workers}: " + ours.describe()
+
+
+def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:
+    """On a cold cache the standard library is checked too, and is in memory for mypy.
+
+    An overloaded method of `dict` called on the class lists its variants
+    with a `self` from the cache; every worker must hold builtins in memory.
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("dict.get({}, 1, 2, 3)\n")
+    reference = run_tool(MYPY, ["main.py"], project, tmp_path / "mypy", {})
+    assert "def [_KT, _VT] get(dict[_KT, _VT], _KT, _VT, /)" in reference.stdout, reference.describe()
+    ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, tmp_path / "split", {})
+    assert (ours.stdout, ours.stderr, ours.returncode) == (
+        reference.stdout, reference.stderr, reference.returncode
+    ), ours.describe()
