@@ -231,6 +231,11 @@ class Coordinator:
         """What the worker checks again in memory before this SCC; it then holds all of it."""
         recheck = self.affinity.missing(scc_id, worker.index)
         self.affinity.assign(scc_id, worker.index, recheck)
+        if recheck:
+            modules = [m for dep in recheck for m in sorted(self.plan.scc(dep).mod_ids)]
+            self.manager.log(
+                f"Worker {worker.index} checks in memory again, before SCC {scc_id}: {' '.join(modules)}"
+            )
         return recheck
 
     def recheck_cost(self, scc_ids: list[int]) -> float:
