@@ -68,6 +68,9 @@ MAX_ATTEMPTS = 2
 # environment can change it (tests set 0 to exercise workers on tiny projects).
 POOL_WORTH_SECONDS = 1.0
 POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
+# "0" lets workers load every dependency from the cache (affinity.py): faster,
+# not always mypy's answer; for measuring what keeping modules in memory costs.
+AFFINITY_VARIABLE = "MYPY_SPLIT_MEMORY_AFFINITY"
 
 
 def pool_worth_seconds() -> float:
@@ -106,6 +109,7 @@ class Coordinator:
         self.scc_costs = self.costs.scc_costs(plan)
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
         self.affinity = MemoryAffinity(plan.nodes)
+        self.keep_in_memory = os.environ.get(AFFINITY_VARIABLE) != "0"
         self.pool_worth = pool_worth_seconds()
         # Expected seconds of the SCCs known to need checking: those found
         # stale so far, and those with a changed source that will be.
@@ -496,7 +500,7 @@ class Coordinator:
                 state.mark_interface_stale()
                 state.interface_hash = value
         self.interfaces_reported.add(message.scc_id)
-        self.affinity.checked(message.scc_id, bool(message.sensitive))
+        self.affinity.checked(message.scc_id, bool(message.sensitive) and self.keep_in_memory)
         self.scheduler.interface_done(message.scc_id)
         if message.scc_id in self.shared:
             # Helpers may have finished every body before the owner's commit.
@@ -694,7 +698,7 @@ class Coordinator:
 
     def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
         sensitive = phases.cache_sensitive_modules(module_ids, self.graph)
-        self.affinity.checked(scc_id, bool(sensitive))
+        self.affinity.checked(scc_id, bool(sensitive) and self.keep_in_memory)
 
 
 def hello_for(argv: list[str], cwd: str, cache_dir: str | None, report_root: str | None = None) -> Hello:
