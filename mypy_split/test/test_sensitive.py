@@ -1,0 +1,91 @@
+"""Which checked modules `sensitive.py` flags: each kind of construct, and plain code not.
+
+A flag that is missing lets a worker load the module from the cache and print
+the cache form (`test_cache_vs_memory.py` shows the cases); a flag too many
+makes workers check modules again for nothing, so plain modules must pass.
+The modules are checked in a separate process (a build sets process-wide
+engine state), which prints each module's verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mypy_split.test.conftest import WarmCache
+
+MODULES = {
+    # Flagged: generated methods, callables in variables, overloads, decorators.
+    "dataclass_class": "from dataclasses import dataclass\n@dataclass\nclass A:\n    x: int\n",
+    "namedtuple_call": "from typing import NamedTuple\nP = NamedTuple('P', [('x', int)])\n",
+    "newtype": "from typing import NewType\nUid = NewType('Uid', int)\n",
+    "typeddict": "from typing import TypedDict\nclass T(TypedDict):\n    a: int\n",
+    "total_ordering": (
+        "import functools\n@functools.total_ordering\nclass C:\n"
+        "    def __lt__(self, o: object) -> bool: return True\n"
+    ),
+    "function_alias": "def f(x: int) -> None: ...\ng = f\n",
+    "partial_object": "from functools import partial\ndef f(x: int, y: int) -> None: ...\ng = partial(f, 1)\n",
+    "method_alias": "class C:\n    def m(self) -> None: ...\n    n = m\n",
+    "overload": (
+        "from typing import overload, Any\n@overload\ndef f(x: int) -> int: ...\n"
+        "@overload\ndef f(x: str) -> str: ...\ndef f(x: Any) -> Any: return x\n"
+    ),
+    "decorated_method": (
+        "from typing import Any, Callable\n"
+        "def deco(f: Callable[[Any], int]) -> Callable[[Any, int], int]: raise NotImplementedError\n"
+        "class C:\n    class Inner:\n        @deco\n        def m(self) -> int: return 0\n"
+    ),
+    # Not flagged: what semantic analysis understands, and plain code.
+    "plain": (
+        "import os\nfrom dataclasses import dataclass\nfrom abc import ABC, abstractmethod\n"
+        "import functools\n"
+        "X = 1\ny = os.path.join('a', 'b')\n"
+        "class Base(ABC):\n    @abstractmethod\n    def m(self) -> None: ...\n"
+        "class C(Base):\n    attr: int = 0\n    def m(self) -> None: ...\n"
+        "    @property\n    def p(self) -> int: return 1\n"
+        "    @staticmethod\n    def s() -> None: ...\n"
+        "    @classmethod\n    def c(cls) -> None: ...\n"
+        "    @functools.cached_property\n    def cp(self) -> int: return 1\n"
+        "def f(x: int) -> C: return C()\n"
+    ),
+}
+FLAGGED = set(MODULES) - {"plain"}
+
+REPORT = """
+import json, sys
+from mypy.main import process_options
+from mypy.fscache import FileSystemCache
+from mypy_split import driver, output
+from mypy_split.sensitive import cache_sensitive
+fscache = FileSystemCache()
+sources, options = process_options(sys.argv[1:], fscache=fscache)
+sink = output.MessageSink(options, sys.stderr, sys.stderr)
+kept = driver.build_and_keep(sources, options, fscache, sink, sys.stderr, sys.stderr)
+assert isinstance(kept, driver.KeptBuild), kept
+print(json.dumps({s.module: cache_sensitive(kept.graph[s.module].tree) for s in sources}))
+"""
+
+
+def test_flags_exactly_the_listed_constructs(tmp_path: Path, warm_cache: WarmCache) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, text in MODULES.items():
+        (project / f"{name}.py").write_text(text)
+    cache = tmp_path / "cache"
+    shutil.copytree(warm_cache([]), cache)
+    completed = subprocess.run(
+        [sys.executable, "-c", REPORT, "--cache-dir", str(cache), *sorted(f"{n}.py" for n in MODULES)],
+        cwd=project,
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    verdicts = json.loads(completed.stdout.splitlines()[-1])
+    assert {name for name, flagged in verdicts.items() if flagged} == FLAGGED
