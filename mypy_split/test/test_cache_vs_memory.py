@@ -11,7 +11,7 @@ the one that checked `base`: mypy-split must keep `base` in memory there
 Each test also confirms that mypy itself prints another answer (`cold`
 replaced by `warm`) when only `main.py` changed since the cold run, so `base`
 comes from the cache: the case does exercise a difference of the engine's.
-After mypy-split's run, mypy finds its cache fresh and prints the same.
+In two cases, mypy then finds mypy-split's cache fresh and prints the same.
 """
 
 from __future__ import annotations
@@ -26,9 +26,19 @@ WORKER_COUNTS = ("2", "3")
 
 
 def check_pinned(
-    tmp_path: Path, warm_cache: WarmCache, base: str, caller: str, cold: str, warm: str
+    tmp_path: Path,
+    warm_cache: WarmCache,
+    base: str,
+    caller: str,
+    cold: str,
+    warm: str,
+    cross_check: bool = False,
 ) -> None:
-    """mypy-split prints mypy's cold answer, which differs from mypy's answer with `base` cached."""
+    """mypy-split prints mypy's cold answer, which differs from mypy's answer with `base` cached.
+
+    With `cross_check`, mypy then finds mypy-split's cache fresh (a few cases
+    suffice: checking again in memory is the same code for every case).
+    """
     project = tmp_path / "project"
     project.mkdir()
     (project / "base.py").write_text(base)
@@ -54,6 +64,8 @@ def check_pinned(
         assert (ours.stdout, ours.stderr, ours.returncode) == (
             reference.stdout, reference.stderr, reference.returncode
         ), f"-n {workers}: " + ours.describe()
+    if not cross_check:
+        return
     # Checking again in memory wrote nothing: the cache is mypy's.
     again = run_tool(MYPY, ["main.py", "-v"], project, cache, {})
     assert again.stdout == reference.stdout, again.describe()
@@ -98,6 +110,7 @@ def test_dataclass_init_defined_in_note(tmp_path: Path, warm_cache: WarmCache) -
         'from base import User\n\nUser(nam="x")\n',
         error,
         error + 'main.py:3: note: "User" defined in "base"\n',
+        cross_check=True,
     )
 
 
@@ -347,6 +360,7 @@ def test_decorated_method_in_protocol_conflict(tmp_path: Path, warm_cache: WarmC
         "use(Calc())\n",
         "main.py:7: note:         def add(int, int, /) -> int\n",
         "main.py:7: note:         def add(self, int, int, /) -> int\n",
+        cross_check=True,
     )
 
 
