@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool, stale_lines
 
@@ -461,6 +462,30 @@ def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:
     reference = run_tool(MYPY, ["main.py"], project, tmp_path / "mypy", {})
     assert "def [_KT, _VT] get(dict[_KT, _VT], _KT, _VT, /)" in reference.stdout, reference.describe()
     ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, tmp_path / "split", {})
+    assert (ours.stdout, ours.stderr, ours.returncode) == (
+        reference.stdout, reference.stderr, reference.returncode
+    ), ours.describe()
+
+
+def test_shared_cycle_helpers_hold_the_needs(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """Every process checking bodies of a shared cycle (owner, helpers) has `base` in memory."""
+    project = tmp_path / "project"
+    (project / "ring").mkdir(parents=True)
+    (project / "base.py").write_text(DATACLASS)
+    (project / "ring" / "__init__.py").write_text("")
+    for index in range(6):
+        (project / "ring" / f"m{index}.py").write_text(
+            f"from ring import m{(index + 5) % 6}\nfrom base import User\n\n"
+            f"class C{index}:\n    def run(self) -> int:\n        User(nam='x')\n        return 0\n"
+        )
+    mypy_cache = tmp_path / "mypy"
+    shutil.copytree(warm_cache([]), mypy_cache)
+    reference = run_tool(MYPY, ["-p", "ring"], project, mypy_cache, {})
+    assert reference.stdout.count("[call-arg]") == 6, reference.describe()
+    cache = tmp_path / "split"
+    shutil.copytree(warm_cache([]), cache)
+    # Sharing forced: idle workers join the cycle's bodies at once.
+    ours = run_tool(MYPY_SPLIT, ["-p", "ring", "-n", "3"], project, cache, {SHARE_MIN_VARIABLE: "0"})
     assert (ours.stdout, ours.stderr, ours.returncode) == (
         reference.stdout, reference.stderr, reference.returncode
     ), ours.describe()
