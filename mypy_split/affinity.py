@@ -20,17 +20,28 @@ Waiting for the executor that holds a task's needs would keep the others idle
 a task whose needs are split over several executors could wait forever; an
 idle executor that checks again costs no wall time while it is idle.
 
-Pure bookkeeping: no I/O, no processes, no engine; unit-tested.
+Pure bookkeeping (besides reading the switch): no processes, no engine; unit-tested.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 
 from mypy_split.graph import SccNode
 
 # The coordinator's own process, as an executor.
 LOCAL = -1
+# "1" keeps every sensitive stale dependency of a task in memory where it
+# runs: mypy's answer where the engine's cache and memory forms differ, at
+# the cost of checking such modules again in each worker (on an empty cache,
+# nearly the whole standard library).  Off by default: a worker may load any
+# dependency from the cache (README, "Known limits").  Workers inherit it.
+AFFINITY_VARIABLE = "MYPY_SPLIT_MEMORY_AFFINITY"
+
+
+def affinity_wanted() -> bool:
+    return os.environ.get(AFFINITY_VARIABLE) == "1"
 
 _NOTHING: frozenset[int] = frozenset()
 

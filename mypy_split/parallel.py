@@ -31,7 +31,7 @@ from mypy.util import json_loads
 from librt.internal import ReadBuffer, WriteBuffer
 
 from mypy_split import fine_grained, phases, sharing
-from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task
+from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_task
 from mypy_split.costs import CostModel
 from mypy_split.failures import WorkerCrashed
 from mypy_split.graph import BuildPlan
@@ -68,9 +68,6 @@ MAX_ATTEMPTS = 2
 # environment can change it (tests set 0 to exercise workers on tiny projects).
 POOL_WORTH_SECONDS = 1.0
 POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
-# "0" lets workers load every dependency from the cache (affinity.py): faster,
-# not always mypy's answer; for measuring what keeping modules in memory costs.
-AFFINITY_VARIABLE = "MYPY_SPLIT_MEMORY_AFFINITY"
 
 
 def pool_worth_seconds() -> float:
@@ -109,7 +106,7 @@ class Coordinator:
         self.scc_costs = self.costs.scc_costs(plan)
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
         self.affinity = MemoryAffinity(plan.nodes)
-        self.keep_in_memory = os.environ.get(AFFINITY_VARIABLE) != "0"
+        self.keep_in_memory = affinity_wanted()
         self.pool_worth = pool_worth_seconds()
         # Expected seconds of the SCCs known to need checking: those found
         # stale so far, and those with a changed source that will be.
@@ -135,6 +132,10 @@ class Coordinator:
         self.helping: dict[int, int] = {}
         # A retried SCC must not go to a worker that holds it from helping.
         self.tainted: dict[int, set[int]] = {}
+        # When each worker was last sent a task, and when each SCC's interface
+        # was reported: only tasks sent after that may depend on the SCC.
+        self.task_sent_at: dict[int, float] = {}
+        self.interface_at: dict[int, float] = {}
 
     def run(self) -> None:
         completed = False
@@ -270,6 +271,7 @@ class Coordinator:
     def send_task(self, pool: WorkerPool, worker: WorkerHandle, scc_id: int) -> None:
         message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
         worker.task = scc_id
+        self.task_sent_at[worker.index] = time.monotonic()
         self.start_task(scc_id, "whole" if message.one_piece else "interface", worker.index)
         if not message.one_piece:
             self.maybe_share(scc_id, worker, message)
@@ -306,6 +308,10 @@ class Coordinator:
         for scc_id, shared in self.shared.items():
             if scc_id in self.local:
                 continue
+            if self.task_sent_at.get(worker.index, 0.0) >= self.interface_at.get(scc_id, now):
+                # It may have loaded the SCC from the cache for a dependent:
+                # those trees have no bodies to check.
+                continue
             others = self.scheduler.longest_unstarted_path(scc_id)
             if not shared.may_join(worker.index, now - shared.started, self.share_min, others):
                 continue
@@ -314,6 +320,7 @@ class Coordinator:
             message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
             message.shared = message.helper = True
             worker.task = scc_id
+            self.task_sent_at[worker.index] = now
             self.helping[worker.index] = scc_id
             shared.join(worker.index)
             pool.send(worker, message)
@@ -500,6 +507,7 @@ class Coordinator:
                 state.mark_interface_stale()
                 state.interface_hash = value
         self.interfaces_reported.add(message.scc_id)
+        self.interface_at.setdefault(message.scc_id, time.monotonic())
         self.affinity.checked(message.scc_id, bool(message.sensitive) and self.keep_in_memory)
         self.scheduler.interface_done(message.scc_id)
         if message.scc_id in self.shared:
@@ -697,8 +705,8 @@ class Coordinator:
 
 
     def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
-        sensitive = phases.cache_sensitive_modules(module_ids, self.graph)
-        self.affinity.checked(scc_id, bool(sensitive) and self.keep_in_memory)
+        sensitive = self.keep_in_memory and bool(phases.cache_sensitive_modules(module_ids, self.graph))
+        self.affinity.checked(scc_id, sensitive)
 
 
 def hello_for(argv: list[str], cwd: str, cache_dir: str | None, report_root: str | None = None) -> Hello:

@@ -22,6 +22,7 @@ from mypy.errors import ErrorInfo
 from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, phases
+from mypy_split.affinity import affinity_wanted
 from mypy_split.build_worker import faults
 from mypy_split.build_worker.recheck import recheck_in_memory
 from mypy_split.protocol import (
@@ -166,7 +167,7 @@ class WorkerSession:
             send(
                 InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                    sensitive=phases.cache_sensitive_modules(module_ids, self.graph),
+                    sensitive=self.sensitive(module_ids),
                 )
             )
         else:
@@ -183,7 +184,7 @@ class WorkerSession:
                 send(
                     InterfaceDone(
                         task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                        sensitive=phases.cache_sensitive_modules(list(result.module_ids), self.graph),
+                        sensitive=self.sensitive(list(result.module_ids)),
                     )
                 )
             faults.between_phases(scc.mod_ids)
@@ -250,6 +251,10 @@ class WorkerSession:
             checked.update(reply.module_ids)
         errors.only_once_messages.update(emitted)
         return [module_id for module_id in result.module_ids if module_id in checked]
+
+    def sensitive(self, module_ids: list[str]) -> list[str]:
+        """The modules importers must not load from the cache, when the coordinator keeps them apart."""
+        return phases.cache_sensitive_modules(module_ids, self.graph) if affinity_wanted() else []
 
     def adopt_helped_hashes(self, expected: dict[str, str]) -> None:
         """Take the committed interface hashes of SCCs this process only helped with.

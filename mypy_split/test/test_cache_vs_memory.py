@@ -19,9 +19,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from mypy_split.affinity import AFFINITY_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool, stale_lines
+
+# The exact mode this file is about (off by default, see README "Known limits").
+EXACT = {AFFINITY_VARIABLE: "1"}
 
 WORKER_COUNTS = ("2", "3")
 
@@ -61,7 +65,7 @@ def check_pinned(
     for workers in WORKER_COUNTS:
         cache = tmp_path / f"split-{workers}"
         shutil.copytree(warm_cache([]), cache)
-        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, {})
+        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, EXACT)
         assert (ours.stdout, ours.stderr, ours.returncode) == (
             reference.stdout, reference.stderr, reference.returncode
         ), f"-n {workers}: " + ours.describe()
@@ -444,7 +448,7 @@ def test_needs_split_over_workers(tmp_path: Path, warm_cache: WarmCache) -> None
     for workers in WORKER_COUNTS:
         cache = tmp_path / f"split-{workers}"
         shutil.copytree(warm_cache([]), cache)
-        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, {})
+        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, EXACT)
         assert (ours.stdout, ours.stderr, ours.returncode) == (
             reference.stdout, reference.stderr, reference.returncode
         ), f"-n {workers}: " + ours.describe()
@@ -461,7 +465,7 @@ def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:
     (project / "main.py").write_text("dict.get({}, 1, 2, 3)\n")
     reference = run_tool(MYPY, ["main.py"], project, tmp_path / "mypy", {})
     assert "def [_KT, _VT] get(dict[_KT, _VT], _KT, _VT, /)" in reference.stdout, reference.describe()
-    ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, tmp_path / "split", {})
+    ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, tmp_path / "split", EXACT)
     assert (ours.stdout, ours.stderr, ours.returncode) == (
         reference.stdout, reference.stderr, reference.returncode
     ), ours.describe()
@@ -485,7 +489,7 @@ def test_shared_cycle_helpers_hold_the_needs(tmp_path: Path, warm_cache: WarmCac
     cache = tmp_path / "split"
     shutil.copytree(warm_cache([]), cache)
     # Sharing forced: idle workers join the cycle's bodies at once.
-    ours = run_tool(MYPY_SPLIT, ["-p", "ring", "-n", "3"], project, cache, {SHARE_MIN_VARIABLE: "0"})
+    ours = run_tool(MYPY_SPLIT, ["-p", "ring", "-n", "3"], project, cache, {**EXACT, SHARE_MIN_VARIABLE: "0"})
     assert (ours.stdout, ours.stderr, ours.returncode) == (
         reference.stdout, reference.stderr, reference.returncode
     ), ours.describe()
