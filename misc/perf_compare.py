@@ -187,6 +187,10 @@ def cpu_seconds(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# Seconds after which one run counts as hung.
+RUN_TIMEOUT = 300.0
+
+
 def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
     """Run one command with its output discarded; wall, tree CPU and peak tree memory."""
     reap_orphans()  # nothing left from the set-up runs may be counted here
@@ -196,8 +200,12 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
     start = time.perf_counter()
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sampler.start()
+    # A run that hangs is killed and shows as exit -9 in the summary.
+    killer = threading.Timer(RUN_TIMEOUT, process.kill)
+    killer.start()
     # wait4 rather than Popen.wait: it also gives the child's own max RSS.
     _, status, usage = os.wait4(process.pid, 0)
+    killer.cancel()
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     reap_orphans()
