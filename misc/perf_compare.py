@@ -187,7 +187,7 @@ def cpu_seconds(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-# Seconds after which one run counts as hung.
+# Seconds after which one run counts as hung (or PERF_COMPARE_RUN_TIMEOUT).
 RUN_TIMEOUT = 300.0
 
 
@@ -201,7 +201,7 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sampler.start()
     # A run that hangs is killed and shows as exit -9 in the summary.
-    killer = threading.Timer(RUN_TIMEOUT, process.kill)
+    killer = threading.Timer(float(os.environ.get("PERF_COMPARE_RUN_TIMEOUT", RUN_TIMEOUT)), process.kill)
     killer.start()
     # wait4 rather than Popen.wait: it also gives the child's own max RSS.
     _, status, usage = os.wait4(process.pid, 0)
