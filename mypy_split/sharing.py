@@ -158,8 +158,17 @@ class SharedScc:
         return bool(self.handed.get(worker))
 
     def done(self, interface_committed: bool) -> bool:
-        """Every body checked and reported, after the owner's commit."""
-        return interface_committed and not self.pending and not any(self.handed.values())
+        """Every body checked and reported, after the owner's commit, and the owner's task over.
+
+        The owner's result comes last or not at all before this: taken as
+        the SCC's result, it would stand for every module of it.
+        """
+        return (
+            interface_committed
+            and self.owner in self.finished
+            and not self.pending
+            and not any(self.handed.values())
+        )
 
 
 def merge(shared: SharedScc, order: list[str], graph: Graph, manager: BuildManager) -> ImplementationDone:

@@ -133,6 +133,19 @@ def test_bodies_go_costliest_first_and_the_scc_is_done_when_all_are_reported() -
     assert set(shared.results) == {0, 1}
 
 
+def test_a_shared_scc_is_not_done_before_its_owner_reports() -> None:
+    # A helper checked every body while the owner was still in its interface.
+    shared = SharedScc.start(5, owner=0, costs={"a": 0.1, "b": 0.1}, interface_cost=0.5)
+    shared.join(1)
+    assert shared.take(1, queued_path=None) == ["a"]
+    assert shared.take(1, queued_path=None) == ["b"]
+    shared.record(1, ImplementationDone(5, {}, [], 0.2, indirect={"a": ([], []), "b": ([], [])}))
+    assert not shared.done(interface_committed=True)
+    assert shared.take(0, queued_path=None) == []
+    shared.record(0, ImplementationDone(5, {}, [], 0.0))
+    assert shared.done(interface_committed=True)
+
+
 def test_forced_sharing_keeps_a_module_for_each_helper_still_in_its_interface() -> None:
     shared = SharedScc.start(3, owner=0, costs={"a": 0.0, "b": 0.0, "c": 0.0}, interface_cost=0.0)
     shared.join(1)
