@@ -25,7 +25,7 @@ from mypy.modulefinder import BuildSource
 from mypy.options import Options
 from mypy.typestate import type_state
 
-from mypy_split import engine, fine_grained, phases
+from mypy_split import engine, fine_grained, phases, raw_trees
 from mypy_split.cachelock import cache_lock
 from mypy_split.costs import CostModel
 from mypy_split.graph import load_graph, plan_sccs
@@ -273,7 +273,10 @@ def check_program(
     # Modules a single process would hold trees for; None: this process checked.
     with_trees: set[str] | None = None
     try:
-        graph, to_check = load_checked_graph(sources, manager)
+        # Workers build the trees they check from the bytes this process keeps.
+        keep_raw = parallelism is not None and raw_trees.keeps_raw_trees(manager)
+        with raw_trees.imports_only(manager, keep_raw):
+            graph, to_check = load_checked_graph(sources, manager)
         if to_check and not manager.use_fine_grained_cache():
             plan = plan_sccs(graph, manager)
             costs = CostModel.load(options)

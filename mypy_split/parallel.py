@@ -30,7 +30,7 @@ from mypy.cache import CacheMetaEx
 from mypy.util import json_loads
 from librt.internal import ReadBuffer, WriteBuffer
 
-from mypy_split import fine_grained, phases, sharing
+from mypy_split import fine_grained, phases, raw_trees, sharing
 from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_task
 from mypy_split.costs import CostModel
 from mypy_split.failures import WorkerCrashed
@@ -396,6 +396,7 @@ class Coordinator:
             for module_id in self.plan.scc(dep).mod_ids
         }
         recheck_modules = [m for dep in recheck for m in sorted(self.plan.scc(dep).mod_ids)]
+        raw = [raw_trees.raw_data(self.graph[module_id]) for module_id in module_ids]
         return CheckScc(
             scc_id=scc_id,
             one_piece=phases.needs_one_piece(scc, self.graph),
@@ -406,6 +407,11 @@ class Coordinator:
             recheck=recheck,
             recheck_modules=recheck_modules,
             recheck_opts=[self.graph[m].suppressed_deps_opts() for m in recheck_modules],
+            raw_trees=[b"" if data is None else raw_trees.serialize(data) for data in raw],
+            stats=[
+                None if data is None else raw_trees.file_stat(self.manager, self.graph[module_id])
+                for module_id, data in zip(module_ids, raw)
+            ],
         )
 
     # -- events ---------------------------------------------------------------
@@ -684,6 +690,7 @@ class Coordinator:
 
     def check_here_as_worker(self, scc_id: int) -> None:
         scc = self.plan.scc(scc_id)
+        raw_trees.build_trees_here([self.graph[module_id] for module_id in sorted(scc.mod_ids)], self.manager)
         if phases.needs_one_piece(scc, self.graph):
             self.start_task(scc_id, "whole", None)
             shown = phases.check_whole(scc, self.graph, self.manager)
