@@ -28,6 +28,7 @@ from mypy.typestate import type_state
 from mypy_split import engine, fine_grained, phases, raw_trees
 from mypy_split.cachelock import cache_lock
 from mypy_split.costs import CostModel
+from mypy_split.failures import ReloadWithoutWorkers
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
 from mypy_split.observe import NULL_OBSERVER
@@ -76,6 +77,24 @@ def run_build(
     workers = effective_workers(options, parallelism)
     if not workers or parallelism is None:
         return build_and_report(sources, options, fscache, sink, stdout, stderr, None)
+    try:
+        return build_with_workers(sources, options, fscache, sink, stdout, stderr, parallelism)
+    except ReloadWithoutWorkers:
+        # A blocker mypy finds while loading the graph; nothing was shown yet
+        # (see parse_gate.py): a run like mypy's own reports it in its place.
+        engine.reset_process_caches()
+        return build_and_report(sources, options, fscache, sink, stdout, stderr, None)
+
+
+def build_with_workers(
+    sources: list[BuildSource],
+    options: Options,
+    fscache: FileSystemCache,
+    sink: MessageSink,
+    stdout: TextIO,
+    stderr: TextIO,
+    parallelism: Parallelism,
+) -> BuildOutcome:
     with contextlib.ExitStack() as scratch:
         if options.cache_dir == os.devnull:
             # Workers exchange interfaces through the cache: with the cache
@@ -151,6 +170,10 @@ def build_and_report_locked(
             check_program(sources, manager, parallelism, sink)
         finally:
             engine.close_build(manager)
+    except ReloadWithoutWorkers:
+        if manager is not None:
+            manager.metastore.close()
+        raise
     except CompileError as error:
         # The error carries every message not yet flushed, then the blocker.
         serious = not error.use_stdout
