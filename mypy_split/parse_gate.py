@@ -31,7 +31,7 @@ class ParseGate:
         self.manager = manager
         self._show = show
         # Modules loaded with imports only and not yet built whole anywhere.
-        self.unbuilt = {module_id for module_id, state in graph.items() if raw_trees.raw_data(state)}
+        self.unbuilt = {module_id for module_id, state in graph.items() if raw_trees.raw_data(state) is not None}
         self.parsed_here = frozenset(self.unbuilt)
         self.held: list[phases.ModuleErrors] = []
 
