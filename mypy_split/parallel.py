@@ -690,7 +690,7 @@ class Coordinator:
         never read): for that, the manager acts as a worker meanwhile.
         """
         # Before this process writes its first cache entry (see parse_gate.py).
-        self.gate.build_all_here()
+        self.gate.before_checking_here()
         errors = self.manager.errors
         errors.only_once_messages.update(self.seen_once)
         self.manager.parallel_worker = True
@@ -708,7 +708,6 @@ class Coordinator:
 
     def check_here_as_worker(self, scc_id: int) -> None:
         scc = self.plan.scc(scc_id)
-        raw_trees.build_trees_here([self.graph[module_id] for module_id in sorted(scc.mod_ids)], self.manager)
         if phases.needs_one_piece(scc, self.graph):
             self.start_task(scc_id, "whole", None)
             shown = phases.check_whole(scc, self.graph, self.manager)

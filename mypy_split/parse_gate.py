@@ -23,6 +23,7 @@ from mypy.errors import CompileError
 
 from mypy_split import phases, raw_trees
 from mypy_split.failures import ReloadWithoutWorkers
+from mypy_split.load_order import LoadOrder, place_late_files
 
 
 class ParseGate:
@@ -33,7 +34,11 @@ class ParseGate:
         # Modules loaded with imports only and not yet built whole anywhere.
         self.unbuilt = {module_id for module_id, state in graph.items() if raw_trees.raw_data(state) is not None}
         self.parsed_here = frozenset(self.unbuilt)
+        # Built by workers only: the errors only a whole tree shows are not here.
+        self.built_elsewhere: set[str] = set()
         self.held: list[phases.ModuleErrors] = []
+        # How the graph loaded, when it was watched (see load_order.py).
+        self.load_order: LoadOrder | None = None
 
     def show(self, module_errors: phases.ModuleErrors) -> None:
         if self.unbuilt:
@@ -43,11 +48,35 @@ class ParseGate:
 
     def built(self, module_ids: set[str]) -> None:
         """These modules' whole trees were built without a blocker (in a worker)."""
+        self.built_elsewhere |= module_ids & self.unbuilt
         self.unbuilt -= module_ids
         self.release()
 
+    def before_checking_here(self) -> None:
+        """Make this process's errors what mypy's are at this point; before it checks anything.
+
+        Every tree not yet built is built here (see `build_all_here`), and the
+        modules built by workers only report here what only their whole tree
+        shows: a blocker this process raises lists every file not shown yet.
+        """
+        reports = bool(self.built_elsewhere or self.unbuilt)
+        if self.built_elsewhere:
+            elsewhere = [state for module_id, state in self.graph.items() if module_id in self.built_elsewhere]
+            self.built_elsewhere.clear()
+            raw_trees.report_whole_tree_errors(elsewhere, self.manager)
+        self.build_all_here()
+        if reports and self.load_order is not None:
+            self.place_late_files(self.load_order)
+
+    def place_late_files(self, load_order: LoadOrder) -> None:
+        """Files whose first error was reported just now go where mypy had them (load_order.py)."""
+        xpaths = {module_id: self.graph[module_id].xpath for module_id in self.parsed_here}
+        late = {xpaths[module_id]: rank for module_id, rank in load_order.parse_ranks(xpaths).items()}
+        errors = self.manager.errors
+        errors.error_info_map = place_late_files(errors.error_info_map, late, load_order.first_error_ranks())
+
     def build_all_here(self) -> None:
-        """Build every tree not yet built, here; before this process checks anything itself.
+        """Build every tree not yet built, here.
 
         A blocker found here is one mypy reports while loading the graph:
         raises ReloadWithoutWorkers once the cache is as the graph found it.
@@ -60,7 +89,8 @@ class ParseGate:
         except CompileError as error:
             self.forget_cache_entries()
             raise ReloadWithoutWorkers() from error
-        self.built(set(self.unbuilt))
+        self.unbuilt.clear()
+        self.release()
 
     def release(self) -> None:
         if self.unbuilt:

@@ -21,6 +21,7 @@ from librt.internal import ReadBuffer, WriteBuffer
 from mypy.build import BuildManager, State
 from mypy.errors import ErrorInfo, ErrorWatcher
 from mypy.nodes import FileRawData, MypyFile
+from mypy.parse import load_from_raw
 
 from mypy_split.protocol import FileStat
 
@@ -119,12 +120,32 @@ def build_trees_here(states: list[State], manager: BuildManager) -> None:
         data = raw_data(state)
         if data is None or not _imports_only_tree(state.tree):
             continue
-        errors = manager.errors
-        before = {_error_key(info) for info in errors.error_info_map.get(state.xpath, [])}
-        with ErrorWatcher(
-            errors, filter_errors=lambda path, info: path == state.xpath and _error_key(info) in before
-        ):
+        with _new_errors_only(manager, state.xpath):
             build_tree(state, data)
+
+
+def report_whole_tree_errors(states: list[State], manager: BuildManager) -> None:
+    """Report here the errors only a whole tree shows, of modules built elsewhere.
+
+    A blocking error raised here lists the errors of every file not shown
+    yet, as mypy does, which had those since it loaded the graph.  The tree
+    is not kept; files already shown are left alone.
+    """
+    for state in states:
+        data = raw_data(state)
+        if data is None or state.xpath in manager.errors.flushed_files:
+            continue
+        with _new_errors_only(manager, state.xpath):
+            load_from_raw(state.xpath, state.id, data, manager.errors, state.options)
+
+
+@contextlib.contextmanager
+def _new_errors_only(manager: BuildManager, xpath: str) -> Iterator[None]:
+    """Drop the errors of this file that it has already (its parse errors, reported at load)."""
+    errors = manager.errors
+    before = {_error_key(info) for info in errors.error_info_map.get(xpath, [])}
+    with ErrorWatcher(errors, filter_errors=lambda path, info: path == xpath and _error_key(info) in before):
+        yield
 
 
 def _imports_only_tree(tree: MypyFile | None) -> bool:

@@ -22,6 +22,7 @@ from mypy_split import driver, engine, parallel
 from mypy_split.output import MessageSink
 from mypy_split.protocol import CheckScc, decode, encode
 from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 
 PROJECT = {
     "main.py": "import a\nimport b\nx: int = a.f()\n",
@@ -103,3 +104,34 @@ def test_coordinator_holds_no_whole_tree_when_workers_check(
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Workers for any stale work, however small the project (conftest sets it too).
     monkeypatch.setenv(parallel.POOL_WORTH_VARIABLE, "0")
+
+
+# A blocker found while checking lists every file not shown yet, in the order
+# of each file's first error.  Here mypy reported b.py's error (one only a
+# whole tree shows) while loading the graph, before a.py's import error; the
+# coordinator learns of it later (load_order.py puts b.py back in its place).
+BLOCKER_PROJECT = {
+    "main.py": "import a\nimport b\nimport brk\n",
+    "a.py": "import missing_a\n",
+    "b.py": "type T = int\n",
+    "brk.py": 'x: int = ""\nbreak\n',
+}
+
+
+@pytest.mark.parametrize("pool_min_work", ["0", "1000"], ids=["workers", "in-process"])
+def test_blocker_lists_files_in_mypys_order(tmp_path: Path, warm_cache: WarmCache, pool_min_work: str) -> None:
+    """Differential, on a cold project only: after a blocker the caches differ (see the report)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, text in BLOCKER_PROJECT.items():
+        (project / name).write_text(text)
+    flags = ["--python-version", "3.10"]
+    results: list[RunResult] = []
+    for tool, extra in ((MYPY, []), (MYPY_SPLIT, ["-n", "2"])):
+        cache = tmp_path / f"cache-{len(results)}"
+        shutil.copytree(warm_cache(flags), cache, symlinks=True)
+        env = {parallel.POOL_WORTH_VARIABLE: pool_min_work}
+        results.append(run_tool(tool, ["main.py", *flags, *extra], project, cache, env))
+    expected, actual = results
+    assert expected.stdout.startswith('b.py:1: error: "type" statements'), expected.stdout
+    assert actual == expected
