@@ -708,6 +708,8 @@ class Coordinator:
 
     def check_here_as_worker(self, scc_id: int) -> None:
         scc = self.plan.scc(scc_id)
+        # Also when a worker built them before it was lost: this process has imports only.
+        raw_trees.build_trees_here([self.graph[module_id] for module_id in sorted(scc.mod_ids)], self.manager)
         if phases.needs_one_piece(scc, self.graph):
             self.start_task(scc_id, "whole", None)
             shown = phases.check_whole(scc, self.graph, self.manager)
