@@ -68,7 +68,7 @@ class LoadOrder:
             manager.plugin.set_modules(modules)
 
     def parse_ranks(self, xpaths: dict[str, str]) -> dict[str, Rank]:
-        """For each module parsed in the load (by id), when its whole tree would have been built.
+        """For each module of `xpaths` parsed in the load, when its whole tree would have been built.
 
         `xpaths` gives each module's file.  In a batch, a tree is built after
         those of the modules before it, whose errors precede the next ones.
@@ -93,6 +93,8 @@ class LoadOrder:
     ) -> None:
         position = {xpaths.get(module_id, ""): order for order, module_id in enumerate(batch)}
         for order, module_id in enumerate(batch):
+            if module_id not in xpaths:
+                continue  # Not one of the modules asked about (a namespace package, say).
             # Before the first error of a later module of the batch, if any.
             target = float(batch_start)
             for event_index in range(gap_start, batch_start):
