@@ -55,9 +55,9 @@ def run_in_this_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     sent: list[CheckScc] = []
     task_message = parallel.Coordinator.task_message
 
-    def recording(coordinator: parallel.Coordinator, scc_id: int) -> CheckScc:
+    def recording(coordinator: parallel.Coordinator, scc_id: int, recheck: list[int]) -> CheckScc:
         # Through the wire format, as a worker receives it.
-        message = decode(encode(task_message(coordinator, scc_id))[4:])
+        message = decode(encode(task_message(coordinator, scc_id, recheck))[4:])
         assert isinstance(message, CheckScc)
         assert whole_trees(coordinator.graph) == [], "the coordinator built whole trees"
         sent.append(message)
