@@ -25,11 +25,13 @@ from mypy.modulefinder import BuildSource
 from mypy.options import Options
 from mypy.typestate import type_state
 
-from mypy_split import engine, fine_grained, phases
+from mypy_split import engine, fine_grained, phases, raw_trees
 from mypy_split.cachelock import cache_lock
 from mypy_split.costs import CostModel
+from mypy_split.failures import ReloadWithoutWorkers
 from mypy_split.graph import load_graph, plan_sccs
 from mypy_split.inprocess import run_in_process
+from mypy_split.load_order import LoadOrder
 from mypy_split.observe import NULL_OBSERVER
 from mypy_split.output import MessageSink
 from mypy_split.reports import all_supported as reports_supported
@@ -76,6 +78,24 @@ def run_build(
     workers = effective_workers(options, parallelism)
     if not workers or parallelism is None:
         return build_and_report(sources, options, fscache, sink, stdout, stderr, None)
+    try:
+        return build_with_workers(sources, options, fscache, sink, stdout, stderr, parallelism)
+    except ReloadWithoutWorkers:
+        # A blocker mypy finds while loading the graph; nothing was shown yet
+        # (see parse_gate.py): a run like mypy's own reports it in its place.
+        engine.reset_process_caches()
+        return build_and_report(sources, options, fscache, sink, stdout, stderr, None)
+
+
+def build_with_workers(
+    sources: list[BuildSource],
+    options: Options,
+    fscache: FileSystemCache,
+    sink: MessageSink,
+    stdout: TextIO,
+    stderr: TextIO,
+    parallelism: Parallelism,
+) -> BuildOutcome:
     with contextlib.ExitStack() as scratch:
         if options.cache_dir == os.devnull:
             # Workers exchange interfaces through the cache: with the cache
@@ -151,6 +171,10 @@ def build_and_report_locked(
             check_program(sources, manager, parallelism, sink)
         finally:
             engine.close_build(manager)
+    except ReloadWithoutWorkers:
+        if manager is not None:
+            manager.metastore.close()
+        raise
     except CompileError as error:
         # The error carries every message not yet flushed, then the blocker.
         serious = not error.use_stdout
@@ -273,7 +297,10 @@ def check_program(
     # Modules a single process would hold trees for; None: this process checked.
     with_trees: set[str] | None = None
     try:
-        graph, to_check = load_checked_graph(sources, manager)
+        # Workers build the trees they check from the bytes this process keeps.
+        keep_raw = parallelism is not None and raw_trees.keeps_raw_trees(manager)
+        load_order = LoadOrder() if keep_raw else None
+        graph, to_check = load_checked_graph(sources, manager, load_order)
         if to_check and not manager.use_fine_grained_cache():
             plan = plan_sccs(graph, manager)
             costs = CostModel.load(options)
@@ -291,6 +318,7 @@ def check_program(
                     plan, manager, parallelism.workers, hello, show, pool, costs, observer
                 )
                 coordinator.pass_fds = inherited_fds(parallelism)
+                coordinator.gate.load_order = load_order
                 coordinator.run()
                 with_trees = fine_grained.modules_with_trees(plan, coordinator.stale_scc_ids())
             costs.save()
@@ -334,14 +362,17 @@ def warn_unused_configs(options: Options, show: phases.ShowErrors) -> None:
     show(phases.ModuleErrors(None, lines, [note]))
 
 
-def load_checked_graph(sources: list[BuildSource], manager: BuildManager) -> tuple[Graph, bool]:
+def load_checked_graph(
+    sources: list[BuildSource], manager: BuildManager, load_order: LoadOrder | None = None
+) -> tuple[Graph, bool]:
     """Load the graph, and say whether to check it (mypy explains when not).
 
     A fine-grained cache whose dependency data cannot be read is abandoned
-    and the graph loaded again without it, as mypy does.
+    and the graph loaded again without it, as mypy does.  With `load_order`
+    parsed files get imports only (see raw_trees.py), and the load is watched.
     """
     while True:
-        graph = load_graph(sources, manager)
+        graph = load_graph_keeping_raw(sources, manager, load_order)
         manager.add_stats(graph_size=len(graph))
         if not graph:
             print("Nothing to do?!", file=manager.stdout)
@@ -361,6 +392,22 @@ def load_checked_graph(sources: list[BuildSource], manager: BuildManager) -> tup
         manager.log("Error reading fine-grained dependencies cache -- aborting cache load")
         manager.cache_enabled = False
         manager.log("Falling back to full run -- reloading graph...")
+
+
+def load_graph_keeping_raw(sources: list[BuildSource], manager: BuildManager, load_order: LoadOrder | None) -> Graph:
+    """The graph; with `load_order`, parsed files kept as bytes with imports only.
+
+    A blocker while loading stops mypy with the errors of the files parsed so
+    far, including those only a whole tree shows, which this load did not
+    build: the build runs again without workers to report them all.
+    """
+    if load_order is None:
+        return load_graph(sources, manager)
+    try:
+        with raw_trees.imports_only(manager, True), load_order.watching(manager):
+            return load_graph(sources, manager)
+    except CompileError:
+        raise ReloadWithoutWorkers() from None
 
 
 def write_stats_files(graph: Graph, options: Options) -> None:

@@ -30,12 +30,13 @@ from mypy.cache import CacheMetaEx
 from mypy.util import json_loads
 from librt.internal import ReadBuffer, WriteBuffer
 
-from mypy_split import fine_grained, phases, sharing
+from mypy_split import fine_grained, phases, raw_trees, sharing
 from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_task
 from mypy_split.costs import CostModel
-from mypy_split.failures import WorkerCrashed
+from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
 from mypy_split.graph import BuildPlan
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, Phase, Task
+from mypy_split.parse_gate import ParseGate
 from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
 from mypy_split.protocol import (
     PROTOCOL_VERSION,
@@ -100,7 +101,9 @@ class Coordinator:
         # Descriptors the workers inherit (the cache lock).
         self.pass_fds: tuple[int, ...] = ()
         self.graph_sent = False
-        self.show = show
+        # Shown lines wait until every module parsed here is known to build whole.
+        self.gate = ParseGate(plan.graph, manager, show)
+        self.show = self.gate.show
         self.observer = observer
         self.costs = costs if costs is not None else CostModel({}, None)
         self.scc_costs = self.costs.scc_costs(plan)
@@ -147,11 +150,22 @@ class Coordinator:
                 if self.advance_replay():
                     continue
                 self.wait_for_workers()
+            # Every parsed module was checked, so this builds nothing (a safety net).
+            self.gate.build_all_here()
             completed = True
+        except ReloadWithoutWorkers:
+            # Stopped first, so that no worker writes to the cache any more.
+            self.stop_pool(completed)
+            self.gate.forget_cache_entries()
+            raise
         finally:
-            if self.pool is not None:
-                # Interrupted or failed: workers' work is of no use, stop them now.
-                self.pool.close() if completed else self.pool.kill()
+            self.stop_pool(completed)
+
+    def stop_pool(self, completed: bool) -> None:
+        if self.pool is not None:
+            # Interrupted or failed: workers' work is of no use, stop them now.
+            self.pool.close() if completed else self.pool.kill()
+            self.pool = None
 
     def stale_scc_ids(self) -> set[int]:
         return {scc_id for scc_id, fresh in self.fresh.items() if not fresh}
@@ -396,6 +410,7 @@ class Coordinator:
             for module_id in self.plan.scc(dep).mod_ids
         }
         recheck_modules = [m for dep in recheck for m in sorted(self.plan.scc(dep).mod_ids)]
+        raw = [raw_trees.raw_data(self.graph[module_id]) for module_id in module_ids]
         return CheckScc(
             scc_id=scc_id,
             one_piece=phases.needs_one_piece(scc, self.graph),
@@ -406,6 +421,11 @@ class Coordinator:
             recheck=recheck,
             recheck_modules=recheck_modules,
             recheck_opts=[self.graph[m].suppressed_deps_opts() for m in recheck_modules],
+            raw_trees=[b"" if data is None else raw_trees.serialize(data) for data in raw],
+            stats=[
+                None if data is None else raw_trees.file_stat(self.manager, self.graph[module_id])
+                for module_id, data in zip(module_ids, raw)
+            ],
         )
 
     # -- events ---------------------------------------------------------------
@@ -438,6 +458,8 @@ class Coordinator:
         helped = self.helping.pop(worker.index, None) if not isinstance(message, InterfaceDone) else None
         if isinstance(message, InterfaceDone):
             self.observer.worker_spans(worker.index, message.scc_id, message.spans)
+            # The worker built the whole trees of these modules: no blocker hides there.
+            self.gate.built(set(self.plan.scc(message.scc_id).mod_ids))
             self.on_interface(message)
             if self.end_task(message.scc_id, True, only="interface"):
                 self.start_task(message.scc_id, "implementation", worker.index)
@@ -667,6 +689,8 @@ class Coordinator:
         from the cache as a worker would (by cache name, not by a meta it
         never read): for that, the manager acts as a worker meanwhile.
         """
+        # Before this process writes its first cache entry (see parse_gate.py).
+        self.gate.before_checking_here()
         errors = self.manager.errors
         errors.only_once_messages.update(self.seen_once)
         self.manager.parallel_worker = True
@@ -684,6 +708,8 @@ class Coordinator:
 
     def check_here_as_worker(self, scc_id: int) -> None:
         scc = self.plan.scc(scc_id)
+        # Also when a worker built them before it was lost: this process has imports only.
+        raw_trees.build_trees_here([self.graph[module_id] for module_id in sorted(scc.mod_ids)], self.manager)
         if phases.needs_one_piece(scc, self.graph):
             self.start_task(scc_id, "whole", None)
             shown = phases.check_whole(scc, self.graph, self.manager)

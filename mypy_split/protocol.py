@@ -16,7 +16,7 @@ from typing import BinaryIO, ClassVar, TypeAlias
 
 from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -26,6 +26,8 @@ JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict
 # A stretch of work in a worker: (what, start, end) in `time.monotonic()` seconds,
 # one clock for every process of the machine.
 TimedSpan: TypeAlias = tuple[str, float, float]
+# A file's stat as `os.stat_result` takes it: mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime.
+FileStat: TypeAlias = tuple[int, int, int, int, int, int, int, float, float, float]
 
 
 class ProtocolError(Exception):
@@ -166,6 +168,11 @@ class CheckScc(Message):
     recheck: list[int] = field(default_factory=list)
     recheck_modules: list[str] = field(default_factory=list)
     recheck_opts: list[bytes] = field(default_factory=list)
+    # Per module: the native parser's serialized tree kept by the coordinator
+    # (FileRawData bytes; empty where the worker must read and parse the file),
+    # and the file's stat as the coordinator took it (os.stat_result fields).
+    raw_trees: list[bytes] = field(default_factory=list)
+    stats: list[FileStat | None] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -178,6 +185,8 @@ class CheckScc(Message):
             "helper": self.helper,
             "recheck": list(self.recheck),
             "recheck_modules": list(self.recheck_modules),
+            "raw_tree_count": len(self.raw_trees),
+            "stats": [None if stat is None else list(stat) for stat in self.stats],
         }
 
     def attachments(self) -> list[bytes]:
@@ -185,6 +194,7 @@ class CheckScc(Message):
         for errors in self.import_errors:
             flat.extend(errors)
         flat.extend(self.recheck_opts)
+        flat.extend(self.raw_trees)
         return flat
 
 
@@ -417,7 +427,8 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
     module_ids = _strs(h["module_ids"])
     recheck_modules = _strs(h["recheck_modules"])
     counts = [_int(count) for count in _list(h["error_counts"])]
-    expected_attachments = len(module_ids) + sum(counts) + len(recheck_modules)
+    raw_count = _int(h["raw_tree_count"])
+    expected_attachments = len(module_ids) + sum(counts) + len(recheck_modules) + raw_count
     if len(counts) != len(module_ids) or len(attachments) != expected_attachments:
         raise ProtocolError("CheckScc attachments do not match its header")
     opts, rest = attachments[: len(module_ids)], attachments[len(module_ids) :]
@@ -425,14 +436,26 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
     for count in counts:
         import_errors.append(rest[:count])
         rest = rest[count:]
+    stats = [None if stat is None else _file_stat(stat) for stat in _list(h["stats"])]
+    if len(stats) not in (0, len(module_ids)) or raw_count not in (0, len(module_ids)):
+        raise ProtocolError("CheckScc per-module lists do not match its modules")
+    recheck_opts, raw_trees = rest[: len(recheck_modules)], rest[len(recheck_modules) :]
     hashes = {key: _str(value) for key, value in _dict(h["expected_hashes"]).items()}
     return CheckScc(
         scc_id=_int(h["scc_id"]), one_piece=bool(h["one_piece"]), expected_hashes=hashes,
         module_ids=module_ids, suppressed_opts=opts, import_errors=import_errors,
         shared=bool(h["shared"]), helper=bool(h["helper"]),
         recheck=[_int(scc_id) for scc_id in _list(h["recheck"])],
-        recheck_modules=recheck_modules, recheck_opts=rest,
+        recheck_modules=recheck_modules, recheck_opts=recheck_opts, raw_trees=raw_trees, stats=stats,
     )
+
+
+def _file_stat(value: JsonValue) -> FileStat:
+    fields = _list(value)
+    if len(fields) != 10:
+        raise ProtocolError(f"a file stat needs 10 fields, got {value!r}")
+    mode, ino, dev, nlink, uid, gid, size = (_int(field) for field in fields[:7])
+    return (mode, ino, dev, nlink, uid, gid, size, _float(fields[7]), _float(fields[8]), _float(fields[9]))
 
 
 def _spans_json(spans: list[TimedSpan]) -> JsonValue:

@@ -21,7 +21,7 @@ from mypy.build import SCC, BuildManager, Graph, State
 from mypy.errors import ErrorInfo
 from mypy.fscache import FileSystemCache
 
-from mypy_split import engine, phases
+from mypy_split import engine, phases, raw_trees
 from mypy_split.affinity import affinity_wanted
 from mypy_split.build_worker import faults
 from mypy_split.build_worker.recheck import recheck_in_memory
@@ -280,14 +280,28 @@ class WorkerSession:
         return taken
 
     def prepare_states(self, task: CheckScc) -> None:
-        """Per-module data the graph message left out; parse; replay import errors."""
+        """Per-module data the graph message left out; trees; replay import errors.
+
+        A module the coordinator parsed comes with its serialized tree and the
+        stat taken before that parse: its file is not read here at all.
+        """
         manager = self.manager
         states = [self.graph[module_id] for module_id in task.module_ids]
         for state, suppressed_opts in zip(states, task.suppressed_opts):
             state.options = state.options.clone_for_module(state.id)
             state.known_suppressed_deps_opts = suppressed_opts
-        phases.stat_before_reading(states, manager)
-        manager.parse_all(states, post_parse=False)
+        to_parse = []
+        for index, state in enumerate(states):
+            blob = task.raw_trees[index] if task.raw_trees else b""
+            stat = task.stats[index] if task.stats else None
+            if not blob:
+                to_parse.append(state)
+                continue
+            if stat is not None:
+                raw_trees.adopt_stat(manager, state, stat)
+            raw_trees.build_tree(state, raw_trees.deserialize(blob))
+        phases.stat_before_reading(to_parse, manager)
+        manager.parse_all(to_parse, post_parse=False)
         for state, import_errors in zip(states, task.import_errors):
             tree = state.tree
             assert tree is not None

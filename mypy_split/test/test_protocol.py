@@ -65,6 +65,16 @@ SAMPLES: list[Message] = [
         scc_id=8, errors={}, missing_stub_packages=[], seconds=0.1,
         indirect={"c": (["a", "b"], ["gone"]), "d": ([], [])},
     ),
+    CheckScc(
+        scc_id=9,
+        one_piece=True,
+        expected_hashes={},
+        module_ids=["b", "c"],
+        suppressed_opts=[b"x", b""],
+        import_errors=[[b"e1"], []],
+        raw_trees=[b"tree of b", b""],
+        stats=[(33188, 12, 34, 1, 1000, 1000, 56, 1.5, 1700000000.123456, 1700000000.25), None],
+    ),
     InterfaceDone(
         scc_id=7, interface_hashes={"b": "00", "c": "11"}, seconds=0.25, spans=[("parse", 1.5, 2.25)]
     ),

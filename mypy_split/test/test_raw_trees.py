@@ -1,0 +1,137 @@
+"""The coordinator keeps serialized trees, not whole ones, when workers check (raw_trees.py).
+
+A build is run in this process up to the coordinator (its workers are real
+processes) so that the graph it leaves can be inspected: every module the
+coordinator parsed must hold only its imports and its kept bytes, and every
+task sent to a worker must carry those bytes.  The answer itself is proven
+by the differential cases in test-data/blockers.test.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import mypy.main
+import pytest
+from mypy.build import Graph
+from mypy.fscache import FileSystemCache
+
+from mypy_split import driver, engine, parallel
+from mypy_split.output import MessageSink
+from mypy_split.protocol import CheckScc, decode, encode
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
+
+PROJECT = {
+    "main.py": "import a\nimport b\nx: int = a.f()\n",
+    "a.py": "import b\ndef f() -> str:\n    return b.g()\n",
+    "b.py": "def g() -> str:\n    y: int = ''\n    return ''\n",
+}
+PARSED = {"main", "a", "b"}
+
+
+def whole_trees(graph: Graph) -> list[str]:
+    return sorted(module_id for module_id, state in graph.items() if state.tree is not None and state.tree.defs)
+
+
+def run_in_this_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Graph, list[CheckScc], str]:
+    """A build as the command line makes it: the graph, the tasks sent, the output.
+
+    Whole trees in the coordinator's graph are checked each time a task is
+    sent, and again at the end.
+    """
+    args = ["main.py", "--cache-dir", str(project / "cache")]
+    fscache = FileSystemCache()
+    sources, options = mypy.main.process_options(args, fscache=fscache)
+    stdout = io.StringIO()
+    sink = MessageSink(options, stdout, io.StringIO())
+    parallelism = driver.Parallelism(2, args, str(project), cold_cache=True)
+    manager = engine.open_build(
+        sources, options, fscache=fscache, flush_errors=sink.flush_errors, stdout=stdout, stderr=stdout
+    )
+    manager.errors.global_watcher = True
+    sent: list[CheckScc] = []
+    task_message = parallel.Coordinator.task_message
+
+    def recording(coordinator: parallel.Coordinator, scc_id: int, recheck: list[int]) -> CheckScc:
+        # Through the wire format, as a worker receives it.
+        message = decode(encode(task_message(coordinator, scc_id, recheck))[4:])
+        assert isinstance(message, CheckScc)
+        assert whole_trees(coordinator.graph) == [], "the coordinator built whole trees"
+        sent.append(message)
+        return message
+
+    monkeypatch.setattr(parallel.Coordinator, "task_message", recording)
+    try:
+        graph = driver.check_program(sources, manager, parallelism, sink)
+    finally:
+        engine.close_build(manager)
+        manager.metastore.close()
+    return graph, sent, stdout.getvalue()
+
+
+@pytest.fixture
+def project(tmp_path: Path, warm_cache: WarmCache, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, text in PROJECT.items():
+        (tmp_path / name).write_text(text)
+    shutil.copytree(warm_cache([]), tmp_path / "cache", symlinks=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_coordinator_holds_no_whole_tree_when_workers_check(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.reset_process_caches()
+    graph, sent, output = run_in_this_process(project, monkeypatch)
+    assert whole_trees(graph) == []
+    kept = {module_id for module_id, state in graph.items() if state.tree is not None and state.tree.raw_data}
+    assert kept == PARSED
+    shipped = {
+        module_id for task in sent for module_id, blob in zip(task.module_ids, task.raw_trees) if blob
+    }
+    assert shipped == PARSED
+    for task in sent:
+        assert all(stat is not None for stat in task.stats)
+    # The workers' answer is the one a single process gives.
+    assert 'main.py:3: error: Incompatible types in assignment (expression has type "str"' in output
+    assert "b.py:2: error: Incompatible types in assignment" in output
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Workers for any stale work, however small the project (conftest sets it too).
+    monkeypatch.setenv(parallel.POOL_WORTH_VARIABLE, "0")
+
+
+# A blocker found while checking lists every file not shown yet, in the order
+# of each file's first error.  Here mypy reported b.py's error (one only a
+# whole tree shows) while loading the graph, before a.py's import error; the
+# coordinator learns of it later (load_order.py puts b.py back in its place).
+BLOCKER_PROJECT = {
+    "main.py": "import a\nimport b\nimport brk\n",
+    "a.py": "import missing_a\n",
+    "b.py": "type T = int\n",
+    "brk.py": 'x: int = ""\nbreak\n',
+}
+
+
+@pytest.mark.parametrize("pool_min_work", ["0", "1000"], ids=["workers", "in-process"])
+def test_blocker_lists_files_in_mypys_order(tmp_path: Path, warm_cache: WarmCache, pool_min_work: str) -> None:
+    """Differential, on a cold project only: after a blocker the caches differ (see the report)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, text in BLOCKER_PROJECT.items():
+        (project / name).write_text(text)
+    flags = ["--python-version", "3.10"]
+    results: list[RunResult] = []
+    for tool, extra in ((MYPY, []), (MYPY_SPLIT, ["-n", "2"])):
+        cache = tmp_path / f"cache-{len(results)}"
+        shutil.copytree(warm_cache(flags), cache, symlinks=True)
+        env = {parallel.POOL_WORTH_VARIABLE: pool_min_work}
+        results.append(run_tool(tool, ["main.py", *flags, *extra], project, cache, env))
+    expected, actual = results
+    assert expected.stdout.startswith('b.py:1: error: "type" statements'), expected.stdout
+    assert actual == expected
