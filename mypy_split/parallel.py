@@ -24,13 +24,9 @@ from __future__ import annotations
 import os
 import time
 
-import mypy.build
 from mypy.build import BuildManager
-from mypy.cache import CacheMetaEx
-from mypy.util import json_loads
-from librt.internal import ReadBuffer, WriteBuffer
 
-from mypy_split import fine_grained, phases, raw_trees, sharing
+from mypy_split import fine_grained, phases, raw_trees, sharing, task_messages
 from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_task
 from mypy_split.costs import CostModel
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
@@ -375,58 +371,10 @@ class Coordinator:
         return self.pool
 
     def graph_message(self) -> GraphData:
-        states = []
-        for state in self.graph.values():
-            buffer = WriteBuffer()
-            state.write(buffer)
-            states.append(buffer.getvalue())
-        return GraphData(
-            states=states,
-            missing_modules=dict(self.manager.missing_modules),
-            from_cache=[module_id for module_id, state in self.graph.items() if state.meta],
-            sccs=[(scc.id, sorted(scc.mod_ids), sorted(scc.deps)) for scc in self.plan.sccs],
-        )
+        return task_messages.graph_message(self.plan, self.manager)
 
     def task_message(self, scc_id: int, recheck: list[int]) -> CheckScc:
-        scc = self.plan.scc(scc_id)
-        module_ids = sorted(scc.mod_ids)
-        errors = self.manager.errors
-        import_errors = []
-        for module_id in module_ids:
-            xpath = self.graph[module_id].xpath
-            kept = {id(info) for info in errors.error_info_map.get(xpath, [])}
-            blobs = []
-            for info in errors.recorded.get(xpath, []):
-                if info.only_once and id(info) not in kept:
-                    # This process already placed the note on an earlier module.
-                    continue
-                buffer = WriteBuffer()
-                info.write(buffer)
-                blobs.append(buffer.getvalue())
-            import_errors.append(blobs)
-        expected = {
-            module_id: self.graph[module_id].interface_hash.hex()
-            for dep in [*scc.deps, *recheck]
-            for module_id in self.plan.scc(dep).mod_ids
-        }
-        recheck_modules = [m for dep in recheck for m in sorted(self.plan.scc(dep).mod_ids)]
-        raw = [raw_trees.raw_data(self.graph[module_id]) for module_id in module_ids]
-        return CheckScc(
-            scc_id=scc_id,
-            one_piece=phases.needs_one_piece(scc, self.graph),
-            expected_hashes=expected,
-            module_ids=module_ids,
-            suppressed_opts=[self.graph[m].suppressed_deps_opts() for m in module_ids],
-            import_errors=import_errors,
-            recheck=recheck,
-            recheck_modules=recheck_modules,
-            recheck_opts=[self.graph[m].suppressed_deps_opts() for m in recheck_modules],
-            raw_trees=[b"" if data is None else raw_trees.serialize(data) for data in raw],
-            stats=[
-                None if data is None else raw_trees.file_stat(self.manager, self.graph[module_id])
-                for module_id, data in zip(module_ids, raw)
-            ],
-        )
+        return task_messages.task_message(self.plan, self.manager, scc_id, recheck)
 
     # -- events ---------------------------------------------------------------
 
@@ -642,7 +590,7 @@ class Coordinator:
         for module_id, records in result.errors.items():
             kept = self.place_only_once(records)
             if len(kept) != len(records):
-                self.rewrite_cached_errors(module_id, kept)
+                phases.rewrite_cached_errors(module_id, [r.engine_tuple() for r in kept], self.graph, self.manager)
             xpath = self.graph[module_id].xpath
             tuples = [record.engine_tuple() for record in kept]
             lines = self.manager.errors.format_messages(
@@ -659,28 +607,6 @@ class Coordinator:
                 self.seen_once.add(record.message)
             kept.append(record)
         return kept
-
-    def rewrite_cached_errors(self, module_id: str, kept: list[ErrorRecord]) -> None:
-        """Make the module's `meta_ex` hold what a sequential run would have stored."""
-        state = self.graph[module_id]
-        if not state.path or not phases.writes_cache(self.manager):
-            return
-        meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, self.manager.options)
-        name = mypy.build.get_meta_ex_name(meta_file)
-        store = self.manager.metastore
-        try:
-            raw = store.read(name)
-        except OSError:
-            return
-        if self.manager.options.fixed_format_cache:
-            meta_ex = CacheMetaEx.read(ReadBuffer(raw))
-        else:
-            meta_ex = CacheMetaEx.deserialize(json_loads(raw))
-        if meta_ex is None:
-            return
-        meta_ex.error_lines = [record.engine_tuple() for record in kept]
-        mypy.build.write_cache_meta_ex(meta_file, meta_ex, self.manager)
-        self.manager.commit()
 
     def check_here(self, scc_id: int) -> None:
         """Check an SCC in this process, at its place in the sequential order.

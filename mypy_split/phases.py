@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import mypy.build
+from librt.internal import ReadBuffer
 from mypy.build import PRI_INDIRECT, SCC, BuildManager, Graph, State
 from mypy.cache import CacheMetaEx
+from mypy.util import json_loads
 from mypy.errors import Errors
 
 from mypy_split.sensitive import cache_sensitive
@@ -278,6 +280,29 @@ def write_meta_ex(
         dep_hashes=[graph[dep].interface_hash for dep in dependencies],
         error_lines=error_lines,
     )
+    mypy.build.write_cache_meta_ex(meta_file, meta_ex, manager)
+    manager.commit()
+
+
+def rewrite_cached_errors(
+    module_id: str, error_lines: list[ErrorTuple], graph: Graph, manager: BuildManager
+) -> None:
+    """Make a module's `meta_ex` hold these errors (what a sequential run would have stored)."""
+    state = graph[module_id]
+    if not state.path or not writes_cache(manager):
+        return
+    meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, manager.options)
+    try:
+        raw = manager.metastore.read(mypy.build.get_meta_ex_name(meta_file))
+    except OSError:
+        return
+    if manager.options.fixed_format_cache:
+        meta_ex = CacheMetaEx.read(ReadBuffer(raw))
+    else:
+        meta_ex = CacheMetaEx.deserialize(json_loads(raw))
+    if meta_ex is None:
+        return
+    meta_ex.error_lines = error_lines
     mypy.build.write_cache_meta_ex(meta_file, meta_ex, manager)
     manager.commit()
 
