@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import Any
 
 from librt.internal import ReadBuffer, WriteBuffer
 from mypy.build import BuildManager, State
@@ -25,13 +25,11 @@ from mypy.parse import load_from_raw
 
 from mypy_split.protocol import FileStat
 
-if TYPE_CHECKING:
-    from mypy.build import WorkerClient
-
 # What the engine asks of `manager.workers` while loading the graph is only
 # whether it is empty: non-empty, it builds imports only and keeps the bytes.
-# Nothing ever reaches into this list (we never call the engine's dispatch).
-_ENGINE_SEES_WORKERS = cast("list[WorkerClient]", ["mypy-split workers"])
+# Nothing ever reaches into this list (we never call the engine's dispatch,
+# and hold none of its worker clients): a placeholder, typed Any on purpose.
+_ENGINE_SEES_WORKERS: Any = ["mypy-split workers"]
 
 
 def keeps_raw_trees(manager: BuildManager) -> bool:
