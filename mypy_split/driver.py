@@ -259,7 +259,7 @@ def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> 
     # A manager that reads no cache (reports, --no-incremental) finds every SCC stale.
     if manager.cache_enabled and not parallelism.cold_cache:
         return None
-    from mypy_split.parallel import hello_for
+    from mypy_split.task_messages import hello_for
     from mypy_split.pool import WorkerPool
 
     hello = hello_for(
@@ -308,7 +308,8 @@ def check_program(
                 run_in_process(plan, manager, show, costs, observer)
             else:
                 # Imported here: a run without workers should not pay for loading it.
-                from mypy_split.parallel import Coordinator, hello_for
+                from mypy_split.parallel import Coordinator
+                from mypy_split.task_messages import hello_for
 
                 hello = hello_for(
                     parallelism.argv, parallelism.cwd, parallelism.private_cache, parallelism.report_root

@@ -10,7 +10,7 @@ An observer must be cheap and must never raise: it runs inside the build loop.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -135,3 +135,26 @@ def combine(observers: Sequence[BuildObserver]) -> BuildObserver:
     if len(observers) == 1:
         return observers[0]
     return FanOut(observers)
+
+
+class RunningTasks:
+    """Tasks in flight, one per SCC, told to an observer as they start and end."""
+
+    def __init__(self, observer: BuildObserver, modules_of: Callable[[int], int]) -> None:
+        self.observer = observer
+        self.modules_of = modules_of
+        self.running: dict[int, Task] = {}
+
+    def start(self, scc_id: int, phase: Phase, worker: int | None) -> None:
+        task = Task(scc_id, phase, worker, self.modules_of(scc_id))
+        self.running[scc_id] = task
+        self.observer.task_started(task)
+
+    def end(self, scc_id: int, ok: bool, only: Phase | None = None) -> bool:
+        """Tell the observer a task ended (only one of phase `only`); True if one did."""
+        task = self.running.get(scc_id)
+        if task is None or (only is not None and task.phase != only):
+            return False
+        del self.running[scc_id]
+        self.observer.task_finished(task, ok)
+        return True

@@ -7,8 +7,8 @@ path.  The `SequentialLoop` replays mypy's own sequential loop over the same
 answers and says when each SCC's lines may be printed; lines wait until then.
 
 Only-once notes: a worker filters them within its task exactly as mypy
-would; across tasks, the replay keeps the first in sequential order and drops
-later copies, rewriting those modules' cached errors to match.
+would; across tasks, the replay keeps the first in sequential order
+(`result_printer.py`).
 
 Cache versus memory: a task's answer can change when a dependency it needs
 in memory (`affinity.py`) was checked in another process; such a task runs
@@ -31,14 +31,13 @@ from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_t
 from mypy_split.costs import CostModel
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
 from mypy_split.graph import BuildPlan
-from mypy_split.observe import NULL_OBSERVER, BuildObserver, Phase, Task
+from mypy_split.observe import NULL_OBSERVER, BuildObserver, RunningTasks
 from mypy_split.parse_gate import ParseGate
 from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
 from mypy_split.protocol import (
     PROTOCOL_VERSION,
     Bodies,
     CheckScc,
-    ErrorRecord,
     GraphData,
     Hello,
     ImplementationDone,
@@ -48,6 +47,7 @@ from mypy_split.protocol import (
     TaskFailed,
     encode,
 )
+from mypy_split.result_printer import ResultPrinter
 from mypy_split.schedule import (
     Action,
     Classify,
@@ -118,19 +118,13 @@ class Coordinator:
         self.replay_action: Action = self.replay.start()
         self.fresh: dict[int, bool] = {}
         self.fresh_errors: dict[int, list[phases.ModuleErrors]] = {}
-        # Tasks on workers, by SCC, for the observer.
-        self.running: dict[int, Task] = {}
+        self.tasks = RunningTasks(observer, lambda scc_id: len(plan.scc(scc_id).mod_ids))
         self.results: dict[int, ImplementationDone] = {}
         self.local: set[int] = set()
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
-        self.seen_once: set[str] = set(manager.errors.only_once_messages)
-        self.share_min = sharing.share_min_seconds()
-        self.shared: dict[int, sharing.SharedScc] = {}
-        # Helper tasks in flight: worker index -> SCC.
-        self.helping: dict[int, int] = {}
-        # A retried SCC must not go to a worker that holds it from helping.
-        self.tainted: dict[int, set[int]] = {}
+        self.printer = ResultPrinter(self.graph, manager, self.show)
+        self.sharing = sharing.SharingDesk(sharing.share_min_seconds())
         # When each worker was last sent a task, and when each SCC's interface
         # was reported: only tasks sent after that may depend on the SCC.
         self.task_sent_at: dict[int, float] = {}
@@ -193,7 +187,7 @@ class Coordinator:
 
     def dispatch(self) -> None:
         if not self.scheduler.has_queued():
-            if self.shared and self.pool is not None:
+            if self.sharing.shared and self.pool is not None:
                 # Nothing waits: idle workers may join a shared SCC's bodies.
                 for worker in self.pool.live_workers:
                     if worker.task is None:
@@ -263,26 +257,23 @@ class Coordinator:
         None puts the SCC back in the queue to wait for a busy worker that
         may run it, or hands it to this process if no live worker may.
         """
-        tainted = self.tainted.get(scc_id)
-        if not tainted or idle.index not in tainted:
+        allowed = self.sharing.untainted(scc_id, [worker.index for worker in pool.live_workers])
+        if idle.index in allowed:
             return idle
-        allowed = [worker for worker in pool.live_workers if worker.index not in tainted]
-        for worker in allowed:
-            if worker.task is None:
+        for worker in pool.live_workers:
+            if worker.index in allowed and worker.task is None:
                 return worker
         if allowed:
             self.scheduler.task_lost(scc_id)
         else:
-            self.local.add(scc_id)
-            self.affinity.assign(scc_id, LOCAL)
-            self.scheduler.withdraw(scc_id)
+            self.take_over(scc_id)
         return None
 
     def send_task(self, pool: WorkerPool, worker: WorkerHandle, scc_id: int) -> None:
         message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
         worker.task = scc_id
         self.task_sent_at[worker.index] = time.monotonic()
-        self.start_task(scc_id, "whole" if message.one_piece else "interface", worker.index)
+        self.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
         if not message.one_piece:
             self.maybe_share(scc_id, worker, message)
         pool.send(worker, message)
@@ -295,8 +286,7 @@ class Coordinator:
         Reports and fine-grained dependencies are gathered per task as a
         whole SCC, so they turn sharing off; so does a retry.
         """
-        options = self.manager.options
-        if scc_id in self.tainted or self.manager.reports is not None or options.cache_fine_grained:
+        if self.manager.reports is not None or self.manager.options.cache_fine_grained:
             return
         scc = self.plan.scc(scc_id)
         if len(scc.mod_ids) < 2:
@@ -304,47 +294,36 @@ class Coordinator:
         rate = self.costs.rate(self.graph)
         module_costs = {m: self.costs.module_cost(m, self.graph, rate) for m in phases.order_in_scc(scc, self.graph)}
         bodies = {m: cost.implementation for m, cost in module_costs.items()}
-        if not sharing.worth_sharing(bodies, self.share_min):
-            return
         interface = sum(cost.interface for cost in module_costs.values())
-        self.shared[scc_id] = sharing.SharedScc.start(scc_id, owner.index, bodies, interface, time.monotonic())
-        message.shared = True
+        message.shared = self.sharing.offer(scc_id, owner.index, bodies, interface, time.monotonic())
 
     def join_as_helper(self, pool: WorkerPool, worker: WorkerHandle) -> None:
         """Put an idle worker to work on a shared SCC, if one still has enough bodies left."""
         if self.scheduler.has_queued():
             return
         now = time.monotonic()
-        for scc_id, shared in self.shared.items():
-            if scc_id in self.local:
-                continue
-            if self.task_sent_at.get(worker.index, 0.0) >= self.interface_at.get(scc_id, now):
-                # It may have loaded the SCC from the cache for a dependent:
-                # those trees have no bodies to check.
-                continue
-            others = self.scheduler.longest_unstarted_path(scc_id)
-            if not shared.may_join(worker.index, now - shared.started, self.share_min, others):
-                continue
-            # The helper repeats the interface in memory: it holds the SCC and
-            # must hold what the SCC needs, like any task.
-            message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
-            message.shared = message.helper = True
-            worker.task = scc_id
-            self.task_sent_at[worker.index] = now
-            self.helping[worker.index] = scc_id
-            shared.join(worker.index)
-            pool.send(worker, message)
+        sent_at = self.task_sent_at.get(worker.index, 0.0)
+
+        def may_help(scc_id: int) -> bool:
+            # Not if it may have loaded the SCC from the cache for a dependent:
+            # those trees have no bodies to check.
+            return scc_id not in self.local and sent_at < self.interface_at.get(scc_id, now)
+
+        scc_id = self.sharing.helper_task(worker.index, now, may_help, self.scheduler.longest_unstarted_path)
+        if scc_id is None:
             return
+        # The helper repeats the interface in memory: it holds the SCC and
+        # must hold what the SCC needs, like any task.
+        message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
+        message.shared = message.helper = True
+        worker.task = scc_id
+        self.task_sent_at[worker.index] = now
+        pool.send(worker, message)
 
     def hand_bodies(self, worker: WorkerHandle, scc_id: int) -> None:
-        shared = self.shared.get(scc_id)
-        if shared is None or scc_id in self.local:
-            chunk: list[str] = []  # Taken back: the task just ends.
-        else:
-            # With sharing forced (tests), one module at a time, so that every
-            # participant gets some.
-            chunk_seconds = sharing.CHUNK_SECONDS if self.share_min > 0 else 0.0
-            chunk = shared.take(worker.index, self.scheduler.top_priority(), chunk_seconds)
+        # None for an SCC taken back from sharing: the task just ends.
+        taken_back = scc_id in self.local
+        chunk = [] if taken_back else self.sharing.chunk(worker.index, scc_id, self.scheduler.top_priority())
         self.ensure_pool().send(worker, Bodies(scc_id, chunk))
 
     def note_stale(self, scc_id: int) -> None:
@@ -403,27 +382,25 @@ class Coordinator:
         if isinstance(message, TakeBodies):
             self.hand_bodies(worker, message.scc_id)
             return
-        helped = self.helping.pop(worker.index, None) if not isinstance(message, InterfaceDone) else None
+        helped = self.sharing.task_over(worker.index) if not isinstance(message, InterfaceDone) else None
         if isinstance(message, InterfaceDone):
             self.observer.worker_spans(worker.index, message.scc_id, message.spans)
             # The worker built the whole trees of these modules: no blocker hides there.
             self.gate.built(set(self.plan.scc(message.scc_id).mod_ids))
             self.on_interface(message)
-            if self.end_task(message.scc_id, True, only="interface"):
-                self.start_task(message.scc_id, "implementation", worker.index)
+            if self.tasks.end(message.scc_id, True, only="interface"):
+                self.tasks.start(message.scc_id, "implementation", worker.index)
         elif isinstance(message, ImplementationDone):
             self.observer.worker_spans(worker.index, message.scc_id, message.spans)
             worker.task = None
             if helped is None:
-                self.end_task(message.scc_id, True)
+                self.tasks.end(message.scc_id, True)
             self.on_implementation(worker, message, helper=helped is not None)
         elif isinstance(message, TaskFailed):
             worker.task = None
             if helped is None:
-                self.end_task(message.scc_id, False)
-            self.local.add(message.scc_id)
-            self.affinity.assign(message.scc_id, LOCAL)
-            self.scheduler.withdraw(message.scc_id)
+                self.tasks.end(message.scc_id, False)
+            self.take_over(message.scc_id)
             # After a blocker or a crash the engine's state in that process is
             # suspect (blockers stay recorded): give it no more work.
             worker.process.kill()
@@ -433,7 +410,7 @@ class Coordinator:
         scc_id = message.scc_id
         if scc_id in self.local:
             return  # Given up on workers (a part failed): it is checked here, whole.
-        shared = self.shared.get(scc_id)
+        shared = self.sharing.shared.get(scc_id)
         if shared is None:
             if not helper:
                 self.finish_result(message, message.seconds)
@@ -442,15 +419,14 @@ class Coordinator:
         self.maybe_finish_shared(scc_id)
 
     def maybe_finish_shared(self, scc_id: int) -> None:
-        shared = self.shared[scc_id]
+        shared = self.sharing.shared[scc_id]
         if shared.stalled():
             # Nobody left to ask for the rest (helpers gone): this process takes it.
-            self.local.add(scc_id)
-            self.scheduler.withdraw(scc_id)
+            self.take_over(scc_id)
             return
         if not shared.done(scc_id in self.interfaces_reported):
             return
-        del self.shared[scc_id]
+        del self.sharing.shared[scc_id]
         order = phases.order_in_scc(self.plan.scc(scc_id), self.graph)
         merged = sharing.merge(shared, order, self.graph, self.manager)
         self.finish_result(merged, merged.seconds)
@@ -480,7 +456,7 @@ class Coordinator:
         self.interface_at.setdefault(message.scc_id, time.monotonic())
         self.affinity.checked(message.scc_id, bool(message.sensitive) and self.keep_in_memory)
         self.scheduler.interface_done(message.scc_id)
-        if message.scc_id in self.shared:
+        if message.scc_id in self.sharing.shared:
             # Helpers may have finished every body before the owner's commit.
             self.maybe_finish_shared(message.scc_id)
 
@@ -488,14 +464,14 @@ class Coordinator:
         self.affinity.forget(worker.index)
         scc_id = worker.task
         worker.task = None
-        helped = self.helping.pop(worker.index, None)
+        helped = self.sharing.task_over(worker.index)
         if scc_id is None or scc_id in self.results or scc_id in self.local:
             return
         if helped is None:
-            self.end_task(scc_id, False)
+            self.tasks.end(scc_id, False)
         attempts = self.attempts.get(scc_id, 0) + 1
         self.attempts[scc_id] = attempts
-        shared = self.shared.get(scc_id)
+        shared = self.sharing.shared.get(scc_id)
         if shared is not None and helped is not None:
             if not shared.holds_work(worker.index):
                 # A helper with no bodies in hand: nothing is lost.
@@ -505,20 +481,15 @@ class Coordinator:
             if attempts < MAX_ATTEMPTS:
                 # The owner may still be at work; this process takes the SCC
                 # over at its place in the order, once the owner is done.
-                self.local.add(scc_id)
-                self.scheduler.withdraw(scc_id)
+                self.take_over(scc_id)
                 return
         if shared is not None and helped is None:
-            # The helpers' work is dropped; the SCC is not shared again, and
-            # not given to a process that holds it from helping.
-            del self.shared[scc_id]
-            self.tainted[scc_id] = set(shared.helpers)
+            # The SCC is not shared again, nor given to a former helper.
+            self.sharing.unshare(scc_id)
         if scc_id in self.interfaces_reported:
             # Other workers may hold this SCC loaded from the cache by now;
             # checking it again there would mix two versions. Finish it here.
-            self.local.add(scc_id)
-            self.affinity.assign(scc_id, LOCAL)
-            self.scheduler.withdraw(scc_id)
+            self.take_over(scc_id)
             return
         if attempts >= MAX_ATTEMPTS:
             modules = ", ".join(sorted(self.plan.scc(scc_id).mod_ids))
@@ -529,19 +500,11 @@ class Coordinator:
             )
         self.scheduler.task_lost(scc_id)
 
-    def start_task(self, scc_id: int, phase: Phase, worker: int | None) -> None:
-        task = Task(scc_id, phase, worker, len(self.plan.scc(scc_id).mod_ids))
-        self.running[scc_id] = task
-        self.observer.task_started(task)
-
-    def end_task(self, scc_id: int, ok: bool, only: Phase | None = None) -> bool:
-        """Tell the observer a task ended (only one of phase `only`); True if one did."""
-        task = self.running.get(scc_id)
-        if task is None or (only is not None and task.phase != only):
-            return False
-        del self.running[scc_id]
-        self.observer.task_finished(task, ok)
-        return True
+    def take_over(self, scc_id: int) -> None:
+        """This process checks the SCC, at its place in the replay; no worker gets it."""
+        self.local.add(scc_id)
+        self.affinity.assign(scc_id, LOCAL)
+        self.scheduler.withdraw(scc_id)
 
     # -- replay ---------------------------------------------------------------
 
@@ -568,7 +531,7 @@ class Coordinator:
                 elif action.scc_id not in self.results:
                     return moved
                 else:
-                    self.print_result(self.results.pop(action.scc_id))
+                    self.printer.print_result(self.results.pop(action.scc_id))
                 self.replay_action = self.replay.interface_done(action.scc_id)
             elif isinstance(action, RunImplementation):
                 self.replay_action = self.replay.implementation_done(action.scc_id)
@@ -581,33 +544,6 @@ class Coordinator:
             return False
         return any(worker.task == scc_id for worker in self.pool.live_workers)
 
-    def print_result(self, result: ImplementationDone) -> None:
-        if result.reports is not None and self.manager.reports is not None:
-            # Here, at the task's place in mypy's order, as if checked now.
-            from mypy_split.reports import merge_task
-
-            merge_task(self.manager.reports, result.reports)
-        for module_id, records in result.errors.items():
-            kept = self.place_only_once(records)
-            if len(kept) != len(records):
-                phases.rewrite_cached_errors(module_id, [r.engine_tuple() for r in kept], self.graph, self.manager)
-            xpath = self.graph[module_id].xpath
-            tuples = [record.engine_tuple() for record in kept]
-            lines = self.manager.errors.format_messages(
-                xpath, tuples, formatter=self.manager.error_formatter
-            )
-            self.show(phases.ModuleErrors(self.manager.errors.simplify_path(xpath), lines, tuples))
-
-    def place_only_once(self, records: list[ErrorRecord]) -> list[ErrorRecord]:
-        kept = []
-        for record in records:
-            if record.only_once:
-                if record.message in self.seen_once:
-                    continue
-                self.seen_once.add(record.message)
-            kept.append(record)
-        return kept
-
     def check_here(self, scc_id: int) -> None:
         """Check an SCC in this process, at its place in the sequential order.
 
@@ -617,8 +553,7 @@ class Coordinator:
         """
         # Before this process writes its first cache entry (see parse_gate.py).
         self.gate.before_checking_here()
-        errors = self.manager.errors
-        errors.only_once_messages.update(self.seen_once)
+        self.printer.before_checking_here()
         self.manager.parallel_worker = True
         started = time.perf_counter()
         try:
@@ -627,7 +562,7 @@ class Coordinator:
             self.manager.parallel_worker = False
         scc = self.plan.scc(scc_id)
         self.costs.record(scc.mod_ids, self.graph, time.perf_counter() - started, 0.0)
-        self.seen_once.update(errors.only_once_messages)
+        self.printer.after_checking_here()
         self.scheduler.interface_done(scc_id)
         self.scheduler.implementation_done(scc_id)
         self.classify_ready()
@@ -637,21 +572,21 @@ class Coordinator:
         # Also when a worker built them before it was lost: this process has imports only.
         raw_trees.build_trees_here([self.graph[module_id] for module_id in sorted(scc.mod_ids)], self.manager)
         if phases.needs_one_piece(scc, self.graph):
-            self.start_task(scc_id, "whole", None)
+            self.tasks.start(scc_id, "whole", None)
             shown = phases.check_whole(scc, self.graph, self.manager)
             self.note_sensitive(scc_id, phases.order_in_scc(scc, self.graph))
-            self.end_task(scc_id, True)
+            self.tasks.end(scc_id, True)
         else:
-            self.start_task(scc_id, "interface", None)
+            self.tasks.start(scc_id, "interface", None)
             result = phases.check_interface(scc, self.graph, self.manager)
             self.note_sensitive(scc_id, list(result.module_ids))
-            self.end_task(scc_id, True)
+            self.tasks.end(scc_id, True)
             self.scheduler.interface_done(scc_id)
-            self.start_task(scc_id, "implementation", None)
+            self.tasks.start(scc_id, "implementation", None)
             shown = phases.check_implementation(
                 list(result.module_ids), list(result.meta_files), self.graph, self.manager
             )
-            self.end_task(scc_id, True)
+            self.tasks.end(scc_id, True)
         for module_errors in shown:
             self.show(module_errors)
 
@@ -659,7 +594,3 @@ class Coordinator:
     def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
         sensitive = self.keep_in_memory and bool(phases.cache_sensitive_modules(module_ids, self.graph))
         self.affinity.checked(scc_id, sensitive)
-
-
-def hello_for(argv: list[str], cwd: str, cache_dir: str | None, report_root: str | None = None) -> Hello:
-    return Hello(version=PROTOCOL_VERSION, argv=argv, cwd=cwd, cache_dir=cache_dir, report_root=report_root)

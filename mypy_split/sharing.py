@@ -17,7 +17,7 @@ the coordinator keeps the first in mypy's order (see the worker session).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mypy.build import BuildManager, Graph
@@ -169,6 +169,70 @@ class SharedScc:
             and not self.pending
             and not any(self.handed.values())
         )
+
+
+class SharingDesk:
+    """The coordinator's book of shared SCCs: which are shared, who helps with which, who may not retry them.
+
+    It decides; the coordinator builds and sends the messages.
+    """
+
+    def __init__(self, share_min: float) -> None:
+        self.share_min = share_min
+        self.shared: dict[int, SharedScc] = {}
+        # Helper tasks in flight: worker index -> SCC.
+        self.helping: dict[int, int] = {}
+        # A retried SCC must not go to a worker that holds it from helping.
+        self.tainted: dict[int, set[int]] = {}
+
+    def offer(self, scc_id: int, owner: int, bodies: dict[str, float], interface: float, now: float) -> bool:
+        """Share the SCC whose task `owner` starts now, if its bodies are worth it; True if shared."""
+        if scc_id in self.tainted or not worth_sharing(bodies, self.share_min):
+            return False
+        self.shared[scc_id] = SharedScc.start(scc_id, owner, bodies, interface, now)
+        return True
+
+    def helper_task(
+        self, worker: int, now: float, may_help: Callable[[int], bool], others_path: Callable[[int], float]
+    ) -> int | None:
+        """The shared SCC an idle worker joins now (recorded as joined), or None.
+
+        `may_help` rules out SCCs the worker must not touch; `others_path`
+        is the longest unstarted chain of the rest of the build.
+        """
+        for scc_id, shared in self.shared.items():
+            if not may_help(scc_id):
+                continue
+            if not shared.may_join(worker, now - shared.started, self.share_min, others_path(scc_id)):
+                continue
+            shared.join(worker)
+            self.helping[worker] = scc_id
+            return scc_id
+        return None
+
+    def chunk(self, worker: int, scc_id: int, queued_path: float | None) -> list[str]:
+        """The bodies a participant checks next; none ends its task (also for an SCC taken back)."""
+        shared = self.shared.get(scc_id)
+        if shared is None:
+            return []
+        # With sharing forced (tests), one module at a time, so that every
+        # participant gets some.
+        chunk_seconds = CHUNK_SECONDS if self.share_min > 0 else 0.0
+        return shared.take(worker, queued_path, chunk_seconds)
+
+    def task_over(self, worker: int) -> int | None:
+        """The worker's task ended; the SCC it helped with, if it was a helper."""
+        return self.helping.pop(worker, None)
+
+    def untainted(self, scc_id: int, workers: Iterable[int]) -> list[int]:
+        """Those of `workers` that may run the SCC: all but its former helpers."""
+        tainted = self.tainted.get(scc_id, set())
+        return [worker for worker in workers if worker not in tainted]
+
+    def unshare(self, scc_id: int) -> None:
+        """The owner is lost: the helpers' work is dropped, and they may not retry the SCC."""
+        shared = self.shared.pop(scc_id)
+        self.tainted[scc_id] = set(shared.helpers)
 
 
 def merge(shared: SharedScc, order: list[str], graph: Graph, manager: BuildManager) -> ImplementationDone:

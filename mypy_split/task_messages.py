@@ -14,7 +14,7 @@ from mypy.build import BuildManager
 
 from mypy_split import phases, raw_trees
 from mypy_split.graph import BuildPlan
-from mypy_split.protocol import CheckScc, GraphData
+from mypy_split.protocol import PROTOCOL_VERSION, CheckScc, GraphData, Hello
 
 
 def graph_message(plan: BuildPlan, manager: BuildManager) -> GraphData:
@@ -73,3 +73,8 @@ def task_message(plan: BuildPlan, manager: BuildManager, scc_id: int, recheck: l
             for module_id, data in zip(module_ids, raw)
         ],
     )
+
+
+def hello_for(argv: list[str], cwd: str, cache_dir: str | None, report_root: str | None = None) -> Hello:
+    """The first message every worker gets: how to set up the same build as the coordinator."""
+    return Hello(version=PROTOCOL_VERSION, argv=argv, cwd=cwd, cache_dir=cache_dir, report_root=report_root)

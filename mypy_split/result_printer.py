@@ -1,0 +1,55 @@
+"""Workers' results shown at their place in mypy's order, each only-once note kept once.
+
+A worker filters only-once notes within its own task exactly as mypy would;
+across tasks the coordinator keeps the first in sequential order, drops the
+later copies, and rewrites those modules' cached errors to match, so the next
+run prints what `mypy -n 0` would.
+"""
+
+from __future__ import annotations
+
+from mypy.build import BuildManager, Graph
+
+from mypy_split import phases
+from mypy_split.protocol import ErrorRecord, ImplementationDone
+
+
+class ResultPrinter:
+    def __init__(self, graph: Graph, manager: BuildManager, show: phases.ShowErrors) -> None:
+        self.graph = graph
+        self.manager = manager
+        self.show = show
+        # Only-once messages shown so far, in the replay's order.
+        self.seen_once: set[str] = set(manager.errors.only_once_messages)
+
+    def print_result(self, result: ImplementationDone) -> None:
+        if result.reports is not None and self.manager.reports is not None:
+            # Here, at the task's place in mypy's order, as if checked now.
+            from mypy_split.reports import merge_task
+
+            merge_task(self.manager.reports, result.reports)
+        for module_id, records in result.errors.items():
+            kept = self.place_only_once(records)
+            if len(kept) != len(records):
+                phases.rewrite_cached_errors(module_id, [r.engine_tuple() for r in kept], self.graph, self.manager)
+            xpath = self.graph[module_id].xpath
+            tuples = [record.engine_tuple() for record in kept]
+            lines = self.manager.errors.format_messages(xpath, tuples, formatter=self.manager.error_formatter)
+            self.show(phases.ModuleErrors(self.manager.errors.simplify_path(xpath), lines, tuples))
+
+    def place_only_once(self, records: list[ErrorRecord]) -> list[ErrorRecord]:
+        kept = []
+        for record in records:
+            if record.only_once:
+                if record.message in self.seen_once:
+                    continue
+                self.seen_once.add(record.message)
+            kept.append(record)
+        return kept
+
+    def before_checking_here(self) -> None:
+        """This process checks next: its engine must know the notes shown so far."""
+        self.manager.errors.only_once_messages.update(self.seen_once)
+
+    def after_checking_here(self) -> None:
+        self.seen_once.update(self.manager.errors.only_once_messages)
