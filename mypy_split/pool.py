@@ -62,6 +62,8 @@ class WorkerHandle:
     stderr_tail: bytearray = field(default_factory=bytearray)
     alive: bool = True
     task: int | None = None
+    # A task sent ahead, which the worker starts when `task` is done.
+    next_task: int | None = None
     # When the process was started (time.monotonic()), for the trace.
     started: float = field(default_factory=time.monotonic)
 

@@ -150,6 +150,7 @@ class ParallelScheduler:
         self._dependents = {node.id: node.dependents for node in nodes}
         self._blocking = {node.id: len(node.deps) for node in nodes}
         self._priority = critical_paths(nodes, costs)
+        self._cost = {node.id: total_cost(node, costs) for node in nodes}
         self._classifiable = [node.id for node in nodes if not node.deps]
         self._queue: list[tuple[float, int, int]] = []
         self._running: set[int] = set()
@@ -177,6 +178,17 @@ class ParallelScheduler:
         _, _, scc_id = heapq.heappop(self._queue)
         self._running.add(scc_id)
         return scc_id
+
+    def next_small_task(self, limit: float) -> int | None:
+        """The SCC `next_task` would start, if it is expected to take at most `limit` seconds; else None.
+
+        For a worker about to finish its task: a small one queued behind it
+        starts without a round trip to the coordinator, while a big one is
+        left for whichever worker is free first.
+        """
+        if not self._queue or self._cost[self._queue[0][2]] > limit:
+            return None
+        return self.next_task()
 
     def has_queued(self) -> bool:
         return bool(self._queue)
@@ -262,6 +274,13 @@ INTERFACE_SHARE = 0.4
 def size_cost(node: SccNode) -> PhaseCost:
     size = float(node.size_hint)
     return PhaseCost(size * INTERFACE_SHARE, size * (1 - INTERFACE_SHARE))
+
+
+def total_cost(node: SccNode, costs: Mapping[int, PhaseCost] | None) -> float:
+    cost = costs.get(node.id) if costs else None
+    if cost is None:
+        cost = size_cost(node)
+    return cost.interface + cost.implementation
 
 
 def critical_paths(

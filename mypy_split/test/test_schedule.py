@@ -181,3 +181,21 @@ def test_longest_unstarted_path_ignores_running_done_and_the_one_aside() -> None
     assert scheduler.next_task() == 2  # the longer path first
     assert scheduler.longest_unstarted_path(besides=0) == 4.0  # 3 waits for 2
     assert scheduler.longest_unstarted_path(besides=3) == 2.0
+
+
+def test_next_small_task_takes_the_head_of_the_queue_only_when_it_is_small() -> None:
+    nodes = make_nodes({0: [], 1: [], 2: []})
+    costs = {0: PhaseCost(0.5, 0.5), 1: PhaseCost(0.004, 0.004), 2: PhaseCost(0.002, 0.001)}
+    scheduler = ParallelScheduler(nodes, costs)
+    for scc_id in scheduler.take_classifiable():
+        scheduler.classified(scc_id, fresh=False)
+    # 0 goes first and is big: it is left for a free worker, and nothing behind it jumps ahead.
+    assert scheduler.next_small_task(0.02) is None
+    assert scheduler.next_task() == 0
+    assert scheduler.next_small_task(0.005) is None  # 1 costs 0.008
+    assert scheduler.next_small_task(0.02) == 1
+    assert scheduler.next_small_task(0.02) == 2
+    assert scheduler.next_small_task(0.02) is None
+    # Taken like next_task: a lost one comes back.
+    scheduler.task_lost(1)
+    assert scheduler.next_task() == 1
