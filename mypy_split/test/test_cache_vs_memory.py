@@ -24,7 +24,7 @@ from mypy_split.affinity import AFFINITY_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.cache_memory_cases import CASES, DATACLASS, NAMEDTUPLE, Case, mypy_forms
 from mypy_split.test.conftest import WarmCache
-from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool, stale_lines
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
 
 # The exact mode this file is about (off by default, see README "Known limits").
 EXACT = {AFFINITY_VARIABLE: "1"}
@@ -34,6 +34,29 @@ WORKER_COUNTS = ("2", "3")
 FLAGGED = [case for case in CASES if case.flagged]
 
 
+def assert_same_answer(ours: RunResult, reference: RunResult, label: str = "") -> None:
+    """mypy-split's stdout, stderr and exit code are mypy's."""
+    assert (ours.stdout, ours.stderr, ours.returncode) == (
+        reference.stdout, reference.stderr, reference.returncode
+    ), label + ours.describe()
+
+
+def check_main_at_worker_counts(
+    tmp_path: Path, warm_cache: WarmCache, project: Path, reference: RunResult
+) -> Path:
+    """mypy-split in exact mode checks `main.py` as mypy did at each worker count.
+
+    Each run starts from the standard library's cache; the last one's cache
+    is returned.
+    """
+    for workers in WORKER_COUNTS:
+        cache = tmp_path / f"split-{workers}"
+        shutil.copytree(warm_cache([]), cache)
+        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, EXACT)
+        assert_same_answer(ours, reference, f"-n {workers}: ")
+    return tmp_path / f"split-{WORKER_COUNTS[-1]}"
+
+
 @pytest.mark.parametrize("case", FLAGGED, ids=lambda case: case.name)
 def test_cold_answer(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
     """mypy-split prints mypy's cold answer, which differs from mypy's answer with `base` cached.
@@ -41,19 +64,12 @@ def test_cold_answer(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
     With the case's `cross_check`, mypy then finds mypy-split's cache fresh.
     """
     forms = mypy_forms(tmp_path, warm_cache, case)
-    reference = forms.cold
-    for workers in WORKER_COUNTS:
-        cache = tmp_path / f"split-{workers}"
-        shutil.copytree(warm_cache([]), cache)
-        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], forms.project, cache, EXACT)
-        assert (ours.stdout, ours.stderr, ours.returncode) == (
-            reference.stdout, reference.stderr, reference.returncode
-        ), f"-n {workers}: " + ours.describe()
+    cache = check_main_at_worker_counts(tmp_path, warm_cache, forms.project, forms.cold)
     if not case.cross_check:
         return
     # Checking again in memory wrote nothing: the cache is mypy's.
     again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
-    assert again.stdout == reference.stdout, again.describe()
+    assert again.stdout == forms.cold.stdout, again.describe()
     assert stale_lines(again) == [], again.stderr
 
 
@@ -70,13 +86,7 @@ def test_needs_split_over_workers(tmp_path: Path, warm_cache: WarmCache) -> None
     shutil.copytree(warm_cache([]), mypy_cache)
     reference = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
     assert "defined in" not in reference.stdout and reference.returncode == 1, reference.describe()
-    for workers in WORKER_COUNTS:
-        cache = tmp_path / f"split-{workers}"
-        shutil.copytree(warm_cache([]), cache)
-        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, EXACT)
-        assert (ours.stdout, ours.stderr, ours.returncode) == (
-            reference.stdout, reference.stderr, reference.returncode
-        ), f"-n {workers}: " + ours.describe()
+    check_main_at_worker_counts(tmp_path, warm_cache, project, reference)
 
 
 def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:
@@ -91,9 +101,7 @@ def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:
     reference = run_tool(MYPY, ["main.py"], project, tmp_path / "mypy", {})
     assert "def [_KT, _VT] get(dict[_KT, _VT], _KT, _VT, /)" in reference.stdout, reference.describe()
     ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, tmp_path / "split", EXACT)
-    assert (ours.stdout, ours.stderr, ours.returncode) == (
-        reference.stdout, reference.stderr, reference.returncode
-    ), ours.describe()
+    assert_same_answer(ours, reference)
 
 
 def test_shared_cycle_helpers_hold_the_needs(tmp_path: Path, warm_cache: WarmCache) -> None:
@@ -115,6 +123,4 @@ def test_shared_cycle_helpers_hold_the_needs(tmp_path: Path, warm_cache: WarmCac
     shutil.copytree(warm_cache([]), cache)
     # Sharing forced: idle workers join the cycle's bodies at once.
     ours = run_tool(MYPY_SPLIT, ["-p", "ring", "-n", "3"], project, cache, {**EXACT, SHARE_MIN_VARIABLE: "0"})
-    assert (ours.stdout, ours.stderr, ours.returncode) == (
-        reference.stdout, reference.stderr, reference.returncode
-    ), ours.describe()
+    assert_same_answer(ours, reference)
