@@ -65,10 +65,19 @@ class Tool:
 
     kind: str  # "mypy" or "split"
     workers: int | str
+    # Extra environment variables (a tuning knob under test), as NAME=VALUE.
+    env: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return f"{self.script} -n {self.workers}"
+        extra = "".join(f" {setting}" for setting in self.env)
+        return f"{self.script} -n {self.workers}{extra}"
+
+    @property
+    def slug(self) -> str:
+        """A name for the tool's folders."""
+        extra = "".join(f"-{re.sub(r'[^A-Za-z0-9]+', '_', setting)}" for setting in self.env)
+        return f"{self.kind}-{self.workers}{extra}"
 
     @property
     def script(self) -> str:
@@ -82,11 +91,14 @@ REFERENCE = Tool("mypy", 0)
 
 
 def parse_tool(text: str) -> Tool:
-    """`mypy:2`, `split:0` or `split:auto`."""
-    kind, _, workers = text.partition(":")
+    """`mypy:2`, `split:0` or `split:auto`, each optionally with `+NAME=VALUE` settings."""
+    spec, *settings = text.split("+")
+    kind, _, workers = spec.partition(":")
     if kind not in ("mypy", "split") or not (workers.isdigit() or workers == "auto"):
         raise argparse.ArgumentTypeError(f"bad tool {text!r}: expected mypy:N or split:N (N a count or auto)")
-    return Tool(kind, workers if workers == "auto" else int(workers))
+    if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", setting) for setting in settings):
+        raise argparse.ArgumentTypeError(f"bad tool {text!r}: settings are +NAME=VALUE")
+    return Tool(kind, workers if workers == "auto" else int(workers), tuple(settings))
 
 
 @dataclass(frozen=True)
@@ -361,7 +373,7 @@ class Outcome:
         return [line for line in self.stderr.splitlines() if STALE_LOG.search(line)]
 
 
-def tool_env(cache: Path) -> dict[str, str]:
+def tool_env(cache: Path, tool: Tool | None = None) -> dict[str, str]:
     """The caller's environment, less what would change the answer, plus the cache dir.
 
     PYTHONSAFEPATH keeps the cwd off sys.path: in the sdist folder the
@@ -371,6 +383,9 @@ def tool_env(cache: Path) -> dict[str, str]:
     for name in ("MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", "MYPYPATH"):
         env.pop(name, None)
     env.update({"MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb"})
+    for setting in tool.env if tool is not None else ():
+        name, _, value = setting.partition("=")
+        env[name] = value
     return env
 
 
@@ -380,7 +395,7 @@ def run(corpus: Corpus, tool: Tool, cache: Path, extra: Sequence[str] = ()) -> O
         completed = subprocess.run(
             corpus.command(tool, extra),
             cwd=corpus.cwd,
-            env=tool_env(cache),
+            env=tool_env(cache, tool),
             capture_output=True,
             text=True,
             timeout=TIMEOUT,

@@ -249,15 +249,15 @@ class Bench:
         return None
 
     def cache(self, tool: Tool) -> Path:
-        return self.scratch / f"cache-{tool.kind}-{tool.workers}"
+        return self.scratch / f"cache-{tool.slug}"
 
     def fresh_cache(self, tool: Tool) -> Path:
         """The tool's own fully fresh cache, built once (a cold run, then a warm one)."""
         if tool not in self.pristine:
-            path = self.scratch / f"pristine-{tool.kind}-{tool.workers}"
+            path = self.scratch / f"pristine-{tool.slug}"
             for _ in range(2):
                 completed = subprocess.run(
-                    self.corpus.command(tool), cwd=self.corpus.cwd, env=tool_env(path), capture_output=True
+                    self.corpus.command(tool), cwd=self.corpus.cwd, env=tool_env(path, tool), capture_output=True
                 )
                 if completed.returncode not in (0, 1):
                     sys.exit(f"{tool.label} failed on {self.corpus.name} (exit {completed.returncode}):\n"
@@ -275,8 +275,8 @@ class Bench:
         edit = self.edit_for(scenario)
         if edit is not None:
             with edits.edited(*edit):
-                return measure(command, self.corpus.cwd, tool_env(cache))
-        return measure(command, self.corpus.cwd, tool_env(cache))
+                return measure(command, self.corpus.cwd, tool_env(cache, tool))
+        return measure(command, self.corpus.cwd, tool_env(cache, tool))
 
 
 def run_rounds(

@@ -176,3 +176,19 @@ def test_generated_project_same_answer_and_edits(tmp_path: Path, warm_cache: War
     assert len(stale["body"]) == 1
     assert len(stale["interface"]) > targets.core_importers // 2
 
+
+
+def test_benchmark_tools_carry_their_own_settings(tmp_path: Path) -> None:
+    import argparse
+
+    import corpora
+
+    plain = corpora.parse_tool("split:2")
+    tuned = corpora.parse_tool("split:2+MYPY_SPLIT_SEND_AHEAD=0+OTHER=a b")
+    assert plain != tuned and plain.slug != tuned.slug
+    assert tuned.label == "mypy-split -n 2 MYPY_SPLIT_SEND_AHEAD=0 OTHER=a b"
+    env = corpora.tool_env(tmp_path, tuned)
+    assert env["MYPY_SPLIT_SEND_AHEAD"] == "0" and env["OTHER"] == "a b"
+    assert corpora.tool_env(tmp_path, plain) == corpora.tool_env(tmp_path)
+    with pytest.raises(argparse.ArgumentTypeError):
+        corpora.parse_tool("split:2+not a setting")
