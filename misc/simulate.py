@@ -1,15 +1,23 @@
 """Predict a cold parallel build's wall time for 1..N workers with our scheduler.
 
-    python misc/simulate.py --corpus selfcheck [--max-workers 16]
+    python misc/simulate.py --corpus selfcheck [--max-workers 16] [--trace FILE]
     python misc/simulate.py [options] -- MYPY_ARGS...     # in the project's folder
 
 The project's graph is loaded and cut into SCCs exactly as mypy-split does
 (through the engine, no checking), each SCC gets a cost per phase, and
 `sim_core.simulate` replays the build through the real `ParallelScheduler`
-for each worker count, once without overheads and once with them.  Printed
-per N: the ideal bound (serial start + max(total work / N, critical path)),
-both simulated wall times, their efficiency against the bound, and the
+for each worker count: without overheads and with them, each with and
+without sharing big SCCs' bodies (the coordinator's own `SharedScc` rules),
+and once more with prefetch (no round trip for a task sent ahead).  Printed
+per N: the ideal bounds (serial start + max(total work / N, critical path);
+with sharing, a chain ends in an SCC's largest body), the simulated wall
+times, the efficiency of the realistic one against the bound, and the
 speedup over one process checking everything in order.
+
+With `--trace FILE` (written by `mypy-split --trace FILE` on the same project
+and flags, cold), the SCCs' costs and the overheads are the ones that run
+measured (`sim_trace.py`), and its wall time is printed beside the
+prediction for its worker count.
 
 Costs, per module: the measured phase times mypy-split records in
 `<cache_dir>/<major>.<minor>/mypy_split_costs.json`
@@ -30,7 +38,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -42,16 +50,25 @@ from mypy.build import MIN_SIZE_HINT, Graph  # noqa: E402
 from mypy.errors import CompileError  # noqa: E402
 from mypy.fscache import FileSystemCache  # noqa: E402
 
-from mypy_split import engine  # noqa: E402
+from mypy_split import engine, phases  # noqa: E402
 from mypy_split.costs import CostModel  # noqa: E402
 from mypy_split.graph import BuildPlan, load_graph, plan_sccs  # noqa: E402
 from mypy_split.schedule import PhaseCost  # noqa: E402
-from sim_core import Overheads, critical_path, ideal, simulate, total  # noqa: E402
+from mypy_split.sharing import share_min_seconds  # noqa: E402
+from sim_core import Overheads, Sharing  # noqa: E402
+from sim_report import Measured, compare_measured, describe, table  # noqa: E402
+from sim_trace import TraceError, TraceMeasures, TraceSpan, measure, misplaced, read_trace  # noqa: E402
 
 # Seconds per byte of source when nothing was measured: the self-check's
 # graph (806 modules with typeshed, ~10.8 MB) at the 4.3 s of phase work
 # measured for it in issue 4 (compiled engine, 2-core machine).
 UNMEASURED_RATE = 4e-7
+# Overheads without a trace: seconds to start a worker, loading per task,
+# and a worker's idle round trip between tasks (the median gap between one
+# task's end and the next one's start in traces of the self-check, 2 cores).
+WORKER_START = 0.25
+PER_TASK = 0.0005
+ROUND_TRIP = 0.0015
 
 
 # ---------------------------------------------------------------- costs
@@ -114,53 +131,31 @@ def load_plan(mypy_args: list[str], scratch: str) -> tuple[BuildPlan, CostModel,
     return plan, model, time.perf_counter() - started
 
 
-# ---------------------------------------------------------------- the report
+# ---------------------------------------------------------------- sharing
 
 
-def report(
-    plan: BuildPlan, costs: Mapping[int, PhaseCost], overheads: Overheads, max_workers: int
-) -> str:
-    nodes = plan.nodes
-    work = sum(total(cost) for cost in costs.values())
-    interface = sum(cost.interface for cost in costs.values())
-    path = critical_path(nodes, costs)
-    biggest = max(nodes, key=lambda node: total(costs[node.id]), default=None)
-    sequential = overheads.serial_start + work
-    lines = [
-        f"{len(plan.graph)} modules in {len(nodes)} SCCs; work {work:.2f} s "
-        f"(interface {interface:.2f} s, implementation {work - interface:.2f} s); "
-        f"critical path {path:.2f} s",
-    ]
-    if biggest is not None:
-        lines.append(
-            f"biggest SCC: {len(biggest.modules)} modules, {total(costs[biggest.id]):.2f} s "
-            f"({', '.join(biggest.modules[:3])}{', ...' if len(biggest.modules) > 3 else ''})"
-        )
-    lines.append(
-        f"overheads: serial start {overheads.serial_start:.2f} s, worker start {overheads.worker_start:.2f} s, "
-        f"per task {overheads.per_task * 1000:.1f} ms; sequential (one process) {sequential:.2f} s"
-    )
-    rows = [["N", "ideal s", "sim s", "eff", "sim+ovh s", "eff", "speedup", "bound by"]]
-    bare = Overheads(serial_start=overheads.serial_start)
-    for workers in range(1, max_workers + 1):
-        bound = ideal(nodes, costs, workers, overheads.serial_start)
-        plain = simulate(nodes, costs, workers, bare).makespan
-        loaded = simulate(nodes, costs, workers, overheads).makespan
-        rows.append([
-            str(workers), f"{bound:.2f}", f"{plain:.2f}", percent(bound, plain),
-            f"{loaded:.2f}", percent(bound, loaded), f"{sequential / loaded:.2f}x",
-            "critical path" if path >= work / workers else "total work",
-        ])
-    return "\n".join([*lines, "", format_table(rows)])
+def shareable_bodies(
+    plan: BuildPlan, model: CostModel, rate: float, costs: Mapping[int, PhaseCost]
+) -> dict[int, dict[str, float]]:
+    """Per SCC the coordinator may share, its modules' body seconds in check order.
 
-
-def percent(bound: float, actual: float) -> str:
-    return f"{100 * bound / actual:.0f}%" if actual > 0 else "-"
-
-
-def format_table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows)
+    Split as the cost model splits them, scaled to add up to the SCC's
+    implementation cost (measured in a trace, the SCC's total is known
+    better than its modules').  One-piece SCCs have no separate bodies.
+    """
+    result: dict[int, dict[str, float]] = {}
+    for scc in plan.sccs:
+        if len(scc.mod_ids) < 2 or phases.needs_one_piece(scc, plan.graph):
+            continue
+        order = phases.order_in_scc(scc, plan.graph)
+        estimates = {m: model.module_cost(m, plan.graph, rate).implementation for m in order}
+        estimated = sum(estimates.values())
+        target = costs[scc.id].implementation
+        if estimated > 0:
+            result[scc.id] = {m: cost * target / estimated for m, cost in estimates.items()}
+        else:
+            result[scc.id] = {m: target / len(order) for m in order}
+    return result
 
 
 # ---------------------------------------------------------------- command line
@@ -179,10 +174,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Arguments after `--` go to mypy's parser, as for `mypy-split`.",
     )
     parser.add_argument("--corpus", help="a prepared corpus (misc/corpora.py show) instead of MYPY_ARGS")
+    parser.add_argument("--trace", help="costs and overheads from this `mypy-split --trace` file of the project")
     parser.add_argument("--max-workers", type=int, default=16)
-    parser.add_argument("--serial-start", type=float, help="seconds before any SCC runs (default: measured here)")
-    parser.add_argument("--worker-start", type=float, default=0.25, help="seconds to start a worker")
-    parser.add_argument("--task-overhead", type=float, default=0.002, help="seconds per task (dispatch, loading)")
+    parser.add_argument("--serial-start", type=float, help="seconds before any SCC runs (default: measured)")
+    parser.add_argument(
+        "--worker-start", type=float, help=f"seconds to start a worker (default: traced, else {WORKER_START})"
+    )
+    parser.add_argument(
+        "--task-overhead", type=float,
+        help=f"seconds of loading per task (default: traced, else {PER_TASK})",
+    )
+    parser.add_argument(
+        "--round-trip", type=float,
+        help=f"a worker's idle seconds between tasks (default: traced, else {ROUND_TRIP})",
+    )
+    parser.add_argument(
+        "--share-min", type=float, default=share_min_seconds(),
+        help="the coordinator's minimum share of a shared SCC's bodies, seconds (default: its own)",
+    )
+    parser.add_argument("--no-sharing", action="store_true", help="leave the sharing columns out")
     parser.add_argument(
         "--rate", type=float,
         help=f"estimate's seconds per byte (default: the measured modules' rate, else {UNMEASURED_RATE})",
@@ -191,18 +201,74 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.mypy_args[:1] == ["--"]:
         args.mypy_args = args.mypy_args[1:]
-    if bool(args.corpus) == bool(args.mypy_args):
-        parser.error("give either --corpus NAME or MYPY_ARGS after --")
+    if not args.corpus and not args.mypy_args:
+        parser.error("give --corpus NAME or MYPY_ARGS after -- (with a corpus, they are added to its own)")
     if args.max_workers < 1:
         parser.error("--max-workers must be at least 1")
+    if args.share_min <= 0 and not args.no_sharing:
+        parser.error("--share-min must be positive (forced sharing is not modelled)")
     return args
+
+
+def choose_overheads(args: argparse.Namespace, trace: TraceMeasures | None, load_seconds: float) -> Overheads:
+    """The command line's overheads, else the trace's, else the defaults (the graph loaded here)."""
+
+    def pick(given: float | None, traced: float, default: float) -> float:
+        if given is not None:
+            return given
+        return traced if trace is not None else default
+
+    return Overheads(
+        serial_start=pick(args.serial_start, trace.serial_start if trace else 0.0, load_seconds),
+        worker_start=pick(args.worker_start, trace.worker_start if trace else 0.0, WORKER_START),
+        per_task=pick(args.task_overhead, trace.per_task if trace else 0.0, PER_TASK),
+        round_trip=pick(args.round_trip, trace.round_trip if trace else 0.0, ROUND_TRIP),
+    )
+
+
+def read_measures(path: str | None) -> tuple[TraceMeasures, list[TraceSpan]] | None:
+    if path is None:
+        return None
+    spans = read_trace(path)
+    trace = measure(spans)
+    print(
+        f"trace: {trace.workers} workers, {trace.tasks} tasks ({trace.helpers} helping), "
+        f"{len(trace.costs)} SCCs measured, {trace.wall:.2f} s wall; "
+        f"round trip {trace.round_trip * 1000:.2f} ms (median of {trace.gaps} gaps)"
+    )
+    return trace, spans
+
+
+def traced_costs(plan: BuildPlan, traced: tuple[TraceMeasures, list[TraceSpan]] | None) -> dict[int, PhaseCost]:
+    """The trace's SCC costs, if its SCC ids are this plan's (else none, with a note why)."""
+    if traced is None:
+        return {}
+    trace, spans = traced
+    wrong = misplaced(plan.nodes, spans)
+    unknown = set(trace.costs) - {node.id for node in plan.nodes}
+    if wrong or unknown:
+        print(
+            f"note: the trace's SCC ids are not this plan's ({wrong} SCCs would have started before a "
+            f"dependency, {len(unknown)} unknown): its SCC costs are left out, its overheads kept. The engine "
+            "numbers SCCs by string hashes: trace and simulate with the same PYTHONHASHSEED, or use the "
+            "cost file the traced run left in its cache folder (--cache-dir in MYPY_ARGS)",
+            file=sys.stderr,
+        )
+        return {}
+    return trace.costs
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mypy_args = args.mypy_args
+    try:
+        traced = read_measures(args.trace)
+    except TraceError as error:
+        print(f"simulate.py: {error}", file=sys.stderr)
+        return 2
     if args.corpus:
-        cwd, mypy_args = corpus_args(args.corpus)
+        cwd, corpus_mypy_args = corpus_args(args.corpus)
+        mypy_args = [*corpus_mypy_args, *mypy_args]
         os.chdir(cwd)
     try:
         with tempfile.TemporaryDirectory(prefix="simulate-cache-") as scratch:
@@ -211,18 +277,27 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(error.messages), file=sys.stderr)
         print("simulate.py: the project cannot be loaded (see above)", file=sys.stderr)
         return 2
+    trace = traced[0] if traced else None
+    from_trace = traced_costs(plan, traced)
     measured = measured_count(model, plan)
     if fill_missing_sizes(plan.graph):
         print("note: the engine left size hints at 0 (cold graph); estimates use file sizes", file=sys.stderr)
     rate = args.rate if args.rate is not None else model.rate(plan.graph) if measured else UNMEASURED_RATE
-    serial = load_seconds if args.serial_start is None else args.serial_start
-    overheads = Overheads(serial, args.worker_start, args.task_overhead)
+    costs = model.scc_costs(plan, rate)
+    costs.update(from_trace)
     print(
-        f"costs: {measured} modules measured ({model.path or 'no cost file: cache disabled'}), "
-        f"{len(plan.graph) - measured} estimated from size at {rate * 1e6:.3f} s/MB; "
-        f"graph loaded in {load_seconds:.2f} s"
+        f"costs: {len(from_trace)} SCCs from the trace, {measured} modules measured "
+        f"({model.path or 'no cost file: cache disabled'}), the rest estimated from size at "
+        f"{rate * 1e6:.3f} s/MB; graph loaded in {load_seconds:.2f} s"
     )
-    print(report(plan, model.scc_costs(plan, rate), overheads, args.max_workers))
+    overheads = choose_overheads(args, trace, load_seconds)
+    sharing = None if args.no_sharing else Sharing(shareable_bodies(plan, model, rate, costs), args.share_min)
+    shape = describe(plan.nodes, costs, overheads, sharing)
+    print("\n".join([f"{len(plan.graph)} modules in {shape[0]}", *shape[1:]]))
+    if trace is not None:
+        print(compare_measured(plan.nodes, costs, overheads, sharing, Measured(trace.workers, trace.wall)))
+    print()
+    print(table(plan.nodes, costs, overheads, sharing, args.max_workers))
     return 0
 
 

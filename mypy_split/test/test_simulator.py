@@ -1,0 +1,168 @@
+"""The simulator's models of sharing, round trips and prefetch, and its reading of traces.
+
+Hand-made task sets whose wall times follow from the rules by hand (the
+comments work them out), so a change to `SharedScc` or the scheduler that
+moves them shows here.  The trace reader is fed a small trace-event file
+written here in the format `mypy_split/trace.py` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from mypy_split.schedule import PhaseCost
+from mypy_split.test.test_misc_tools import dag
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "misc"))
+
+from sim_core import Overheads, Sharing, critical_path, ideal, simulate  # noqa: E402
+from sim_trace import TraceError, measure, misplaced, read_trace  # noqa: E402
+
+# One SCC: 1 s of interface, four bodies of 1 s.
+CYCLE_BODIES = {0: {"a": 1.0, "b": 1.0, "c": 1.0, "d": 1.0}}
+CYCLE_COSTS = {0: PhaseCost(1.0, 4.0)}
+SHARING = Sharing(CYCLE_BODIES, share_min=0.25)
+
+
+# ---------------------------------------------------------------- sharing
+
+
+def test_four_equal_bodies_on_two_workers_finish_sooner_shared() -> None:
+    nodes = dag({0: []})
+    assert simulate(nodes, CYCLE_COSTS, 2).makespan == 5.0
+    # The idle worker joins at once (4 s left, 2 s a share, nothing else to
+    # run), repeats the 1 s interface while the owner checks it, then each
+    # takes a 1 s body at a time: two rounds, done at 3.
+    shared = simulate(nodes, CYCLE_COSTS, 2, sharing=SHARING)
+    assert shared.makespan == 3.0
+    assert (shared.helpers, shared.repeated, shared.busy) == (1, 1.0, 6.0)
+    # One worker has no one to share with; the bounds see the largest body.
+    assert simulate(nodes, CYCLE_COSTS, 1, sharing=SHARING).makespan == 5.0
+    assert critical_path(nodes, CYCLE_COSTS, SHARING) == 2.0
+    assert ideal(nodes, CYCLE_COSTS, 2, 0.0, SHARING) == 2.5
+
+
+def test_no_help_when_shares_would_be_under_the_minimum() -> None:
+    nodes = dag({0: []})
+    # 4 s of bodies in two shares of 2 s: under a 2.5 s minimum nobody joins.
+    result = simulate(nodes, CYCLE_COSTS, 2, sharing=Sharing(CYCLE_BODIES, share_min=2.5))
+    assert (result.makespan, result.helpers) == (5.0, 0)
+
+
+def test_a_helper_yields_to_a_queued_scc_that_outranks_the_bodies_left() -> None:
+    # 1 needs 0's interface and has a 2 s path of its own.
+    nodes = dag({0: [], 1: [0]})
+    costs = {**CYCLE_COSTS, 1: PhaseCost(2.0, 0.0)}
+    assert simulate(nodes, costs, 2).makespan == 5.0
+    # The helper joins (4 s of bodies outlast 1's 2 s path). At 1 each takes a
+    # body and 1 is queued; at 2 the owner takes a third, the helper sees 1's
+    # 2 s path >= the 1 s left and runs 1 instead (2..4); the owner ends at 4.
+    result = simulate(nodes, costs, 2, sharing=Sharing(CYCLE_BODIES, share_min=0.25))
+    assert (result.makespan, result.helpers, result.tasks) == (4.0, 1, 2)
+
+
+def test_every_chunk_of_bodies_costs_a_round_trip() -> None:
+    nodes = dag({0: []})
+    overheads = Overheads(round_trip=0.1)
+    assert simulate(nodes, CYCLE_COSTS, 2, overheads).makespan == pytest.approx(5.1)
+    # Interfaces end at 1.1; two rounds of a round trip and a body each.
+    assert simulate(nodes, CYCLE_COSTS, 2, overheads, sharing=SHARING).makespan == pytest.approx(3.3)
+
+
+def test_forced_sharing_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Sharing(CYCLE_BODIES, share_min=0.0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_no_shared_simulation_beats_the_shared_bound(seed: int) -> None:
+    rng = random.Random(seed)
+    deps = {i: rng.sample(range(i), min(i, rng.randint(0, 2))) for i in range(30)}
+    bodies = {i: {f"m{j}": rng.uniform(0, 1) for j in range(rng.randint(2, 6))} for i in deps if i % 3 == 0}
+    costs = {i: PhaseCost(rng.uniform(0, 1), sum(bodies[i].values()) if i in bodies else rng.uniform(0, 2)) for i in deps}
+    nodes, sharing = dag(deps), Sharing(bodies, share_min=0.1)
+    helped = 0
+    for workers in (1, 2, 4, 16):
+        result = simulate(nodes, costs, workers, Overheads(serial_start=0.5), sharing=sharing)
+        assert result.makespan >= ideal(nodes, costs, workers, 0.5, sharing) - 1e-9
+        helped += result.helpers
+    assert helped > 0
+
+
+# ---------------------------------------------------------------- round trips and prefetch
+
+
+def test_prefetch_saves_the_round_trip_of_tasks_queued_ahead() -> None:
+    chain = dag({0: [], 1: [0], 2: [1]})
+    costs = {scc_id: PhaseCost(1.0, 2.0) for scc_id in range(3)}
+    assert simulate(chain, costs, 1, Overheads(round_trip=0.1)).makespan == pytest.approx(9.3)
+    # 1 and 2 are queued while the worker still checks their dependency's
+    # body: sent ahead, only the first task waits for its round trip.
+    assert simulate(chain, costs, 1, Overheads(round_trip=0.1, prefetch=True)).makespan == pytest.approx(9.1)
+    # With a worker per task, 1 becomes ready when 0's interface ends and
+    # goes to an idle worker: nothing could be sent ahead.
+    assert simulate(chain, costs, 3, Overheads(round_trip=0.1, prefetch=True)).makespan == pytest.approx(5.3)
+
+
+# ---------------------------------------------------------------- traces
+
+
+def span(name: str, row: int, start: float, end: float, scc: int | None = None) -> dict[str, object]:
+    args = {} if scc is None else {"scc": scc}
+    return {"name": name, "ph": "X", "pid": 1, "tid": row, "ts": start * 1e6, "dur": (end - start) * 1e6, "args": args}
+
+
+def write_trace(path: Path, spans: list[dict[str, object]]) -> str:
+    meta = {"name": "thread_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "coordinator"}}
+    path.write_text(json.dumps({"traceEvents": [meta, *spans]}))
+    return str(path)
+
+
+def test_a_trace_gives_costs_and_overheads(tmp_path: Path) -> None:
+    # SCC 0 (owner worker 0, helped by worker 1), then SCC 1 on worker 1.
+    spans = [
+        span("load graph and plan", 0, 0.0, 1.0),
+        span("start-up", 1, 0.1, 1.1),
+        span("start-up", 2, 0.1, 1.2),
+        span("load graph", 1, 1.1, 1.2, scc=0),
+        span("parse", 1, 1.25, 1.35, scc=0),
+        span("load dependencies", 1, 1.35, 1.36, scc=0),
+        span("interface", 1, 1.36, 2.0, scc=0),
+        span("implementation", 1, 2.01, 2.5, scc=0),
+        span("load graph", 2, 1.2, 1.3, scc=0),
+        span("parse", 2, 1.4, 1.5, scc=0),
+        span("load dependencies", 2, 1.5, 1.53, scc=0),
+        span("interface", 2, 1.53, 2.2, scc=0),
+        span("implementation", 2, 2.21, 2.5, scc=0),
+        span("parse", 2, 2.502, 2.6, scc=1),
+        span("load dependencies", 2, 2.6, 2.62, scc=1),
+        span("whole SCC", 2, 2.62, 3.0, scc=1),
+    ]
+    measured = measure(read_trace(write_trace(tmp_path / "t.json", spans)))
+    assert measured.costs[0].interface == pytest.approx(0.74)  # the owner's parse and interface
+    assert measured.costs[0].implementation == pytest.approx(0.78)  # both participants' bodies
+    assert measured.costs[1] == PhaseCost(pytest.approx(0.478), 0.0)
+    assert (measured.helpers, measured.repeated) == (1, pytest.approx(0.67))
+    assert (measured.workers, measured.tasks, measured.gaps) == (2, 3, 1)
+    assert measured.round_trip == pytest.approx(0.002)
+    assert measured.per_task == pytest.approx(0.02)
+    assert (measured.serial_start, measured.worker_start, measured.wall) == (1.0, pytest.approx(0.25), pytest.approx(3.0))
+    # The ids fit a plan where 1 imports 0 (1 started after 0's interface);
+    # reversed, 0 would have started before its dependency's interface.
+    spans_read = read_trace(str(tmp_path / "t.json"))
+    assert misplaced(dag({0: [], 1: [0]}), spans_read) == 0
+    assert misplaced(dag({1: [], 0: [1]}), spans_read) == 1
+
+
+def test_a_file_that_is_no_trace_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"events": []}')
+    with pytest.raises(TraceError, match="not a mypy-split trace"):
+        read_trace(str(bad))
+    with pytest.raises(TraceError, match="cannot read"):
+        read_trace(str(tmp_path / "missing.json"))
