@@ -12,7 +12,8 @@ scheduler shows here at once.  The model of one build:
   (loading its dependencies), its interface phase, then its implementation
   phase; the SCC's dependents are released when its interface is done;
 - with `prefetch`, a task that was already queued when its worker's
-  previous task ended was sent ahead and pays no round trip;
+  previous task ended, and costs at most `prefetch_max`, was sent ahead
+  and pays no round trip;
 - every SCC is stale unless listed as fresh (fresh ones cost nothing and
   release their dependents when classified).
 
@@ -56,6 +57,9 @@ class Overheads:
     # Idle time of a worker between two tasks (or two chunks of bodies).
     round_trip: float = 0.0
     prefetch: bool = False
+    # Only tasks this small are sent ahead (a big one is better kept for a
+    # worker that is free when it starts).
+    prefetch_max: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,12 @@ class _Build:
     def round_trip(self, worker: int, scc_id: int) -> float:
         """The wait before a task's work starts: none if it could be sent ahead."""
         freed = self.freed_at.get(worker)
-        if self.overheads.prefetch and freed is not None and self.queued_at[scc_id] < freed:
+        if (
+            self.overheads.prefetch
+            and freed is not None
+            and self.queued_at[scc_id] < freed
+            and total(self.costs.get(scc_id, ZERO)) <= self.overheads.prefetch_max
+        ):
             return 0.0
         return self.overheads.round_trip
 

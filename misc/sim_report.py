@@ -8,7 +8,8 @@ coordinator, simulated by `sim_core.simulate`:
   before each task and each chunk of shared bodies), no sharing;
 - `sim sh` / `ovh sh`: the same with big SCCs' bodies shared;
 - `prefetch`: `ovh sh` (or `ovh` without sharing) where a task already
-  queued when its worker's previous one ends was sent ahead, with no round trip.
+  queued when its worker's previous one ends (and no costlier than
+  `prefetch_max`) was sent ahead, with no round trip.
 
 The bounds: `ideal` (serial start + max(total work / N, critical path)) and,
 with sharing, `ideal sh`, whose chains end in an SCC's largest body.
@@ -16,6 +17,7 @@ with sharing, `ideal sh`, whose chains end in an SCC's largest body.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -74,7 +76,9 @@ def describe(
         )
     lines.append(
         f"overheads: serial start {overheads.serial_start:.2f} s, worker start {overheads.worker_start:.2f} s, "
-        f"loading per task {overheads.per_task * 1000:.2f} ms, round trip {overheads.round_trip * 1000:.2f} ms; "
+        f"loading per task {overheads.per_task * 1000:.2f} ms, round trip {overheads.round_trip * 1000:.2f} ms"
+        + (f" (sent ahead up to {overheads.prefetch_max:.3f} s)" if math.isfinite(overheads.prefetch_max) else "")
+        + "; "
         f"sequential (one process) {overheads.serial_start + work:.2f} s"
     )
     return lines

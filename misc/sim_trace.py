@@ -13,7 +13,8 @@ Read back here:
   loaded or checked again), and the round trip: the idle gap between one
   task's last span and the next task's first on the same worker.  Gaps also
   hold waits for work to become ready, so their median stands for the
-  round trip.
+  round trip.  The gaps between a shared task's chunks of bodies (each
+  asked for and handed out) are the same kind of round trip, shown apart.
 
 Pure apart from reading the file.  The SCC ids are those of the plan the
 traced run made: the engine numbers SCCs in the iteration order of a set of
@@ -80,6 +81,7 @@ class TraceMeasures:
     per_task: float
     round_trip: float
     gaps: int  # how many gaps the round trip is the median of
+    chunk_round_trip: float | None  # the median gap between chunks of shared bodies, if any
     tasks: int
     helpers: int  # tasks that repeated a shared SCC's interface to help
     repeated: float  # their interface seconds
@@ -125,6 +127,7 @@ def measure(spans: Sequence[TraceSpan]) -> TraceMeasures:
     costs, helpers, repeated = scc_costs(spans)
     loading = [sum(s.seconds for s in task if s.name in LOADING) for row in tasks.values() for task in row]
     gaps = task_gaps(tasks)
+    chunk_gaps = [gap for row in tasks.values() for task in row for gap in chunk_gaps_of(task)]
     return TraceMeasures(
         costs=costs,
         workers=len({span.row for span in spans if span.row != COORDINATOR}),
@@ -134,6 +137,7 @@ def measure(spans: Sequence[TraceSpan]) -> TraceMeasures:
         per_task=statistics.fmean(loading) if loading else 0.0,
         round_trip=statistics.median(gaps) if gaps else 0.0,
         gaps=len(gaps),
+        chunk_round_trip=statistics.median(chunk_gaps) if chunk_gaps else None,
         tasks=len(loading),
         helpers=helpers,
         repeated=repeated,
@@ -183,6 +187,12 @@ def task_gaps(tasks: dict[int, list[list[TraceSpan]]]) -> list[float]:
         for previous, following in zip(runs, runs[1:]):
             gaps.append(max(0.0, following[0].start - previous[-1].end))
     return gaps
+
+
+def chunk_gaps_of(task: Sequence[TraceSpan]) -> list[float]:
+    """Idle seconds between a task's implementation spans (one per chunk of shared bodies)."""
+    bodies = [span for span in task if span.name == IMPLEMENTATION]
+    return [max(0.0, following.start - previous.end) for previous, following in zip(bodies, bodies[1:])]
 
 
 def scc_costs(spans: Sequence[TraceSpan]) -> tuple[dict[int, PhaseCost], int, float]:

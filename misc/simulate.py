@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 import tempfile
@@ -189,6 +190,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"a worker's idle seconds between tasks (default: traced, else {ROUND_TRIP})",
     )
     parser.add_argument(
+        "--prefetch-max", type=float, default=math.inf,
+        help="in the prefetch column, only tasks of at most these seconds are sent ahead (default: all)",
+    )
+    parser.add_argument(
         "--share-min", type=float, default=share_min_seconds(),
         help="the coordinator's minimum share of a shared SCC's bodies, seconds (default: its own)",
     )
@@ -223,6 +228,7 @@ def choose_overheads(args: argparse.Namespace, trace: TraceMeasures | None, load
         worker_start=pick(args.worker_start, trace.worker_start if trace else 0.0, WORKER_START),
         per_task=pick(args.task_overhead, trace.per_task if trace else 0.0, PER_TASK),
         round_trip=pick(args.round_trip, trace.round_trip if trace else 0.0, ROUND_TRIP),
+        prefetch_max=args.prefetch_max,
     )
 
 
@@ -235,6 +241,11 @@ def read_measures(path: str | None) -> tuple[TraceMeasures, list[TraceSpan]] | N
         f"trace: {trace.workers} workers, {trace.tasks} tasks ({trace.helpers} helping), "
         f"{len(trace.costs)} SCCs measured, {trace.wall:.2f} s wall; "
         f"round trip {trace.round_trip * 1000:.2f} ms (median of {trace.gaps} gaps)"
+        + (
+            f", {trace.chunk_round_trip * 1000:.2f} ms between chunks of shared bodies"
+            if trace.chunk_round_trip is not None
+            else ""
+        )
     )
     return trace, spans
 
@@ -294,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     sharing = None if args.no_sharing else Sharing(shareable_bodies(plan, model, rate, costs), args.share_min)
     shape = describe(plan.nodes, costs, overheads, sharing)
     print("\n".join([f"{len(plan.graph)} modules in {shape[0]}", *shape[1:]]))
-    if trace is not None:
+    if trace is not None and from_trace:
         print(compare_measured(plan.nodes, costs, overheads, sharing, Measured(trace.workers, trace.wall)))
     print()
     print(table(plan.nodes, costs, overheads, sharing, args.max_workers))

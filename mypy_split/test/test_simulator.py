@@ -21,6 +21,7 @@ from mypy_split.test.test_misc_tools import dag
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "misc"))
 
 from sim_core import Overheads, Sharing, critical_path, ideal, simulate  # noqa: E402
+from sim_report import Measured, compare_measured, table  # noqa: E402
 from sim_trace import TraceError, measure, misplaced, read_trace  # noqa: E402
 
 # One SCC: 1 s of interface, four bodies of 1 s.
@@ -94,6 +95,17 @@ def test_no_shared_simulation_beats_the_shared_bound(seed: int) -> None:
     assert helped > 0
 
 
+def test_the_table_shows_each_model_per_worker_count() -> None:
+    nodes = dag({0: []})
+    rows = [line.split() for line in table(nodes, CYCLE_COSTS, Overheads(round_trip=0.1), SHARING, 2).splitlines()]
+    assert rows[0][:9] == ["N", "ideal", "s", "ideal", "sh", "sim", "s", "ovh", "s"]
+    # N, ideal, ideal sh, sim, ovh, sim sh, ovh sh, prefetch, eff, speedup (see the tests above).
+    assert rows[2][:8] == ["2", "5.00", "2.50", "5.00", "5.10", "3.00", "3.30", "3.30"]
+    assert rows[2][8:10] == ["76%", "1.52x"]
+    measured = compare_measured(nodes, CYCLE_COSTS, Overheads(), SHARING, Measured(workers=2, wall=3.2))
+    assert measured == "measured at N=2: 3.20 s wall; predicted: sim 5.00 s, ovh 5.00 s, sim sh 3.00 s, ovh sh 3.00 s, prefetch 3.00 s"
+
+
 # ---------------------------------------------------------------- round trips and prefetch
 
 
@@ -104,6 +116,9 @@ def test_prefetch_saves_the_round_trip_of_tasks_queued_ahead() -> None:
     # 1 and 2 are queued while the worker still checks their dependency's
     # body: sent ahead, only the first task waits for its round trip.
     assert simulate(chain, costs, 1, Overheads(round_trip=0.1, prefetch=True)).makespan == pytest.approx(9.1)
+    # Tasks of 3 s are too big to be sent ahead under a 2 s limit.
+    limited = Overheads(round_trip=0.1, prefetch=True, prefetch_max=2.0)
+    assert simulate(chain, costs, 1, limited).makespan == pytest.approx(9.3)
     # With a worker per task, 1 becomes ready when 0's interface ends and
     # goes to an idle worker: nothing could be sent ahead.
     assert simulate(chain, costs, 3, Overheads(round_trip=0.1, prefetch=True)).makespan == pytest.approx(5.3)
@@ -133,7 +148,8 @@ def test_a_trace_gives_costs_and_overheads(tmp_path: Path) -> None:
         span("parse", 1, 1.25, 1.35, scc=0),
         span("load dependencies", 1, 1.35, 1.36, scc=0),
         span("interface", 1, 1.36, 2.0, scc=0),
-        span("implementation", 1, 2.01, 2.5, scc=0),
+        span("implementation", 1, 2.01, 2.3, scc=0),
+        span("implementation", 1, 2.303, 2.5, scc=0),
         span("load graph", 2, 1.2, 1.3, scc=0),
         span("parse", 2, 1.4, 1.5, scc=0),
         span("load dependencies", 2, 1.5, 1.53, scc=0),
@@ -145,13 +161,14 @@ def test_a_trace_gives_costs_and_overheads(tmp_path: Path) -> None:
     ]
     measured = measure(read_trace(write_trace(tmp_path / "t.json", spans)))
     assert measured.costs[0].interface == pytest.approx(0.74)  # the owner's parse and interface
-    assert measured.costs[0].implementation == pytest.approx(0.78)  # both participants' bodies
+    assert measured.costs[0].implementation == pytest.approx(0.777)  # both participants' chunks
     assert measured.costs[1].interface == pytest.approx(0.478)
     assert measured.costs[1].implementation == 0.0
     assert measured.helpers == 1
     assert measured.repeated == pytest.approx(0.67)
     assert (measured.workers, measured.tasks, measured.gaps) == (2, 3, 1)
     assert measured.round_trip == pytest.approx(0.002)
+    assert measured.chunk_round_trip == pytest.approx(0.003)
     assert measured.per_task == pytest.approx(0.02)
     assert measured.serial_start == 1.0
     assert measured.worker_start == pytest.approx(0.25)
