@@ -67,7 +67,10 @@ class Sharing:
     """Which SCCs' bodies may be shared, and the coordinator's threshold.
 
     `bodies` maps an SCC to its modules' implementation seconds, in check
-    order; SCCs not listed (or too small, by `worth_sharing`) run whole.
+    order, adding up to the SCC's implementation cost (a shared SCC's bodies
+    are what its participants check); SCCs not listed (or too small, by
+    `worth_sharing`) run whole.  The estimates the coordinator decides by
+    are taken to be the times measured: the simulator has only one cost.
     """
 
     bodies: Mapping[int, Mapping[str, float]]
