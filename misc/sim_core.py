@@ -11,15 +11,15 @@ scheduler shows here at once.  The model of one build:
   coordinator answers with the next task), `per_task` seconds of overhead
   (loading its dependencies), its interface phase, then its implementation
   phase; the SCC's dependents are released when its interface is done;
-- with `prefetch`, a task that was already queued when its worker's
-  previous task ended, and costs at most `prefetch_max`, was sent ahead
-  and pays no round trip;
+- with `send_ahead`, the coordinator's send-ahead: a busy worker whose task
+  is expected to end within that many seconds gets the next queued task
+  behind it if that one is as small, and starts it with no round trip;
 - every SCC is stale unless listed as fresh (fresh ones cost nothing and
   release their dependents when classified).
 
 With `Sharing`, a big SCC's bodies are shared as the coordinator shares
-them (`mypy_split/sharing.py`, whose `SharedScc` makes every decision
-here too): the owner checks the interface, idle workers join under
+them (`mypy_split/sharing.py`, whose `SharingDesk` and `SharedScc` make
+every decision here too): the owner checks the interface, idle workers join under
 `SharedScc.may_join` when nothing is queued, each helper first repeats the
 interface, then every participant takes bodies a chunk at a time (a round
 trip each) until none are left or, for a helper, a queued SCC outranks
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from mypy_split.graph import SccNode
 from mypy_split.schedule import ParallelScheduler, PhaseCost
-from mypy_split.sharing import CHUNK_SECONDS, SHARE_MIN_SECONDS, SharedScc, worth_sharing
+from mypy_split.sharing import SHARE_MIN_SECONDS, SharingDesk, worth_sharing
 
 ZERO = PhaseCost(0.0, 0.0)
 
@@ -56,10 +56,8 @@ class Overheads:
     per_task: float = 0.0
     # Idle time of a worker between two tasks (or two chunks of bodies).
     round_trip: float = 0.0
-    prefetch: bool = False
-    # Only tasks this small are sent ahead (a big one is better kept for a
-    # worker that is free when it starts).
-    prefetch_max: float = math.inf
+    # The coordinator's send-ahead limit (parallel.SEND_AHEAD_SECONDS); 0: off.
+    send_ahead: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -75,13 +73,12 @@ class Sharing:
 
     bodies: Mapping[int, Mapping[str, float]]
     share_min: float = SHARE_MIN_SECONDS
-    chunk_seconds: float = CHUNK_SECONDS
 
     def __post_init__(self) -> None:
         # The coordinator's forced mode (share_min 0, tests only) keeps bodies
         # back for helpers in ways that depend on message timing: not modelled.
-        if self.share_min <= 0 or self.chunk_seconds <= 0:
-            raise ValueError("the simulator models sharing with a positive minimum share and chunk")
+        if self.share_min <= 0:
+            raise ValueError("the simulator models sharing with a positive minimum share")
 
     def shareable(self, scc_id: int) -> dict[str, float] | None:
         bodies = self.bodies.get(scc_id)
@@ -101,6 +98,8 @@ class Simulation:
     # Tasks that helped with a shared SCC, and the interface seconds they repeated.
     helpers: int = 0
     repeated: float = 0.0
+    # Tasks sent ahead (no round trip).
+    sent_ahead: int = 0
 
 
 class SimulationError(Exception):
@@ -127,7 +126,12 @@ def simulate(
 
 
 class _Build:
-    """The state of one simulated build: the clock, the events, the workers."""
+    """The state of one simulated build: the clock, the events, the workers.
+
+    Its methods mirror the coordinator's (`Coordinator.dispatch`,
+    `send_ahead`, `join_as_helper`, `hand_bodies`) and make the same calls
+    on the same objects: the scheduler and the sharing desk.
+    """
 
     def __init__(
         self,
@@ -146,19 +150,21 @@ class _Build:
         # The scheduler ranks by the same costs; fresh SCCs will cost nothing.
         priorities = {node.id: ZERO if node.id in fresh else costs.get(node.id, ZERO) for node in nodes}
         self.scheduler = ParallelScheduler(nodes, priorities)
+        self.desk = SharingDesk(sharing.share_min if sharing is not None else SHARE_MIN_SECONDS)
         self.events: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, worker, scc)
         self.sequence = 0
         self.now = overheads.serial_start
         self.idle: list[int] = []
-        self.shared: dict[int, SharedScc] = {}
+        # Each busy worker's task, and the one sent ahead behind it.
+        self.task: dict[int, int] = {}
+        self.next_task: dict[int, int] = {}
         self.committed: set[int] = set()
-        # What the prefetch and helper rules look at, as the coordinator does.
-        self.queued_at: dict[int, float] = {}
-        self.freed_at: dict[int, float] = {}
+        # What the send-ahead and helper rules look at, as the coordinator does.
+        self.began: dict[int, float] = {}
         self.sent_at: dict[int, float] = {}
         self.interface_at: dict[int, float] = {}
         self.busy = self.repeated = 0.0
-        self.tasks = self.helpers = 0
+        self.tasks = self.helpers = self.sent_ahead = 0
 
     def run(self) -> Simulation:
         ready = self.overheads.serial_start + self.overheads.worker_start
@@ -175,7 +181,8 @@ class _Build:
             self.classify()
             self.dispatch()
         return Simulation(
-            self.workers, self.now, self.busy, self.tasks, helpers=self.helpers, repeated=self.repeated
+            self.workers, self.now, self.busy, self.tasks,
+            helpers=self.helpers, repeated=self.repeated, sent_ahead=self.sent_ahead,
         )
 
     def push(self, time: float, kind: int, worker: int, scc_id: int) -> None:
@@ -187,7 +194,6 @@ class _Build:
         while ready := self.scheduler.take_classifiable():
             for scc_id in ready:
                 self.scheduler.classified(scc_id, scc_id in self.fresh)
-                self.queued_at.setdefault(scc_id, self.now)
 
     def handle(self, kind: int, worker: int, scc_id: int) -> None:
         if kind == _READY:
@@ -201,40 +207,54 @@ class _Build:
             self.task_over(worker)
 
     def task_over(self, worker: int) -> None:
-        self.idle.append(worker)
-        self.freed_at[worker] = self.now
+        """The worker's task ended: the one sent ahead starts at once, else it is idle."""
+        del self.task[worker]
+        following = self.next_task.pop(worker, None)
+        if following is None:
+            self.idle.append(worker)
+        else:
+            self.start_task(worker, following, wait=0.0)
 
-    # -- dispatch, as Coordinator.dispatch --------------------------------------
+    # -- dispatch, as Coordinator.dispatch and send_ahead -----------------------
 
     def dispatch(self) -> None:
         self.idle.sort()
         while self.idle and (scc_id := self.scheduler.next_task()) is not None:
-            self.start_task(self.idle.pop(0), scc_id)
-        if self.shared and not self.scheduler.has_queued():
+            self.sent_at[worker := self.idle.pop(0)] = self.now
+            self.start_task(worker, scc_id, wait=self.overheads.round_trip)
+        if self.desk.shared and not self.scheduler.has_queued():
             # Nothing waits: idle workers may join a shared SCC's bodies.
             for worker in list(self.idle):
                 self.join_as_helper(worker)
+        if self.overheads.send_ahead > 0:
+            self.send_ahead()
 
-    def round_trip(self, worker: int, scc_id: int) -> float:
-        """The wait before a task's work starts: none if it could be sent ahead."""
-        freed = self.freed_at.get(worker)
-        if (
-            self.overheads.prefetch
-            and freed is not None
-            and self.queued_at[scc_id] < freed
-            and total(self.costs.get(scc_id, ZERO)) <= self.overheads.prefetch_max
-        ):
-            return 0.0
-        return self.overheads.round_trip
+    def send_ahead(self) -> None:
+        """A small task queued behind each busy worker's task expected to end soon."""
+        for worker in range(self.workers):
+            if worker not in self.task or worker in self.next_task or not self.ending_soon(worker):
+                continue
+            scc_id = self.scheduler.next_small_task(self.overheads.send_ahead)
+            if scc_id is None:
+                return
+            self.next_task[worker] = scc_id
+            self.sent_at[worker] = self.now
+            self.sent_ahead += 1
 
-    def start_task(self, worker: int, scc_id: int) -> None:
+    def ending_soon(self, worker: int) -> bool:
+        scc_id = self.task[worker]
+        if scc_id in self.desk.shared or worker in self.desk.helping:
+            return False
+        elapsed = self.now - self.began[worker]
+        return total(self.costs.get(scc_id, ZERO)) - elapsed <= self.overheads.send_ahead
+
+    def start_task(self, worker: int, scc_id: int, wait: float) -> None:
         cost = self.costs.get(scc_id, ZERO)
-        wait = self.round_trip(worker, scc_id)
-        self.sent_at[worker] = self.now
+        self.task[worker] = scc_id
+        self.began[worker] = self.now
         bodies = self.sharing.shareable(scc_id) if self.sharing is not None else None
-        if bodies is not None:
+        if bodies is not None and self.desk.offer(scc_id, worker, bodies, cost.interface, self.now):
             # Its bodies are counted as busy time when handed out.
-            self.shared[scc_id] = SharedScc.start(scc_id, worker, bodies, cost.interface, self.now)
             work = self.overheads.per_task + cost.interface
         else:
             work = self.overheads.per_task + total(cost)
@@ -245,50 +265,52 @@ class _Build:
     def interface_done(self, worker: int, scc_id: int) -> None:
         self.scheduler.interface_done(scc_id)
         self.interface_at.setdefault(scc_id, self.now)
-        if scc_id in self.shared:
+        if scc_id in self.desk.shared:
             self.committed.add(scc_id)
             self.ask(worker, scc_id)  # The owner asks for its first bodies at once.
         else:
             self.push(self.now + self.costs.get(scc_id, ZERO).implementation, _IMPLEMENTATION, worker, scc_id)
 
-    # -- sharing, as Coordinator.join_as_helper and hand_bodies -----------------
+    # -- sharing, as Coordinator.join_as_helper, hand_bodies and maybe_finish_shared
 
     def join_as_helper(self, worker: int) -> None:
-        assert self.sharing is not None
-        for scc_id, shared in self.shared.items():
-            if self.sent_at.get(worker, NEVER) >= self.interface_at.get(scc_id, self.now):
-                continue  # It may hold the SCC loaded from the cache, without bodies.
-            others = self.scheduler.longest_unstarted_path(scc_id)
-            if not shared.may_join(worker, self.now - shared.started, self.sharing.share_min, others):
-                continue
-            shared.join(worker)
-            self.idle.remove(worker)
-            self.sent_at[worker] = self.now
-            # The helper repeats the interface before it asks for bodies.
-            work = self.overheads.per_task + shared.interface_cost
-            self.push(self.now + self.overheads.round_trip + work, _ASK, worker, scc_id)
-            self.busy += work
-            self.repeated += shared.interface_cost
-            self.helpers += 1
+        sent_at = self.sent_at.get(worker, NEVER)
+
+        def may_help(scc_id: int) -> bool:
+            # Not if it may hold the SCC loaded from the cache, without bodies.
+            return sent_at < self.interface_at.get(scc_id, self.now)
+
+        scc_id = self.desk.helper_task(worker, self.now, may_help, self.scheduler.longest_unstarted_path)
+        if scc_id is None:
             return
+        self.idle.remove(worker)
+        self.task[worker] = scc_id
+        self.sent_at[worker] = self.began[worker] = self.now
+        # The helper repeats the interface before it asks for bodies.
+        interface = self.desk.shared[scc_id].interface_cost
+        work = self.overheads.per_task + interface
+        self.push(self.now + self.overheads.round_trip + work, _ASK, worker, scc_id)
+        self.busy += work
+        self.repeated += interface
+        self.helpers += 1
 
     def ask(self, worker: int, scc_id: int) -> None:
         """A participant asks for bodies: a chunk to check, or the end of its task."""
-        assert self.sharing is not None
-        shared = self.shared[scc_id]
-        chunk = shared.take(worker, self.scheduler.top_priority(), self.sharing.chunk_seconds)
+        shared = self.desk.shared[scc_id]
+        chunk = self.desk.chunk(worker, scc_id, self.scheduler.top_priority())
         if chunk:
             work = sum(shared.costs[module_id] for module_id in chunk)
             self.busy += work
             self.push(self.now + self.overheads.round_trip + work, _ASK, worker, scc_id)
             return
+        self.desk.task_over(worker)
         shared.leave(worker)
-        self.task_over(worker)
         if shared.stalled():
             raise SimulationError(f"shared SCC {scc_id} has bodies left but no participant")
         if shared.done(scc_id in self.committed):
-            del self.shared[scc_id]
+            del self.desk.shared[scc_id]
             self.scheduler.implementation_done(scc_id)
+        self.task_over(worker)
 
 
 # ---------------------------------------------------------------- bounds

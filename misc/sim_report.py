@@ -7,9 +7,9 @@ coordinator, simulated by `sim_core.simulate`:
 - `ovh`: every overhead (worker start, loading per task, a round trip
   before each task and each chunk of shared bodies), no sharing;
 - `sim sh` / `ovh sh`: the same with big SCCs' bodies shared;
-- `prefetch`: `ovh sh` (or `ovh` without sharing) where a task already
-  queued when its worker's previous one ends (and no costlier than
-  `prefetch_max`) was sent ahead, with no round trip.
+- `ahead`: `ovh sh` (or `ovh` without sharing) with the coordinator's
+  send-ahead: small tasks queued behind a worker's task about to end start
+  with no round trip.  The coordinator as it is; shown when send-ahead is on.
 
 The bounds: `ideal` (serial start + max(total work / N, critical path)) and,
 with sharing, `ideal sh`, whose chains end in an SCC's largest body.
@@ -17,12 +17,12 @@ with sharing, `ideal sh`, whose chains end in an SCC's largest body.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from mypy_split.graph import SccNode
 from mypy_split.schedule import PhaseCost
+from mypy_split.sharing import CHUNK_SECONDS
 from sim_core import Overheads, Sharing, critical_path, ideal, simulate, total
 
 
@@ -45,11 +45,12 @@ class Measured:
 
 def models(overheads: Overheads, sharing: Sharing | None) -> list[Model]:
     bare = Overheads(serial_start=overheads.serial_start)
-    loaded = replace(overheads, prefetch=False)
+    loaded = replace(overheads, send_ahead=0.0)
     columns = [Model("sim", bare, None), Model("ovh", loaded, None)]
     if sharing is not None:
         columns += [Model("sim sh", bare, sharing), Model("ovh sh", loaded, sharing)]
-    columns.append(Model("prefetch", replace(loaded, prefetch=True), sharing))
+    if overheads.send_ahead > 0:
+        columns.append(Model("ahead", overheads, sharing))
     return columns
 
 
@@ -70,14 +71,14 @@ def describe(
     if sharing is not None:
         shareable = [node for node in nodes if sharing.shareable(node.id)]
         lines.append(
-            f"sharing (min {sharing.share_min:.2f} s a share, chunks of {sharing.chunk_seconds * 1000:.0f} ms): "
+            f"sharing (min {sharing.share_min:.2f} s a share, chunks of {CHUNK_SECONDS * 1000:.0f} ms): "
             f"{len(shareable)} SCCs qualify"
             + (f", the costliest {name_scc(max(shareable, key=lambda n: total(costs[n.id])), costs)}" if shareable else "")
         )
     lines.append(
         f"overheads: serial start {overheads.serial_start:.2f} s, worker start {overheads.worker_start:.2f} s, "
         f"loading per task {overheads.per_task * 1000:.2f} ms, round trip {overheads.round_trip * 1000:.2f} ms"
-        + (f" (sent ahead up to {overheads.prefetch_max:.3f} s)" if math.isfinite(overheads.prefetch_max) else "")
+        + (f", send-ahead {overheads.send_ahead * 1000:.0f} ms" if overheads.send_ahead > 0 else "")
         + "; "
         f"sequential (one process) {overheads.serial_start + work:.2f} s"
     )
@@ -101,7 +102,7 @@ def table(
     max_workers: int,
 ) -> str:
     columns = models(overheads, sharing)
-    realistic = columns[-2]  # `ovh sh`, or `ovh`: what the coordinator does today.
+    realistic = columns[-1]  # Every overhead, with what the coordinator does about them.
     header = ["N", "ideal s", *(["ideal sh"] if sharing else []), *(f"{m.label} s" for m in columns)]
     rows = [[*header, "eff", "speedup", "bound by"]]
     work = sum(total(costs.get(node.id, PhaseCost(0.0, 0.0))) for node in nodes)

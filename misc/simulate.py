@@ -8,7 +8,8 @@ The project's graph is loaded and cut into SCCs exactly as mypy-split does
 `sim_core.simulate` replays the build through the real `ParallelScheduler`
 for each worker count: without overheads and with them, each with and
 without sharing big SCCs' bodies (the coordinator's own `SharedScc` rules),
-and once more with prefetch (no round trip for a task sent ahead).  Printed
+and with the coordinator's send-ahead (no round trip for a small task
+queued behind a worker's task about to end).  Printed
 per N: the ideal bounds (serial start + max(total work / N, critical path);
 with sharing, a chain ends in an SCC's largest body), the simulated wall
 times, the efficiency of the realistic one against the bound, and the
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import os
 import sys
 import tempfile
@@ -54,6 +54,7 @@ from mypy.fscache import FileSystemCache  # noqa: E402
 from mypy_split import engine, phases  # noqa: E402
 from mypy_split.costs import CostModel  # noqa: E402
 from mypy_split.graph import BuildPlan, load_graph, plan_sccs  # noqa: E402
+from mypy_split.parallel import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_from_environment  # noqa: E402
 from mypy_split.schedule import PhaseCost  # noqa: E402
 from mypy_split.sharing import share_min_seconds  # noqa: E402
 from sim_core import Overheads, Sharing  # noqa: E402
@@ -190,8 +191,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"a worker's idle seconds between tasks (default: traced, else {ROUND_TRIP})",
     )
     parser.add_argument(
-        "--prefetch-max", type=float, default=math.inf,
-        help="in the prefetch column, only tasks of at most these seconds are sent ahead (default: all)",
+        "--send-ahead", type=float, default=seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS),
+        help="the coordinator's send-ahead limit in seconds, 0 for none (default: its own)",
     )
     parser.add_argument(
         "--share-min", type=float, default=share_min_seconds(),
@@ -228,7 +229,7 @@ def choose_overheads(args: argparse.Namespace, trace: TraceMeasures | None, load
         worker_start=pick(args.worker_start, trace.worker_start if trace else 0.0, WORKER_START),
         per_task=pick(args.task_overhead, trace.per_task if trace else 0.0, PER_TASK),
         round_trip=pick(args.round_trip, trace.round_trip if trace else 0.0, ROUND_TRIP),
-        prefetch_max=args.prefetch_max,
+        send_ahead=args.send_ahead,
     )
 
 

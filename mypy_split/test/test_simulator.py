@@ -1,4 +1,4 @@
-"""The simulator's models of sharing, round trips and prefetch, and its reading of traces.
+"""The simulator's models of sharing, round trips and send-ahead, and its reading of traces.
 
 Hand-made task sets whose wall times follow from the rules by hand (the
 comments work them out), so a change to `SharedScc` or the scheduler that
@@ -97,31 +97,48 @@ def test_no_shared_simulation_beats_the_shared_bound(seed: int) -> None:
 
 def test_the_table_shows_each_model_per_worker_count() -> None:
     nodes = dag({0: []})
-    rows = [line.split() for line in table(nodes, CYCLE_COSTS, Overheads(round_trip=0.1), SHARING, 2).splitlines()]
+    overheads = Overheads(round_trip=0.1, send_ahead=0.02)
+    rows = [line.split() for line in table(nodes, CYCLE_COSTS, overheads, SHARING, 2).splitlines()]
     assert rows[0][:9] == ["N", "ideal", "s", "ideal", "sh", "sim", "s", "ovh", "s"]
-    # N, ideal, ideal sh, sim, ovh, sim sh, ovh sh, prefetch, eff, speedup (see the tests above).
+    # N, ideal, ideal sh, sim, ovh, sim sh, ovh sh, ahead, eff, speedup (see the tests above).
     assert rows[2][:8] == ["2", "5.00", "2.50", "5.00", "5.10", "3.00", "3.30", "3.30"]
     assert rows[2][8:10] == ["76%", "1.52x"]
     measured = compare_measured(nodes, CYCLE_COSTS, Overheads(), SHARING, Measured(workers=2, wall=3.2))
-    assert measured == "measured at N=2: 3.20 s wall; predicted: sim 5.00 s, ovh 5.00 s, sim sh 3.00 s, ovh sh 3.00 s, prefetch 3.00 s"
+    assert measured == "measured at N=2: 3.20 s wall; predicted: sim 5.00 s, ovh 5.00 s, sim sh 3.00 s, ovh sh 3.00 s"
 
 
-# ---------------------------------------------------------------- round trips and prefetch
+# ---------------------------------------------------------------- round trips and send-ahead
 
 
-def test_prefetch_saves_the_round_trip_of_tasks_queued_ahead() -> None:
+def test_send_ahead_saves_the_round_trip_of_the_next_small_task() -> None:
     chain = dag({0: [], 1: [0], 2: [1]})
     costs = {scc_id: PhaseCost(1.0, 2.0) for scc_id in range(3)}
     assert simulate(chain, costs, 1, Overheads(round_trip=0.1)).makespan == pytest.approx(9.3)
-    # 1 and 2 are queued while the worker still checks their dependency's
-    # body: sent ahead, only the first task waits for its round trip.
-    assert simulate(chain, costs, 1, Overheads(round_trip=0.1, prefetch=True)).makespan == pytest.approx(9.1)
-    # Tasks of 3 s are too big to be sent ahead under a 2 s limit.
-    limited = Overheads(round_trip=0.1, prefetch=True, prefetch_max=2.0)
-    assert simulate(chain, costs, 1, limited).makespan == pytest.approx(9.3)
-    # With a worker per task, 1 becomes ready when 0's interface ends and
-    # goes to an idle worker: nothing could be sent ahead.
-    assert simulate(chain, costs, 3, Overheads(round_trip=0.1, prefetch=True)).makespan == pytest.approx(5.3)
+    # 1 is queued when 0's interface ends, with 1.9 s of 0 left: under a 5 s
+    # limit it goes behind 0 and starts without a round trip, and so does 2.
+    result = simulate(chain, costs, 1, Overheads(round_trip=0.1, send_ahead=5.0))
+    assert result.makespan == pytest.approx(9.1)
+    assert result.sent_ahead == 2
+    # Under a 2 s limit, 3 s tasks are too big to be sent ahead.
+    assert simulate(chain, costs, 1, Overheads(round_trip=0.1, send_ahead=2.0)).sent_ahead == 0
+    # With a worker per task, 1 goes to an idle worker, round trip and all.
+    assert simulate(chain, costs, 3, Overheads(round_trip=0.1, send_ahead=5.0)).makespan == pytest.approx(5.3)
+
+
+def test_send_ahead_looks_only_when_something_happens() -> None:
+    # Four tasks of 10 ms on one worker: each is sent ahead as the one before starts.
+    tiny = dag({0: [], 1: [], 2: [], 3: []})
+    tiny_costs = {scc_id: PhaseCost(0.01, 0.0) for scc_id in range(4)}
+    assert simulate(tiny, tiny_costs, 1, Overheads(round_trip=0.1)).makespan == pytest.approx(0.44)
+    result = simulate(tiny, tiny_costs, 1, Overheads(round_trip=0.1, send_ahead=0.02))
+    assert result.makespan == pytest.approx(0.14)
+    assert result.sent_ahead == 3
+    # Behind a 3 s task nothing is sent: no message comes while it ends.
+    nodes = dag({0: [], 1: []})
+    costs = {0: PhaseCost(1.0, 2.0), 1: PhaseCost(0.01, 0.0)}
+    result = simulate(nodes, costs, 1, Overheads(round_trip=0.1, send_ahead=0.02))
+    assert result.makespan == pytest.approx(3.21)
+    assert result.sent_ahead == 0
 
 
 # ---------------------------------------------------------------- traces
