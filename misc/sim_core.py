@@ -13,20 +13,22 @@ scheduler shows here at once.  The model of one build:
   phase; the SCC's dependents are released when its interface is done;
 - with `send_ahead`, the coordinator's send-ahead: a busy worker whose task
   is expected to end within that many seconds gets the next queued task
-  behind it if that one is as small, and starts it with no round trip;
+  behind it if that one is as small, and starts it with no round trip
+  (judged when something happens, as the coordinator judges it on a message);
 - every SCC is stale unless listed as fresh (fresh ones cost nothing and
   release their dependents when classified).
 
 With `Sharing`, a big SCC's bodies are shared as the coordinator shares
 them (`mypy_split/sharing.py`, whose `SharingDesk` and `SharedScc` make
-every decision here too): the owner checks the interface, idle workers join under
-`SharedScc.may_join` when nothing is queued, each helper first repeats the
+every decision here too): the owner checks the interface, idle workers
+join under `SharedScc.may_join` when nothing is queued, each helper first repeats the
 interface, then every participant takes bodies a chunk at a time (a round
 trip each) until none are left or, for a helper, a queued SCC outranks
 what is left.  The SCC is done when its last participant is.
 
 `ideal` is the bound no schedule beats: serial start plus the larger of the
-total work spread over N workers and the critical path, with no overheads.
+total work spread over N workers and the critical path, with no overheads
+(with sharing, a chain may end in an SCC's largest body instead of all of them).
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ Read back here:
   loaded or checked again), and the round trip: the idle gap between one
   task's last span and the next task's first on the same worker.  Gaps also
   hold waits for work to become ready, so their median stands for the
-  round trip.  The gaps between a shared task's chunks of bodies (each
+  round trip (their mean, shown too, bounds it from above).  A run with the
+  coordinator's send-ahead on has short gaps for the tasks it sent ahead:
+  trace with MYPY_SPLIT_SEND_AHEAD=0 to measure the round trip itself.  The gaps between a shared task's chunks of bodies (each
   asked for and handed out) are the same kind of round trip, shown apart.
 
 Pure apart from reading the file.  The SCC ids are those of the plan the
@@ -81,6 +83,7 @@ class TraceMeasures:
     per_task: float
     round_trip: float
     gaps: int  # how many gaps the round trip is the median of
+    mean_gap: float
     chunk_round_trip: float | None  # the median gap between chunks of shared bodies, if any
     tasks: int
     helpers: int  # tasks that repeated a shared SCC's interface to help
@@ -137,6 +140,7 @@ def measure(spans: Sequence[TraceSpan]) -> TraceMeasures:
         per_task=statistics.fmean(loading) if loading else 0.0,
         round_trip=statistics.median(gaps) if gaps else 0.0,
         gaps=len(gaps),
+        mean_gap=statistics.fmean(gaps) if gaps else 0.0,
         chunk_round_trip=statistics.median(chunk_gaps) if chunk_gaps else None,
         tasks=len(loading),
         helpers=helpers,

@@ -241,7 +241,8 @@ def read_measures(path: str | None) -> tuple[TraceMeasures, list[TraceSpan]] | N
     print(
         f"trace: {trace.workers} workers, {trace.tasks} tasks ({trace.helpers} helping), "
         f"{len(trace.costs)} SCCs measured, {trace.wall:.2f} s wall; "
-        f"round trip {trace.round_trip * 1000:.2f} ms (median of {trace.gaps} gaps)"
+        f"round trip {trace.round_trip * 1000:.2f} ms (median of {trace.gaps} gaps between tasks; "
+        f"mean {trace.mean_gap * 1000:.2f} ms, with waits for work)"
         + (
             f", {trace.chunk_round_trip * 1000:.2f} ms between chunks of shared bodies"
             if trace.chunk_round_trip is not None

@@ -184,7 +184,7 @@ def test_a_trace_gives_costs_and_overheads(tmp_path: Path) -> None:
     assert measured.helpers == 1
     assert measured.repeated == pytest.approx(0.67)
     assert (measured.workers, measured.tasks, measured.gaps) == (2, 3, 1)
-    assert measured.round_trip == pytest.approx(0.002)
+    assert measured.round_trip == measured.mean_gap == pytest.approx(0.002)
     assert measured.chunk_round_trip == pytest.approx(0.003)
     assert measured.per_task == pytest.approx(0.02)
     assert measured.serial_start == 1.0
