@@ -160,7 +160,6 @@ class _Build:
         # Each busy worker's task, and the one sent ahead behind it.
         self.task: dict[int, int] = {}
         self.next_task: dict[int, int] = {}
-        self.committed: set[int] = set()
         # What the send-ahead and helper rules look at, as the coordinator does.
         self.began: dict[int, float] = {}
         self.sent_at: dict[int, float] = {}
@@ -268,7 +267,6 @@ class _Build:
         self.scheduler.interface_done(scc_id)
         self.interface_at.setdefault(scc_id, self.now)
         if scc_id in self.desk.shared:
-            self.committed.add(scc_id)
             self.ask(worker, scc_id)  # The owner asks for its first bodies at once.
         else:
             self.push(self.now + self.costs.get(scc_id, ZERO).implementation, _IMPLEMENTATION, worker, scc_id)
@@ -309,7 +307,7 @@ class _Build:
         shared.leave(worker)
         if shared.stalled():
             raise SimulationError(f"shared SCC {scc_id} has bodies left but no participant")
-        if shared.done(scc_id in self.committed):
+        if shared.done(scc_id in self.interface_at):
             del self.desk.shared[scc_id]
             self.scheduler.implementation_done(scc_id)
         self.task_over(worker)
