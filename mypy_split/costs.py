@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from mypy.build import Graph
 from mypy.options import Options
@@ -176,3 +176,25 @@ def write_costs(path: str, costs: dict[str, PhaseCost]) -> None:
             os.remove(temporary)
         except OSError:
             pass
+
+
+class LazyCosts(Mapping[int, PhaseCost]):
+    """SCC costs computed on first use: a run that finds every SCC fresh needs none."""
+
+    def __init__(self, compute: Callable[[], dict[int, PhaseCost]]) -> None:
+        self._compute = compute
+        self._costs: dict[int, PhaseCost] | None = None
+
+    def _all(self) -> dict[int, PhaseCost]:
+        if self._costs is None:
+            self._costs = self._compute()
+        return self._costs
+
+    def __getitem__(self, scc_id: int) -> PhaseCost:
+        return self._all()[scc_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())

@@ -28,7 +28,7 @@ from mypy.build import BuildManager
 
 from mypy_split import fine_grained, phases, raw_trees, sharing, task_messages
 from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_task
-from mypy_split.costs import CostModel
+from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
 from mypy_split.graph import BuildPlan
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, RunningTasks
@@ -109,7 +109,7 @@ class Coordinator:
         self.show = self.gate.show
         self.observer = observer
         self.costs = costs if costs is not None else CostModel({}, None)
-        self.scc_costs = self.costs.scc_costs(plan)
+        self.scc_costs = LazyCosts(lambda: self.costs.scc_costs(plan))
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
         self.affinity = MemoryAffinity(plan.nodes)
         self.keep_in_memory = affinity_wanted()
@@ -179,19 +179,18 @@ class Coordinator:
         SCC is left to classify.
         """
         while ready := self.scheduler.take_classifiable():
+            # One engine call for all of them (each SCC is judged on its own).
+            classified = phases.classify([self.plan.scc(scc_id) for scc_id in ready], self.graph, self.manager)
+            fresh_ids = set(classified.fresh)
             for scc_id in ready:
-                self.classify_one(scc_id)
-
-    def classify_one(self, scc_id: int) -> None:
-        classified = phases.classify([self.plan.scc(scc_id)], self.graph, self.manager)
-        fresh = bool(classified.fresh)
-        self.fresh[scc_id] = fresh
-        self.fresh_errors[scc_id] = classified.cached_errors
-        if fresh:
-            self.observer.scc_fresh(scc_id, len(self.plan.scc(scc_id).mod_ids))
-        else:
-            self.note_stale(scc_id)
-        self.scheduler.classified(scc_id, fresh)
+                fresh = scc_id in fresh_ids
+                self.fresh[scc_id] = fresh
+                self.fresh_errors[scc_id] = classified.cached_by_scc.get(scc_id, [])
+                if fresh:
+                    self.observer.scc_fresh(scc_id, len(self.plan.scc(scc_id).mod_ids))
+                else:
+                    self.note_stale(scc_id)
+                self.scheduler.classified(scc_id, fresh)
 
     # -- dispatch ---------------------------------------------------------------
 

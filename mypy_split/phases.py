@@ -58,6 +58,8 @@ class Classified:
     fresh: list[int]
     stale: list[int]
     cached_errors: list[ModuleErrors]
+    # The same, by fresh SCC.
+    cached_by_scc: dict[int, list[ModuleErrors]]
 
 
 def classify(sccs: list[SCC], graph: Graph, manager: BuildManager) -> Classified:
@@ -77,7 +79,16 @@ def classify(sccs: list[SCC], graph: Graph, manager: BuildManager) -> Classified
         ModuleErrors(path, lines, cached_tuples(path, by_path, graph))
         for path, lines in flushed
     ]
-    return Classified([scc.id for scc in fresh], [scc.id for scc in stale], cached)
+    scc_of = {module_id: scc.id for scc in fresh for module_id in scc.mod_ids}
+    by_scc: dict[int, list[ModuleErrors]] = {scc.id: [] for scc in fresh}
+    # SCCs are flushed one after another; a path of no module (none known)
+    # stays with the SCC flushed before it.
+    current = fresh[0].id if fresh else None
+    for module_errors in cached:
+        current = scc_of.get(by_path.get(module_errors.path or "", ""), current)
+        if current is not None:
+            by_scc[current].append(module_errors)
+    return Classified([scc.id for scc in fresh], [scc.id for scc in stale], cached, by_scc)
 
 
 def cached_tuples(path: str | None, by_path: dict[str, str], graph: Graph) -> list[ErrorTuple] | None:

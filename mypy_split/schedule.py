@@ -149,8 +149,12 @@ class ParallelScheduler:
         self._order = {node.id: position for position, node in enumerate(nodes)}
         self._dependents = {node.id: node.dependents for node in nodes}
         self._blocking = {node.id: len(node.deps) for node in nodes}
-        self._priority = critical_paths(nodes, costs)
-        self._cost = {node.id: total_cost(node, costs) for node in nodes}
+        # Costs are looked at only once an SCC is queued: a run that finds
+        # everything fresh never computes them.
+        self._nodes = nodes
+        self._costs = costs
+        self._paths: dict[int, float] | None = None
+        self._totals: dict[int, float] | None = None
         self._classifiable = [node.id for node in nodes if not node.deps]
         self._queue: list[tuple[float, int, int]] = []
         self._running: set[int] = set()
@@ -186,7 +190,7 @@ class ParallelScheduler:
         starts without a round trip to the coordinator, while a big one is
         left for whichever worker is free first.
         """
-        if not self._queue or self._cost[self._queue[0][2]] > limit:
+        if not self._queue or self._total_costs[self._queue[0][2]] > limit:
             return None
         return self.next_task()
 
@@ -207,6 +211,18 @@ class ParallelScheduler:
             ),
             default=0.0,
         )
+
+    @property
+    def _priority(self) -> dict[int, float]:
+        if self._paths is None:
+            self._paths = critical_paths(self._nodes, self._costs)
+        return self._paths
+
+    @property
+    def _total_costs(self) -> dict[int, float]:
+        if self._totals is None:
+            self._totals = {node.id: total_cost(node, self._costs) for node in self._nodes}
+        return self._totals
 
     def top_priority(self) -> float | None:
         """The critical path of the SCC that would start next, or None if none waits."""
