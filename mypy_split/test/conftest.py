@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from mypy_split.driver import SINGLE_WORKER_VARIABLE
 from mypy_split.parallel import POOL_WORTH_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.differential import MYPY
@@ -30,6 +31,8 @@ WarmCache = Callable[[list[str]], Path]
 # that meets an idle worker has its implementation phase shared.
 os.environ[POOL_WORTH_VARIABLE] = "0"
 os.environ[SHARE_MIN_VARIABLE] = "0"
+# `-n 1` runs in-process for users; the tests keep its real single worker covered.
+os.environ[SINGLE_WORKER_VARIABLE] = "1"
 
 
 def _build_warm_cache(root: Path, flags: list[str]) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mypy_split.driver import SINGLE_WORKER_VARIABLE
 from mypy_split.graph import SccNode
 from mypy_split.schedule import PhaseCost
 from mypy_split.test.conftest import WarmCache
@@ -103,3 +104,24 @@ def test_an_unwritable_trace_file_is_a_usage_error(tmp_path: Path, warm_cache: W
 def copied_cache(warm_cache: WarmCache, target: Path) -> Path:
     shutil.copytree(warm_cache([]), target, symlinks=True)
     return target
+
+
+@pytest.mark.parametrize("single_worker, workers_seen", [("", set()), ("1", {"worker 0"})])
+def test_one_worker_runs_in_process_unless_asked(
+    tmp_path: Path, warm_cache: WarmCache, single_worker: str, workers_seen: set[str]
+) -> None:
+    """`-n 1` checks in the coordinator's process (no worker row in the trace) unless a real worker is asked for."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("import a\nx: str = a.f()\n")
+    (project / "a.py").write_text("def f() -> int:\n    return 1\n")
+    expected = run_tool(MYPY, ["main.py"], project, copied_cache(warm_cache, tmp_path / "c1"), {})
+    trace_file = tmp_path / "trace.json"
+    env = {SINGLE_WORKER_VARIABLE: single_worker}
+    args = ["main.py", "-n", "1", "--trace", str(trace_file)]
+    ours = run_tool(MYPY_SPLIT, args, project, copied_cache(warm_cache, tmp_path / "c2"), env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
+    assert expected.returncode == 1
+    events = json.loads(trace_file.read_text())["traceEvents"]
+    rows = {event["args"]["name"] for event in events if event["ph"] == "M"}
+    assert rows - {"coordinator"} == workers_seen
