@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mypy_split.parallel import POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.mypy_corpus import (
     DEFAULT_INDEX,

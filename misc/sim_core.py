@@ -58,7 +58,7 @@ class Overheads:
     per_task: float = 0.0
     # Idle time of a worker between two tasks (or two chunks of bodies).
     round_trip: float = 0.0
-    # The coordinator's send-ahead limit (parallel.SEND_AHEAD_SECONDS); 0: off.
+    # The coordinator's send-ahead limit (tuning.SEND_AHEAD_SECONDS); 0: off.
     send_ahead: float = 0.0
 
 

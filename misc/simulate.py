@@ -54,7 +54,7 @@ from mypy.fscache import FileSystemCache  # noqa: E402
 from mypy_split import engine, phases  # noqa: E402
 from mypy_split.costs import CostModel  # noqa: E402
 from mypy_split.graph import BuildPlan, load_graph, plan_sccs  # noqa: E402
-from mypy_split.parallel import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_from_environment  # noqa: E402
+from mypy_split.tuning import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_from_environment  # noqa: E402
 from mypy_split.schedule import PhaseCost  # noqa: E402
 from mypy_split.sharing import share_min_seconds  # noqa: E402
 from sim_core import Overheads, Sharing  # noqa: E402

@@ -26,11 +26,12 @@ import time
 
 from mypy.build import BuildManager
 
-from mypy_split import fine_grained, phases, raw_trees, sharing, task_messages
+from mypy_split import fine_grained, phases, sharing, task_messages
 from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_task
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
 from mypy_split.graph import BuildPlan
+from mypy_split.local_check import check_as_worker
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, RunningTasks
 from mypy_split.parse_gate import ParseGate
 from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
@@ -38,7 +39,6 @@ from mypy_split.protocol import (
     PROTOCOL_VERSION,
     Bodies,
     CheckScc,
-    GraphData,
     Hello,
     ImplementationDone,
     InterfaceDone,
@@ -57,29 +57,15 @@ from mypy_split.schedule import (
     RunInterface,
     SequentialLoop,
 )
+from mypy_split.tuning import (
+    POOL_WORTH_SECONDS,
+    POOL_WORTH_VARIABLE,
+    SEND_AHEAD_SECONDS,
+    SEND_AHEAD_VARIABLE,
+    seconds_from_environment,
+)
 
 MAX_ATTEMPTS = 2
-# Expected seconds of stale work below which starting workers costs more than
-# it saves (process start, engine import, loading dependencies from the cache):
-# until the stale SCCs found add up to this, they are checked here.  The
-# environment can change it (tests set 0 to exercise workers on tiny projects).
-POOL_WORTH_SECONDS = 1.0
-POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
-# A worker whose task should end within this many seconds is sent its next
-# task ahead if that one is expected to be this small too: it then starts
-# without waiting for a round trip to this process (about a millisecond, for
-# each of hundreds of tiny SCCs).  Bigger tasks wait for the first free worker.
-SEND_AHEAD_SECONDS = 0.02
-SEND_AHEAD_VARIABLE = "MYPY_SPLIT_SEND_AHEAD"
-
-
-def seconds_from_environment(variable: str, default: float) -> float:
-    try:
-        return float(os.environ.get(variable, default))
-    except ValueError:
-        return default
-
-
 
 
 class Coordinator:
@@ -271,15 +257,11 @@ class Coordinator:
         """
         if not self.affinity.constrained:
             return self.scheduler.next_task()
-        picked = choose_task(
-            self.scheduler.queued_in_order(),
-            lambda scc_id: self.affinity.missing(scc_id, executor),
-            self.recheck_cost,
-        )
-        if picked is None:
-            return None
-        self.scheduler.take(picked[0])
-        return picked[0]
+        missing = lambda scc_id: self.affinity.missing(scc_id, executor)  # noqa: E731
+        picked = choose_task(self.scheduler.queued_in_order(), missing, self.recheck_cost)
+        if picked is not None:
+            self.scheduler.take(picked[0])
+        return None if picked is None else picked[0]
 
     def to_recheck(self, scc_id: int, worker: WorkerHandle) -> list[int]:
         """What the worker checks again in memory before this SCC; it then holds all of it."""
@@ -293,8 +275,7 @@ class Coordinator:
         return recheck
 
     def recheck_cost(self, scc_ids: list[int]) -> float:
-        costs = [self.scc_costs[scc_id] for scc_id in scc_ids]
-        return sum(cost.interface + cost.implementation for cost in costs)
+        return sum(self.scc_costs[scc_id].interface + self.scc_costs[scc_id].implementation for scc_id in scc_ids)
 
     def untainted_worker(self, scc_id: int, idle: WorkerHandle, pool: WorkerPool) -> WorkerHandle | None:
         """An idle worker that may run the SCC (`idle` unless it helped with it), or None.
@@ -388,14 +369,11 @@ class Coordinator:
         if self.pool is None:
             self.pool = WorkerPool(self.worker_count, self.hello, self.pass_fds)
         if not self.graph_sent:
-            frame = encode(self.graph_message())
+            frame = encode(task_messages.graph_message(self.plan, self.manager))
             for worker in self.pool.workers:
                 self.pool.send_frame(worker, frame)
             self.graph_sent = True
         return self.pool
-
-    def graph_message(self) -> GraphData:
-        return task_messages.graph_message(self.plan, self.manager)
 
     def task_message(self, scc_id: int, recheck: list[int]) -> CheckScc:
         return task_messages.task_message(self.plan, self.manager, scc_id, recheck)
@@ -599,51 +577,23 @@ class Coordinator:
         return any(worker.task == scc_id for worker in self.pool.live_workers)
 
     def check_here(self, scc_id: int) -> None:
-        """Check an SCC in this process, at its place in the sequential order.
-
-        Its dependencies were checked by workers, so this process loads them
-        from the cache as a worker would (by cache name, not by a meta it
-        never read): for that, the manager acts as a worker meanwhile.
-        """
+        """Check an SCC in this process, at its place in the sequential order (`local_check.py`)."""
         # Before this process writes its first cache entry (see parse_gate.py).
         self.gate.before_checking_here()
         self.printer.before_checking_here()
-        self.manager.parallel_worker = True
         started = time.perf_counter()
-        try:
-            self.check_here_as_worker(scc_id)
-        finally:
-            self.manager.parallel_worker = False
         scc = self.plan.scc(scc_id)
+
+        def interface_checked(module_ids: list[str]) -> None:
+            self.note_sensitive(scc_id, module_ids)
+            self.scheduler.interface_done(scc_id)
+
+        for module_errors in check_as_worker(scc, self.graph, self.manager, self.tasks, interface_checked):
+            self.show(module_errors)
         self.costs.record(scc.mod_ids, self.graph, time.perf_counter() - started, 0.0)
         self.printer.after_checking_here()
-        self.scheduler.interface_done(scc_id)
         self.scheduler.implementation_done(scc_id)
         self.classify_ready()
-
-    def check_here_as_worker(self, scc_id: int) -> None:
-        scc = self.plan.scc(scc_id)
-        # Also when a worker built them before it was lost: this process has imports only.
-        raw_trees.build_trees_here([self.graph[module_id] for module_id in sorted(scc.mod_ids)], self.manager)
-        if phases.needs_one_piece(scc, self.graph):
-            self.tasks.start(scc_id, "whole", None)
-            shown = phases.check_whole(scc, self.graph, self.manager)
-            self.note_sensitive(scc_id, phases.order_in_scc(scc, self.graph))
-            self.tasks.end(scc_id, True)
-        else:
-            self.tasks.start(scc_id, "interface", None)
-            result = phases.check_interface(scc, self.graph, self.manager)
-            self.note_sensitive(scc_id, list(result.module_ids))
-            self.tasks.end(scc_id, True)
-            self.scheduler.interface_done(scc_id)
-            self.tasks.start(scc_id, "implementation", None)
-            shown = phases.check_implementation(
-                list(result.module_ids), list(result.meta_files), self.graph, self.manager
-            )
-            self.tasks.end(scc_id, True)
-        for module_errors in shown:
-            self.show(module_errors)
-
 
     def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
         sensitive = self.keep_in_memory and bool(phases.cache_sensitive_modules(module_ids, self.graph))

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mypy_split.driver import SINGLE_WORKER_VARIABLE
-from mypy_split.parallel import POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.differential import MYPY
 

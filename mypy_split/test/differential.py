@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mypy_split.parallel import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
 from mypy_split.test.casefile import Case, Step
 
 BIN = Path(sys.executable).parent

@@ -35,7 +35,7 @@ from typing import IO, NoReturn
 
 import pytest
 
-from mypy_split.parallel import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.projects import Project, generate

@@ -18,7 +18,7 @@ import pytest
 from mypy.build import Graph
 from mypy.fscache import FileSystemCache
 
-from mypy_split import driver, engine, parallel
+from mypy_split import driver, engine, parallel, tuning
 from mypy_split.output import MessageSink
 from mypy_split.protocol import CheckScc, decode, encode
 from mypy_split.test.conftest import WarmCache
@@ -103,7 +103,7 @@ def test_coordinator_holds_no_whole_tree_when_workers_check(
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Workers for any stale work, however small the project (conftest sets it too).
-    monkeypatch.setenv(parallel.POOL_WORTH_VARIABLE, "0")
+    monkeypatch.setenv(tuning.POOL_WORTH_VARIABLE, "0")
 
 
 # A blocker found while checking lists every file not shown yet, in the order
@@ -130,7 +130,7 @@ def test_blocker_lists_files_in_mypys_order(tmp_path: Path, warm_cache: WarmCach
     for tool, extra in ((MYPY, []), (MYPY_SPLIT, ["-n", "2"])):
         cache = tmp_path / f"cache-{len(results)}"
         shutil.copytree(warm_cache(flags), cache, symlinks=True)
-        env = {parallel.POOL_WORTH_VARIABLE: pool_min_work}
+        env = {tuning.POOL_WORTH_VARIABLE: pool_min_work}
         results.append(run_tool(tool, ["main.py", *flags, *extra], project, cache, env))
     expected, actual = results
     assert expected.stdout.startswith('b.py:1: error: "type" statements'), expected.stdout

@@ -1,0 +1,52 @@
+"""An SCC checked in the coordinator's own process, as a worker would check it.
+
+The coordinator checks an SCC itself when its task ended in a blocker or an
+internal error, or no live worker may take it.  Its dependencies were checked
+by workers, so this process loads them from the cache as a worker would (by
+cache name, not by a meta it never read): the manager acts as a worker
+meanwhile.  The coordinator holds imports-only trees (`raw_trees.py`), so the
+SCC's whole trees are built first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mypy.build import SCC, BuildManager, Graph
+
+from mypy_split import phases, raw_trees
+from mypy_split.observe import RunningTasks
+
+
+def check_as_worker(
+    scc: SCC,
+    graph: Graph,
+    manager: BuildManager,
+    tasks: RunningTasks,
+    interface_checked: Callable[[list[str]], None],
+) -> list[phases.ModuleErrors]:
+    """Both phases of the SCC (or its one piece); the errors to show, in mypy's order.
+
+    `interface_checked` gets the SCC's modules in check order as soon as
+    their interface is committed (the whole SCC, for one piece).
+    """
+    manager.parallel_worker = True
+    try:
+        # Also when a worker built them before it was lost: this process has imports only.
+        raw_trees.build_trees_here([graph[module_id] for module_id in sorted(scc.mod_ids)], manager)
+        if phases.needs_one_piece(scc, graph):
+            tasks.start(scc.id, "whole", None)
+            shown = phases.check_whole(scc, graph, manager)
+            interface_checked(phases.order_in_scc(scc, graph))
+            tasks.end(scc.id, True)
+            return shown
+        tasks.start(scc.id, "interface", None)
+        result = phases.check_interface(scc, graph, manager)
+        interface_checked(list(result.module_ids))
+        tasks.end(scc.id, True)
+        tasks.start(scc.id, "implementation", None)
+        shown = phases.check_implementation(list(result.module_ids), list(result.meta_files), graph, manager)
+        tasks.end(scc.id, True)
+        return shown
+    finally:
+        manager.parallel_worker = False

@@ -1,0 +1,30 @@
+"""Thresholds of the coordinator's decisions that the environment may change.
+
+Each has a measured default; tests and benchmarks set the variables to force
+a path (workers on tiny projects) or to compare settings side by side.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Expected seconds of stale work below which starting workers costs more than
+# it saves (process start, engine import, loading dependencies from the cache):
+# until the stale SCCs found add up to this, they are checked in-process.
+# Tests set 0 to exercise workers on tiny projects.
+POOL_WORTH_SECONDS = 1.0
+POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
+# A worker whose task should end within this many seconds is sent its next
+# task ahead if that one is expected to be this small too: it then starts
+# without waiting for a round trip to the coordinator (about a millisecond,
+# for each of hundreds of tiny SCCs).  Bigger tasks wait for the first free
+# worker.  0 turns it off.
+SEND_AHEAD_SECONDS = 0.02
+SEND_AHEAD_VARIABLE = "MYPY_SPLIT_SEND_AHEAD"
+
+
+def seconds_from_environment(variable: str, default: float) -> float:
+    try:
+        return float(os.environ.get(variable, default))
+    except ValueError:
+        return default
