@@ -371,3 +371,36 @@ else:
     }
     # The file is no longer the cached text: nothing is read from it.
     assert source_orders(str(path), hash_digest(b"older text")) is None
+
+
+def test_warm_up_loads_every_tree_before_any_dependency_map(
+    tmp_path: Path, warm_cache: WarmCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit needs the trees; only an interface edit reads the maps, which the engine can load itself."""
+    from mypy.modulefinder import BuildSource
+    from mypy.util import FancyFormatter
+
+    from mypy_split.daemon.options import start_options
+    from mypy_split.daemon.session import Session
+
+    cache = fine_grained_cache(tmp_path, warm_cache)
+    project = tmp_path / "project"
+    apply(project, {"main.py": "x: int = 1\n"}, [], int(time.time()) - 100)
+    monkeypatch.chdir(project)
+    # A parallel first check, then the program loaded from the cache it wrote.
+    start = start_options(["-n", "2", "--cache-dir", str(cache), "main.py"])
+    session = Session(start, FancyFormatter(sys.stdout, sys.stderr, False))
+    session.check([BuildSource("main.py", "main")], False, False, 80)
+    assert session.fine_grained is not None and session.loaded_from_cache
+    graph, manager = session.fine_grained.graph, session.fine_grained.manager
+    maps_before = {m for m, state in graph.items() if state.fine_grained_deps_loaded}
+    assert len(graph) - len(manager.modules) > 10, "typeshed should still be on disk"
+    steps_taken = 0
+    while session.warm_up():
+        steps_taken += 1
+        maps_now = {m for m, state in graph.items() if state.fine_grained_deps_loaded}
+        if session.unread_sources or session.cold_modules:
+            assert maps_now == maps_before, "a dependency map was loaded before the last tree"
+    assert steps_taken > 0
+    assert set(manager.modules) == set(graph)
+    assert all(state.fine_grained_deps_loaded for state in graph.values())
