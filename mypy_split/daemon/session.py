@@ -233,6 +233,25 @@ class Session:
         self.trees_seen.update(loaded)
         self.read_sources(loaded)
 
+    def trees_to_load_first(self, changed: list[str]) -> list[str]:
+        """The changed modules, and those whose TypedDicts an update could otherwise see in cache order.
+
+        An update checks a module still loaded from the cache whole when an
+        edit reaches it, comparing its tree before and after; a tree the
+        engine loads itself mid-update keeps the cache's key order, which
+        looks like an edit of every TypedDict whose source order differs and
+        re-checks whole all that use it.  Only modules importing a changed
+        one can be reached; looked for only while the warm-up has not loaded
+        every such tree yet.
+        """
+        assert self.fine_grained is not None
+        manager, graph = self.fine_grained.manager, self.fine_grained.graph
+        first = [module_id for module_id in changed if module_id in graph]
+        pending = {m for m in self.typeddict_orders if m in graph and m not in manager.modules}
+        if pending and first:
+            first += sorted(pending & changes.importers_of_any(first, graph))
+        return first
+
     def read_sources(self, module_ids: list[str]) -> None:
         """Note the TypedDict key order in each module's source, if it is still the cached text.
 
@@ -359,7 +378,7 @@ class Session:
         reference = self.last_messages
         if self.loaded_from_cache:
             # Loaded here before the engine would: see load_trees.
-            self.load_trees([module_id for module_id, _ in changed if module_id in self.fine_grained.graph])
+            self.load_trees(self.trees_to_load_first([module_id for module_id, _ in changed]))
         messages = self.fine_grained.update(changed, removed, followed)
         if self.loaded_from_cache and self.fine_grained.blocking_error is None:
             # The engine updates a module loaded from the cache whole, after the

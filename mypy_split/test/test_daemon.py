@@ -404,3 +404,40 @@ def test_warm_up_loads_every_tree_before_any_dependency_map(
     assert steps_taken > 0
     assert set(manager.modules) == set(graph)
     assert all(state.fine_grained_deps_loaded for state in graph.values())
+
+
+def test_an_update_before_the_warm_up_sees_typeddicts_in_source_order(
+    tmp_path: Path, warm_cache: WarmCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dependent the update checks whole keeps its TypedDict's key order: its own users stay untouched."""
+    from mypy.modulefinder import BuildSource
+    from mypy.util import FancyFormatter
+
+    from mypy_split.daemon.options import start_options
+    from mypy_split.daemon.session import Session
+
+    cache = fine_grained_cache(tmp_path, warm_cache)
+    project = tmp_path / "project"
+    files = {
+        "a.py": "def f() -> int:\n    return 1\n",
+        # Keys out of sorted order: the cache stores them sorted.
+        "b.py": "from typing import TypedDict\nfrom a import f\n\n\nclass TD(TypedDict):\n"
+        "    z: int\n    y: int\n\n\ndef g() -> object:\n    return f()\n",
+        "c.py": "from b import TD\n\n\ndef h(t: TD) -> int:\n    return t['z']\n",
+    }
+    stamp = int(time.time()) - 100
+    apply(project, files, [], stamp)
+    monkeypatch.chdir(project)
+    start = start_options(["-n", "2", "--cache-dir", str(cache), "a.py", "b.py", "c.py"])
+    session = Session(start, FancyFormatter(sys.stdout, sys.stderr, False))
+    sources = [BuildSource(f"{m}.py", m) for m in "abc"]
+    assert session.check(list(sources), False, False, 80)["status"] == 0
+    assert session.fine_grained is not None and session.loaded_from_cache
+    # Only the sources read: the edit comes before any tree is loaded.
+    while session.unread_sources:
+        session.warm_up()
+    assert "b" not in session.fine_grained.manager.modules
+    apply(project, {"a.py": "def f() -> str:\n    return ''\n"}, [], stamp + 10)
+    reply = session.check(list(sources), False, False, 80)
+    assert reply["status"] == 0, reply
+    assert sorted(session.fine_grained.updated_modules) == ["a", "b"]
