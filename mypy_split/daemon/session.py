@@ -241,15 +241,21 @@ class Session:
         engine loads itself mid-update keeps the cache's key order, which
         looks like an edit of every TypedDict whose source order differs and
         re-checks whole all that use it.  Only modules importing a changed
-        one can be reached; looked for only while the warm-up has not loaded
-        every such tree yet.
+        one can be reached; they are looked for only while the warm-up has
+        not read every source or loaded every such tree yet.
         """
         assert self.fine_grained is not None
         manager, graph = self.fine_grained.manager, self.fine_grained.graph
         first = [module_id for module_id in changed if module_id in graph]
-        pending = {m for m in self.typeddict_orders if m in graph and m not in manager.modules}
-        if pending and first:
-            first += sorted(pending & changes.importers_of_any(first, graph))
+
+        def pending() -> set[str]:
+            return {m for m in self.typeddict_orders if m in graph and m not in manager.modules}
+
+        if first and (self.unread_sources or pending()):
+            reachable = changes.importers_of_any(first, graph)
+            # Their text is still what the cache describes unless this edit changed it too.
+            self.read_sources([m for m in self.unread_sources if m in reachable])
+            first += sorted(pending() & reachable)
         return first
 
     def read_sources(self, module_ids: list[str]) -> None:
