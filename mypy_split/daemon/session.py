@@ -249,7 +249,12 @@ class Session:
         first = [module_id for module_id in changed if module_id in graph]
 
         def pending() -> set[str]:
-            return {m for m in self.typeddict_orders if m in graph and m not in manager.modules}
+            # The engine's cache stores keys sorted: only other orders look changed.
+            return {
+                m
+                for m, orders in self.typeddict_orders.items()
+                if m in graph and m not in manager.modules and any(keys != sorted(keys) for keys in orders.values())
+            }
 
         if first and (self.unread_sources or pending()):
             reachable = changes.importers_of_any(first, graph)
