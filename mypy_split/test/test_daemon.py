@@ -304,6 +304,13 @@ def test_stored_lines_go_where_a_recheck_would_put_them() -> None:
     merged = merge(messages, stored, [line("e.py")], "b", lambda: {"a"}, lambda: module_of_file)
     assert merged == [line(f"{m}.py") for m in "ebacd"]
 
+    def whole_program() -> dict[str, str]:
+        raise AssertionError("one new file needs no walk of the program")
+
+    # A single new file goes after the known ones, without walking the program.
+    merged = merge([line("b.py"), line("e.py")], {}, [line("e.py")], "b", whole_program, whole_program)
+    assert merged == [line("e.py"), line("b.py")]
+
 
 def test_explicit_changes() -> None:
     from mypy.modulefinder import BuildSource
