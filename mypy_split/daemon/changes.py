@@ -187,15 +187,21 @@ def resync_dependencies(graph: Graph) -> None:
 
 def importers_of(module_id: str, graph: Graph) -> set[str]:
     """The modules that import `module_id`, directly or through others."""
+    return importers_of_any([module_id], graph)
+
+
+def importers_of_any(module_ids: Iterable[str], graph: Graph) -> set[str]:
+    """The modules that import any of `module_ids`, directly or through others (not those named)."""
     importers: dict[str, list[str]] = {}
     for state in graph.values():
         for dep in state.dependencies:
             importers.setdefault(dep, []).append(state.id)
+    named = set(module_ids)
     found: set[str] = set()
-    todo = [module_id]
+    todo = list(named)
     while todo:
         for importer in importers.get(todo.pop(), []):
-            if importer not in found and importer != module_id:
+            if importer not in found and importer not in named:
                 found.add(importer)
                 todo.append(importer)
     return found

@@ -58,6 +58,8 @@ class Session:
         self.loaded_from_cache = False
         # Modules whose trees are still on disk, last to load first (see warm_up).
         self.cold_modules: list[str] = []
+        # Modules whose fine-grained dependency maps are still on disk, in the same order.
+        self.cold_deps: list[str] = []
         # Modules whose loaded trees load_trees has looked at.
         self.trees_seen: set[str] = set()
         # Modules loaded from a cache: those whose source warm_up is still to
@@ -144,6 +146,7 @@ class Session:
             order = [m for scc in mypy.build.sorted_components(self.fine_grained.graph) for m in sorted(scc.mod_ids)]
             self.cold_modules = order[::-1]
             self.unread_sources = list(self.cold_modules)
+            self.cold_deps = list(self.cold_modules)
         else:
             # Remember every file's state as of this check.
             self.fswatcher.find_changed()
@@ -175,33 +178,46 @@ class Session:
         return messages
 
     def warm_up(self) -> bool:
-        """Read a few more sources, or load one more module from the cache; False when done.
+        """Do one small step of loading from the cache; False when nothing is left.
 
         The server calls this while no request waits.  A daemon loaded from a
-        cache would otherwise load a module's tree, its dependencies' trees and
-        its fine-grained dependency map at its first edit; one that checked
-        everything itself has them in memory already.  The sources are read
-        first, before an edit changes them (see typeddicts).
+        cache would otherwise load a module's tree and its dependencies' trees
+        at its first edit; one that checked everything itself has them in
+        memory already.  Three phases, most urgent first: the sources are
+        read before an edit changes them (see typeddicts); then the trees,
+        dependencies first, which any edit needs for everything the edited
+        module imports; last the fine-grained dependency maps, which only an
+        edit that changes an interface reads (and the engine would load them
+        itself when it does).
         """
         if self.unread_sources:
             # Read while the files are still what the cache describes.
             self.read_sources(self.unread_sources[-SOURCES_PER_STEP:])
             del self.unread_sources[-SOURCES_PER_STEP:]
             return True
-        while self.cold_modules and self.fine_grained is not None:
-            module_id = self.cold_modules.pop()
-            manager, graph = self.fine_grained.manager, self.fine_grained.graph
-            state = graph.get(module_id)
-            if state is None:
-                continue
-            loading = module_id not in manager.modules or not state.fine_grained_deps_loaded
-            if module_id not in manager.modules:
-                self.load_trees([module_id])
-            # The dependency map an update reads when a change first reaches the module.
-            ensure_deps_loaded(module_id, self.fine_grained.deps, graph)
-            if loading:
-                return bool(self.cold_modules)
+        if self.fine_grained is None:
+            return False
+        if self.cold_modules:
+            self.load_next_tree()
+            return True
+        if self.cold_deps:
+            graph = self.fine_grained.graph
+            for module_id in self.cold_deps[-SOURCES_PER_STEP:]:
+                if module_id in graph:
+                    ensure_deps_loaded(module_id, self.fine_grained.deps, graph)
+            del self.cold_deps[-SOURCES_PER_STEP:]
+            return True
         return False
+
+    def load_next_tree(self) -> None:
+        """Load the tree of the next module not loaded yet (skipping those an update loaded)."""
+        assert self.fine_grained is not None
+        manager = self.fine_grained.manager
+        while self.cold_modules:
+            module_id = self.cold_modules.pop()
+            if module_id in self.fine_grained.graph and module_id not in manager.modules:
+                self.load_trees([module_id])
+                return
 
     def load_trees(self, module_ids: list[str]) -> None:
         """Load the trees of `module_ids` and their dependencies from the cache, as the engine would.
@@ -216,6 +232,36 @@ class Session:
         loaded = list(manager.modules.keys() - self.trees_seen)
         self.trees_seen.update(loaded)
         self.read_sources(loaded)
+
+    def trees_to_load_first(self, changed: list[str]) -> list[str]:
+        """The changed modules, and those whose TypedDicts an update could otherwise see in cache order.
+
+        An update checks a module still loaded from the cache whole when an
+        edit reaches it, comparing its tree before and after; a tree the
+        engine loads itself mid-update keeps the cache's key order, which
+        looks like an edit of every TypedDict whose source order differs and
+        re-checks whole all that use it.  Only modules importing a changed
+        one can be reached; they are looked for only while the warm-up has
+        not read every source or loaded every such tree yet.
+        """
+        assert self.fine_grained is not None
+        manager, graph = self.fine_grained.manager, self.fine_grained.graph
+        first = [module_id for module_id in changed if module_id in graph]
+
+        def pending() -> set[str]:
+            # The engine's cache stores keys sorted: only other orders look changed.
+            return {
+                m
+                for m, orders in self.typeddict_orders.items()
+                if m in graph and m not in manager.modules and any(keys != sorted(keys) for keys in orders.values())
+            }
+
+        if first and (self.unread_sources or pending()):
+            reachable = changes.importers_of_any(first, graph)
+            # Their text is still what the cache describes unless this edit changed it too.
+            self.read_sources([m for m in self.unread_sources if m in reachable])
+            first += sorted(pending() & reachable)
+        return first
 
     def read_sources(self, module_ids: list[str]) -> None:
         """Note the TypedDict key order in each module's source, if it is still the cached text.
@@ -343,7 +389,7 @@ class Session:
         reference = self.last_messages
         if self.loaded_from_cache:
             # Loaded here before the engine would: see load_trees.
-            self.load_trees([module_id for module_id, _ in changed if module_id in self.fine_grained.graph])
+            self.load_trees(self.trees_to_load_first([module_id for module_id, _ in changed]))
         messages = self.fine_grained.update(changed, removed, followed)
         if self.loaded_from_cache and self.fine_grained.blocking_error is None:
             # The engine updates a module loaded from the cache whole, after the

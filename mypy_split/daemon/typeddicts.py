@@ -19,6 +19,8 @@ keeps the cache's order (still correct, possibly slower on the first edit).
 from __future__ import annotations
 
 import ast
+import bisect
+import itertools
 import re
 
 from mypy.nodes import MypyFile, TypeInfo
@@ -104,10 +106,12 @@ def orders_in(source: bytes) -> Orders:
     out: which definition the engine kept is not known here.
     """
     lines = source.splitlines()
+    # Where each line starts, to find a match's line without splitting the text before it again.
+    starts = list(itertools.accumulate((len(line) for line in source.splitlines(keepends=True)), initial=0))
     found: dict[str, list[str]] = {}
     twice: set[str] = set()
     for match in _DEFINITION.finditer(source):
-        index = len(source[: match.start()].splitlines())
+        index = bisect.bisect_right(starts, match.start()) - 1
         definition = _parse_definition(lines, index, match.group(1))
         if definition is None:
             continue

@@ -304,6 +304,13 @@ def test_stored_lines_go_where_a_recheck_would_put_them() -> None:
     merged = merge(messages, stored, [line("e.py")], "b", lambda: {"a"}, lambda: module_of_file)
     assert merged == [line(f"{m}.py") for m in "ebacd"]
 
+    def whole_program() -> dict[str, str]:
+        raise AssertionError("one new file needs no walk of the program")
+
+    # A single new file goes after the known ones, without walking the program.
+    merged = merge([line("b.py"), line("e.py")], {}, [line("e.py")], "b", whole_program, whole_program)
+    assert merged == [line("e.py"), line("b.py")]
+
 
 def test_explicit_changes() -> None:
     from mypy.modulefinder import BuildSource
@@ -371,3 +378,71 @@ else:
     }
     # The file is no longer the cached text: nothing is read from it.
     assert source_orders(str(path), hash_digest(b"older text")) is None
+
+
+def test_warm_up_loads_every_tree_before_any_dependency_map(
+    tmp_path: Path, warm_cache: WarmCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit needs the trees; only an interface edit reads the maps, which the engine can load itself."""
+    from mypy.modulefinder import BuildSource
+    from mypy.util import FancyFormatter
+
+    from mypy_split.daemon.options import start_options
+    from mypy_split.daemon.session import Session
+
+    cache = fine_grained_cache(tmp_path, warm_cache)
+    project = tmp_path / "project"
+    apply(project, {"main.py": "x: int = 1\n"}, [], int(time.time()) - 100)
+    monkeypatch.chdir(project)
+    # A parallel first check, then the program loaded from the cache it wrote.
+    start = start_options(["-n", "2", "--cache-dir", str(cache), "main.py"])
+    session = Session(start, FancyFormatter(sys.stdout, sys.stderr, False))
+    session.check([BuildSource("main.py", "main")], False, False, 80)
+    assert session.fine_grained is not None and session.loaded_from_cache
+    graph, manager = session.fine_grained.graph, session.fine_grained.manager
+    maps_before = {m for m, state in graph.items() if state.fine_grained_deps_loaded}
+    assert len(graph) - len(manager.modules) > 10, "typeshed should still be on disk"
+    steps_taken = 0
+    while session.warm_up():
+        steps_taken += 1
+        maps_now = {m for m, state in graph.items() if state.fine_grained_deps_loaded}
+        if session.unread_sources or session.cold_modules:
+            assert maps_now == maps_before, "a dependency map was loaded before the last tree"
+    assert steps_taken > 0
+    assert set(manager.modules) == set(graph)
+    assert all(state.fine_grained_deps_loaded for state in graph.values())
+
+
+def test_an_update_before_the_warm_up_sees_typeddicts_in_source_order(
+    tmp_path: Path, warm_cache: WarmCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dependent the update checks whole keeps its TypedDict's key order: its own users stay untouched."""
+    from mypy.modulefinder import BuildSource
+    from mypy.util import FancyFormatter
+
+    from mypy_split.daemon.options import start_options
+    from mypy_split.daemon.session import Session
+
+    cache = fine_grained_cache(tmp_path, warm_cache)
+    project = tmp_path / "project"
+    files = {
+        "a.py": "def f() -> int:\n    return 1\n",
+        # Keys out of sorted order: the cache stores them sorted.
+        "b.py": "from typing import TypedDict\nfrom a import f\n\n\nclass TD(TypedDict):\n"
+        "    z: int\n    y: int\n\n\ndef g() -> object:\n    return f()\n",
+        "c.py": "from b import TD\n\n\ndef h(t: TD) -> int:\n    return t['z']\n",
+    }
+    stamp = int(time.time()) - 100
+    apply(project, files, [], stamp)
+    monkeypatch.chdir(project)
+    start = start_options(["-n", "2", "--cache-dir", str(cache), "a.py", "b.py", "c.py"])
+    session = Session(start, FancyFormatter(sys.stdout, sys.stderr, False))
+    sources = [BuildSource(f"{m}.py", m) for m in "abc"]
+    assert session.check(list(sources), False, False, 80)["status"] == 0
+    assert session.fine_grained is not None and session.loaded_from_cache
+    # The edit comes before the warm-up has read any source or loaded any tree.
+    assert session.unread_sources and "b" not in session.fine_grained.manager.modules
+    apply(project, {"a.py": "def f() -> str:\n    return ''\n"}, [], stamp + 10)
+    reply = session.check(list(sources), False, False, 80)
+    assert reply["status"] == 0, reply
+    assert sorted(session.fine_grained.updated_modules) == ["a", "b"]
