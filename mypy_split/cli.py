@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from io import TextIOWrapper
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import mypy.main
 from mypy import util
@@ -30,7 +30,9 @@ from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
 from mypy_split.own_flags import OwnFlagError, OwnFlags, split_own_flags
 from mypy_split.observe import combine
 from mypy_split.progress import progress_observer
-from mypy_split.trace import Recorder, TraceObserver
+
+if TYPE_CHECKING:
+    from mypy_split.trace import TraceObserver
 
 
 def version_text() -> str:
@@ -75,7 +77,7 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
     apply_own_flags(flags, options, stderr)
     # Workers rebuild our options from mypy's arguments only.
     parallelism = Parallelism(take_worker_count(options, stderr), list(args), os.getcwd())
-    tracer = TraceObserver(Recorder()) if flags.trace is not None or flags.stats else None
+    tracer = new_tracer() if flags.trace is not None or flags.stats else None
     observer = combine([progress_observer(flags, stderr, options.verbosity), *([tracer] if tracer else [])])
     formatter = util.FancyFormatter(stdout, stderr, options.hide_error_codes, hide_success=bool(options.output))
 
@@ -109,6 +111,13 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
             print("note: Run mypy again for up-to-date results with installed types")
             code = 2
     return code
+
+
+def new_tracer() -> TraceObserver:
+    # Imported only when asked for: most runs have no trace to pay for.
+    from mypy_split.trace import Recorder, TraceObserver
+
+    return TraceObserver(Recorder())
 
 
 def report_trace(tracer: TraceObserver, flags: OwnFlags, stderr: TextIO) -> bool:
