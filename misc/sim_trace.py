@@ -21,8 +21,10 @@ Read back here:
 Pure apart from reading the file.  The SCC ids are those of the plan the
 traced run made: the engine numbers SCCs in the iteration order of a set of
 module names, so loading the same project again gives the same ids only
-under the same PYTHONHASHSEED.  `misplaced` tells a trace of other ids: its
-tasks then seem to start before their dependencies' interfaces ended.
+under the same PYTHONHASHSEED.  A trace names each SCC by its first module
+too, and `renumbered` maps its spans onto another plan's ids.  `misplaced`
+tells a trace of other ids: its tasks then seem to start before their
+dependencies' interfaces ended.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mypy_split.graph import SccNode
 from mypy_split.schedule import PhaseCost
@@ -65,6 +67,8 @@ class TraceSpan:
     start: float  # seconds since the run started
     end: float
     scc: int | None
+    # The SCC's first module, where the trace names it (SCC ids depend on the hash seed).
+    module: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -109,6 +113,7 @@ def parse_event(event: dict[str, object]) -> TraceSpan:
     args = event.get("args") or {}
     assert isinstance(args, dict)
     scc = args.get("scc")
+    module = args.get("module")
     start = float(str(event["ts"])) / 1e6
     return TraceSpan(
         name=str(event["name"]),
@@ -116,7 +121,16 @@ def parse_event(event: dict[str, object]) -> TraceSpan:
         start=start,
         end=start + float(str(event["dur"])) / 1e6,
         scc=int(scc) if isinstance(scc, (int, float, str)) else None,
+        module=module if isinstance(module, str) else None,
     )
+
+
+def renumbered(spans: Sequence[TraceSpan], nodes: Sequence[SccNode]) -> list[TraceSpan]:
+    """The spans with this plan's SCC ids, wherever the trace names an SCC by its first module."""
+    by_module = {min(node.modules): node.id for node in nodes if node.modules}
+    return [
+        replace(span, scc=by_module[span.module]) if span.module in by_module else span for span in spans
+    ]
 
 
 # ---------------------------------------------------------------- measuring

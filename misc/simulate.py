@@ -59,7 +59,15 @@ from mypy_split.schedule import PhaseCost  # noqa: E402
 from mypy_split.sharing import share_min_seconds  # noqa: E402
 from sim_core import Overheads, Sharing  # noqa: E402
 from sim_report import Measured, compare_measured, describe, table  # noqa: E402
-from sim_trace import TraceError, TraceMeasures, TraceSpan, measure, misplaced, read_trace  # noqa: E402
+from sim_trace import (  # noqa: E402
+    TraceError,
+    TraceMeasures,
+    TraceSpan,
+    measure,
+    misplaced,
+    read_trace,
+    renumbered,
+)
 
 # Seconds per byte of source when nothing was measured: the self-check's
 # graph (806 modules with typeshed, ~10.8 MB) at the 4.3 s of phase work
@@ -256,7 +264,8 @@ def traced_costs(plan: BuildPlan, traced: tuple[TraceMeasures, list[TraceSpan]] 
     """The trace's SCC costs, if its SCC ids are this plan's (else none, with a note why)."""
     if traced is None:
         return {}
-    trace, spans = traced
+    spans = renumbered(traced[1], plan.nodes)
+    trace = measure(spans)
     wrong = misplaced(plan.nodes, spans)
     unknown = set(trace.costs) - {node.id for node in plan.nodes}
     if wrong or unknown:

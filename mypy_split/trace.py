@@ -63,6 +63,8 @@ class Recorder:
 
     def __init__(self, workers: int = 0) -> None:
         self.started = time.monotonic()
+        # Each SCC's first module: SCC ids change with the string hash seed, names do not.
+        self.scc_names: dict[int, str] = {}
         self.finished: float | None = None
         self.workers = workers
         self.spans: list[Span] = []
@@ -111,10 +113,17 @@ class Recorder:
                     "tid": span.row,
                     "ts": round((span.start - self.started) * 1e6, 1),
                     "dur": round(span.seconds * 1e6, 1),
-                    "args": dict(span.args),
+                    "args": self.span_args(span),
                 }
             )
         return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+    def span_args(self, span: Span) -> dict[str, str | int | float]:
+        args = dict(span.args)
+        scc_id = args.get("scc")
+        if isinstance(scc_id, int) and scc_id in self.scc_names:
+            args["module"] = self.scc_names[scc_id]
+        return args
 
     def write_chrome_trace(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as stream:
@@ -197,6 +206,7 @@ class TraceObserver:
     def build_measured(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> None:
         self.nodes = list(nodes)
         self.costs = dict(costs)
+        self.recorder.scc_names = {node.id: min(node.modules) for node in nodes if node.modules}
 
     def before_output(self) -> None:
         pass

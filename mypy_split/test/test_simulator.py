@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "misc"))
 
 from sim_core import Overheads, Sharing, critical_path, ideal, simulate  # noqa: E402
 from sim_report import Measured, compare_measured, table  # noqa: E402
-from sim_trace import TraceError, measure, misplaced, read_trace  # noqa: E402
+from sim_trace import TraceError, measure, misplaced, read_trace, renumbered  # noqa: E402
 
 # One SCC: 1 s of interface, four bodies of 1 s.
 CYCLE_BODIES = {0: {"a": 1.0, "b": 1.0, "c": 1.0, "d": 1.0}}
@@ -195,6 +196,24 @@ def test_a_trace_gives_costs_and_overheads(tmp_path: Path) -> None:
     spans_read = read_trace(str(tmp_path / "t.json"))
     assert misplaced(dag({0: [], 1: [0]}), spans_read) == 0
     assert misplaced(dag({1: [], 0: [1]}), spans_read) == 1
+
+
+def test_a_trace_that_names_its_sccs_fits_a_plan_numbered_otherwise(tmp_path: Path) -> None:
+    """SCC ids follow the hash seed; the module a trace names each SCC by does not."""
+    spans = [
+        {**span("interface", 1, 0.0, 1.0, scc=7), "args": {"scc": 7, "module": "base"}},
+        {**span("implementation", 1, 1.0, 1.5, scc=7), "args": {"scc": 7, "module": "base"}},
+        {**span("interface", 2, 1.0, 1.2, scc=3), "args": {"scc": 3, "module": "app"}},
+    ]
+    read = read_trace(write_trace(tmp_path / "t.json", spans))
+    plan = dag({0: [], 1: [0]})  # 0 is base, 1 is app (dag names SCC n's module "m{n}")
+    plan = [replace(node, modules=(name,)) for node, name in zip(plan, ["base", "app"])]
+    fitted = renumbered(read, plan)
+    assert [s.scc for s in fitted] == [0, 0, 1]
+    assert misplaced(plan, fitted) == 0
+    assert set(measure(fitted).costs) == {0, 1}
+    # Spans without a name keep their ids.
+    assert renumbered([replace(read[0], module=None)], plan)[0].scc == 7
 
 
 def test_a_file_that_is_no_trace_is_refused(tmp_path: Path) -> None:

@@ -88,6 +88,9 @@ def test_trace_and_stats_of_a_parallel_run(tmp_path: Path, warm_cache: WarmCache
     assert {"coordinator", "worker 0"} <= rows
     worker_spans = {event["name"] for event in events if event["ph"] == "X" and event["tid"] > 0}
     assert {"start-up", INTERFACE, IMPLEMENTATION} <= worker_spans
+    # Each SCC's span names its first module (ids change with the hash seed; misc/simulate.py maps them).
+    named = {event["args"].get("module") for event in events if event["ph"] == "X" and "scc" in event["args"]}
+    assert {"a", "b", "main"} <= named and None not in named
 
 
 def test_an_unwritable_trace_file_is_a_usage_error(tmp_path: Path, warm_cache: WarmCache) -> None:
