@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from mypy_split.graph import SccNode
-from mypy_split.protocol import TimedSpan
 from mypy_split.schedule import PhaseCost
+
+if TYPE_CHECKING:
+    from mypy_split.protocol import TimedSpan
 
 # "whole": an SCC checked in one piece (no local partial types), both phases at once.
 Phase = Literal["interface", "implementation", "whole"]

@@ -10,9 +10,8 @@ Only-once notes: a worker filters them within its task exactly as mypy
 would; across tasks, the replay keeps the first in sequential order
 (`result_printer.py`).
 
-Cache versus memory: a task's answer can change when a dependency it needs
-in memory (`affinity.py`) was checked in another process; such a task runs
-where its needs are held, or its worker checks them again first.
+Cache versus memory (`affinity.py`, exact mode): a task runs where the
+dependencies it needs in memory are held, or its worker checks them again.
 
 An SCC whose task ended in a blocker or an internal error, or that has no
 live worker left, is checked here, in-process, when the replay reaches it:
@@ -21,12 +20,12 @@ mypy's own exception then surfaces at the same point of the output.
 
 from __future__ import annotations
 
-import os
 import time
+from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager
 
-from mypy_split import fine_grained, phases, sharing, task_messages
+from mypy_split import fine_grained, phases, sharing
 from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_task
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
@@ -34,19 +33,6 @@ from mypy_split.graph import BuildPlan
 from mypy_split.local_check import check_as_worker
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, RunningTasks
 from mypy_split.parse_gate import ParseGate
-from mypy_split.pool import Lost, Received, WorkerHandle, WorkerPool
-from mypy_split.protocol import (
-    PROTOCOL_VERSION,
-    Bodies,
-    CheckScc,
-    Hello,
-    ImplementationDone,
-    InterfaceDone,
-    Ready,
-    TakeBodies,
-    TaskFailed,
-    encode,
-)
 from mypy_split.result_printer import ResultPrinter
 from mypy_split.schedule import (
     Action,
@@ -64,6 +50,11 @@ from mypy_split.tuning import (
     SEND_AHEAD_VARIABLE,
     seconds_from_environment,
 )
+
+if TYPE_CHECKING:
+    # Imported with the first worker at run time: a run with nothing stale never pays for them.
+    from mypy_split.pool import WorkerHandle, WorkerPool
+    from mypy_split.protocol import CheckScc, Hello, ImplementationDone, InterfaceDone
 
 MAX_ATTEMPTS = 2
 
@@ -122,8 +113,7 @@ class Coordinator:
         # When each worker was last sent a task, and when each SCC's interface
         # was reported: only tasks sent after that may depend on the SCC.
         self.task_sent_at: dict[int, float] = {}
-        # When each worker's current task began there (sent, or the one before ended).
-        self.task_began: dict[int, float] = {}
+        self.task_began: dict[int, float] = {}  # Its current task began: sent, or the one before ended.
         self.interface_at: dict[int, float] = {}
 
     def run(self) -> None:
@@ -347,9 +337,10 @@ class Coordinator:
         pool.send(worker, message)
 
     def hand_bodies(self, worker: WorkerHandle, scc_id: int) -> None:
+        from mypy_split.protocol import Bodies
+
         # None for an SCC taken back from sharing: the task just ends.
-        taken_back = scc_id in self.local
-        chunk = [] if taken_back else self.sharing.chunk(worker.index, scc_id, self.scheduler.top_priority())
+        chunk = [] if scc_id in self.local else self.sharing.chunk(worker.index, scc_id, self.scheduler.top_priority())
         self.ensure_pool().send(worker, Bodies(scc_id, chunk))
 
     def note_stale(self, scc_id: int) -> None:
@@ -366,6 +357,10 @@ class Coordinator:
         return sum(work) - max(work, default=0.0) >= self.pool_worth
 
     def ensure_pool(self) -> WorkerPool:
+        from mypy_split import task_messages
+        from mypy_split.pool import WorkerPool
+        from mypy_split.protocol import encode
+
         if self.pool is None:
             self.pool = WorkerPool(self.worker_count, self.hello, self.pass_fds)
         if not self.graph_sent:
@@ -376,6 +371,8 @@ class Coordinator:
         return self.pool
 
     def task_message(self, scc_id: int, recheck: list[int]) -> CheckScc:
+        from mypy_split import task_messages
+
         return task_messages.task_message(self.plan, self.manager, scc_id, recheck)
 
     # -- events ---------------------------------------------------------------
@@ -386,15 +383,18 @@ class Coordinator:
         if not in_flight and not self.scheduler.has_queued():
             # Nothing can arrive that would move the replay: a coordinator bug.
             raise AssertionError(f"the replay waits for {self.replay_action} but no work is left")
+        from mypy_split.pool import Lost
+
         for event in pool.poll(timeout=None):
             if isinstance(event, Lost):
                 self.on_lost(event.worker, event.cause)
             else:
-                assert isinstance(event, Received)
                 self.on_message(event.worker, event.message)
         self.classify_ready()
 
     def on_message(self, worker: WorkerHandle, message: object) -> None:
+        from mypy_split.protocol import PROTOCOL_VERSION, ImplementationDone, InterfaceDone, Ready, TakeBodies, TaskFailed
+
         if isinstance(message, Ready):
             self.observer.worker_spans(worker.index, None, [("start-up", worker.started, time.monotonic())])
             if message.error or message.version != PROTOCOL_VERSION:

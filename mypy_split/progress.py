@@ -14,13 +14,15 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, Task
 from mypy_split.own_flags import OwnFlags
 from mypy_split.graph import SccNode
-from mypy_split.protocol import TimedSpan
 from mypy_split.schedule import PhaseCost
+
+if TYPE_CHECKING:
+    from mypy_split.protocol import TimedSpan
 
 MIN_INTERVAL = 0.1
 _ERASE = "\r\x1b[K"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from librt.internal import ReadBuffer, WriteBuffer
 from mypy.build import BuildManager, State
@@ -23,7 +23,9 @@ from mypy.errors import ErrorInfo, ErrorWatcher
 from mypy.nodes import FileRawData, MypyFile
 from mypy.parse import load_from_raw
 
-from mypy_split.protocol import FileStat
+if TYPE_CHECKING:
+    from mypy_split.protocol import FileStat
+
 
 # What the engine asks of `manager.workers` while loading the graph is only
 # whether it is empty: non-empty, it builds imports only and keeps the bytes.

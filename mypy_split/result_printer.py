@@ -8,10 +8,14 @@ run prints what `mypy -n 0` would.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mypy.build import BuildManager, Graph
 
 from mypy_split import phases
-from mypy_split.protocol import ErrorRecord, ImplementationDone
+
+if TYPE_CHECKING:
+    from mypy_split.protocol import ErrorRecord, ImplementationDone
 
 
 class ResultPrinter:

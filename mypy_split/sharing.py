@@ -16,6 +16,8 @@ the coordinator keeps the first in mypy's order (see the worker session).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,9 @@ from dataclasses import dataclass, field
 from mypy.build import BuildManager, Graph
 
 from mypy_split import phases
-from mypy_split.protocol import ErrorRecord, ImplementationDone
+
+if TYPE_CHECKING:
+    from mypy_split.protocol import ErrorRecord, ImplementationDone
 
 # Seconds of an SCC's implementation work that must be left for a helper
 # beyond the interface it repeats first, or joining does not pay.  Helpers
@@ -237,6 +241,8 @@ class SharingDesk:
 
 def merge(shared: SharedScc, order: list[str], graph: Graph, manager: BuildManager) -> ImplementationDone:
     """One result for the whole SCC, modules in check order; the helpers' `meta_ex` written."""
+    from mypy_split.protocol import ImplementationDone
+
     errors: dict[str, list[ErrorRecord]] = {}
     missing: set[str] = set()
     for worker, result in shared.results.items():

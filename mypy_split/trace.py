@@ -18,12 +18,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from mypy_split.graph import SccNode
 from mypy_split.observe import Task
-from mypy_split.protocol import TimedSpan
 from mypy_split.schedule import PhaseCost, critical_paths
+
+if TYPE_CHECKING:
+    from mypy_split.protocol import TimedSpan
 
 COORDINATOR = 0
 # Span names with a meaning for the stats (others are shown, not summed).
