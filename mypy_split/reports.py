@@ -38,10 +38,11 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING
 
-from mypy_split.report_records import CoberturaPackageData, FileCounts, TaskReports
-
 if TYPE_CHECKING:
     from mypy.report import AbstractReporter, FileInfo, Reports
+
+    # Imported where reports are gathered: a run without reports never pays for them.
+    from mypy_split.report_records import CoberturaPackageData, FileCounts, TaskReports
 
 # Every reporter mypy 2.4.1 registers: for each, `take_entries` and
 # `put_entries` know its per-file state (the xml, html and txt reporters have
@@ -97,6 +98,8 @@ def take_entries(reports: Reports) -> TaskReports:
         MemoryXmlReporter,
     )
 
+    from mypy_split.report_records import FileCounts, TaskReports
+
     data = TaskReports()
     for reporter in reports.reporters:
         if isinstance(reporter, LineCountReporter):
@@ -127,6 +130,8 @@ def take_entries(reports: Reports) -> TaskReports:
 def take_cobertura(reporter: AbstractReporter) -> list[CoberturaPackageData]:
     from mypy.report import CoberturaXmlReporter
     from mypy.report import etree  # type: ignore[attr-defined]  # the engine's own lxml
+
+    from mypy_split.report_records import CoberturaPackageData
 
     assert isinstance(reporter, CoberturaXmlReporter)
     root = reporter.root_package
