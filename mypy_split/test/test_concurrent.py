@@ -59,7 +59,9 @@ CONFIGS = {
         "warn_return_any = True\n"
     ),
 }
-STORES = {"files": [], "sqlite": ["--sqlite-cache"]}
+# mypy 2.4.1 stores its cache in SQLite unless told otherwise: the file store
+# must be asked for by name.
+STORES = {"files": ["--no-sqlite-cache"], "sqlite": ["--sqlite-cache"]}
 
 # (tool, config, store, workers)
 Kind = tuple[str, str, str, int]
@@ -229,8 +231,8 @@ def write_tree(folder: Path, files: dict[str, str], stamp: int) -> None:
 
 def merged_warm_cache(warm_cache: WarmCache, target: Path) -> Path:
     """One folder holding typeshed in both stores: the file store and the SQLite one."""
-    shutil.copytree(warm_cache([]), target, symlinks=True)
-    shutil.copytree(warm_cache(["--sqlite-cache"]), target, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(warm_cache(STORES["files"]), target, symlinks=True)
+    shutil.copytree(warm_cache(STORES["sqlite"]), target, symlinks=True, dirs_exist_ok=True)
     return target
 
 
