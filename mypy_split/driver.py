@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -38,6 +39,7 @@ from mypy_split.reports import all_supported as reports_supported
 
 if TYPE_CHECKING:
     from mypy_split.pool import WorkerPool
+    from mypy_split.protocol import Hello
 
 
 @dataclass(frozen=True)
@@ -267,13 +269,16 @@ def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> 
     # A manager that reads no cache (reports, --no-incremental) finds every SCC stale.
     if manager.cache_enabled and not parallelism.cold_cache:
         return None
-    from mypy_split.task_messages import hello_for
     from mypy_split.pool import WorkerPool
 
-    hello = hello_for(
-        parallelism.argv, parallelism.cwd, parallelism.private_cache, parallelism.report_root
-    )
-    return WorkerPool(parallelism.workers, hello, inherited_fds(parallelism))
+    return WorkerPool(parallelism.workers, hello_message(parallelism), inherited_fds(parallelism))
+
+
+def hello_message(parallelism: Parallelism) -> Hello:
+    """The first message every worker of this run gets."""
+    from mypy_split.task_messages import hello_for
+
+    return hello_for(parallelism.argv, parallelism.cwd, parallelism.private_cache, parallelism.report_root)
 
 
 def inherited_fds(parallelism: Parallelism) -> tuple[int, ...]:
@@ -317,11 +322,8 @@ def check_program(
             else:
                 # Imported here: a run without workers should not pay for loading it.
                 from mypy_split.parallel import Coordinator
-                from mypy_split.task_messages import hello_for
 
-                hello = hello_for(
-                    parallelism.argv, parallelism.cwd, parallelism.private_cache, parallelism.report_root
-                )
+                hello = functools.partial(hello_message, parallelism)
                 pool, early_pool = early_pool, None
                 coordinator = Coordinator(
                     plan, manager, parallelism.workers, hello, show, pool, costs, observer

@@ -21,6 +21,7 @@ mypy's own exception then surfaces at the same point of the output.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager
@@ -65,7 +66,7 @@ class Coordinator:
         plan: BuildPlan,
         manager: BuildManager,
         workers: int,
-        hello: Hello,
+        hello: Callable[[], Hello],
         show: phases.ShowErrors,
         pool: WorkerPool | None = None,
         costs: CostModel | None = None,
@@ -75,6 +76,8 @@ class Coordinator:
         self.graph = plan.graph
         self.manager = manager
         self.worker_count = workers
+        # Built when the first worker starts: a run that finds nothing stale
+        # should not pay for importing the protocol.
         self.hello = hello
         # A pool may have been started early (cold cache); it is ours now.
         self.pool = pool
@@ -362,7 +365,7 @@ class Coordinator:
         from mypy_split.protocol import encode
 
         if self.pool is None:
-            self.pool = WorkerPool(self.worker_count, self.hello, self.pass_fds)
+            self.pool = WorkerPool(self.worker_count, self.hello(), self.pass_fds)
         if not self.graph_sent:
             frame = encode(task_messages.graph_message(self.plan, self.manager))
             for worker in self.pool.workers:

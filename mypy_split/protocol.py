@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import BinaryIO, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeAlias
 
-from mypy_split.report_records import TaskReports
+if TYPE_CHECKING:
+    from mypy_split.report_records import TaskReports
 
 PROTOCOL_VERSION = 7
 
@@ -404,7 +405,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
                 trigger: _strs(targets) for trigger, targets in _dict(h["fine_grained_deps"]).items()
             },
             spans=_spans(h["spans"]),
-            reports=None if reports is None else TaskReports.from_json(reports),
+            reports=None if reports is None else _task_reports(reports),
             indirect={module: _indirect(value) for module, value in _dict(h["indirect"]).items()},
         )
     if cls is TakeBodies:
@@ -470,6 +471,13 @@ def _spans(value: JsonValue) -> list[TimedSpan]:
             raise ProtocolError(f"a span needs 3 fields, got {item!r}")
         spans.append((_str(fields[0]), _float(fields[1]), _float(fields[2])))
     return spans
+
+
+def _task_reports(value: JsonValue) -> TaskReports:
+    # Imported only by runs with report options.
+    from mypy_split.report_records import TaskReports
+
+    return TaskReports.from_json(value)
 
 
 def _int(value: JsonValue) -> int:
