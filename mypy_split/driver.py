@@ -9,13 +9,11 @@ in the sink just as mypy's command line receives them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 import mypy.build
 from mypy.build import BuildManager, Graph
@@ -42,16 +40,14 @@ if TYPE_CHECKING:
     from mypy_split.protocol import Hello
 
 
-@dataclass(frozen=True)
-class BuildOutcome:
+class BuildOutcome(NamedTuple):
     """How a build ended: `blockers` if a blocking error stopped it."""
 
     blockers: bool
     serious: bool
 
 
-@dataclass(frozen=True)
-class Parallelism:
+class Parallelism(NamedTuple):
     """How many workers to use, and what they need to rebuild our options."""
 
     workers: int
@@ -105,11 +101,11 @@ def build_with_workers(
             private_cache = scratch_folder("mypy-split-cache-", scratch)
             options.cache_dir = private_cache
             scratch.callback(setattr, options, "cache_dir", os.devnull)
-            parallelism = dataclasses.replace(parallelism, private_cache=private_cache)
+            parallelism = parallelism._replace(private_cache=private_cache)
         if options.report_dirs:
             # Workers write report pages there, one folder per task (see reports.py).
             report_root = scratch_folder("mypy-split-reports-", scratch)
-            parallelism = dataclasses.replace(parallelism, report_root=report_root)
+            parallelism = parallelism._replace(report_root=report_root)
         return build_and_report(sources, options, fscache, sink, stdout, stderr, parallelism)
 
 
@@ -133,7 +129,7 @@ def build_and_report(
         if parallelism is not None:
             # Asked before the build opens the cache, which creates the folder.
             cold = not os.path.isdir(cache_prefix(options))
-            parallelism = dataclasses.replace(parallelism, lock_fd=lock_fd, cold_cache=cold)
+            parallelism = parallelism._replace(lock_fd=lock_fd, cold_cache=cold)
         return build_and_report_locked(sources, options, fscache, sink, stdout, stderr, parallelism)
 
 
@@ -191,8 +187,7 @@ def build_and_report_locked(
     return BuildOutcome(blockers=False, serious=False)
 
 
-@dataclass(frozen=True)
-class KeptBuild:
+class KeptBuild(NamedTuple):
     """A finished in-process build left open for the daemon's fine-grained updates."""
 
     manager: BuildManager

@@ -6,7 +6,7 @@ its import cycles (`SccNode`), which is all the scheduler ever sees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import mypy.build
 from mypy.build import SCC, BuildManager, Graph
@@ -15,8 +15,7 @@ from mypy.modulefinder import BuildSource
 from mypy_split.engine import collector_paused
 
 
-@dataclass(frozen=True)
-class SccNode:
+class SccNode(NamedTuple):
     """One import cycle as the scheduler knows it: ids and edges, nothing else."""
 
     id: int
@@ -27,19 +26,17 @@ class SccNode:
     size_hint: int
 
 
-@dataclass
 class BuildPlan:
     """The loaded graph, its SCCs in mypy's topological order, and lookups."""
 
-    graph: Graph
-    sccs: list[SCC]
-    nodes: list[SccNode]
+    def __init__(self, graph: Graph, sccs: list[SCC], nodes: list[SccNode]) -> None:
+        self.graph = graph
+        self.sccs = sccs
+        self.nodes = nodes
+        self._by_id = {scc.id: scc for scc in sccs}
 
     def scc(self, scc_id: int) -> SCC:
         return self._by_id[scc_id]
-
-    def __post_init__(self) -> None:
-        self._by_id = {scc.id: scc for scc in self.sccs}
 
 
 def load_graph(sources: list[BuildSource], manager: BuildManager) -> Graph:

@@ -11,8 +11,7 @@ An observer must be cheap and must never raise: it runs inside the build loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from mypy_split.graph import SccNode
 from mypy_split.schedule import PhaseCost
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 Phase = Literal["interface", "implementation", "whole"]
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     """One unit of work on one SCC."""
 
     scc_id: int

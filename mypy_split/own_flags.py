@@ -10,16 +10,14 @@ argument) or `_WITH_VALUE` (one argument, as `--flag VALUE` or `--flag=VALUE`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # The values of mypy's `-O/--output` that are ours rather than mypy's.
 OWN_OUTPUT_FORMATS = ("github",)
 
 
-@dataclass(frozen=True)
-class OwnFlags:
+class OwnFlags(NamedTuple):
     """What our own flags asked for; the defaults are what no flag means."""
 
     # "github" for GitHub Actions workflow commands; None leaves output to mypy.
@@ -39,8 +37,7 @@ class OwnFlagError(Exception):
 Update = Callable[[OwnFlags], OwnFlags]
 
 
-@dataclass(frozen=True)
-class ValueFlag:
+class ValueFlag(NamedTuple):
     """A flag with one value.  `apply` returns None for a value that is not ours."""
 
     apply: Callable[[OwnFlags, str], OwnFlags | None]
@@ -50,19 +47,19 @@ class ValueFlag:
 
 
 _SWITCHES: dict[str, Update] = {
-    "--progress": lambda flags: dataclasses.replace(flags, progress=True),
-    "--no-progress": lambda flags: dataclasses.replace(flags, progress=False),
-    "--stats": lambda flags: dataclasses.replace(flags, stats=True),
+    "--progress": lambda flags: flags._replace(progress=True),
+    "--no-progress": lambda flags: flags._replace(progress=False),
+    "--stats": lambda flags: flags._replace(stats=True),
 }
 
 _WITH_VALUE: dict[str, ValueFlag] = {
     "--output": ValueFlag(
         lambda flags, value: (
-            dataclasses.replace(flags, output=value) if value in OWN_OUTPUT_FORMATS else None
+            flags._replace(output=value) if value in OWN_OUTPUT_FORMATS else None
         ),
         shared_with_mypy=True,
     ),
-    "--trace": ValueFlag(lambda flags, value: dataclasses.replace(flags, trace=value)),
+    "--trace": ValueFlag(lambda flags, value: flags._replace(trace=value)),
 }
 _SHORT_ALIASES = {"-O": "--output"}
 

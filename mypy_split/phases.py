@@ -11,7 +11,7 @@ import copy
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import mypy.build
 from librt.internal import ReadBuffer
@@ -25,8 +25,7 @@ from mypy_split.sensitive import cache_sensitive
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
 
 
-@dataclass(frozen=True)
-class ModuleErrors:
+class ModuleErrors(NamedTuple):
     """One module's errors as shown: the engine's text lines and the tuples behind them.
 
     `errors` is None only where the engine gave text without its tuples.
@@ -42,8 +41,7 @@ class ModuleErrors:
 ShowErrors = Callable[[ModuleErrors], None]
 
 
-@dataclass(frozen=True)
-class InterfaceResult:
+class InterfaceResult(NamedTuple):
     """What the interface phase of one SCC produced, per module, in check order."""
 
     module_ids: tuple[str, ...]
@@ -51,8 +49,7 @@ class InterfaceResult:
     interface_hashes: tuple[bytes, ...]
 
 
-@dataclass(frozen=True)
-class Classified:
+class Classified(NamedTuple):
     """Ready SCCs split into fresh and stale, and the fresh ones' cached errors in mypy's order."""
 
     fresh: list[int]

@@ -20,35 +20,64 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mypy_split.graph import SccNode
 
 
-@dataclass(frozen=True)
-class Classify:
+class _Action:
+    """An action of the loop: equal to another of the same kind with the same fields.
+
+    Plain classes, not dataclasses: every run defines them at start-up, and a
+    dataclass takes about a millisecond to define.
+    """
+
+    __slots__: tuple[str, ...] = ()
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Action) and type(other) is type(self) and other._fields() == self._fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._fields()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self._fields()))})"
+
+
+class Classify(_Action):
     """Split these ready SCCs into fresh and stale (answer with `classified`)."""
 
-    scc_ids: tuple[int, ...]
+    __slots__ = ("scc_ids",)
+
+    def __init__(self, scc_ids: tuple[int, ...]) -> None:
+        self.scc_ids = scc_ids
 
 
-@dataclass(frozen=True)
-class RunInterface:
+class RunInterface(_Action):
     """Check the interface of this stale SCC (answer with `interface_done`)."""
 
-    scc_id: int
+    __slots__ = ("scc_id",)
+
+    def __init__(self, scc_id: int) -> None:
+        self.scc_id = scc_id
 
 
-@dataclass(frozen=True)
-class RunImplementation:
+class RunImplementation(_Action):
     """Check the remaining bodies of this SCC (answer with `implementation_done`)."""
 
-    scc_id: int
+    __slots__ = ("scc_id",)
+
+    def __init__(self, scc_id: int) -> None:
+        self.scc_id = scc_id
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(_Action):
     """Every SCC is done."""
+
+    __slots__ = ()
 
 
 Action = Classify | RunInterface | RunImplementation | Finished
@@ -274,8 +303,7 @@ class ParallelScheduler:
                 self._classifiable.append(dependent)
 
 
-@dataclass(frozen=True)
-class PhaseCost:
+class PhaseCost(NamedTuple):
     """Expected seconds of an SCC's two phases (or any consistent unit)."""
 
     interface: float

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 
 from mypy.build import BuildManager, Graph
 
@@ -65,24 +64,32 @@ def take_chunk(pending: list[str], costs: Mapping[str, float], seconds: float) -
     return chunk
 
 
-@dataclass
 class SharedScc:
     """The state of one shared SCC on the coordinator's side."""
 
-    scc_id: int
-    owner: int
-    costs: dict[str, float]
-    interface_cost: float
-    # Not handed out yet, costliest first.
-    pending: list[str]
-    # When the owner's task was sent (time.monotonic()).
-    started: float = 0.0
-    helpers: set[int] = field(default_factory=set)
-    # Handed out and not yet reported, by worker.
-    handed: dict[int, list[str]] = field(default_factory=dict)
-    results: dict[int, ImplementationDone] = field(default_factory=dict)
-    # Participants whose task is over.
-    finished: set[int] = field(default_factory=set)
+    def __init__(
+        self,
+        scc_id: int,
+        owner: int,
+        costs: dict[str, float],
+        interface_cost: float,
+        pending: list[str],
+        started: float = 0.0,
+    ) -> None:
+        self.scc_id = scc_id
+        self.owner = owner
+        self.costs = costs
+        self.interface_cost = interface_cost
+        # Not handed out yet, costliest first.
+        self.pending = pending
+        # When the owner's task was sent (time.monotonic()).
+        self.started = started
+        self.helpers: set[int] = set()
+        # Handed out and not yet reported, by worker.
+        self.handed: dict[int, list[str]] = {}
+        self.results: dict[int, ImplementationDone] = {}
+        # Participants whose task is over.
+        self.finished: set[int] = set()
 
     @classmethod
     def start(

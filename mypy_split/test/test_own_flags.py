@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from mypy_split import own_flags
@@ -40,7 +38,7 @@ def test_split(argv: list[str], flags: OwnFlags, rest: list[str]) -> None:
 
 def test_a_flag_only_we_have_needs_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
     # The way a flag such as `--trace FILE` is added; `--output` alone is left to mypy.
-    only_ours = own_flags.ValueFlag(lambda flags, value: dataclasses.replace(flags, output=value))
+    only_ours = own_flags.ValueFlag(lambda flags, value: flags._replace(output=value))
     monkeypatch.setitem(own_flags._WITH_VALUE, "--ours", only_ours)
     assert split_own_flags(["--ours=x", "a.py"]) == (OwnFlags(output="x"), ["a.py"])
     with pytest.raises(OwnFlagError, match="argument --ours: expected one argument"):

@@ -207,7 +207,7 @@ def test_a_trace_that_names_its_sccs_fits_a_plan_numbered_otherwise(tmp_path: Pa
     ]
     read = read_trace(write_trace(tmp_path / "t.json", spans))
     plan = dag({0: [], 1: [0]})  # 0 is base, 1 is app (dag names SCC n's module "m{n}")
-    plan = [replace(node, modules=(name,)) for node, name in zip(plan, ["base", "app"])]
+    plan = [node._replace(modules=(name,)) for node, name in zip(plan, ["base", "app"])]
     fitted = renumbered(read, plan)
     assert [s.scc for s in fitted] == [0, 0, 1]
     assert misplaced(plan, fitted) == 0
