@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from mypy.build import Graph
+from mypy.build import Graph, State
 from mypy.options import Options
 
 from mypy_split.graph import BuildPlan
@@ -45,6 +45,8 @@ class CostModel:
         self.path = path
         self.measured: dict[str, PhaseCost] = {}
         self.sizes: dict[str, int] = {}
+        # The rate of the graph last asked about: it depends on nothing else.
+        self._rate: tuple[Graph, float] | None = None
 
     @classmethod
     def load(cls, options: Options) -> CostModel:
@@ -72,21 +74,36 @@ class CostModel:
         known = self.recorded.get(module_id)
         if known is not None:
             return known
-        path = graph[module_id].path
-        seconds = self.source_size(path) * rate
+        state = graph[module_id]
+        path = state.path
+        seconds = self.module_size(state) * rate
         if path is not None and path.endswith(".pyi"):
             return PhaseCost(seconds, 0.0)  # A stub has no bodies to check.
         return PhaseCost(seconds * INTERFACE_SHARE, seconds * (1 - INTERFACE_SHARE))
 
     def rate(self, graph: Graph) -> float:
         """Seconds per byte of source, from the modules measured before."""
+        if self._rate is not None and self._rate[0] is graph:
+            return self._rate[1]
         seconds = size = 0.0
         for module_id, cost in self.recorded.items():
             state = graph.get(module_id)
             if state is not None:
                 seconds += cost.interface + cost.implementation
-                size += self.source_size(state.path)
-        return seconds / size if seconds > 0 and size > 0 else DEFAULT_RATE
+                size += self.module_size(state)
+        rate = seconds / size if seconds > 0 and size > 0 else DEFAULT_RATE
+        self._rate = (graph, rate)
+        return rate
+
+    def module_size(self, state: State) -> int:
+        """Bytes of a module's source: as its cache entry records them, else as the file has them.
+
+        A warm run reads the recorded size (no file to stat); an estimate may
+        use the size of the version last checked.
+        """
+        if state.meta is not None:
+            return state.meta.size
+        return self.source_size(state.path)
 
     def source_size(self, path: str | None) -> int:
         """Bytes of a module's source (the engine's size hint is 0 for modules
@@ -128,8 +145,8 @@ class CostModel:
         """Merge this run's measurements into the file (best effort)."""
         if self.path is None or not self.measured:
             return
-        merged = {**read_costs(self.path), **self.measured}
-        write_costs(self.path, merged)
+        # This run holds the cache lock: the file still holds what `load` read.
+        write_costs(self.path, {**self.recorded, **self.measured})
 
 
 def read_costs(path: str) -> dict[str, PhaseCost]:
@@ -169,7 +186,7 @@ def write_costs(path: str, costs: dict[str, PhaseCost]) -> None:
         return
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, separators=(",", ":"))
+            stream.write(json.dumps(data, separators=(",", ":")))
         os.replace(temporary, path)
     except OSError:
         try:

@@ -15,12 +15,12 @@ from mypy_split.schedule import INTERFACE_SHARE, PhaseCost
 
 
 def fake_graph(sizes: dict[str, int], folder: Path, suffix: str = ".py") -> Graph:
-    """States with only a path, to a source file of the given size."""
+    """States with a path to a source file of the given size, and no cache entry."""
     graph = {}
     for module_id, size in sizes.items():
         path = folder / f"{module_id}{suffix}"
         path.write_text("x" * size)
-        graph[module_id] = SimpleNamespace(path=str(path))
+        graph[module_id] = SimpleNamespace(path=str(path), meta=None)
     return cast(Graph, graph)
 
 
@@ -59,6 +59,17 @@ def test_unmeasured_modules_are_estimated_at_the_measured_rate(tmp_path: Path) -
     # 4 s per 1000 units measured, so 500 units are worth 2 s, split by the default share.
     assert costs[1].interface == pytest.approx(2.0 * INTERFACE_SHARE)
     assert costs[1].implementation == pytest.approx(2.0 * (1 - INTERFACE_SHARE))
+
+
+def test_a_module_loaded_from_cache_is_sized_by_its_entry(tmp_path: Path) -> None:
+    """A warm run reads sizes from the cache entries: no source file is read (here, none exists)."""
+    graph = cast(Graph, {
+        "known": SimpleNamespace(path=str(tmp_path / "gone.py"), meta=SimpleNamespace(size=1000)),
+        "new": SimpleNamespace(path=str(tmp_path / "also_gone.py"), meta=SimpleNamespace(size=500)),
+    })
+    model = CostModel({"known": PhaseCost(1.0, 3.0)}, None)
+    costs = model.scc_costs(fake_plan(graph, [{"known"}, {"new"}]))
+    assert costs[1].interface + costs[1].implementation == pytest.approx(2.0)
 
 
 def test_without_measurements_the_default_rate_applies(tmp_path: Path) -> None:
