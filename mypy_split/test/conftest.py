@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,12 @@ os.environ[POOL_WORTH_VARIABLE] = "0"
 os.environ[SHARE_MIN_VARIABLE] = "0"
 # `-n 1` runs in-process for users; the tests keep its real single worker covered.
 os.environ[SINGLE_WORKER_VARIABLE] = "1"
+# Tests send Ctrl-C to the runs they start.  A shell's background job ignores
+# SIGINT, children inherit that, and an ignored SIGINT never becomes
+# KeyboardInterrupt: the runs get Python's default (a handler here is reset
+# to the default in a child).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _build_warm_cache(root: Path, flags: list[str]) -> Path:
