@@ -81,6 +81,12 @@ class CostModel:
             return PhaseCost(seconds, 0.0)  # A stub has no bodies to check.
         return PhaseCost(seconds * INTERFACE_SHARE, seconds * (1 - INTERFACE_SHARE))
 
+    def bodies_and_interface(self, module_ids: list[str], graph: Graph) -> tuple[dict[str, float], float]:
+        """Expected seconds of each module's bodies, in the given order, and of the modules' interface phase."""
+        rate = self.rate(graph)
+        costs = {module_id: self.module_cost(module_id, graph, rate) for module_id in module_ids}
+        return {m: cost.implementation for m, cost in costs.items()}, sum(cost.interface for cost in costs.values())
+
     def rate(self, graph: Graph) -> float:
         """Seconds per byte of source, from the modules measured before."""
         if self._rate is not None and self._rate[0] is graph:

@@ -76,8 +76,7 @@ class Coordinator:
         self.graph = plan.graph
         self.manager = manager
         self.worker_count = workers
-        # Built when the first worker starts: a run that finds nothing stale
-        # should not pay for importing the protocol.
+        # Called when the first worker starts: a run with nothing stale never imports the protocol.
         self.hello = hello
         # A pool may have been started early (cold cache); it is ours now.
         self.pool = pool
@@ -310,10 +309,7 @@ class Coordinator:
         scc = self.plan.scc(scc_id)
         if len(scc.mod_ids) < 2:
             return
-        rate = self.costs.rate(self.graph)
-        module_costs = {m: self.costs.module_cost(m, self.graph, rate) for m in phases.order_in_scc(scc, self.graph)}
-        bodies = {m: cost.implementation for m, cost in module_costs.items()}
-        interface = sum(cost.interface for cost in module_costs.values())
+        bodies, interface = self.costs.bodies_and_interface(phases.order_in_scc(scc, self.graph), self.graph)
         message.shared = self.sharing.offer(scc_id, owner.index, bodies, interface, time.monotonic())
 
     def join_as_helper(self, pool: WorkerPool, worker: WorkerHandle) -> None:

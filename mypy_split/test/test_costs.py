@@ -101,3 +101,13 @@ def test_an_unwritable_folder_is_not_an_error(tmp_path: Path) -> None:
     model.record({"a"}, fake_graph({"a": 1}, tmp_path), 1.0, 1.0)
     model.save()  # must not raise
     assert not (blocker / "sub").exists()
+
+
+def test_bodies_and_interface_of_a_cycle_keep_the_module_order(tmp_path: Path) -> None:
+    graph = fake_graph({"known": 1000, "new": 500}, tmp_path)
+    model = CostModel({"known": PhaseCost(1.0, 3.0)}, None)
+    bodies, interface = model.bodies_and_interface(["new", "known"], graph)
+    assert list(bodies) == ["new", "known"]
+    assert bodies["known"] == 3.0
+    assert bodies["new"] == pytest.approx(2.0 * (1 - INTERFACE_SHARE))
+    assert interface == pytest.approx(1.0 + 2.0 * INTERFACE_SHARE)
