@@ -199,3 +199,14 @@ def test_next_small_task_takes_the_head_of_the_queue_only_when_it_is_small() -> 
     # Taken like next_task: a lost one comes back.
     scheduler.task_lost(1)
     assert scheduler.next_task() == 1
+
+
+def test_actions_are_equal_only_to_the_same_kind_with_the_same_fields() -> None:
+    """The loop checks each answer against the action it expects: kinds must never compare equal."""
+    assert RunInterface(1) == RunInterface(1)
+    assert RunInterface(1) != RunImplementation(1)
+    assert RunInterface(1) != RunInterface(2)
+    assert Classify((1,)) != (1,)
+    assert Finished() == Finished()
+    assert len({RunInterface(1), RunInterface(1), RunImplementation(1)}) == 2
+    assert repr(Classify((0, 1))) == "Classify((0, 1))"
