@@ -12,7 +12,7 @@ import mypy.build
 from mypy.build import SCC, BuildManager, Graph
 from mypy.modulefinder import BuildSource
 
-from mypy_split.engine import collector_paused
+from mypy_split.engine import collector_paused, consistent_cache_reads
 
 
 class SccNode(NamedTuple):
@@ -43,9 +43,10 @@ def load_graph(sources: list[BuildSource], manager: BuildManager) -> Graph:
     """Parse or load from cache every module reachable from the sources.
 
     Mirrors the engine's own handling: a fine-grained cache that lacks more
-    than half of the sources is reloaded honestly with the cache off.
+    than half of the sources is reloaded honestly with the cache off.  Each
+    module's meta and errors are read from one version of the store.
     """
-    with collector_paused(manager.options):
+    with collector_paused(manager.options), consistent_cache_reads(manager.metastore):
         graph = mypy.build.load_graph(sources, manager)
         if manager.use_fine_grained_cache() and len(graph) < 0.50 * len(sources):
             manager.log("Redoing load_graph without cache because too much was missing")

@@ -301,19 +301,22 @@ class Run:
 KILLS = ("SIGKILL", "SIGKILL group", "SIGTERM")
 
 
-def start_wave(world: World, rng: random.Random, size: int, first: int) -> list[Run]:
+def start_wave(world: World, rng: random.Random, size: int, first: int, *, share_sqlite: bool) -> list[Run]:
     """`size` runs at once: mostly mypy-split, one or two mypy among them.
 
-    The `mypy` runs share the folder but keep to one store that no
-    mypy-split run of the wave uses: mypy takes no lock, and between its two
-    phases its new meta pairs with the `meta_ex` an earlier run left (for
-    other options or another version of the file), which a run reading the
-    store at that moment would take as fresh (README, "Concurrent runs").
-    Such a run once printed a strict-only error in the default configuration.
+    The `mypy` runs share the folder, and with `share_sqlite` their SQLite
+    store too: a commit of theirs pairs a module's meta with its errors, and
+    mypy-split reads each pair from one commit (engine.consistent_cache_reads).
+    The file store has no such pairing (mypy replaces the meta, then the
+    `meta_ex`), and while files change a `mypy` run may rewrite a module's
+    tree after a mypy-split run chose to load it (the engine does not check
+    the tree against the meta it validated): there the `mypy` runs keep to a
+    store no mypy-split run of the wave uses (README, "Concurrent runs").
     """
     plain = 1 if size <= 4 else 2
     store, config = rng.choice(sorted(STORES)), rng.choice(sorted(CONFIGS))
-    split_kinds = [kind for kind in SPLIT_KINDS if kind[2] != store]
+    shared = share_sqlite and store == "sqlite"
+    split_kinds = [kind for kind in SPLIT_KINDS if shared or kind[2] != store]
     kinds = [rng.choice(split_kinds) for _ in range(size - plain)] + [("mypy", config, store, 0)] * plain
     rng.shuffle(kinds)
     return [Run(world, kind, first + index) for index, kind in enumerate(kinds)]
@@ -395,9 +398,8 @@ def random_variant(rng: random.Random, current: Variant) -> Variant:
 # -- the scenarios ------------------------------------------------------------------
 
 
-# A wave's plain `mypy` runs keep to a store no mypy-split run of that wave
-# uses (see start_wave); the workers of a coordinator killed in the wave
-# before, which finish their task holding only our lock, must be gone too.
+# Before a wave starts, the workers of a coordinator killed in the wave
+# before, which finish their task holding only our lock, must be gone.
 WAVE_GAP = 60.0
 
 
@@ -408,7 +410,7 @@ def waves(world: World, seed: int, sizes: list[int]) -> None:
     for index, size in enumerate(sizes):
         if index:
             world.write(random_variant(rng, world.variant))
-        runs = start_wave(world, rng, size, number)
+        runs = start_wave(world, rng, size, number, share_sqlite=True)
         number += size
         kills = schedule_kills(runs, rng, 1 if size <= 4 else 2)
         run_kills(kills, time.monotonic())
@@ -424,7 +426,7 @@ def edits_during_runs(world: World, seed: int, rounds: int) -> None:
     number = 0
     for index in range(rounds):
         before = dict(world.variant)
-        runs = start_wave(world, rng, 4, number)
+        runs = start_wave(world, rng, 4, number, share_sqlite=False)
         number += 4
         time.sleep(rng.uniform(0.1, 2.0))
         # One file per edit: a run sees either version of it, and with one
@@ -521,3 +523,33 @@ def test_sqlite_writer_holding_the_database(world: World) -> None:
     problems = check_finished(world, runs, [world.variant], "with the database held")
     problems += wait_for_leftovers(world.project)
     assert not problems, "\n\n".join(problems)
+
+
+def test_a_module_meta_and_errors_are_read_from_one_commit(tmp_path: Path) -> None:
+    """A commit by another process between the engine's two reads of a module is not seen.
+
+    mypy commits a module's meta and `meta_ex` together; read without a
+    snapshot, the second read would already see the other commit's errors.
+    """
+    from mypy.metastore import SqliteMetadataStore
+
+    from mypy_split.engine import consistent_cache_reads
+
+    ours = SqliteMetadataStore(str(tmp_path), set_journal_mode=True, num_shards=4)
+    theirs = SqliteMetadataStore(str(tmp_path), set_journal_mode=True, num_shards=4)
+
+    def commit(version: bytes) -> None:
+        theirs.write("app/util.meta.ff", b"meta " + version)
+        theirs.write("app/util.meta_ex.ff", b"errors " + version)
+        theirs.commit()
+
+    commit(b"default")
+    with consistent_cache_reads(ours):
+        assert ours.read("app/util.meta.ff") == b"meta default"
+        commit(b"strict")
+        assert ours.read("app/util.meta_ex.ff") == b"errors default"
+    assert not any(db.in_transaction for db in ours.dbs)
+    # Outside the block each read sees the latest commit, as the engine alone would.
+    assert ours.read("app/util.meta.ff") == b"meta strict"
+    commit(b"default")
+    assert ours.read("app/util.meta_ex.ff") == b"errors default"
