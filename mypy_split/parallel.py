@@ -34,6 +34,7 @@ from mypy_split.graph import BuildPlan
 from mypy_split.local_check import check_as_worker
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, RunningTasks
 from mypy_split.parse_gate import ParseGate
+from mypy_split.pool_decision import StaleWork
 from mypy_split.result_printer import ResultPrinter
 from mypy_split.schedule import (
     Action,
@@ -44,13 +45,7 @@ from mypy_split.schedule import (
     RunInterface,
     SequentialLoop,
 )
-from mypy_split.tuning import (
-    POOL_WORTH_SECONDS,
-    POOL_WORTH_VARIABLE,
-    SEND_AHEAD_SECONDS,
-    SEND_AHEAD_VARIABLE,
-    seconds_from_environment,
-)
+from mypy_split.tuning import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_from_environment
 
 if TYPE_CHECKING:
     # Imported with the first worker at run time: a run with nothing stale never pays for them.
@@ -92,14 +87,11 @@ class Coordinator:
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
         self.affinity = MemoryAffinity(plan.nodes)
         self.keep_in_memory = affinity_wanted()
-        self.pool_worth = seconds_from_environment(POOL_WORTH_VARIABLE, POOL_WORTH_SECONDS)
         self.send_ahead_seconds = seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS)
-        # Expected seconds of the SCCs known to need checking: those found
-        # stale so far, and those with a changed source that will be.
-        self.expected_stale: dict[int, float] = {}
+        self.stale_work = StaleWork(lambda scc_id: self.scc_costs[scc_id].interface + self.scc_costs[scc_id].implementation)
         for scc in plan.sccs:
             if any(self.graph[module_id].meta is None for module_id in scc.mod_ids):
-                self.note_stale(scc.id)
+                self.stale_work.stale(scc.id)
         self.interface_seconds: dict[int, float] = {}
         self.replay = SequentialLoop(plan.nodes)
         self.replay_action: Action = self.replay.start()
@@ -167,7 +159,7 @@ class Coordinator:
                 if fresh:
                     self.observer.scc_fresh(scc_id, len(self.plan.scc(scc_id).mod_ids))
                 else:
-                    self.note_stale(scc_id)
+                    self.stale_work.stale(scc_id)
                 self.scheduler.classified(scc_id, fresh)
 
     # -- dispatch ---------------------------------------------------------------
@@ -180,7 +172,7 @@ class Coordinator:
                     if worker.task is None:
                         self.join_as_helper(self.pool, worker)
             return
-        if self.pool is None and not self.workers_pay():
+        if self.pool is None and not self.stale_work.workers_pay():
             # A small incremental run: one process is faster.
             self.run_all_here()
             return
@@ -342,31 +334,24 @@ class Coordinator:
         chunk = [] if scc_id in self.local else self.sharing.chunk(worker.index, scc_id, self.scheduler.top_priority())
         self.ensure_pool().send(worker, Bodies(scc_id, chunk))
 
-    def note_stale(self, scc_id: int) -> None:
-        cost = self.scc_costs[scc_id]
-        self.expected_stale[scc_id] = cost.interface + cost.implementation
-
-    def workers_pay(self) -> bool:
-        """Whether the stale work known so far is worth starting workers.
-
-        What counts is the work besides the largest SCC: one SCC alone (a
-        body edit of a big module, say) gains nothing from another process.
-        """
-        work = self.expected_stale.values()
-        return sum(work) - max(work, default=0.0) >= self.pool_worth
-
     def ensure_pool(self) -> WorkerPool:
         from mypy_split import task_messages
-        from mypy_split.pool import WorkerPool
         from mypy_split.protocol import encode
+
+        pool = self.start_pool()
+        if not self.graph_sent:
+            frame = encode(task_messages.graph_message(self.plan, self.manager))
+            for worker in pool.workers:
+                pool.send_frame(worker, frame)
+            self.graph_sent = True
+        return pool
+
+    def start_pool(self) -> WorkerPool:
+        """The workers, started now if they were not; the graph follows with the first task."""
+        from mypy_split.pool import WorkerPool
 
         if self.pool is None:
             self.pool = WorkerPool(self.worker_count, self.hello(), self.pass_fds)
-        if not self.graph_sent:
-            frame = encode(task_messages.graph_message(self.plan, self.manager))
-            for worker in self.pool.workers:
-                self.pool.send_frame(worker, frame)
-            self.graph_sent = True
         return self.pool
 
     def task_message(self, scc_id: int, recheck: list[int]) -> CheckScc:
@@ -582,10 +567,17 @@ class Coordinator:
         self.printer.before_checking_here()
         started = time.perf_counter()
         scc = self.plan.scc(scc_id)
+        old_hashes = [self.graph[module_id].interface_hash for module_id in sorted(scc.mod_ids)]
 
         def interface_checked(module_ids: list[str]) -> None:
             self.note_sensitive(scc_id, module_ids)
             self.scheduler.interface_done(scc_id)
+            if self.pool is None and self.worker_count > 0:
+                new_hashes = [self.graph[module_id].interface_hash for module_id in sorted(scc.mod_ids)]
+                self.stale_work.interface_known(new_hashes != old_hashes, scc.direct_dependents)
+                if self.stale_work.workers_pay():
+                    # They start up while this process checks the bodies.
+                    self.start_pool()
 
         for module_errors in check_as_worker(scc, self.graph, self.manager, self.tasks, interface_checked):
             self.show(module_errors)

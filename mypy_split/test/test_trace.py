@@ -15,6 +15,7 @@ from mypy_split.schedule import PhaseCost
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
 from mypy_split.trace import COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
+from mypy_split.tuning import POOL_WORTH_VARIABLE
 
 
 def chain_nodes() -> list[SccNode]:
@@ -128,3 +129,43 @@ def test_one_worker_runs_in_process_unless_asked(
     events = json.loads(trace_file.read_text())["traceEvents"]
     rows = {event["args"]["name"] for event in events if event["ph"] == "M"}
     assert rows - {"coordinator"} == workers_seen
+
+
+def test_workers_start_while_this_process_checks_the_bodies_of_a_changed_interface(
+    tmp_path: Path, warm_cache: WarmCache
+) -> None:
+    """An interface edit found by checking in-process makes its importers stale: workers start at once.
+
+    Only `base` changed, too little work for workers, so the coordinator
+    checks it itself; its new interface makes the four importers stale, and
+    the workers are started before `base`'s bodies are checked, not after.
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    importers = [f"m{index}" for index in range(4)]
+    (project / "main.py").write_text("".join(f"import {name}\n" for name in importers))
+    for name in importers:
+        (project / f"{name}.py").write_text(f"import base\ndef use() -> int:\n    return base.value()\n")
+    base = project / "base.py"
+    base.write_text("def value() -> int:\n    return 1\n")
+    caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
+    run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
+    run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, caches["split"], {})
+    base.write_text("def value() -> str:\n    return 'one'\n")
+    expected = run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
+    trace_file = tmp_path / "trace.json"
+    # Any work beyond the one changed module pays for workers.
+    env = {POOL_WORTH_VARIABLE: "0.000001"}
+    args = ["main.py", "-n", "2", "--trace", str(trace_file)]
+    ours = run_tool(MYPY_SPLIT, args, project, caches["split"], env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
+    assert expected.returncode == 1
+    spans = [event for event in json.loads(trace_file.read_text())["traceEvents"] if event["ph"] == "X"]
+    base_bodies = next(
+        event for event in spans
+        if event["tid"] == 0 and event["name"] == IMPLEMENTATION and event["args"].get("module") == "base"
+    )
+    starts = [event["ts"] for event in spans if event["name"] == "start-up"]
+    assert starts and min(starts) < base_bodies["ts"] + base_bodies["dur"]
+    checked_on_workers = {event["args"].get("module") for event in spans if event["tid"] > 0 and event["name"] == INTERFACE}
+    assert set(importers) <= checked_on_workers

@@ -1,0 +1,51 @@
+"""Whether workers pay: the stale work known, and the dependents a changed interface makes stale."""
+
+from __future__ import annotations
+
+import pytest
+
+from mypy_split.pool_decision import StaleWork
+from mypy_split.tuning import POOL_WORTH_VARIABLE
+
+COSTS = {0: 5.0, 1: 0.6, 2: 0.6, 3: 0.2}
+
+
+@pytest.fixture(autouse=True)
+def default_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test session starts workers for any work (conftest); these use the real threshold (1 s).
+    monkeypatch.delenv(POOL_WORTH_VARIABLE)
+
+
+def test_one_big_stale_scc_alone_does_not_pay() -> None:
+    work = StaleWork(COSTS.__getitem__)
+    work.stale(0)
+    assert not work.workers_pay()
+    work.stale(3)
+    assert not work.workers_pay()
+
+
+def test_work_besides_the_largest_pays_once_it_reaches_the_threshold() -> None:
+    work = StaleWork(COSTS.__getitem__)
+    for scc_id in (0, 1, 3):
+        work.stale(scc_id)
+    assert not work.workers_pay()  # 0.8 s besides the largest
+    work.stale(2)
+    assert work.workers_pay()
+
+
+def test_a_changed_interface_counts_its_dependents_and_an_unchanged_one_does_not() -> None:
+    work = StaleWork(COSTS.__getitem__)
+    work.stale(0)
+    work.interface_known(False, [1, 2])
+    assert not work.workers_pay()
+    work.interface_known(True, [1, 2])
+    assert work.workers_pay()
+
+
+def test_an_scc_counts_once() -> None:
+    work = StaleWork(COSTS.__getitem__)
+    for _ in range(3):
+        work.stale(0)
+        work.stale(1)
+    work.interface_known(True, [1, 1])
+    assert not work.workers_pay()
