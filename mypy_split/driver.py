@@ -33,6 +33,7 @@ from mypy_split.inprocess import run_in_process
 from mypy_split.load_order import LoadOrder
 from mypy_split.observe import NULL_OBSERVER
 from mypy_split.output import MessageSink
+from mypy_split.pool_decision import StartWhileLoading
 from mypy_split.reports import all_supported as reports_supported
 
 if TYPE_CHECKING:
@@ -256,14 +257,20 @@ def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> 
     """Start workers before the graph loads when the cache is empty.
 
     With no cache for this Python version every SCC will be stale, so the
-    workers' start-up can overlap graph loading; otherwise they start only
-    when the first stale SCC is found (a fully fresh run starts none).
+    workers' start-up can overlap graph loading; otherwise they start once
+    the stale work found pays (see pool_decision.py: possibly during the
+    load), and a fully fresh run starts none.
     """
     if parallelism is None:
         return None
     # A manager that reads no cache (reports, --no-incremental) finds every SCC stale.
     if manager.cache_enabled and not parallelism.cold_cache:
         return None
+    return start_pool(parallelism)
+
+
+def start_pool(parallelism: Parallelism) -> WorkerPool:
+    """This run's workers, started now (they get the graph with their first task)."""
     from mypy_split.pool import WorkerPool
 
     return WorkerPool(parallelism.workers, hello_message(parallelism), inherited_fds(parallelism))
@@ -302,16 +309,21 @@ def check_program(
     observer = sink.observer if sink is not None else NULL_OBSERVER
     mypy.build.log_configuration(manager, sources)
     early_pool = start_pool_early(manager, parallelism)
+    costs = CostModel.load(options)
+    starter = None
     # Modules a single process would hold trees for; None: this process checked.
     with_trees: set[str] | None = None
     try:
         # Workers build the trees they check from the bytes this process keeps.
         keep_raw = parallelism is not None and raw_trees.keeps_raw_trees(manager)
-        load_order = LoadOrder() if keep_raw else None
+        if keep_raw and parallelism is not None and early_pool is None:
+            starter = StartWhileLoading(functools.partial(start_pool, parallelism), costs.recorded, costs.source_size)
+        load_order = LoadOrder(starter.parsed if starter is not None else None) if keep_raw else None
         graph, to_check = load_checked_graph(sources, manager, load_order)
+        if starter is not None and early_pool is None:
+            early_pool = starter.take_pool()
         if to_check and not manager.use_fine_grained_cache():
             plan = plan_sccs(graph, manager)
-            costs = CostModel.load(options)
             if parallelism is None:
                 run_in_process(plan, manager, show, costs, observer)
             else:
@@ -330,8 +342,9 @@ def check_program(
             costs.save()
             observer.build_measured(plan.nodes, costs.measured_scc_costs(plan))
     finally:
-        if early_pool is not None:
-            early_pool.kill()
+        for unused in (early_pool, starter.take_pool() if starter is not None else None):
+            if unused is not None:
+                unused.kill()
     if to_check and not manager.use_fine_grained_cache():
         mypy.build.write_plugins_snapshot(manager)
         manager.old_plugins_snapshot = manager.plugins_snapshot

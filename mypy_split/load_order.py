@@ -17,7 +17,7 @@ gets its first error late is moved to the place it would have had.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from mypy.build import BuildManager
 from mypy.errors import ErrorInfo, ErrorWatcher
@@ -25,24 +25,33 @@ from mypy.nodes import MypyFile
 
 # An event's place in the load: (index, then the order within a batch).
 Rank = tuple[float, int]
+# A module parsed during the load, with its file.
+ParsedCallback = Callable[[str, "str | None"], None]
 
 
 class _RecordingModules(dict[str, MypyFile]):
     """The engine's module dict during the load, noting each module as it is registered."""
 
-    def __init__(self, modules: dict[str, MypyFile], events: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, modules: dict[str, MypyFile], events: list[tuple[str, str]], on_parsed: ParsedCallback | None
+    ) -> None:
         super().__init__(modules)
         self.events = events
+        self.on_parsed = on_parsed
 
     def __setitem__(self, module_id: str, tree: MypyFile) -> None:
         self.events.append(("parsed", module_id))
         super().__setitem__(module_id, tree)
+        if self.on_parsed is not None:
+            self.on_parsed(module_id, tree.path)
 
 
 class LoadOrder:
-    def __init__(self) -> None:
+    def __init__(self, on_parsed: ParsedCallback | None = None) -> None:
         # ("error", file) and ("parsed", module id), in the order they happened.
         self.events: list[tuple[str, str]] = []
+        # Told of each parsed module as well (workers may start during the load).
+        self.on_parsed = on_parsed
 
     @contextlib.contextmanager
     def watching(self, manager: BuildManager) -> Iterator[None]:
@@ -57,7 +66,7 @@ class LoadOrder:
         # Other holders (the semantic analyzer, the plugins) keep the real dict,
         # which gets every module registered during the load afterwards.
         modules = manager.modules
-        recording = _RecordingModules(modules, events)
+        recording = _RecordingModules(modules, events, self.on_parsed)
         manager.modules = recording
         try:
             with ErrorWatcher(manager.errors, filter_errors=note):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import pytest
 
-from mypy_split.pool_decision import StaleWork
+from mypy_split.pool_decision import StaleWork, StartWhileLoading
+from mypy_split.schedule import PhaseCost
 from mypy_split.tuning import POOL_WORTH_VARIABLE
+
+if TYPE_CHECKING:
+    from mypy_split.pool import WorkerPool
 
 COSTS = {0: 5.0, 1: 0.6, 2: 0.6, 3: 0.2}
 
@@ -17,7 +23,7 @@ def default_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_one_big_stale_scc_alone_does_not_pay() -> None:
-    work = StaleWork(COSTS.__getitem__)
+    work: StaleWork[int] = StaleWork(COSTS.__getitem__)
     work.stale(0)
     assert not work.workers_pay()
     work.stale(3)
@@ -25,7 +31,7 @@ def test_one_big_stale_scc_alone_does_not_pay() -> None:
 
 
 def test_work_besides_the_largest_pays_once_it_reaches_the_threshold() -> None:
-    work = StaleWork(COSTS.__getitem__)
+    work: StaleWork[int] = StaleWork(COSTS.__getitem__)
     for scc_id in (0, 1, 3):
         work.stale(scc_id)
     assert not work.workers_pay()  # 0.8 s besides the largest
@@ -34,7 +40,7 @@ def test_work_besides_the_largest_pays_once_it_reaches_the_threshold() -> None:
 
 
 def test_a_changed_interface_counts_its_dependents_and_an_unchanged_one_does_not() -> None:
-    work = StaleWork(COSTS.__getitem__)
+    work: StaleWork[int] = StaleWork(COSTS.__getitem__)
     work.stale(0)
     work.interface_known(False, [1, 2])
     assert not work.workers_pay()
@@ -43,9 +49,33 @@ def test_a_changed_interface_counts_its_dependents_and_an_unchanged_one_does_not
 
 
 def test_an_scc_counts_once() -> None:
-    work = StaleWork(COSTS.__getitem__)
+    work: StaleWork[int] = StaleWork(COSTS.__getitem__)
     for _ in range(3):
         work.stale(0)
         work.stale(1)
     work.interface_known(True, [1, 1])
     assert not work.workers_pay()
+
+
+def test_the_load_starts_workers_once_when_the_parsed_modules_pay() -> None:
+    """Recorded seconds where known, else size at the default rate; one start at most."""
+    started: list[str] = []
+
+    def start() -> WorkerPool:
+        started.append("pool")
+        return cast("WorkerPool", object())
+
+    recorded = {"big": PhaseCost(3.0, 2.0), "known": PhaseCost(0.2, 0.3)}
+    sizes = {"new.py": 400_000}  # 0.4 s at the default rate
+    starter = StartWhileLoading(start, recorded, lambda path: sizes.get(path or "", 0))
+    starter.parsed("big", "big.py")
+    starter.parsed("known", "known.py")
+    assert not started and starter.take_pool() is None
+    starter.parsed("new", "new.py")
+    assert started == [] and starter.pool is None  # 0.9 s besides the largest
+    starter.parsed("other", "new.py")
+    assert started == ["pool"]
+    starter.parsed("more", "new.py")
+    assert started == ["pool"]
+    pool = starter.take_pool()
+    assert pool is not None and starter.take_pool() is None

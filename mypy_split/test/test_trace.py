@@ -169,3 +169,28 @@ def test_workers_start_while_this_process_checks_the_bodies_of_a_changed_interfa
     assert starts and min(starts) < base_bodies["ts"] + base_bodies["dur"]
     checked_on_workers = {event["args"].get("module") for event in spans if event["tid"] > 0 and event["name"] == INTERFACE}
     assert set(importers) <= checked_on_workers
+
+
+def test_workers_start_during_the_load_once_the_parsed_modules_are_worth_it(
+    tmp_path: Path, warm_cache: WarmCache
+) -> None:
+    """On a cache that exists, modules the load has to parse will be checked: workers start before the load ends."""
+    project = tmp_path / "project"
+    project.mkdir()
+    names = [f"m{index}" for index in range(6)]
+    (project / "main.py").write_text("".join(f"import {name}\n" for name in names))
+    for name in names:
+        (project / f"{name}.py").write_text(f"def {name}() -> int:\n    return '{name}'\n")
+    expected = run_tool(MYPY, ["main.py"], project, copied_cache(warm_cache, tmp_path / "c1"), {})
+    trace_file = tmp_path / "trace.json"
+    # The cache exists (typeshed's entries), so nothing starts before the load.
+    env = {POOL_WORTH_VARIABLE: "0.000001"}
+    args = ["main.py", "-n", "2", "--trace", str(trace_file)]
+    ours = run_tool(MYPY_SPLIT, args, project, copied_cache(warm_cache, tmp_path / "c2"), env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
+    assert expected.returncode == 1
+    spans = [event for event in json.loads(trace_file.read_text())["traceEvents"] if event["ph"] == "X"]
+    load = next(event for event in spans if event["tid"] == 0 and event["name"] == "load graph and plan")
+    starts = [event["ts"] for event in spans if event["name"] == "start-up"]
+    assert len(starts) == 2
+    assert load["ts"] < min(starts) < load["ts"] + load["dur"]
