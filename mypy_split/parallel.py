@@ -88,7 +88,7 @@ class Coordinator:
         self.affinity = MemoryAffinity(plan.nodes)
         self.keep_in_memory = affinity_wanted()
         self.send_ahead_seconds = seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS)
-        self.stale_work: StaleWork[int] = StaleWork(lambda scc_id: self.scc_costs[scc_id].interface + self.scc_costs[scc_id].implementation)
+        self.stale_work: StaleWork[int] = StaleWork(lambda scc_id: sum(self.scc_costs[scc_id]))
         for scc in plan.sccs:
             if any(self.graph[module_id].meta is None for module_id in scc.mod_ids):
                 self.stale_work.stale(scc.id)

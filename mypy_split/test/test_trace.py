@@ -131,6 +131,16 @@ def test_one_worker_runs_in_process_unless_asked(
     assert rows - {"coordinator"} == workers_seen
 
 
+def project_of_modules(tmp_path: Path, names: list[str], text: str) -> Path:
+    """A project whose main.py imports each of `names`, every one with the same text."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("".join(f"import {name}\n" for name in names))
+    for name in names:
+        (project / f"{name}.py").write_text(text)
+    return project
+
+
 def test_workers_start_while_this_process_checks_the_bodies_of_a_changed_interface(
     tmp_path: Path, warm_cache: WarmCache
 ) -> None:
@@ -140,12 +150,8 @@ def test_workers_start_while_this_process_checks_the_bodies_of_a_changed_interfa
     checks it itself; its new interface makes the four importers stale, and
     the workers are started before `base`'s bodies are checked, not after.
     """
-    project = tmp_path / "project"
-    project.mkdir()
     importers = [f"m{index}" for index in range(4)]
-    (project / "main.py").write_text("".join(f"import {name}\n" for name in importers))
-    for name in importers:
-        (project / f"{name}.py").write_text(f"import base\ndef use() -> int:\n    return base.value()\n")
+    project = project_of_modules(tmp_path, importers, "import base\ndef use() -> int:\n    return base.value()\n")
     base = project / "base.py"
     base.write_text("def value() -> int:\n    return 1\n")
     caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
@@ -175,12 +181,7 @@ def test_workers_start_during_the_load_once_the_parsed_modules_are_worth_it(
     tmp_path: Path, warm_cache: WarmCache
 ) -> None:
     """On a cache that exists, modules the load has to parse will be checked: workers start before the load ends."""
-    project = tmp_path / "project"
-    project.mkdir()
-    names = [f"m{index}" for index in range(6)]
-    (project / "main.py").write_text("".join(f"import {name}\n" for name in names))
-    for name in names:
-        (project / f"{name}.py").write_text(f"def {name}() -> int:\n    return '{name}'\n")
+    project = project_of_modules(tmp_path, [f"m{index}" for index in range(6)], "def f() -> int:\n    return 'no'\n")
     expected = run_tool(MYPY, ["main.py"], project, copied_cache(warm_cache, tmp_path / "c1"), {})
     trace_file = tmp_path / "trace.json"
     # The cache exists (typeshed's entries), so nothing starts before the load.
