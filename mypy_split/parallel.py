@@ -567,14 +567,14 @@ class Coordinator:
         self.printer.before_checking_here()
         started = time.perf_counter()
         scc = self.plan.scc(scc_id)
-        old_hashes = [self.graph[module_id].interface_hash for module_id in sorted(scc.mod_ids)]
+        old_hashes = {module_id: self.graph[module_id].interface_hash for module_id in scc.mod_ids}
 
         def interface_checked(module_ids: list[str]) -> None:
             self.note_sensitive(scc_id, module_ids)
             self.scheduler.interface_done(scc_id)
             if self.pool is None and self.worker_count > 0:
-                new_hashes = [self.graph[module_id].interface_hash for module_id in sorted(scc.mod_ids)]
-                self.stale_work.interface_known(new_hashes != old_hashes, scc.direct_dependents)
+                changed = any(self.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())
+                self.stale_work.interface_known(changed, scc.direct_dependents)
                 if self.stale_work.workers_pay():
                     # They start up while this process checks the bodies.
                     self.start_pool()
