@@ -102,7 +102,9 @@ class Coordinator:
         self.local: set[int] = set()
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
-        self.printer = ResultPrinter(self.graph, manager, self.show)
+        # Per module checked on a worker, the hash of the source it checked.
+        self.source_hashes: dict[str, str] = {}
+        self.printer = ResultPrinter(self.graph, manager, self.show, self.source_hashes)
         self.sharing = sharing.SharingDesk(sharing.share_min_seconds())
         # When each worker was last sent a task, and when each SCC's interface
         # was reported: only tasks sent after that may depend on the SCC.
@@ -436,7 +438,7 @@ class Coordinator:
             return
         del self.sharing.shared[scc_id]
         order = phases.order_in_scc(self.plan.scc(scc_id), self.graph)
-        merged = sharing.merge(shared, order, self.graph, self.manager)
+        merged = sharing.merge(shared, order, self.source_hashes, self.graph, self.manager)
         self.finish_result(merged, merged.seconds)
 
     def finish_result(self, result: ImplementationDone, implementation_seconds: float) -> None:
@@ -454,6 +456,7 @@ class Coordinator:
 
     def on_interface(self, message: InterfaceDone) -> None:
         self.interface_seconds[message.scc_id] = message.seconds
+        self.source_hashes.update(message.source_hashes)
         for module_id, new_hash in message.interface_hashes.items():
             state = self.graph[module_id]
             value = bytes.fromhex(new_hash)

@@ -20,6 +20,7 @@ from mypy.cache import CacheMetaEx
 from mypy.util import json_loads
 from mypy.errors import Errors
 
+from mypy_split.meta_pairing import keep_only_beside_own_meta
 from mypy_split.sensitive import cache_sensitive
 
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
@@ -240,6 +241,8 @@ def check_implementation(
         results = mypy.build.process_stale_scc_implementation(
             graph, [module_id], manager, [meta_file]
         )
+        if meta_file is not None:
+            keep_only_beside_own_meta(module_id, meta_file, graph, manager)
         for result_id, result in results.items():
             xpath = graph[result_id].xpath
             shown.append(
@@ -269,10 +272,11 @@ def write_meta_ex(
     module_id: str,
     indirect: tuple[list[str], list[str]],
     error_lines: list[ErrorTuple],
+    source_hash: str | None,
     graph: Graph,
     manager: BuildManager,
 ) -> None:
-    """Write the `meta_ex` of a module whose bodies another process checked.
+    """Write the `meta_ex` of a module whose bodies another process checked (from `source_hash`).
 
     The interface hashes of its indirect dependencies are this process's: by
     the time the caller writes, every one of them is committed and known here.
@@ -289,13 +293,16 @@ def write_meta_ex(
         error_lines=error_lines,
     )
     mypy.build.write_cache_meta_ex(meta_file, meta_ex, manager)
-    manager.commit()
+    keep_only_beside_own_meta(module_id, meta_file, graph, manager, source_hash)
 
 
 def rewrite_cached_errors(
-    module_id: str, error_lines: list[ErrorTuple], graph: Graph, manager: BuildManager
+    module_id: str, error_lines: list[ErrorTuple], source_hash: str | None, graph: Graph, manager: BuildManager
 ) -> None:
-    """Make a module's `meta_ex` hold these errors (what a sequential run would have stored)."""
+    """Make a module's `meta_ex` hold these errors (what a sequential run would have stored).
+
+    `source_hash`: that of the source the module was checked from, if another process checked it.
+    """
     state = graph[module_id]
     if not state.path or not writes_cache(manager):
         return
@@ -312,7 +319,7 @@ def rewrite_cached_errors(
         return
     meta_ex.error_lines = error_lines
     mypy.build.write_cache_meta_ex(meta_file, meta_ex, manager)
-    manager.commit()
+    keep_only_beside_own_meta(module_id, meta_file, graph, manager, source_hash)
 
 
 def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeAlias
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -211,6 +211,9 @@ class InterfaceDone(Message):
     spans: list[TimedSpan] = field(default_factory=list)
     # The SCC's modules that importers must see in memory (`sensitive.py`).
     sensitive: list[str] = field(default_factory=list)
+    # Per module, the hash of the source checked: the coordinator, which may
+    # not have read the file, checks a meta it writes beside (`meta_pairing.py`).
+    source_hashes: dict[str, str] = field(default_factory=dict)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -219,6 +222,7 @@ class InterfaceDone(Message):
             "seconds": self.seconds,
             "spans": _spans_json(self.spans),
             "sensitive": list(self.sensitive),
+            "source_hashes": dict(self.source_hashes),
         }
 
 
@@ -391,6 +395,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
         return InterfaceDone(
             scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]),
             spans=_spans(h["spans"]), sensitive=_strs(h["sensitive"]),
+            source_hashes={key: _str(value) for key, value in _dict(h["source_hashes"]).items()},
         )
     if cls is ImplementationDone:
         errors = {

@@ -19,10 +19,14 @@ if TYPE_CHECKING:
 
 
 class ResultPrinter:
-    def __init__(self, graph: Graph, manager: BuildManager, show: phases.ShowErrors) -> None:
+    def __init__(
+        self, graph: Graph, manager: BuildManager, show: phases.ShowErrors, source_hashes: dict[str, str]
+    ) -> None:
         self.graph = graph
         self.manager = manager
         self.show = show
+        # The hash of the source each worker checked, by module (kept by the coordinator).
+        self.source_hashes = source_hashes
         # Only-once messages shown so far, in the replay's order.
         self.seen_once: set[str] = set(manager.errors.only_once_messages)
 
@@ -35,7 +39,9 @@ class ResultPrinter:
         for module_id, records in result.errors.items():
             kept = self.place_only_once(records)
             if len(kept) != len(records):
-                phases.rewrite_cached_errors(module_id, [r.engine_tuple() for r in kept], self.graph, self.manager)
+                phases.rewrite_cached_errors(
+                    module_id, [r.engine_tuple() for r in kept], self.source_hashes.get(module_id), self.graph, self.manager
+                )
             xpath = self.graph[module_id].xpath
             tuples = [record.engine_tuple() for record in kept]
             lines = self.manager.errors.format_messages(xpath, tuples, formatter=self.manager.error_formatter)

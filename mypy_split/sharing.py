@@ -246,8 +246,13 @@ class SharingDesk:
         self.tainted[scc_id] = set(shared.helpers)
 
 
-def merge(shared: SharedScc, order: list[str], graph: Graph, manager: BuildManager) -> ImplementationDone:
-    """One result for the whole SCC, modules in check order; the helpers' `meta_ex` written."""
+def merge(
+    shared: SharedScc, order: list[str], source_hashes: dict[str, str], graph: Graph, manager: BuildManager
+) -> ImplementationDone:
+    """One result for the whole SCC, modules in check order; the helpers' `meta_ex` written.
+
+    `source_hashes`: the owner's, by module (the meta each `meta_ex` goes beside is the owner's).
+    """
     from mypy_split.protocol import ImplementationDone
 
     errors: dict[str, list[ErrorRecord]] = {}
@@ -260,7 +265,7 @@ def merge(shared: SharedScc, order: list[str], graph: Graph, manager: BuildManag
         for module_id, indirect in result.indirect.items():
             records = result.errors.get(module_id, [])
             tuples = [record.engine_tuple() for record in records]
-            phases.write_meta_ex(module_id, indirect, tuples, graph, manager)
+            phases.write_meta_ex(module_id, indirect, tuples, source_hashes.get(module_id), graph, manager)
     return ImplementationDone(
         shared.scc_id,
         {module_id: errors[module_id] for module_id in order if module_id in errors},

@@ -167,7 +167,7 @@ class WorkerSession:
             send(
                 InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                    sensitive=self.sensitive(module_ids),
+                    sensitive=self.sensitive(module_ids), source_hashes=self.source_hashes(module_ids),
                 )
             )
         else:
@@ -185,6 +185,7 @@ class WorkerSession:
                     InterfaceDone(
                         task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
                         sensitive=self.sensitive(list(result.module_ids)),
+                        source_hashes=self.source_hashes(list(result.module_ids)),
                     )
                 )
             faults.between_phases(scc.mod_ids)
@@ -255,6 +256,10 @@ class WorkerSession:
     def sensitive(self, module_ids: list[str]) -> list[str]:
         """The modules importers must not load from the cache, when the coordinator keeps them apart."""
         return phases.cache_sensitive_modules(module_ids, self.graph) if affinity_wanted() else []
+
+    def source_hashes(self, module_ids: list[str]) -> dict[str, str]:
+        """The hash of each module's source as checked here."""
+        return {m: h for m in module_ids if (h := self.graph[m].source_hash) is not None}
 
     def adopt_helped_hashes(self, expected: dict[str, str]) -> None:
         """Take the committed interface hashes of SCCs this process only helped with.

@@ -499,6 +499,30 @@ def test_killed_coordinator_keeps_the_cache_locked_until_its_workers_end(world: 
     assert not problems, "\n\n".join(problems)
 
 
+@pytest.mark.parametrize("store", sorted(STORES))
+def test_errors_are_not_left_beside_a_meta_mypy_wrote_between_the_phases(world: World, store: str) -> None:
+    """A plain strict `mypy` commits its own pair for a module while our worker is between the phases.
+
+    The default run's `meta_ex`, written when its worker resumes, must not
+    pair the strict meta with the default configuration's errors: a later
+    strict run would print those (the waves once caught this).
+    """
+    markers = world.root / "markers"
+    markers.mkdir()
+    env = {STOP_BETWEEN_PHASES: "app.service", MARKERS: str(markers)}
+    default = Run(world, ("mypy-split", "default.ini", store, 2), 0, env)
+    worker = stopped_worker(default)
+    strict = Run(world, ("mypy", "strict.ini", store, 0), 1)
+    assert answer(strict.finish()) == answer(world.reference(world.variant, "strict.ini"))
+    os.kill(worker, signal.SIGCONT)
+    problems = check_finished(world, [default], [world.variant], "the default run, resumed")
+    problems += wait_for_leftovers(world.project)
+    after = Run(world, ("mypy-split", "strict.ini", store, 0), 2)
+    problems += check_finished(world, [after], [world.variant], "a strict run after both")
+    problems += check_cache_left(world)
+    assert not problems, "\n\n".join(problems)
+
+
 def test_sqlite_writer_holding_the_database(world: World) -> None:
     """Another process holds every shard's write lock for longer than SQLite's default 5 s.
 

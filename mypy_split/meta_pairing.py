@@ -1,0 +1,102 @@
+"""A module's errors (`meta_ex`) are left only beside a meta written for the same inputs.
+
+mypy-split writes a module's meta when its interface is checked and its
+`meta_ex` when its bodies are, seconds later.  A plain `mypy` sharing the cache
+folder does not take our lock (cachelock.py): it may commit its own pair for
+the module in between, say with `--strict` where this run has the defaults.
+Our `meta_ex` written over theirs would then pair their meta (fresh for their
+flags) with our errors, and their next run would print ours.
+
+So every `meta_ex` this process writes is checked right after the write,
+before it is committed: the meta now stored must describe the inputs this
+process checked the module with (source hash, options, interface, the
+interfaces of its dependencies).  Otherwise the `meta_ex` is removed, which
+leaves the module stale: the next run checks it again, nothing worse.
+
+Why after the write and not before: in the SQLite store the write takes the
+shard's write lock, so nothing can be committed between the check and our
+commit; in the file store a sequential writer replaces the meta before its
+`meta_ex`, so a meta read after our write either is ours, or belongs to a
+writer whose `meta_ex` lands after ours or was already removed by us.
+"""
+
+from __future__ import annotations
+
+import mypy.build
+from librt.internal import ReadBuffer, cache_version
+from mypy.build import PRI_INDIRECT, BuildManager, Graph, State
+from mypy.cache import CACHE_VERSION, CacheMeta
+from mypy.util import json_loads
+
+
+def keep_only_beside_own_meta(
+    module_id: str, meta_file: str, graph: Graph, manager: BuildManager, source_hash: str | None = None
+) -> bool:
+    """Remove the just-written `meta_ex` unless the stored meta is this run's; then commit it.
+
+    `source_hash` is the hash of the source the module was checked from, where
+    another process checked it (this process may never have read the file).
+    Returns whether the `meta_ex` was kept.
+    """
+    state = graph[module_id]
+    kept = stored_meta_matches(state, source_hash or state.source_hash, meta_file, graph, manager)
+    if not kept:
+        manager.log(f"Another process rewrote the meta of {module_id}: its errors are not cached")
+        try:
+            manager.metastore.remove(mypy.build.get_meta_ex_name(meta_file))
+        except OSError:
+            pass
+    manager.commit_module(meta_file)
+    return kept
+
+
+def stored_meta_matches(
+    state: State, source_hash: str | None, meta_file: str, graph: Graph, manager: BuildManager
+) -> bool:
+    """Whether the stored meta was written for the version of the module this run checked.
+
+    Its output fields (stat, data mtime) may differ: another run with the
+    same inputs stores the same interface and errors.
+    """
+    stored = read_meta(meta_file, state, manager)
+    if stored is None or source_hash is None:
+        return False
+    return (
+        stored.hash == source_hash
+        and stored.interface_hash == state.interface_hash
+        and stored.options == expected_options(state, manager)
+        and stored.dep_hashes == [graph[dep].interface_hash if dep in graph else b"" for dep in stored.dependencies]
+        and stored.dependencies == direct_dependencies(state)
+    )
+
+
+def read_meta(meta_file: str, state: State, manager: BuildManager) -> CacheMeta | None:
+    """The module's meta as stored now, decoded as the engine decodes it; None if unreadable."""
+    assert state.path is not None
+    _, data_file, _ = mypy.build.get_cache_names(state.id, state.path, manager.options)
+    try:
+        raw = manager.metastore.read(meta_file)
+    except OSError:
+        return None
+    try:
+        if manager.options.fixed_format_cache:
+            if raw[:2] != bytes([cache_version(), CACHE_VERSION]):
+                return None
+            return CacheMeta.read(ReadBuffer(raw[2:]), data_file)
+        return CacheMeta.deserialize(json_loads(raw), data_file)
+    except Exception:
+        # Whatever another process left there, it is not the meta we wrote.
+        return None
+
+
+def expected_options(state: State, manager: BuildManager) -> dict[str, object]:
+    """The options record the engine stores in a meta it writes for this module now."""
+    return mypy.build.options_snapshot(state.id, manager) | {
+        "local_partial_types": state.options.local_partial_types,
+        "is_parallel": state.options.num_workers > 0,
+    }
+
+
+def direct_dependencies(state: State) -> list[str]:
+    """The dependencies a meta lists: all but the indirect ones, which go to `meta_ex`."""
+    return [dep for dep in state.dependencies if state.priorities.get(dep) != PRI_INDIRECT]
