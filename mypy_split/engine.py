@@ -213,34 +213,6 @@ def open_metastore(options: Options, worker: bool) -> MetadataStore:
     return metastore
 
 
-@contextlib.contextmanager
-def consistent_cache_reads(metastore: MetadataStore) -> Iterator[None]:
-    """Inside this block every SQLite shard is read as of one moment.
-
-    A sequential mypy commits a module's meta and `meta_ex` together, but the
-    engine reads them with two queries: a commit landing between them (a
-    plain `mypy` with other flags, on the same store) would pair one run's
-    meta with another's errors.  Both entries of a module live in one shard,
-    so a read transaction per shard always sees them from the same commit.
-    In WAL mode, which the store uses, readers never block writers.
-    """
-    if not isinstance(metastore, SqliteMetadataStore):
-        yield
-        return
-    opened = []
-    for db in metastore.dbs:
-        if not db.in_transaction:
-            # Deferred: the snapshot is taken by the shard's first read.
-            db.execute("BEGIN")
-            opened.append(db)
-    try:
-        yield
-    finally:
-        for db in opened:
-            if db.in_transaction:
-                db.commit()
-
-
 def close_build(manager: BuildManager) -> None:
     """What mypy does after every build, successful or not: commit and tidy the cache."""
     manager.commit()

@@ -12,7 +12,8 @@ import mypy.build
 from mypy.build import SCC, BuildManager, Graph
 from mypy.modulefinder import BuildSource
 
-from mypy_split.engine import collector_paused, consistent_cache_reads
+from mypy_split.engine import collector_paused
+from mypy_split.meta_pairing import consistent_cache_reads
 
 
 class SccNode(NamedTuple):

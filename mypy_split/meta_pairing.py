@@ -18,14 +18,33 @@ shard's write lock, so nothing can be committed between the check and our
 commit; in the file store a sequential writer replaces the meta before its
 `meta_ex`, so a meta read after our write either is ours, or belongs to a
 writer whose `meta_ex` lands after ours or was already removed by us.
+
+The reading side (SQLite store): mypy itself commits a module's meta when
+its interface is checked and its `meta_ex` only after the bodies, sequential
+runs too, and leaves the previous `meta_ex` in place meanwhile.  A run
+loading the graph in that window would pair the new meta (say, `--strict`)
+with the errors of the run before (the defaults).  Every writer, mypy and
+mypy-split, writes a `meta_ex` after its meta, so a `meta_ex` older than its
+meta is suspect: `consistent_cache_reads` removes such entries when it opens
+its snapshot, and the module is checked again.  The one honest pair that
+looks like this is a meta whose stat a run refreshed (a touched file with
+the same hash): this process puts a fresh time on the `meta_ex` of every
+meta it refreshes during the load; a meta refreshed by a plain `mypy` costs
+one recheck of that module.
 """
 
 from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
 
 import mypy.build
 from librt.internal import ReadBuffer, cache_version
 from mypy.build import PRI_INDIRECT, BuildManager, Graph, State
 from mypy.cache import CACHE_VERSION, CacheMeta
+from mypy.metastore import MetadataStore, SqliteMetadataStore
 from mypy.util import json_loads
 
 
@@ -100,3 +119,82 @@ def expected_options(state: State, manager: BuildManager) -> dict[str, object]:
 def direct_dependencies(state: State) -> list[str]:
     """The dependencies a meta lists: all but the indirect ones, which go to `meta_ex`."""
     return [dep for dep in state.dependencies if state.priorities.get(dep) != PRI_INDIRECT]
+
+
+# Each `meta_ex` entry older than the meta of its module.  Entry names differ
+# only there: `pkg/mod.meta.ff` and `pkg/mod.meta_ex.ff` (`.json` alike).
+_ERRORS_OLDER_THAN_META = """
+SELECT errors.path FROM files2 AS errors JOIN files2 AS meta
+    ON meta.path = replace(errors.path, '.meta_ex.', '.meta.')
+WHERE errors.path GLOB '*.meta_ex.*' AND errors.mtime < meta.mtime
+"""
+# The `meta_ex` entries of the metas written since a moment.
+_RESTAMP_ERRORS = """
+UPDATE files2 SET mtime = ? WHERE path IN (
+    SELECT replace(path, '.meta.', '.meta_ex.') FROM files2 WHERE path GLOB '*.meta.*' AND mtime >= ?
+)
+"""
+
+
+@contextlib.contextmanager
+def consistent_cache_reads(metastore: MetadataStore) -> Iterator[None]:
+    """Inside this block every SQLite shard is read as of one moment, suspect errors removed.
+
+    The engine reads a module's meta and its `meta_ex` with two queries; a
+    commit landing between them would pair one run's meta with another's
+    errors.  Both entries of a module live in one shard, so a read
+    transaction per shard always sees them from the same commit.  In WAL
+    mode, which the store uses, readers never block writers; a shard with
+    suspect entries (see the module doc) is written, and keeps its write
+    lock until the block ends (a graph load: well under a second).
+    """
+    if not isinstance(metastore, SqliteMetadataStore):
+        yield
+        return
+    began = time.time()
+    opened = [db for db in metastore.dbs if not db.in_transaction]
+    for db in opened:
+        open_snapshot_without_suspects(db)
+    changes = {id(db): db.total_changes for db in opened}
+    try:
+        yield
+    finally:
+        for db in opened:
+            if db.in_transaction:
+                if db.total_changes != changes[id(db)]:
+                    restamp_refreshed_errors(db, began)
+                db.commit()
+
+
+def open_snapshot_without_suspects(db: sqlite3.Connection) -> None:
+    """Begin a read transaction on the shard; remove the `meta_ex` entries older than their meta.
+
+    Most shards have none, and their snapshot is a plain read transaction.
+    Removing needs the write lock, so a shard with suspects begins again with
+    it (waiting for another writer to commit), and looks again.
+    """
+    db.execute("BEGIN")
+    if not db.execute(_ERRORS_OLDER_THAN_META).fetchall():
+        return
+    db.rollback()
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        # Locked past the busy timeout: read as the engine alone would.
+        db.execute("BEGIN")
+        return
+    suspects = db.execute(_ERRORS_OLDER_THAN_META).fetchall()
+    db.executemany("DELETE FROM files2 WHERE path = ?", suspects)
+
+
+def restamp_refreshed_errors(db: sqlite3.Connection, since: float) -> None:
+    """Put a fresh time on the `meta_ex` of each meta this process rewrote in the block.
+
+    The engine rewrites a meta whose file was touched but not changed (a new
+    mtime, the same hash); its `meta_ex` still belongs to it.
+    """
+    try:
+        db.execute(_RESTAMP_ERRORS, (time.time(), since))
+    except sqlite3.OperationalError:
+        # The next run checks those modules again: slower, not wrong.
+        pass
