@@ -21,16 +21,20 @@ writer whose `meta_ex` lands after ours or was already removed by us.
 
 The reading side (SQLite store): mypy itself commits a module's meta when
 its interface is checked and its `meta_ex` only after the bodies, sequential
-runs too, and leaves the previous `meta_ex` in place meanwhile.  A run
-loading the graph in that window would pair the new meta (say, `--strict`)
-with the errors of the run before (the defaults).  Every writer, mypy and
-mypy-split, writes a `meta_ex` after its meta, so a `meta_ex` older than its
-meta is suspect: `consistent_cache_reads` removes such entries when it opens
-its snapshot, and the module is checked again.  The one honest pair that
-looks like this is a meta whose stat a run refreshed (a touched file with
-the same hash): this process puts a fresh time on the `meta_ex` of every
-meta it refreshes during the load; a meta refreshed by a plain `mypy` costs
-one recheck of that module.
+runs too, without looking at what the store holds meanwhile.  Two pairs
+caught that way are removed when a run opens its snapshot
+(`consistent_cache_reads`), so the module is checked again:
+
+- a `meta_ex` older than its meta: the meta is new, its errors are not
+  written yet, the ones there are the previous run's.  Every writer writes a
+  `meta_ex` after its meta.  The one honest pair that looks like this is a
+  meta whose stat a run refreshed (a touched file, same hash): this process
+  puts a fresh time on the `meta_ex` of every meta it refreshes during the
+  load; a meta refreshed by a plain `mypy` costs one recheck of that module;
+- a `meta_ex` another process wrote after ours while the meta is not newer
+  than ours: a `mypy` run that committed its meta before ours and its errors
+  after.  This process records the time of every `meta_ex` it writes in a
+  table of its own beside mypy's (`mypy_split_errors`, ignored by mypy).
 """
 
 from __future__ import annotations
@@ -58,13 +62,15 @@ def keep_only_beside_own_meta(
     Returns whether the `meta_ex` was kept.
     """
     state = graph[module_id]
+    errors_file = mypy.build.get_meta_ex_name(meta_file)
     kept = stored_meta_matches(state, source_hash or state.source_hash, meta_file, graph, manager)
     if not kept:
         manager.log(f"Another process rewrote the meta of {module_id}: its errors are not cached")
         try:
-            manager.metastore.remove(mypy.build.get_meta_ex_name(meta_file))
+            manager.metastore.remove(errors_file)
         except OSError:
             pass
+    record_own_errors(manager.metastore, errors_file, kept)
     manager.commit_module(meta_file)
     return kept
 
@@ -121,19 +127,55 @@ def direct_dependencies(state: State) -> list[str]:
     return [dep for dep in state.dependencies if state.priorities.get(dep) != PRI_INDIRECT]
 
 
-# Each `meta_ex` entry older than the meta of its module.  Entry names differ
-# only there: `pkg/mod.meta.ff` and `pkg/mod.meta_ex.ff` (`.json` alike).
-_ERRORS_OLDER_THAN_META = """
+# This process's record of the `meta_ex` entries it wrote, and their times,
+# in each shard of the SQLite store (mypy reads only `files2`).
+_OWN_ERRORS_SCHEMA = "CREATE TABLE IF NOT EXISTS mypy_split_errors (path TEXT PRIMARY KEY, mtime REAL)"
+_HAS_OWN_ERRORS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mypy_split_errors'"
+
+# The suspect `meta_ex` entries: older than the meta of their module, or,
+# with our records, replaced since we wrote them while the meta is not newer
+# than ours (another process's late errors beside our meta).  Entry names
+# differ only there: `pkg/mod.meta.ff` and `pkg/mod.meta_ex.ff` (`.json` alike).
+_SUSPECTS = """
 SELECT errors.path FROM files2 AS errors JOIN files2 AS meta
     ON meta.path = replace(errors.path, '.meta_ex.', '.meta.')
 WHERE errors.path GLOB '*.meta_ex.*' AND errors.mtime < meta.mtime
 """
-# The `meta_ex` entries of the metas written since a moment.
-_RESTAMP_ERRORS = """
-UPDATE files2 SET mtime = ? WHERE path IN (
-    SELECT replace(path, '.meta.', '.meta_ex.') FROM files2 WHERE path GLOB '*.meta.*' AND mtime >= ?
+_SUSPECTS_WITH_RECORDS = """
+SELECT errors.path FROM files2 AS errors JOIN files2 AS meta
+    ON meta.path = replace(errors.path, '.meta_ex.', '.meta.')
+LEFT JOIN mypy_split_errors AS own ON own.path = errors.path
+WHERE errors.path GLOB '*.meta_ex.*' AND (
+    errors.mtime < meta.mtime
+    OR (own.mtime IS NOT NULL AND errors.mtime != own.mtime AND meta.mtime <= own.mtime)
 )
 """
+# The `meta_ex` entries of the metas written since a moment.
+_REFRESHED = "SELECT replace(path, '.meta.', '.meta_ex.') FROM files2 WHERE path GLOB '*.meta.*' AND mtime >= ?"
+
+
+def record_own_errors(metastore: MetadataStore, errors_file: str, written: bool) -> None:
+    """Record (or, if not `written`, forget) the time of the `meta_ex` this process just wrote.
+
+    Goes in the open transaction of the shard, committed with the entry.
+    """
+    if not isinstance(metastore, SqliteMetadataStore) or not metastore.dbs:
+        return
+    db = metastore._db_for(errors_file)
+    try:
+        db.execute(_OWN_ERRORS_SCHEMA)
+        if written:
+            db.execute(
+                "INSERT OR REPLACE INTO mypy_split_errors (path, mtime) SELECT path, mtime FROM files2 WHERE path = ?",
+                (errors_file,),
+            )
+        else:
+            db.execute("DELETE FROM mypy_split_errors WHERE path = ?", (errors_file,))
+    except sqlite3.OperationalError:
+        # Unrecorded, an entry is only checked against its meta's time.
+        pass
+    if db.in_transaction:
+        db.commit()
 
 
 @contextlib.contextmanager
@@ -167,14 +209,14 @@ def consistent_cache_reads(metastore: MetadataStore) -> Iterator[None]:
 
 
 def open_snapshot_without_suspects(db: sqlite3.Connection) -> None:
-    """Begin a read transaction on the shard; remove the `meta_ex` entries older than their meta.
+    """Begin a read transaction on the shard; remove the suspect `meta_ex` entries.
 
     Most shards have none, and their snapshot is a plain read transaction.
     Removing needs the write lock, so a shard with suspects begins again with
     it (waiting for another writer to commit), and looks again.
     """
     db.execute("BEGIN")
-    if not db.execute(_ERRORS_OLDER_THAN_META).fetchall():
+    if not find_suspects(db):
         return
     db.rollback()
     try:
@@ -183,8 +225,19 @@ def open_snapshot_without_suspects(db: sqlite3.Connection) -> None:
         # Locked past the busy timeout: read as the engine alone would.
         db.execute("BEGIN")
         return
-    suspects = db.execute(_ERRORS_OLDER_THAN_META).fetchall()
+    suspects = find_suspects(db)
     db.executemany("DELETE FROM files2 WHERE path = ?", suspects)
+    if has_records(db):
+        db.executemany("DELETE FROM mypy_split_errors WHERE path = ?", suspects)
+
+
+def find_suspects(db: sqlite3.Connection) -> list[tuple[str]]:
+    query = _SUSPECTS_WITH_RECORDS if has_records(db) else _SUSPECTS
+    return db.execute(query).fetchall()
+
+
+def has_records(db: sqlite3.Connection) -> bool:
+    return db.execute(_HAS_OWN_ERRORS).fetchone() is not None
 
 
 def restamp_refreshed_errors(db: sqlite3.Connection, since: float) -> None:
@@ -193,8 +246,11 @@ def restamp_refreshed_errors(db: sqlite3.Connection, since: float) -> None:
     The engine rewrites a meta whose file was touched but not changed (a new
     mtime, the same hash); its `meta_ex` still belongs to it.
     """
+    now = time.time()
     try:
-        db.execute(_RESTAMP_ERRORS, (time.time(), since))
+        db.execute(f"UPDATE files2 SET mtime = ? WHERE path IN ({_REFRESHED})", (now, since))
+        if has_records(db):
+            db.execute(f"UPDATE mypy_split_errors SET mtime = ? WHERE path IN ({_REFRESHED})", (now, since))
     except sqlite3.OperationalError:
         # The next run checks those modules again: slower, not wrong.
         pass

@@ -127,6 +127,13 @@ def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> list[ModuleErr
     with engine_flushes(manager) as flushed:
         mypy.build.process_stale_scc_full(graph, scc, manager)
     manager.commit()
+    if writes_cache(manager):
+        # The engine committed each module's pair at once; checked (and recorded) right after.
+        for module_id in sorted(scc.mod_ids):
+            state = graph[module_id]
+            if state.path:
+                meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, manager.options)
+                keep_only_beside_own_meta(module_id, meta_file, graph, manager)
     # Reading a module's tuples again gives what the engine just formatted.
     by_path = path_lookup(list(scc.mod_ids), graph, manager)
     shown = []

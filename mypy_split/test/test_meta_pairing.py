@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mypy.metastore import SqliteMetadataStore
 
-from mypy_split.meta_pairing import consistent_cache_reads
+from mypy_split.meta_pairing import consistent_cache_reads, record_own_errors
 
 META = "app/util.meta.ff"
 ERRORS = "app/util.meta_ex.ff"
@@ -123,3 +123,33 @@ def test_a_shard_with_suspects_is_read_once_its_writer_commits(
             assert ours.read(ERRORS) == b"errors strict"
     finally:
         timer.join()
+
+
+def test_errors_written_by_another_process_beside_our_meta_are_removed(
+    stores: tuple[SqliteMetadataStore, SqliteMetadataStore],
+) -> None:
+    """A plain `mypy` that committed its meta before ours writes its errors after ours."""
+    ours, theirs = stores
+    assert ours.write(META, b"our meta", 100.0)
+    assert ours.write(ERRORS, b"our errors", 101.0)
+    record_own_errors(ours, ERRORS, written=True)
+    ours.commit()
+    write(theirs, ERRORS, b"their errors", 102.0)
+    with consistent_cache_reads(ours):
+        assert ours.read(META) == b"our meta"
+        with pytest.raises(FileNotFoundError):
+            ours.read(ERRORS)
+
+
+def test_a_pair_another_process_wrote_after_ours_is_kept(
+    stores: tuple[SqliteMetadataStore, SqliteMetadataStore],
+) -> None:
+    ours, theirs = stores
+    assert ours.write(META, b"our meta", 100.0)
+    assert ours.write(ERRORS, b"our errors", 101.0)
+    record_own_errors(ours, ERRORS, written=True)
+    ours.commit()
+    write(theirs, META, b"their meta", 102.0)
+    write(theirs, ERRORS, b"their errors", 103.0)
+    with consistent_cache_reads(ours):
+        assert ours.read(ERRORS) == b"their errors"
