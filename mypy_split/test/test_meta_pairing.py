@@ -34,6 +34,20 @@ def write(store: SqliteMetadataStore, name: str, data: bytes, mtime: float) -> N
     store.commit()
 
 
+def strict_meta_beside_default_errors(theirs: SqliteMetadataStore) -> None:
+    """A default pair, then the strict meta of a run whose errors are not written yet."""
+    write(theirs, META, b"meta default", 100.0)
+    write(theirs, ERRORS, b"errors default", 101.0)
+    write(theirs, META, b"meta strict", 102.0)
+
+
+def our_recorded_pair(ours: SqliteMetadataStore) -> None:
+    assert ours.write(META, b"our meta", 100.0)
+    assert ours.write(ERRORS, b"our errors", 101.0)
+    record_own_errors(ours, ERRORS, written=True)
+    ours.commit()
+
+
 def test_a_module_meta_and_errors_are_read_from_one_commit(
     stores: tuple[SqliteMetadataStore, SqliteMetadataStore],
 ) -> None:
@@ -63,9 +77,7 @@ def test_errors_older_than_their_meta_are_not_read_and_are_removed(
 ) -> None:
     """Another run committed a new meta and has not written its errors yet: the old ones are not its."""
     ours, theirs = stores
-    write(theirs, META, b"meta default", 100.0)
-    write(theirs, ERRORS, b"errors default", 101.0)
-    write(theirs, META, b"meta strict", 102.0)
+    strict_meta_beside_default_errors(theirs)
     with consistent_cache_reads(ours):
         assert ours.read(META) == b"meta strict"
         with pytest.raises(FileNotFoundError):
@@ -107,9 +119,7 @@ def test_a_shard_with_suspects_is_read_once_its_writer_commits(
 ) -> None:
     """Another process holds the shard's write lock: the run waits for it, then looks again."""
     ours, theirs = stores
-    write(theirs, META, b"meta default", 100.0)
-    write(theirs, ERRORS, b"errors default", 101.0)
-    write(theirs, META, b"meta strict", 102.0)
+    strict_meta_beside_default_errors(theirs)
     for db in ours.dbs:
         db.execute("PRAGMA busy_timeout = 5000")
     # Their errors arrive while the lock is held: nothing is suspect any more.
@@ -130,10 +140,7 @@ def test_errors_written_by_another_process_beside_our_meta_are_removed(
 ) -> None:
     """A plain `mypy` that committed its meta before ours writes its errors after ours."""
     ours, theirs = stores
-    assert ours.write(META, b"our meta", 100.0)
-    assert ours.write(ERRORS, b"our errors", 101.0)
-    record_own_errors(ours, ERRORS, written=True)
-    ours.commit()
+    our_recorded_pair(ours)
     write(theirs, ERRORS, b"their errors", 102.0)
     with consistent_cache_reads(ours):
         assert ours.read(META) == b"our meta"
@@ -145,10 +152,7 @@ def test_a_pair_another_process_wrote_after_ours_is_kept(
     stores: tuple[SqliteMetadataStore, SqliteMetadataStore],
 ) -> None:
     ours, theirs = stores
-    assert ours.write(META, b"our meta", 100.0)
-    assert ours.write(ERRORS, b"our errors", 101.0)
-    record_own_errors(ours, ERRORS, written=True)
-    ours.commit()
+    our_recorded_pair(ours)
     write(theirs, META, b"their meta", 102.0)
     write(theirs, ERRORS, b"their errors", 103.0)
     with consistent_cache_reads(ours):
