@@ -114,4 +114,5 @@ class ParseGate:
                     store.remove(name)
                 except OSError:
                     pass
-        self.manager.commit()
+            # One shard's lock at a time (see phases.invalidate_error_caches).
+            self.manager.commit_module(meta_file)

@@ -127,13 +127,7 @@ def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> list[ModuleErr
     with engine_flushes(manager) as flushed:
         mypy.build.process_stale_scc_full(graph, scc, manager)
     manager.commit()
-    if writes_cache(manager):
-        # The engine committed each module's pair at once; checked (and recorded) right after.
-        for module_id in sorted(scc.mod_ids):
-            state = graph[module_id]
-            if state.path:
-                meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, manager.options)
-                keep_only_beside_own_meta(module_id, meta_file, graph, manager)
+    keep_whole_pairs_only_if_own(scc, graph, manager)
     # Reading a module's tuples again gives what the engine just formatted.
     by_path = path_lookup(list(scc.mod_ids), graph, manager)
     shown = []
@@ -142,6 +136,17 @@ def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> list[ModuleErr
         tuples = None if module_id is None else manager.errors.file_messages(graph[module_id].xpath)
         shown.append(ModuleErrors(path, lines, tuples))
     return shown
+
+
+def keep_whole_pairs_only_if_own(scc: SCC, graph: Graph, manager: BuildManager) -> None:
+    """The engine committed each module's meta and `meta_ex` at once; both checked right after."""
+    if not writes_cache(manager):
+        return
+    for module_id in sorted(scc.mod_ids):
+        state = graph[module_id]
+        if state.path:
+            meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, manager.options)
+            keep_only_beside_own_meta(module_id, meta_file, graph, manager)
 
 
 def check_interface(
@@ -335,19 +340,30 @@ def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> No
     Between the phases the new meta is on disk while the errors of the
     previous version would still be; a run stopped there must leave the module
     stale, not fresh with the old errors.  A missing `meta_ex` does exactly that.
+
+    Only entries that exist are removed, each committed at once: in the SQLite
+    store a removal takes its shard's write lock, and a process holding one
+    shard while it waits for another could wait on a process doing the same
+    the other way round (each for the whole busy timeout).
     """
     if not writes_cache(manager):
         return
-    for module_id in scc.mod_ids:
+    store = manager.metastore
+    for module_id in sorted(scc.mod_ids):
         state = graph[module_id]
         if not state.path:
             continue
         meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, manager.options)
+        errors_file = mypy.build.get_meta_ex_name(meta_file)
         try:
-            manager.metastore.remove(mypy.build.get_meta_ex_name(meta_file))
+            store.getmtime(errors_file)
+        except OSError:
+            continue  # None there: nothing to lock for.
+        try:
+            store.remove(errors_file)
         except OSError:
             pass
-    manager.commit()
+        manager.commit_module(meta_file)
 
 
 def writes_cache(manager: BuildManager) -> bool:
