@@ -1,45 +1,48 @@
-"""A module's errors (`meta_ex`) are left only beside a meta written for the same inputs.
+"""A module's errors (`meta_ex`) are read and left only beside the meta they belong to.
 
-mypy-split writes a module's meta when its interface is checked and its
-`meta_ex` when its bodies are, seconds later.  A plain `mypy` sharing the cache
-folder does not take our lock (cachelock.py): it may commit its own pair for
-the module in between, say with `--strict` where this run has the defaults.
-Our `meta_ex` written over theirs would then pair their meta (fresh for their
-flags) with our errors, and their next run would print ours.
+mypy (sequential too) commits a module's meta when its interface is checked
+and its `meta_ex` only after the bodies, and leaves the old `meta_ex` in place
+meanwhile; mypy-split writes in the same two steps.  A plain `mypy` sharing
+the cache folder does not take our lock (cachelock.py), so its commits can
+fall between ours, and one run's meta can end up beside another run's errors
+(say `--strict` errors beside a default meta): a run finding that pair fresh
+prints the wrong errors.
 
-So every `meta_ex` this process writes is checked right after the write,
-before it is committed: the meta now stored must describe the inputs this
-process checked the module with (source hash, options, interface, the
-interfaces of its dependencies).  Otherwise the `meta_ex` is removed, which
-leaves the module stale: the next run checks it again, nothing worse.
+Writing: every `meta_ex` this process writes is checked right after the
+write, before it is committed.  The meta now stored must describe the inputs
+this process checked the module with (source hash, options, interface, the
+interfaces of its dependencies); otherwise the `meta_ex` is removed, which
+leaves the module stale: the next run checks it again, nothing worse.  After
+the write and not before: in the SQLite store the write takes the shard's
+write lock, so nothing can be committed between the check and our commit; in
+the file store a sequential writer replaces the meta before its `meta_ex`,
+so a meta read after our write either is ours, or belongs to a writer whose
+`meta_ex` lands after ours or was already removed by us.
 
-Why after the write and not before: in the SQLite store the write takes the
-shard's write lock, so nothing can be committed between the check and our
-commit; in the file store a sequential writer replaces the meta before its
-`meta_ex`, so a meta read after our write either is ours, or belongs to a
-writer whose `meta_ex` lands after ours or was already removed by us.
+Reading (SQLite store): with each `meta_ex` it keeps, this process records
+in a table of its own beside mypy's (`mypy_split_pairs`, which mypy ignores)
+the entry's time and a fingerprint of the meta it belongs to (the meta
+without its stat fields).  When a run opens its snapshot of the store
+(`consistent_cache_reads`), a recorded `meta_ex` is removed, so the module is
+checked again, if
 
-The reading side (SQLite store): mypy itself commits a module's meta when
-its interface is checked and its `meta_ex` only after the bodies, sequential
-runs too, without looking at what the store holds meanwhile.  Two pairs
-caught that way are removed when a run opens its snapshot
-(`consistent_cache_reads`), so the module is checked again:
+- the `meta_ex` was replaced since while the meta is not newer than ours: a
+  `mypy` run that committed its meta before ours wrote its errors after ours;
+- the meta was replaced since, our errors still there, and its fingerprint
+  differs: a `mypy` run has committed its meta and not yet its errors.  A meta
+  that a run only refreshed (a touched file, the same hash) keeps its
+  fingerprint and its errors; this process also puts a fresh time on the
+  `meta_ex` of each meta it refreshes during the load.
 
-- a `meta_ex` older than its meta: the meta is new, its errors are not
-  written yet, the ones there are the previous run's.  Every writer writes a
-  `meta_ex` after its meta.  The one honest pair that looks like this is a
-  meta whose stat a run refreshed (a touched file, same hash): this process
-  puts a fresh time on the `meta_ex` of every meta it refreshes during the
-  load; a meta refreshed by a plain `mypy` costs one recheck of that module;
-- a `meta_ex` another process wrote after ours while the meta is not newer
-  than ours: a `mypy` run that committed its meta before ours and its errors
-  after.  This process records the time of every `meta_ex` it writes in a
-  table of its own beside mypy's (`mypy_split_errors`, ignored by mypy).
+Pairs written by a plain `mypy` alone carry no record: they are read as
+mypy itself reads them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -47,7 +50,7 @@ from collections.abc import Iterator
 import mypy.build
 from librt.internal import ReadBuffer, cache_version
 from mypy.build import PRI_INDIRECT, BuildManager, Graph, State
-from mypy.cache import CACHE_VERSION, CacheMeta
+from mypy.cache import CACHE_VERSION, CacheMeta, WriteBuffer
 from mypy.metastore import MetadataStore, SqliteMetadataStore
 from mypy.util import json_loads
 
@@ -63,28 +66,32 @@ def keep_only_beside_own_meta(
     """
     state = graph[module_id]
     errors_file = mypy.build.get_meta_ex_name(meta_file)
-    kept = stored_meta_matches(state, source_hash or state.source_hash, meta_file, graph, manager)
+    try:
+        raw = manager.metastore.read(meta_file)
+    except OSError:
+        raw = None
+    stored = None if raw is None else decode_meta(raw, manager.options.fixed_format_cache)
+    kept = stored is not None and stored_meta_matches(stored, state, source_hash or state.source_hash, graph, manager)
     if not kept:
         manager.log(f"Another process rewrote the meta of {module_id}: its errors are not cached")
         try:
             manager.metastore.remove(errors_file)
         except OSError:
             pass
-    record_own_errors(manager.metastore, errors_file, kept)
+    record_own_errors(manager.metastore, errors_file, meta_fingerprint(raw) if kept and raw is not None else None)
     manager.commit_module(meta_file)
     return kept
 
 
 def stored_meta_matches(
-    state: State, source_hash: str | None, meta_file: str, graph: Graph, manager: BuildManager
+    stored: CacheMeta, state: State, source_hash: str | None, graph: Graph, manager: BuildManager
 ) -> bool:
     """Whether the stored meta was written for the version of the module this run checked.
 
     Its output fields (stat, data mtime) may differ: another run with the
     same inputs stores the same interface and errors.
     """
-    stored = read_meta(meta_file, state, manager)
-    if stored is None or source_hash is None:
+    if source_hash is None:
         return False
     return (
         stored.hash == source_hash
@@ -95,23 +102,34 @@ def stored_meta_matches(
     )
 
 
-def read_meta(meta_file: str, state: State, manager: BuildManager) -> CacheMeta | None:
-    """The module's meta as stored now, decoded as the engine decodes it; None if unreadable."""
-    assert state.path is not None
-    _, data_file, _ = mypy.build.get_cache_names(state.id, state.path, manager.options)
+def decode_meta(raw: bytes, fixed_format: bool) -> CacheMeta | None:
+    """A stored meta decoded as the engine decodes it; None if it cannot be."""
     try:
-        raw = manager.metastore.read(meta_file)
-    except OSError:
-        return None
-    try:
-        if manager.options.fixed_format_cache:
+        if fixed_format:
             if raw[:2] != bytes([cache_version(), CACHE_VERSION]):
                 return None
-            return CacheMeta.read(ReadBuffer(raw[2:]), data_file)
-        return CacheMeta.deserialize(json_loads(raw), data_file)
+            return CacheMeta.read(ReadBuffer(raw[2:]), "")
+        return CacheMeta.deserialize(json_loads(raw), "")
     except Exception:
-        # Whatever another process left there, it is not the meta we wrote.
+        # Whatever another process left there, it is not a meta we wrote.
         return None
+
+
+def meta_fingerprint(raw: bytes) -> str | None:
+    """A digest of a stored meta without its stat fields, which a refresh rewrites."""
+    fixed_format = raw[:2] == bytes([cache_version(), CACHE_VERSION])
+    meta = decode_meta(raw, fixed_format)
+    if meta is None:
+        return None
+    meta.mtime = 0
+    meta.path = ""
+    if fixed_format:
+        buffer = WriteBuffer()
+        meta.write(buffer)
+        body = buffer.getvalue()
+    else:
+        body = json.dumps(meta.serialize(), sort_keys=True, default=repr).encode()
+    return hashlib.sha256(body).hexdigest()
 
 
 def expected_options(state: State, manager: BuildManager) -> dict[str, object]:
@@ -127,35 +145,29 @@ def direct_dependencies(state: State) -> list[str]:
     return [dep for dep in state.dependencies if state.priorities.get(dep) != PRI_INDIRECT]
 
 
-# This process's record of the `meta_ex` entries it wrote, and their times,
-# in each shard of the SQLite store (mypy reads only `files2`).
-_OWN_ERRORS_SCHEMA = "CREATE TABLE IF NOT EXISTS mypy_split_errors (path TEXT PRIMARY KEY, mtime REAL)"
-_HAS_OWN_ERRORS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mypy_split_errors'"
+# This process's record of the `meta_ex` entries it kept: their time and the
+# fingerprint of their meta, in each shard of the SQLite store.
+_PAIRS_SCHEMA = "CREATE TABLE IF NOT EXISTS mypy_split_pairs (path TEXT PRIMARY KEY, mtime REAL, meta TEXT)"
+_HAS_PAIRS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mypy_split_pairs'"
 
-# The suspect `meta_ex` entries: older than the meta of their module, or,
-# with our records, replaced since we wrote them while the meta is not newer
-# than ours (another process's late errors beside our meta).  Entry names
-# differ only there: `pkg/mod.meta.ff` and `pkg/mod.meta_ex.ff` (`.json` alike).
-_SUSPECTS = """
-SELECT errors.path FROM files2 AS errors JOIN files2 AS meta
-    ON meta.path = replace(errors.path, '.meta_ex.', '.meta.')
-WHERE errors.path GLOB '*.meta_ex.*' AND errors.mtime < meta.mtime
-"""
-_SUSPECTS_WITH_RECORDS = """
-SELECT errors.path FROM files2 AS errors JOIN files2 AS meta
-    ON meta.path = replace(errors.path, '.meta_ex.', '.meta.')
-LEFT JOIN mypy_split_errors AS own ON own.path = errors.path
-WHERE errors.path GLOB '*.meta_ex.*' AND (
-    errors.mtime < meta.mtime
-    OR (own.mtime IS NOT NULL AND errors.mtime != own.mtime AND meta.mtime <= own.mtime)
-)
+# Recorded `meta_ex` entries changed since: the entry replaced while the meta is
+# not newer than it (suspect as it is), or the meta replaced while the entry is
+# ours (suspect unless its fingerprint is the same).  Entry names differ only
+# there: `pkg/mod.meta.ff` and `pkg/mod.meta_ex.ff` (`.json` alike).
+_CHANGED_PAIRS = """
+SELECT own.path, errors.mtime = own.mtime, meta.data, own.meta
+FROM mypy_split_pairs AS own
+JOIN files2 AS errors ON errors.path = own.path
+JOIN files2 AS meta ON meta.path = replace(own.path, '.meta_ex.', '.meta.')
+WHERE (errors.mtime != own.mtime AND meta.mtime <= own.mtime)
+   OR (errors.mtime = own.mtime AND meta.mtime > own.mtime)
 """
 # The `meta_ex` entries of the metas written since a moment.
 _REFRESHED = "SELECT replace(path, '.meta.', '.meta_ex.') FROM files2 WHERE path GLOB '*.meta.*' AND mtime >= ?"
 
 
-def record_own_errors(metastore: MetadataStore, errors_file: str, written: bool) -> None:
-    """Record (or, if not `written`, forget) the time of the `meta_ex` this process just wrote.
+def record_own_errors(metastore: MetadataStore, errors_file: str, fingerprint: str | None) -> None:
+    """Record the `meta_ex` just kept beside the meta with this fingerprint (None: forget it).
 
     Goes in the open transaction of the shard, committed with the entry.
     """
@@ -163,16 +175,17 @@ def record_own_errors(metastore: MetadataStore, errors_file: str, written: bool)
         return
     db = metastore._db_for(errors_file)
     try:
-        db.execute(_OWN_ERRORS_SCHEMA)
-        if written:
+        db.execute(_PAIRS_SCHEMA)
+        if fingerprint is not None:
             db.execute(
-                "INSERT OR REPLACE INTO mypy_split_errors (path, mtime) SELECT path, mtime FROM files2 WHERE path = ?",
-                (errors_file,),
+                "INSERT OR REPLACE INTO mypy_split_pairs (path, mtime, meta) "
+                "SELECT path, mtime, ? FROM files2 WHERE path = ?",
+                (fingerprint, errors_file),
             )
         else:
-            db.execute("DELETE FROM mypy_split_errors WHERE path = ?", (errors_file,))
+            db.execute("DELETE FROM mypy_split_pairs WHERE path = ?", (errors_file,))
     except sqlite3.OperationalError:
-        # Unrecorded, an entry is only checked against its meta's time.
+        # Unrecorded, the entry is read as mypy reads it.
         pass
     if db.in_transaction:
         db.commit()
@@ -225,19 +238,19 @@ def open_snapshot_without_suspects(db: sqlite3.Connection) -> None:
         # Locked past the busy timeout: read as the engine alone would.
         db.execute("BEGIN")
         return
-    suspects = find_suspects(db)
+    suspects = [(path,) for path in find_suspects(db)]
     db.executemany("DELETE FROM files2 WHERE path = ?", suspects)
-    if has_records(db):
-        db.executemany("DELETE FROM mypy_split_errors WHERE path = ?", suspects)
+    db.executemany("DELETE FROM mypy_split_pairs WHERE path = ?", suspects)
 
 
-def find_suspects(db: sqlite3.Connection) -> list[tuple[str]]:
-    query = _SUSPECTS_WITH_RECORDS if has_records(db) else _SUSPECTS
-    return db.execute(query).fetchall()
-
-
-def has_records(db: sqlite3.Connection) -> bool:
-    return db.execute(_HAS_OWN_ERRORS).fetchone() is not None
+def find_suspects(db: sqlite3.Connection) -> list[str]:
+    if db.execute(_HAS_PAIRS).fetchone() is None:
+        return []
+    suspects = []
+    for path, errors_kept, meta_data, fingerprint in db.execute(_CHANGED_PAIRS).fetchall():
+        if not errors_kept or meta_fingerprint(meta_data) != fingerprint:
+            suspects.append(path)
+    return suspects
 
 
 def restamp_refreshed_errors(db: sqlite3.Connection, since: float) -> None:
@@ -249,8 +262,8 @@ def restamp_refreshed_errors(db: sqlite3.Connection, since: float) -> None:
     now = time.time()
     try:
         db.execute(f"UPDATE files2 SET mtime = ? WHERE path IN ({_REFRESHED})", (now, since))
-        if has_records(db):
-            db.execute(f"UPDATE mypy_split_errors SET mtime = ? WHERE path IN ({_REFRESHED})", (now, since))
+        if db.execute(_HAS_PAIRS).fetchone() is not None:
+            db.execute(f"UPDATE mypy_split_pairs SET mtime = ? WHERE path IN ({_REFRESHED})", (now, since))
     except sqlite3.OperationalError:
-        # The next run checks those modules again: slower, not wrong.
+        # The next run compares those metas' fingerprints instead: slower, not wrong.
         pass

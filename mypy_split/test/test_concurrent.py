@@ -301,25 +301,29 @@ class Run:
 KILLS = ("SIGKILL", "SIGKILL group", "SIGTERM")
 
 
-def start_wave(world: World, rng: random.Random, size: int, first: int, *, share_sqlite: bool) -> list[Run]:
+def start_wave(
+    world: World, rng: random.Random, size: int, first: int, *, share_sqlite: bool, plain_config: str
+) -> list[Run]:
     """`size` runs at once: mostly mypy-split, one or two mypy among them.
 
     The `mypy` runs share the folder, and with `share_sqlite` their SQLite
     store too, with mypy-split runs of either configuration: mypy-split reads
-    each pair of entries from one commit, removes errors older than their
-    meta (mypy commits the meta first) or written by another process beside
-    its meta, and keeps its own errors only beside its own meta
-    (meta_pairing.py).  The file store has none of that, and while files
-    change a `mypy` run may rewrite a module's tree after a mypy-split run
-    chose to load it (the engine does not check the tree against the meta it
-    validated): there the `mypy` runs keep to a store no mypy-split run of
-    the wave uses (README, "Concurrent runs").
+    each pair of entries from one commit and keeps its own errors only beside
+    its own meta, and what it recorded tells it when a `mypy` commit came
+    between the two halves of a pair (meta_pairing.py).  Pairs that `mypy`
+    runs wrote alone carry no record, and two `mypy` runs with different
+    flags can mix theirs as they would without us: so every `mypy` run of a
+    scenario uses one configuration, `plain_config`.  The file store has none
+    of that, and while files change a `mypy` run may rewrite a module's tree
+    after a mypy-split run chose to load it (the engine does not check the
+    tree against the meta it validated): there the `mypy` runs keep to a
+    store no mypy-split run of the wave uses (README, "Concurrent runs").
     """
     plain = 1 if size <= 4 else 2
-    store, config = rng.choice(sorted(STORES)), rng.choice(sorted(CONFIGS))
+    store = rng.choice(sorted(STORES))
     shared = share_sqlite and store == "sqlite"
     split_kinds = [kind for kind in SPLIT_KINDS if shared or kind[2] != store]
-    kinds = [rng.choice(split_kinds) for _ in range(size - plain)] + [("mypy", config, store, 0)] * plain
+    kinds = [rng.choice(split_kinds) for _ in range(size - plain)] + [("mypy", plain_config, store, 0)] * plain
     rng.shuffle(kinds)
     return [Run(world, kind, first + index) for index, kind in enumerate(kinds)]
 
@@ -407,12 +411,13 @@ WAVE_GAP = 60.0
 
 def waves(world: World, seed: int, sizes: list[int]) -> None:
     rng = random.Random(seed)
+    plain_config = rng.choice(sorted(CONFIGS))
     problems: list[str] = []
     number = 0
     for index, size in enumerate(sizes):
         if index:
             world.write(random_variant(rng, world.variant))
-        runs = start_wave(world, rng, size, number, share_sqlite=True)
+        runs = start_wave(world, rng, size, number, share_sqlite=True, plain_config=plain_config)
         number += size
         kills = schedule_kills(runs, rng, 1 if size <= 4 else 2)
         run_kills(kills, time.monotonic())
@@ -424,11 +429,12 @@ def waves(world: World, seed: int, sizes: list[int]) -> None:
 
 def edits_during_runs(world: World, seed: int, rounds: int) -> None:
     rng = random.Random(seed)
+    plain_config = rng.choice(sorted(CONFIGS))
     problems: list[str] = []
     number = 0
     for index in range(rounds):
         before = dict(world.variant)
-        runs = start_wave(world, rng, 4, number, share_sqlite=False)
+        runs = start_wave(world, rng, 4, number, share_sqlite=False, plain_config=plain_config)
         number += 4
         time.sleep(rng.uniform(0.1, 2.0))
         # One file per edit: a run sees either version of it, and with one
