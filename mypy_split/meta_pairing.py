@@ -78,7 +78,8 @@ def keep_only_beside_own_meta(
             manager.metastore.remove(errors_file)
         except OSError:
             pass
-    record_own_errors(manager.metastore, errors_file, meta_fingerprint(raw) if kept and raw is not None else None)
+    fingerprint = fingerprint_of(stored, manager.options.fixed_format_cache) if kept and stored is not None else None
+    record_own_errors(manager.metastore, errors_file, fingerprint)
     manager.commit_module(meta_file)
     return kept
 
@@ -119,8 +120,11 @@ def meta_fingerprint(raw: bytes) -> str | None:
     """A digest of a stored meta without its stat fields, which a refresh rewrites."""
     fixed_format = raw[:2] == bytes([cache_version(), CACHE_VERSION])
     meta = decode_meta(raw, fixed_format)
-    if meta is None:
-        return None
+    return None if meta is None else fingerprint_of(meta, fixed_format)
+
+
+def fingerprint_of(meta: CacheMeta, fixed_format: bool) -> str:
+    """`meta_fingerprint` of a meta already decoded (which this changes: it is not kept)."""
     meta.mtime = 0
     meta.path = ""
     if fixed_format:
