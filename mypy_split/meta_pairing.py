@@ -34,6 +34,18 @@ checked again, if
   fingerprint and its errors; this process also puts a fresh time on the
   `meta_ex` of each meta it refreshes during the load.
 
+Reading (file store): the same records, kept in a SQLite file of their own
+in the cache folder (`mypy_split_pairs.db`), name each file of the pair by
+its identity (time in nanoseconds, inode, size) rather than its time: the
+engine's file times are whole seconds, and a file replaced within one clock
+tick keeps its time but not its inode.  Before the graph loads, a recorded
+pair whose errors file was replaced while its meta was not loses the errors;
+one whose meta was replaced while the errors were not keeps them only if the
+new meta's fingerprint is the recorded one; one replaced whole is another
+run's pair.  The file store has no snapshot: a writer can still replace a
+file between that check and the engine's read, as between any two reads of
+mypy's own.
+
 Pairs written by a plain `mypy` alone carry no record: they are read as
 mypy itself reads them.
 """
@@ -43,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -51,8 +64,10 @@ import mypy.build
 from librt.internal import ReadBuffer, cache_version
 from mypy.build import PRI_INDIRECT, BuildManager, Graph, State
 from mypy.cache import CACHE_VERSION, CacheMeta, WriteBuffer
-from mypy.metastore import MetadataStore, SqliteMetadataStore
+from mypy.metastore import FilesystemMetadataStore, MetadataStore, SqliteMetadataStore
 from mypy.util import json_loads
+
+from mypy_split.engine import SQLITE_BUSY_TIMEOUT_S
 
 
 def keep_only_beside_own_meta(
@@ -66,6 +81,8 @@ def keep_only_beside_own_meta(
     """
     state = graph[module_id]
     errors_file = mypy.build.get_meta_ex_name(meta_file)
+    # Taken before the read: a meta replaced after it shows as changed.
+    meta_identity = stored_identity(manager.metastore, meta_file)
     try:
         raw = manager.metastore.read(meta_file)
     except OSError:
@@ -79,7 +96,7 @@ def keep_only_beside_own_meta(
         except OSError:
             pass
     fingerprint = fingerprint_of(stored, manager.options.fixed_format_cache) if kept and stored is not None else None
-    record_own_errors(manager.metastore, errors_file, fingerprint)
+    record_own_errors(manager.metastore, errors_file, fingerprint, meta_identity)
     manager.commit_module(meta_file)
     return kept
 
@@ -170,11 +187,18 @@ WHERE (errors.mtime != own.mtime AND meta.mtime <= own.mtime)
 _REFRESHED = "SELECT replace(path, '.meta.', '.meta_ex.') FROM files2 WHERE path GLOB '*.meta.*' AND mtime >= ?"
 
 
-def record_own_errors(metastore: MetadataStore, errors_file: str, fingerprint: str | None) -> None:
+def record_own_errors(
+    metastore: MetadataStore, errors_file: str, fingerprint: str | None, meta_identity: str | None = None
+) -> None:
     """Record the `meta_ex` just kept beside the meta with this fingerprint (None: forget it).
 
-    Goes in the open transaction of the shard, committed with the entry.
+    SQLite store: goes in the open transaction of the shard, committed with
+    the entry.  File store: `meta_identity` is the meta's identity as read
+    (taken now when not given).
     """
+    if isinstance(metastore, FilesystemMetadataStore):
+        record_own_file_pair(metastore, errors_file, fingerprint, meta_identity)
+        return
     if not isinstance(metastore, SqliteMetadataStore) or not metastore.dbs:
         return
     db = metastore._db_for(errors_file)
@@ -207,6 +231,8 @@ def consistent_cache_reads(metastore: MetadataStore) -> Iterator[None]:
     suspect entries (see the module doc) is written, and keeps its write
     lock until the block ends (a graph load: well under a second).
     """
+    if isinstance(metastore, FilesystemMetadataStore):
+        remove_suspect_file_pairs(metastore)
     if not isinstance(metastore, SqliteMetadataStore):
         yield
         return
@@ -270,4 +296,134 @@ def restamp_refreshed_errors(db: sqlite3.Connection, since: float) -> None:
             db.execute(f"UPDATE mypy_split_pairs SET mtime = ? WHERE path IN ({_REFRESHED})", (now, since))
     except sqlite3.OperationalError:
         # The next run compares those metas' fingerprints instead: slower, not wrong.
+        pass
+
+
+# The file store's records: one SQLite file per cache folder, opened once per
+# process (workers record the pairs they write).
+PAIRS_FILE = "mypy_split_pairs.db"
+_FILE_PAIRS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS pairs (path TEXT PRIMARY KEY, errors TEXT, meta TEXT, fingerprint TEXT)"
+)
+_file_records: dict[str, sqlite3.Connection | None] = {}
+
+
+def stored_identity(metastore: MetadataStore, name: str) -> str | None:
+    """A file of the file store as it is now (None: absent, or not the file store)."""
+    if not isinstance(metastore, FilesystemMetadataStore) or not metastore.cache_dir_prefix:
+        return None
+    return file_identity(os.path.join(metastore.cache_dir_prefix, name))
+
+
+def file_identity(path: str) -> str | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return f"{stat.st_mtime_ns}:{stat.st_ino}:{stat.st_size}"
+
+
+def file_records(folder: str) -> sqlite3.Connection | None:
+    """This process's connection to the folder's records (None: they cannot be kept here)."""
+    if folder not in _file_records:
+        try:
+            db = sqlite3.connect(
+                os.path.join(folder, PAIRS_FILE), timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False
+            )
+            # As mypy's own store: a record lost in a crash only costs a check.
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_FILE_PAIRS_SCHEMA)
+            db.commit()
+        except sqlite3.Error:
+            db = None
+        _file_records[folder] = db
+    return _file_records[folder]
+
+
+def record_own_file_pair(
+    metastore: FilesystemMetadataStore, errors_file: str, fingerprint: str | None, meta_identity: str | None
+) -> None:
+    folder = metastore.cache_dir_prefix
+    if not folder:
+        return
+    db = file_records(folder)
+    if db is None:
+        return
+    if meta_identity is None:
+        meta_identity = stored_identity(metastore, meta_name(errors_file))
+    errors_identity = stored_identity(metastore, errors_file)
+    try:
+        if fingerprint is None or errors_identity is None or meta_identity is None:
+            db.execute("DELETE FROM pairs WHERE path = ?", (errors_file,))
+        else:
+            db.execute(
+                "INSERT OR REPLACE INTO pairs (path, errors, meta, fingerprint) VALUES (?, ?, ?, ?)",
+                (errors_file, errors_identity, meta_identity, fingerprint),
+            )
+        db.commit()
+    except sqlite3.Error:
+        # Unrecorded, the pair is read as mypy reads it.
+        pass
+
+
+def meta_name(errors_file: str) -> str:
+    """`pkg/mod.meta.ff` for `pkg/mod.meta_ex.ff` (`.json` alike)."""
+    head, _, tail = errors_file.rpartition(".meta_ex.")
+    return f"{head}.meta.{tail}"
+
+
+def remove_suspect_file_pairs(metastore: FilesystemMetadataStore) -> None:
+    """The file store's check of its recorded pairs before the graph loads (see the module doc)."""
+    folder = metastore.cache_dir_prefix
+    if not folder or not os.path.exists(os.path.join(folder, PAIRS_FILE)):
+        return
+    db = file_records(folder)
+    if db is None:
+        return
+    try:
+        rows = db.execute("SELECT path, errors, meta, fingerprint FROM pairs").fetchall()
+        forgotten, refreshed = judge_file_pairs(metastore, rows)
+        db.executemany("DELETE FROM pairs WHERE path = ?", [(path,) for path in forgotten])
+        db.executemany("UPDATE pairs SET meta = ? WHERE path = ?", refreshed)
+        db.commit()
+    except sqlite3.Error:
+        # Records that cannot be read are not used; the pairs are read as mypy reads them.
+        pass
+
+
+def judge_file_pairs(
+    metastore: FilesystemMetadataStore, rows: list[tuple[str, str, str, str]]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Remove suspect errors files; return the records to forget and the metas refreshed since."""
+    forgotten = []
+    refreshed = []
+    for errors_file, errors_was, meta_was, fingerprint in rows:
+        errors_now = stored_identity(metastore, errors_file)
+        meta_now = stored_identity(metastore, meta_name(errors_file))
+        if errors_now == errors_was and meta_now == meta_was:
+            continue
+        if errors_now is not None and meta_now is not None and errors_now == errors_was:
+            if meta_fingerprint_of_file(metastore, meta_name(errors_file)) == fingerprint:
+                refreshed.append((meta_now, errors_file))
+                continue
+            remove_quietly(metastore, errors_file)
+        elif errors_now is not None and meta_now == meta_was:
+            remove_quietly(metastore, errors_file)
+        # Otherwise gone, or replaced whole: another run's pair, read as mypy reads it.
+        forgotten.append(errors_file)
+    return forgotten, refreshed
+
+
+def meta_fingerprint_of_file(metastore: MetadataStore, name: str) -> str | None:
+    try:
+        return meta_fingerprint(metastore.read(name))
+    except OSError:
+        return None
+
+
+def remove_quietly(metastore: MetadataStore, name: str) -> None:
+    try:
+        metastore.remove(name)
+    except OSError:
         pass

@@ -59,19 +59,22 @@ def test_errors_are_not_left_beside_a_meta_mypy_wrote_between_the_phases(world: 
     assert not problems, "\n\n".join(problems)
 
 
-def sqlite_run(world: World, tool: list[str], config: str, cache: Path) -> RunResult:
-    return run_tool(tool, ["--config-file", config, *STORES["sqlite"], "-n", "0", "app"], world.project, cache, {})
+def run_on(world: World, tool: list[str], config: str, store: str, cache: Path) -> RunResult:
+    return run_tool(tool, ["--config-file", config, *STORES[store], "-n", "0", "app"], world.project, cache, {})
 
 
-def transplant_strict_entries(world: World, names: list[str], fresh: set[str]) -> None:
-    """Put a strict `mypy` run's entries of these names into the shared SQLite store, as its commits would.
+def transplant_strict_entries(world: World, store: str, names: list[str], fresh: set[str]) -> None:
+    """Put a strict `mypy` run's entries of these names into the shared store, as its commits would.
 
-    Those named in `fresh` get the current time (a commit now); the others keep theirs.
+    Those named in `fresh` are written now; the others keep their time.
     """
-    strict_cache = world.root / "strict-cache"
+    strict_cache = world.root / f"strict-cache-{store}"
     if not strict_cache.exists():
         shutil.copytree(world.warm, strict_cache, symlinks=True)
-        sqlite_run(world, MYPY, "strict.ini", strict_cache)
+        run_on(world, MYPY, "strict.ini", store, strict_cache)
+    if store == "files":
+        transplant_files(strict_cache, world.cache, names, fresh)
+        return
     rows = {}
     for path in sorted(strict_cache.glob("*/cache*.db")):
         with sqlite3.connect(path) as db:
@@ -90,26 +93,43 @@ def transplant_strict_entries(world: World, names: list[str], fresh: set[str]) -
     assert replaced == len(names)
 
 
-def test_a_meta_committed_before_its_errors_is_not_paired_with_older_errors(world: World) -> None:
+def transplant_files(source: Path, target: Path, names: list[str], fresh: set[str]) -> None:
+    """The file store's version: each file replaced as mypy writes it (a new file renamed into place)."""
+    [version] = [folder.name for folder in source.iterdir() if (folder / "app").is_dir()]
+    for name in names:
+        origin = source / version / name
+        destination = target / version / name
+        assert origin.exists() and destination.exists(), name
+        staged = destination.with_name(destination.name + ".new")
+        if name in fresh:
+            shutil.copyfile(origin, staged)
+        else:
+            shutil.copy2(origin, staged)
+        os.replace(staged, destination)
+
+
+@pytest.mark.parametrize("store", sorted(STORES))
+def test_a_meta_committed_before_its_errors_is_not_paired_with_older_errors(world: World, store: str) -> None:
     """A plain strict `mypy` has committed a module's meta and not yet its `meta_ex` (mypy writes that
     after the bodies, and leaves the old one meanwhile): a strict run loading then must not take the
     default configuration's errors for it.
     """
-    default = sqlite_run(world, MYPY_SPLIT, "default.ini", world.cache)
+    default = run_on(world, MYPY_SPLIT, "default.ini", store, world.cache)
     assert answer(default) == answer(world.reference(world.variant, "default.ini"))
     meta = "app/service.meta.ff"
-    transplant_strict_entries(world, ["app/service.data.ff", meta], fresh={meta})
-    result = sqlite_run(world, MYPY_SPLIT, "strict.ini", world.cache)
+    transplant_strict_entries(world, store, ["app/service.data.ff", meta], fresh={meta})
+    result = run_on(world, MYPY_SPLIT, "strict.ini", store, world.cache)
     assert answer(result) == answer(world.reference(world.variant, "strict.ini")), result.describe()
 
 
-def test_errors_committed_after_our_meta_by_another_run_are_not_ours(world: World) -> None:
+@pytest.mark.parametrize("store", sorted(STORES))
+def test_errors_committed_after_our_meta_by_another_run_are_not_ours(world: World, store: str) -> None:
     """A plain strict `mypy` that committed its meta before a default mypy-split run checked the
     module writes its errors after that run: beside the default meta, they are not the default's.
     """
-    default = sqlite_run(world, MYPY_SPLIT, "default.ini", world.cache)
+    default = run_on(world, MYPY_SPLIT, "default.ini", store, world.cache)
     assert answer(default) == answer(world.reference(world.variant, "default.ini"))
     errors = "app/service.meta_ex.ff"
-    transplant_strict_entries(world, [errors], fresh={errors})
-    result = sqlite_run(world, MYPY_SPLIT, "default.ini", world.cache)
+    transplant_strict_entries(world, store, [errors], fresh={errors})
+    result = run_on(world, MYPY_SPLIT, "default.ini", store, world.cache)
     assert answer(result) == answer(world.reference(world.variant, "default.ini")), result.describe()

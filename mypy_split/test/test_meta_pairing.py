@@ -1,12 +1,13 @@
 """Unit tests for meta_pairing.py: which `meta_ex` entries a run reads, keeps and records.
 
-Two SQLite stores open on one folder stand for this process and another one
-(a plain `mypy`).  Metas are real ones (their fingerprints are compared);
+Two stores open on one folder (SQLite, then files) stand for this process
+and another one (a plain `mypy`).  Metas are real ones (their fingerprints are compared);
 `meta_ex` contents are made up, as only their pairing and times matter here.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,10 @@ from pathlib import Path
 import pytest
 from librt.internal import cache_version
 from mypy.cache import CACHE_VERSION, CacheMeta, WriteBuffer
-from mypy.metastore import SqliteMetadataStore
+from mypy.metastore import FilesystemMetadataStore, SqliteMetadataStore
 
-from mypy_split.meta_pairing import consistent_cache_reads, meta_fingerprint, record_own_errors
+from mypy_split import meta_pairing
+from mypy_split.meta_pairing import PAIRS_FILE, consistent_cache_reads, meta_fingerprint, meta_name, record_own_errors
 
 META = "app/util.meta.ff"
 ERRORS = "app/util.meta_ex.ff"
@@ -163,3 +165,89 @@ def test_a_fingerprint_ignores_the_stat_and_nothing_else() -> None:
     assert meta_fingerprint(meta_bytes("default", source_mtime=1)) == meta_fingerprint(meta_bytes("default", 2))
     assert meta_fingerprint(meta_bytes("default")) != meta_fingerprint(meta_bytes("strict"))
     assert meta_fingerprint(b"not a meta") is None
+
+
+# The file store: the same cases, with records in the folder's own SQLite file.
+
+FileStores = tuple[FilesystemMetadataStore, FilesystemMetadataStore]
+
+
+@pytest.fixture
+def file_stores(tmp_path: Path) -> FileStores:
+    return FilesystemMetadataStore(str(tmp_path)), FilesystemMetadataStore(str(tmp_path))
+
+
+def replace_file(store: FilesystemMetadataStore, name: str, data: bytes) -> None:
+    """Another process's write: a new file, whatever the clock's resolution."""
+    assert store.write(name, data)
+
+
+def our_recorded_file_pair(ours: FilesystemMetadataStore) -> None:
+    meta = meta_bytes("default")
+    assert ours.write(META, meta)
+    assert ours.write(ERRORS, b"default errors")
+    record_own_errors(ours, ERRORS, meta_fingerprint(meta))
+
+
+def recorded_paths(folder: Path) -> list[str]:
+    with sqlite3.connect(folder / PAIRS_FILE) as db:
+        return [path for (path,) in db.execute("SELECT path FROM pairs")]
+
+
+def test_file_store_our_errors_beside_a_meta_written_since_are_removed(file_stores: FileStores, tmp_path: Path) -> None:
+    ours, theirs = file_stores
+    our_recorded_file_pair(ours)
+    replace_file(theirs, META, meta_bytes("strict"))
+    with consistent_cache_reads(ours):
+        assert ours.read(META) == meta_bytes("strict")
+        with pytest.raises(FileNotFoundError):
+            ours.read(ERRORS)
+    assert recorded_paths(tmp_path) == []
+
+
+def test_file_store_errors_written_by_another_process_beside_our_meta_are_removed(file_stores: FileStores) -> None:
+    ours, theirs = file_stores
+    our_recorded_file_pair(ours)
+    replace_file(theirs, ERRORS, b"strict errors")
+    with consistent_cache_reads(ours):
+        assert ours.read(META) == meta_bytes("default")
+        with pytest.raises(FileNotFoundError):
+            ours.read(ERRORS)
+
+
+def test_file_store_a_refreshed_meta_keeps_our_errors_and_is_judged_once(
+    file_stores: FileStores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = file_stores
+    our_recorded_file_pair(ours)
+    replace_file(theirs, META, meta_bytes("default", source_mtime=2))
+    with consistent_cache_reads(ours):
+        assert ours.read(ERRORS) == b"default errors"
+    # The record now names the refreshed meta: the next load decodes nothing.
+    monkeypatch.setattr(meta_pairing, "meta_fingerprint", lambda raw: pytest.fail("decoded again"))
+    with consistent_cache_reads(ours):
+        assert ours.read(ERRORS) == b"default errors"
+    assert recorded_paths(tmp_path) == [ERRORS]
+
+
+def test_file_store_pairs_replaced_whole_or_unrecorded_are_read_as_written(
+    file_stores: FileStores, tmp_path: Path
+) -> None:
+    ours, theirs = file_stores
+    our_recorded_file_pair(ours)
+    replace_file(theirs, META, meta_bytes("strict"))
+    replace_file(theirs, ERRORS, b"strict errors")
+    replace_file(theirs, "app/other.meta.ff", meta_bytes("strict"))
+    replace_file(theirs, "app/other.meta_ex.ff", b"errors")
+    with consistent_cache_reads(ours):
+        assert ours.read(ERRORS) == b"strict errors"
+        assert ours.read("app/other.meta_ex.ff") == b"errors"
+    assert recorded_paths(tmp_path) == []
+
+
+def test_file_store_a_pair_not_kept_is_not_recorded(file_stores: FileStores, tmp_path: Path) -> None:
+    ours, _ = file_stores
+    our_recorded_file_pair(ours)
+    record_own_errors(ours, ERRORS, None)
+    assert recorded_paths(tmp_path) == []
+    assert meta_name("pkg/mod.meta_ex.json") == "pkg/mod.meta.json"
