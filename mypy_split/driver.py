@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import shutil
 import tempfile
@@ -154,6 +155,11 @@ def build_and_report_locked(
     parallelism: Parallelism | None,
 ) -> BuildOutcome:
     manager: BuildManager | None = None
+    # A build with workers may be run again without them (a blocker while the
+    # graph loads): its `-v` log waits until the graph is loaded, so that a
+    # run again logs only what mypy's single run would.
+    log = HeldLog(stderr) if parallelism is not None and options.verbosity >= 1 else None
+    reloading = False
     try:
         manager = engine.open_build(
             sources,
@@ -161,7 +167,7 @@ def build_and_report_locked(
             fscache=fscache,
             flush_errors=sink.flush_errors,
             stdout=stdout,
-            stderr=stderr,
+            stderr=stderr if log is None else log,
         )
         if parallelism is not None:
             # Keep import errors per file, to be replayed where the module is checked.
@@ -171,10 +177,13 @@ def build_and_report_locked(
         finally:
             engine.close_build(manager)
     except ReloadWithoutWorkers:
+        reloading = True
         if manager is not None:
             manager.metastore.close()
         raise
     except CompileError as error:
+        if log is not None:
+            log.release()
         # The error carries every message not yet flushed, then the blocker.
         serious = not error.use_stdout
         tuples = None
@@ -183,9 +192,35 @@ def build_and_report_locked(
         sink.show_module(phases.ModuleErrors(None, error.messages, tuples), serious)
         return BuildOutcome(blockers=True, serious=serious)
     finally:
+        if log is not None and not reloading:
+            log.release()
         sink.observer.build_finished()
     manager.metastore.close()
     return BuildOutcome(blockers=False, serious=False)
+
+
+class HeldLog(io.StringIO):
+    """A stream's text held back until `release`, then written through."""
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self.target = target
+        self.released = False
+
+    def write(self, text: str) -> int:
+        if self.released:
+            return self.target.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        if self.released:
+            self.target.flush()
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.target.write(self.getvalue())
+            self.target.flush()
 
 
 class KeptBuild(NamedTuple):
@@ -320,6 +355,8 @@ def check_program(
             starter = StartWhileLoading(functools.partial(start_pool, parallelism), costs.recorded, costs.source_size)
         load_order = LoadOrder(starter.parsed if starter is not None else None) if keep_raw else None
         graph, to_check = load_checked_graph(sources, manager, load_order)
+        if isinstance(manager.stderr, HeldLog):
+            manager.stderr.release()
         if starter is not None and early_pool is None:
             early_pool = starter.take_pool()
         if to_check and not manager.use_fine_grained_cache():

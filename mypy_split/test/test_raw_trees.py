@@ -22,7 +22,7 @@ from mypy_split import driver, engine, parallel, tuning
 from mypy_split.output import MessageSink
 from mypy_split.protocol import CheckScc, decode, encode
 from mypy_split.test.conftest import WarmCache
-from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, without_log
 
 PROJECT = {
     "main.py": "import a\nimport b\nx: int = a.f()\n",
@@ -135,3 +135,24 @@ def test_blocker_lists_files_in_mypys_order(tmp_path: Path, warm_cache: WarmCach
     expected, actual = results
     assert expected.stdout.startswith('b.py:1: error: "type" statements'), expected.stdout
     assert actual == expected
+
+
+def test_a_run_again_after_a_load_blocker_logs_once(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """With `-v`, the workers' attempt stops at a syntax error and the build runs again in-process:
+    only the second build's log is shown, as mypy shows its single build's (one configuration block,
+    whose blank line is all that stays once LOG lines are set aside).
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("f()\n1 +\n")
+    results: list[RunResult] = []
+    for tool, extra in ((MYPY, []), (MYPY_SPLIT, ["-n", "2"])):
+        cache = tmp_path / f"cache-{len(results)}"
+        shutil.copytree(warm_cache([]), cache, symlinks=True)
+        env = {tuning.POOL_WORTH_VARIABLE: "0"}
+        results.append(run_tool(tool, ["main.py", "-v", *extra], project, cache, env))
+    expected, actual = (without_log(result) for result in results)
+    assert expected.stdout.startswith("main.py:2: error:"), expected.stdout
+    assert expected.stderr == "\n", expected.stderr
+    assert actual == expected
+    assert sum(line.startswith("LOG:  Mypy Version:") for line in results[1].stderr.splitlines()) == 1
