@@ -161,19 +161,25 @@ def build_and_report_locked(
     log = HeldLog(stderr) if parallelism is not None and options.verbosity >= 1 else None
     reloading = False
     try:
-        manager = engine.open_build(
-            sources,
-            options,
-            fscache=fscache,
-            flush_errors=sink.flush_errors,
-            stdout=stdout,
-            stderr=stderr if log is None else log,
-        )
+        early_pool = start_pool_early(options, parallelism)
+        try:
+            manager = engine.open_build(
+                sources,
+                options,
+                fscache=fscache,
+                flush_errors=sink.flush_errors,
+                stdout=stdout,
+                stderr=stderr if log is None else log,
+            )
+        except BaseException:
+            if early_pool is not None:
+                early_pool.kill()
+            raise
         if parallelism is not None:
             # Keep import errors per file, to be replayed where the module is checked.
             manager.errors.global_watcher = True
         try:
-            check_program(sources, manager, parallelism, sink)
+            check_program(sources, manager, parallelism, sink, early_pool)
         finally:
             engine.close_build(manager)
     except ReloadWithoutWorkers:
@@ -288,27 +294,38 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
     return parallelism.workers
 
 
-def start_pool_early(manager: BuildManager, parallelism: Parallelism | None) -> WorkerPool | None:
-    """Start workers before the graph loads when the cache is empty.
+def start_pool_early(options: Options, parallelism: Parallelism | None) -> WorkerPool | None:
+    """Start workers before the build opens when the cache is empty.
 
     With no cache for this Python version every SCC will be stale, so the
     workers' start-up can overlap graph loading; otherwise they start once
     the stale work found pays (see pool_decision.py: possibly during the
-    load), and a fully fresh run starts none.
+    load), and a fully fresh run starts none.  Started before the build
+    opens its cache and loads plugins, they can be forked from this process
+    (worker_process.py): a SQLite connection must not cross a fork.
     """
     if parallelism is None:
         return None
-    # A manager that reads no cache (reports, --no-incremental) finds every SCC stale.
-    if manager.cache_enabled and not parallelism.cold_cache:
+    # A build that reads no cache (reports, --no-incremental) finds every SCC stale.
+    if reads_cache(options) and not parallelism.cold_cache:
         return None
-    return start_pool(parallelism)
+    return start_pool(parallelism, may_fork=True)
 
 
-def start_pool(parallelism: Parallelism) -> WorkerPool:
+def reads_cache(options: Options) -> bool:
+    """Whether the engine's build will read the cache (its `BuildManager.cache_enabled`)."""
+    return bool(
+        options.incremental
+        and (not options.fine_grained_incremental or options.use_fine_grained_cache)
+        and not options.report_dirs
+    )
+
+
+def start_pool(parallelism: Parallelism, may_fork: bool = False) -> WorkerPool:
     """This run's workers, started now (they get the graph with their first task)."""
     from mypy_split.pool import WorkerPool
 
-    return WorkerPool(parallelism.workers, hello_message(parallelism), inherited_fds(parallelism))
+    return WorkerPool(parallelism.workers, hello_message(parallelism), inherited_fds(parallelism), may_fork)
 
 
 def hello_message(parallelism: Parallelism) -> Hello:
@@ -333,22 +350,24 @@ def check_program(
     manager: BuildManager,
     parallelism: Parallelism | None,
     sink: MessageSink | None = None,
+    early_pool: WorkerPool | None = None,
 ) -> Graph:
     """Everything between opening and closing a build, as mypy orders it; returns the graph.
 
     Errors go to the sink (or, without one, as text through the engine's
-    flush callback), events to the sink's observer.
+    flush callback), events to the sink's observer.  `early_pool`: workers
+    started before the build opened, which this call stops if it has no
+    use for them.
     """
     options = manager.options
     show = sink.show_module if sink is not None else show_through_engine(manager)
     observer = sink.observer if sink is not None else NULL_OBSERVER
-    mypy.build.log_configuration(manager, sources)
-    early_pool = start_pool_early(manager, parallelism)
-    costs = CostModel.load(options)
     starter = None
     # Modules a single process would hold trees for; None: this process checked.
     with_trees: set[str] | None = None
     try:
+        mypy.build.log_configuration(manager, sources)
+        costs = CostModel.load(options)
         # Workers build the trees they check from the bytes this process keeps.
         keep_raw = parallelism is not None and raw_trees.keeps_raw_trees(manager)
         if keep_raw and parallelism is not None and early_pool is None:

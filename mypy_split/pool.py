@@ -1,9 +1,7 @@
 """The worker pool, coordinator side: start processes, send frames, collect events.
 
-Workers are fresh interpreters (`sys.executable`, never the user's
-`--python-executable`) whose inherited stdin/stdout carry our frames.  The
-user's project folder is kept off their `sys.path` on every Python version.
-`poll` turns everything that happens into events: a message arrived, or a
+Workers (forked or fresh interpreters, see worker_process.py) talk over their
+stdin/stdout, which carry our frames.  `poll` turns everything that happens into events: a message arrived, or a
 worker is gone (with its exit status and the tail of its stderr).  Writes go
 through one thread per worker so that a big frame never blocks the loop.
 """
@@ -15,24 +13,13 @@ import queue
 import selectors
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 
-import mypy_split
 from mypy_split.protocol import FrameReader, Message, ProtocolError, Shutdown, encode
+from mypy_split.worker_process import WorkerProcess, start_worker_process
 
-# `-c` puts the current folder first on sys.path; drop it before anything is
-# imported, and make sure our own package is importable even when it is not
-# installed (run from a source checkout).
-_BOOT = (
-    "import os, sys; cwd = os.getcwd(); "
-    "sys.path[:] = [p for p in sys.path if p not in ('', '.', cwd)]; "
-    "sys.path.append(sys.argv[1]); "
-    "from mypy_split.build_worker.worker import main; main()"
-)
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(mypy_split.__file__)))
 _STDERR_TAIL = 16 * 1024
 SHUTDOWN_GRACE = 1.0
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -56,7 +43,7 @@ Event = Received | Lost
 @dataclass(eq=False)
 class WorkerHandle:
     index: int
-    process: subprocess.Popen[bytes]
+    process: WorkerProcess
     outbox: queue.Queue[bytes | None] = field(default_factory=queue.Queue)
     reader: FrameReader = field(default_factory=FrameReader)
     stderr_tail: bytearray = field(default_factory=bytearray)
@@ -73,51 +60,50 @@ class WorkerHandle:
 
 
 class WorkerPool:
-    def __init__(self, count: int, first_message: Message, pass_fds: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, count: int, first_message: Message, pass_fds: tuple[int, ...] = (), may_fork: bool = False
+    ) -> None:
+        """Start `count` workers; `may_fork`: this process is still small (see worker_process.py)."""
         self.workers: list[WorkerHandle] = []
         # The cache lock: a worker outliving a killed coordinator keeps it held.
         self._pass_fds = pass_fds
         self._selector = selectors.DefaultSelector()
         self._threads: list[threading.Thread] = []
         try:
-            for index in range(count):
-                self._start(index, first_message)
+            self._start(count, may_fork)
         except BaseException:
             # Ctrl-C or SIGTERM while starting: the caller never gets a pool
             # to stop, so stop what was started here.
             self.kill()
             raise
+        for worker in self.workers:
+            self.send(worker, first_message)
 
-    def _start(self, index: int, first_message: Message) -> WorkerHandle:
+    def _start(self, count: int, may_fork: bool) -> None:
         # Ctrl-C or SIGTERM between the fork and our recording the child would
         # leave a worker nobody stops: hold those signals until it is recorded.
-        # The writer thread is started meanwhile so that it inherits the mask:
-        # only the main thread may then take them.  (The child inherits the
-        # mask too; the worker unblocks them first thing.)
+        # The writer threads are started meanwhile so that they inherit the
+        # mask: only the main thread may then take them.  (The children inherit
+        # the mask too; a worker unblocks them first thing.)  Every process is
+        # started before any thread, so that each can still be forked.
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, _PACKAGE_PARENT],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                close_fds=True,
-                pass_fds=self._pass_fds,
-            )
-            worker = WorkerHandle(index, process)
-            self.workers.append(worker)
-            thread = threading.Thread(target=self._write_loop, args=(worker,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            for index in range(count):
+                process = start_worker_process(self._pass_fds, may_fork)
+                self.workers.append(WorkerHandle(index, process))
+            for worker in self.workers:
+                thread = threading.Thread(target=self._write_loop, args=(worker,), daemon=True)
+                thread.start()
+                self._threads.append(thread)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        assert process.stdout is not None and process.stderr is not None
-        os.set_blocking(process.stdout.fileno(), False)
-        os.set_blocking(process.stderr.fileno(), False)
-        self._selector.register(process.stdout, selectors.EVENT_READ, (worker, "out"))
-        self._selector.register(process.stderr, selectors.EVENT_READ, (worker, "err"))
-        self.send(worker, first_message)
-        return worker
+        for worker in self.workers:
+            process = worker.process
+            assert process.stdout is not None and process.stderr is not None
+            os.set_blocking(process.stdout.fileno(), False)
+            os.set_blocking(process.stderr.fileno(), False)
+            self._selector.register(process.stdout, selectors.EVENT_READ, (worker, "out"))
+            self._selector.register(process.stderr, selectors.EVENT_READ, (worker, "err"))
 
     @property
     def live_workers(self) -> list[WorkerHandle]:

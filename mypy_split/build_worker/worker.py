@@ -28,6 +28,7 @@ from mypy_split.protocol import (
     read_message,
     write_message,
 )
+from mypy_split.worker_process import name_this_process
 
 
 def main() -> None:
@@ -36,6 +37,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The coordinator blocks these while it starts us; the mask is inherited.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    name_this_process()
     incoming, outgoing = claim_standard_streams()
     try:
         serve(incoming, outgoing)

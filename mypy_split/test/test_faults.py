@@ -39,6 +39,7 @@ from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.projects import Project, generate
+from mypy_split.worker_process import WORKER_NAME
 
 WORKERS = 2
 RUN_TIMEOUT = 180.0
@@ -88,6 +89,8 @@ class ProcInfo:
     ppid: int
     cmdline: str
     cwd: str
+    # The command name (`/proc/PID/comm`): a forked worker shares its coordinator's command line.
+    name: str = ""
 
 
 def proc_info(pid: int) -> ProcInfo | None:
@@ -104,7 +107,8 @@ def proc_info(pid: int) -> ProcInfo | None:
         cwd = ""
     # The command name (in parentheses) may hold spaces: split after its end.
     fields = stat[stat.rindex(")") + 2 :].split()
-    return ProcInfo(pid, fields[0], int(fields[1]), cmdline.strip(), cwd)
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    return ProcInfo(pid, fields[0], int(fields[1]), cmdline.strip(), cwd, name)
 
 
 def all_processes() -> Iterator[ProcInfo]:
@@ -138,9 +142,14 @@ def workers_of(coordinator: int) -> list[ProcInfo]:
     found = []
     for pid in children_of(coordinator):
         info = proc_info(pid)
-        if info is not None and WORKER_MARK in info.cmdline and info.state != "Z":
+        if info is not None and is_worker(info) and info.state != "Z":
             found.append(info)
     return found
+
+
+def is_worker(info: ProcInfo) -> bool:
+    """Started as a fresh interpreter (its command line says so), or named so once forked."""
+    return WORKER_MARK in info.cmdline or info.name == WORKER_NAME
 
 
 def leftovers(project: Path) -> list[ProcInfo]:

@@ -1,0 +1,129 @@
+"""How workers start: forked from a small single-threaded coordinator on Linux, else fresh interpreters.
+
+The pool is driven from a fresh Python process of its own: the test process
+runs threads (pytest-xdist), and a process with threads is never forked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from mypy_split.worker_process import SPAWN_ONLY_VARIABLE, WORKER_NAME, fork_is_safe
+
+LINUX = sys.platform.startswith("linux")
+
+# Starts a pool of two workers with a descriptor to pass on, waits for both to
+# be ready, and reports what each worker holds before the pool is closed.
+POOL_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from mypy_split.pool import Received, WorkerPool
+    from mypy_split.protocol import Ready
+    from mypy_split.task_messages import hello_for
+
+    passed = os.open("passed.txt", os.O_RDONLY)
+    hello = hello_for(["program.py"], os.getcwd(), None, None)
+    pool = WorkerPool(2, hello, (passed,), may_fork=True)
+    ready = {}
+    deadline = time.monotonic() + 60
+    while len(ready) < 2 and time.monotonic() < deadline:
+        for event in pool.poll(1.0):
+            if isinstance(event, Received) and isinstance(event.message, Ready):
+                ready[event.worker.index] = event.message.error
+    own_pipes = {
+        worker.pid: sorted(
+            os.readlink(f"/proc/self/fd/{stream.fileno()}")
+            for stream in (worker.process.stdin, worker.process.stdout, worker.process.stderr)
+        )
+        for worker in pool.workers
+    }
+    report = []
+    for worker in pool.workers:
+        pid = worker.pid
+        targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        with open(f"/proc/{pid}/comm") as comm:
+            name = comm.read().strip()
+        report.append({
+            "pid": pid,
+            "kind": type(worker.process).__name__,
+            "name": name,
+            "pipes": sorted(t for t in targets if t.startswith("pipe:")),
+            "own_pipes": own_pipes[pid],
+            "passed": any(t.endswith("passed.txt") for t in targets),
+        })
+    pool.close()
+    gone = all(not os.path.exists(f"/proc/{entry['pid']}") for entry in report)
+    print(json.dumps({"ready": ready, "workers": report, "gone": gone}))
+    """
+)
+
+
+def run_pool(tmp_path: Path, spawn_only: bool) -> dict[str, object]:
+    (tmp_path / "program.py").write_text("x: int = 1\n")
+    (tmp_path / "passed.txt").write_text("")
+    env = dict(os.environ)
+    env.pop(SPAWN_ONLY_VARIABLE, None)
+    if spawn_only:
+        env[SPAWN_ONLY_VARIABLE] = "1"
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
+def test_forked_workers_hold_only_their_own_pipes_and_the_passed_descriptor(tmp_path: Path) -> None:
+    result = run_pool(tmp_path, spawn_only=False)
+    assert result["ready"] == {"0": [], "1": []}
+    workers = result["workers"]
+    assert isinstance(workers, list) and len(workers) == 2
+    for worker in workers:
+        assert worker["kind"] == "ForkedWorker"
+        assert worker["name"] == WORKER_NAME
+        # Another worker's pipe held here would hide that worker's exit.
+        assert set(worker["pipes"]) <= set(worker["own_pipes"]), worker
+        assert worker["passed"]
+    assert result["gone"], "a worker was left after the pool closed"
+
+
+def test_spawned_workers_when_forking_is_turned_off(tmp_path: Path) -> None:
+    result = run_pool(tmp_path, spawn_only=True)
+    assert result["ready"] == {"0": [], "1": []}
+    workers = result["workers"]
+    assert isinstance(workers, list)
+    for worker in workers:
+        assert worker["kind"] == "Popen"
+        assert set(worker["pipes"]) <= set(worker["own_pipes"]), worker
+        assert worker["passed"]
+    assert result["gone"]
+
+
+@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
+def test_a_process_with_another_thread_is_not_forked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SPAWN_ONLY_VARIABLE, raising=False)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not fork_is_safe()
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
+def test_forking_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SPAWN_ONLY_VARIABLE, "1")
+    assert not fork_is_safe()
