@@ -180,23 +180,30 @@ class ForkedWorker:
                 pass
 
 
+_inherited_streams: list[object] = []
+
+
 def _become_worker(stdin: int, stdout: int, stderr: int, pass_fds: tuple[int, ...]) -> None:
     """In the forked child: take the pipes as fds 0-2, drop everything else of the coordinator's, serve.
 
     Never returns: the coordinator's code on the stack below must not run here.
     """
     try:
+        # Whatever the coordinator holds stays alive and untouched here: no
+        # collection finalizes one of its objects (a file object flushing into
+        # a descriptor number this process has reused, say).
+        gc.freeze()
         name_this_process()
         os.dup2(stdin, 0)
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
         _close_all_but({0, 1, 2, *pass_fds})
-        # The coordinator's streams may have been replaced (captured, held).
+        # The coordinator's streams may have been replaced (captured, held);
+        # the replaced ones are kept referenced, for the same reason.
+        _inherited_streams.extend((sys.stdout, sys.stderr))
         sys.stdout = sys.stderr = os.fdopen(2, "w", buffering=1, errors="backslashreplace", closefd=False)
         # The coordinator's own SIGTERM handler unwinds the coordinator.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        # What the coordinator holds stays, untouched: no collection scans it.
-        gc.freeze()
         cwd = os.getcwd()
         sys.path[:] = [p for p in sys.path if p not in ("", ".", cwd)]
         from mypy_split.build_worker.worker import main
