@@ -463,16 +463,34 @@ def test_sigkill_worker_mid_run(
     check_next_run(workspace, references)
 
 
-@pytest.mark.parametrize("target", ["cycle", "alone"])
+def start_forked(space: Workspace) -> None:
+    """Empty the run's cache: its workers start before the build opens and are forked (worker_process.py)."""
+    shutil.rmtree(space.cache)
+    space.cache.mkdir()
+
+
+def assert_started_as(worker: ProcInfo, start: str) -> None:
+    if start == "forked":
+        assert worker.name == WORKER_NAME and WORKER_MARK not in worker.cmdline, worker
+    else:
+        assert WORKER_MARK in worker.cmdline, worker
+
+
+@pytest.mark.parametrize(
+    ("target", "start"), [("cycle", "spawned"), ("alone", "spawned"), ("cycle", "forked")]
+)
 def test_kill_worker_stopped_between_phases(
-    target: str, workspace: Workspace, references: References
+    target: str, start: str, workspace: Workspace, references: References
 ) -> None:
     """A worker lost after its interface result, before its implementation result."""
     module = module_in_cycle() if target == "cycle" else module_alone()
     markers = workspace.root / "markers"
     markers.mkdir()
+    if start == "forked":
+        start_forked(workspace)
     run = Run(workspace, env={STOP_BETWEEN_PHASES: module, MARKERS: str(markers)})
     stopped = run.wait_for_stopped_worker()
+    assert_started_as(stopped, start)
     assert (markers / f"stop-{module}").exists()
     os.kill(stopped.pid, signal.SIGKILL)
     result = run.finish()
@@ -545,10 +563,14 @@ def test_sigint(to_group: bool, moment: str, workspace: Workspace, references: R
     check_next_run(workspace, references)
 
 
-@pytest.mark.parametrize("moment", SIGNAL_MOMENTS)
-def test_sigterm(moment: str, workspace: Workspace, references: References) -> None:
+@pytest.mark.parametrize(("moment", "start"), [*((moment, "spawned") for moment in SIGNAL_MOMENTS), ("mid-run", "forked")])
+def test_sigterm(moment: str, start: str, workspace: Workspace, references: References) -> None:
     """SIGTERM: workers stopped at once, then the coordinator dies of SIGTERM."""
+    if start == "forked":
+        start_forked(workspace)
     run = start_for(moment, workspace)
+    if moment == "mid-run":
+        assert_started_as(run.wait_for_workers(WORKERS)[0], start)
     sent = send_signal(run, moment, references, signal.SIGTERM)
     result = run.finish()
     run.assert_nothing_left(since=sent)
