@@ -1,9 +1,10 @@
 """The worker pool, coordinator side: start processes, send frames, collect events.
 
 Workers (forked or fresh interpreters, see worker_process.py) talk over their
-stdin/stdout, which carry our frames.  `poll` turns everything that happens into events: a message arrived, or a
-worker is gone (with its exit status and the tail of its stderr).  Writes go
-through one thread per worker so that a big frame never blocks the loop.
+stdin/stdout, which carry our frames.  `poll` turns everything that happens
+into events: a message arrived, or a worker is gone (with its exit status and
+the tail of its stderr).  Writes go through one thread per worker so that a
+big frame never blocks the loop.
 """
 
 from __future__ import annotations

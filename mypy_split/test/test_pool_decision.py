@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+import mypy.main
 import pytest
+from mypy.fscache import FileSystemCache
 
+from mypy_split import driver, engine
 from mypy_split.pool_decision import StaleWork, StartWhileLoading
 from mypy_split.schedule import PhaseCost
 from mypy_split.tuning import POOL_WORTH_VARIABLE
@@ -79,3 +84,30 @@ def test_the_load_starts_workers_once_when_the_parsed_modules_pay() -> None:
     assert started == ["pool"]
     pool = starter.take_pool()
     assert pool is not None and starter.take_pool() is None
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        [],
+        ["--no-incremental"],
+        ["--txt-report", "REPORTS"],
+        ["--cache-fine-grained"],
+        ["--no-incremental", "--txt-report", "REPORTS"],
+    ],
+)
+def test_the_early_start_knows_whether_the_build_will_read_the_cache(flags: list[str], tmp_path: Path) -> None:
+    """Workers may start (forked) before the build opens: the engine's own answer is foretold from the options."""
+    program = tmp_path / "program.py"
+    program.write_text("x = 1\n")
+    reports = str(tmp_path / "reports")
+    argv = [str(program), "--cache-dir", str(tmp_path / "cache"), *(reports if f == "REPORTS" else f for f in flags)]
+    fscache = FileSystemCache()
+    sources, options = mypy.main.process_options(argv, fscache=fscache)
+    manager = engine.open_build(
+        sources, options, fscache=fscache, flush_errors=lambda *args: None, stdout=sys.stdout, stderr=sys.stderr
+    )
+    try:
+        assert driver.reads_cache(options) == manager.cache_enabled
+    finally:
+        manager.metastore.close()
