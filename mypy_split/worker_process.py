@@ -6,9 +6,11 @@ do anything, in every worker.  The coordinator has already paid for that
 import, so on Linux, while it is still small and runs a single thread (the
 workers of a run with an empty cache start before the graph loads), a worker
 is forked from it instead and skips the import.  Elsewhere, or later in a run
-(the coordinator then holds a whole graph, and may have threads), workers are
-fresh interpreters: forking a process with threads can deadlock, and macOS
-does not support forking a process that has used its system frameworks.
+(the coordinator then holds SQLite connections, a whole graph, and may have
+threads), workers are fresh interpreters: a SQLite connection must not cross
+a fork (a forked worker's own connection then finds the database locked),
+forking a process with threads can deadlock, and macOS does not support
+forking a process that has used its system frameworks.
 
 Either way the worker's stdin and stdout are its pipes to the coordinator,
 its stderr a third pipe, the user's project folder is off its `sys.path`, and
