@@ -309,7 +309,9 @@ def start_pool_early(options: Options, parallelism: Parallelism | None) -> Worke
     # A build that reads no cache (reports, --no-incremental) finds every SCC stale.
     if reads_cache(options) and not parallelism.cold_cache:
         return None
-    return start_pool(parallelism, may_fork=True)
+    # A second build of this process (after `--install-types`, say) may hold
+    # SQLite connections of the first (the file store's records stay open).
+    return start_pool(parallelism, may_fork=not engine.cache_opened_in_this_process())
 
 
 def reads_cache(options: Options) -> bool:

@@ -186,6 +186,14 @@ def open_build(
 SQLITE_BUSY_TIMEOUT_S = 120.0
 
 
+_cache_opened = False
+
+
+def cache_opened_in_this_process() -> bool:
+    """Whether a build of this process has opened a cache (SQLite state that must not cross a fork)."""
+    return _cache_opened
+
+
 def open_metastore(options: Options, worker: bool) -> MetadataStore:
     """The engine's metastore, made patient with the SQLite store.
 
@@ -193,6 +201,8 @@ def open_metastore(options: Options, worker: bool) -> MetadataStore:
     new database to WAL needs it alone) before any timeout of ours applies:
     retry until our timeout.  Then every connection waits up to that long.
     """
+    global _cache_opened
+    _cache_opened = True
     if not options.sqlite_cache:
         return mypy.build.create_metastore(options, parallel_worker=worker)
     # Imported only here, as mypy does: some Pythons lack sqlite3.

@@ -66,7 +66,34 @@ POOL_SCRIPT = textwrap.dedent(
 )
 
 
-def run_pool(tmp_path: Path, spawn_only: bool) -> dict[str, object]:
+# A cold run's early pool, started twice in one process: before any build
+# opened a cache, then after one did (a second build, as after --install-types).
+EARLY_POOL_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import mypy.main
+    from mypy.fscache import FileSystemCache
+    from mypy_split import driver, engine
+
+    argv = ["program.py", "--cache-dir", "cache", "--no-sqlite-cache"]
+    parallelism = driver.Parallelism(2, argv, os.getcwd(), cold_cache=True)
+    fscache = FileSystemCache()
+    sources, options = mypy.main.process_options(argv, fscache=fscache)
+    kinds = []
+    for opened_before in (False, True):
+        if opened_before:
+            engine.open_build(
+                sources, options, fscache=fscache, flush_errors=lambda *a: None, stdout=sys.stderr, stderr=sys.stderr
+            )
+        pool = driver.start_pool_early(options, parallelism)
+        kinds.append(sorted({type(worker.process).__name__ for worker in pool.workers}))
+        pool.kill()
+    print(json.dumps(kinds))
+    """
+)
+
+
+def run_script(tmp_path: Path, script: str, spawn_only: bool = False) -> object:
     (tmp_path / "program.py").write_text("x: int = 1\n")
     (tmp_path / "passed.txt").write_text("")
     env = dict(os.environ)
@@ -76,10 +103,15 @@ def run_pool(tmp_path: Path, spawn_only: bool) -> dict[str, object]:
     package_parent = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     done = subprocess.run(
-        [sys.executable, "-c", POOL_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def run_pool(tmp_path: Path, spawn_only: bool) -> dict[str, object]:
+    result = run_script(tmp_path, POOL_SCRIPT, spawn_only)
+    assert isinstance(result, dict)
     return result
 
 
@@ -127,3 +159,8 @@ def test_a_process_with_another_thread_is_not_forked(monkeypatch: pytest.MonkeyP
 def test_forking_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SPAWN_ONLY_VARIABLE, "1")
     assert not fork_is_safe()
+
+
+@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
+def test_no_fork_once_a_build_of_this_process_has_opened_a_cache(tmp_path: Path) -> None:
+    assert run_script(tmp_path, EARLY_POOL_SCRIPT) == [["ForkedWorker"], ["Popen"]]
