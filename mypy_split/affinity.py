@@ -7,6 +7,12 @@ therefore load from the cache only dependencies that are fresh or not
 sensitive: every sensitive stale SCC among its transitive dependencies (its
 *needs*) must be in memory in the process that runs it.
 
+How sensitive is sensitive (`kept_in_memory_from`): by default, modules whose
+methods or callables bind differently from the cache (`Sensitivity.BINDING`:
+types and errors can differ), which are rare; in exact mode also those where
+only the text of messages can differ (`Sensitivity.MESSAGES`), which on an
+empty cache is most of the standard library.
+
 `MemoryAffinity` keeps, per executor, the SCCs it holds in memory (those it
 checked, or checked again for a task), and answers what a task would miss on
 each.  `choose_task` is the placement rule for an idle executor:
@@ -29,19 +35,23 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 
 from mypy_split.graph import SccNode
+from mypy_split.sensitive import Sensitivity
 
 # The coordinator's own process, as an executor.
 LOCAL = -1
-# "1" keeps every sensitive stale dependency of a task in memory where it
-# runs: mypy's answer where the engine's cache and memory forms differ, at
-# the cost of checking such modules again in each worker (on an empty cache,
-# nearly the whole standard library).  Off by default: a worker may load any
-# dependency from the cache (README, "Known limits").  Workers inherit it.
+# "1" (exact mode) keeps every sensitive stale dependency of a task in memory
+# where it runs, messages-only ones included: mypy's answer wherever the
+# engine's cache and memory forms differ, at the cost of checking such modules
+# again in each worker (on an empty cache, nearly the whole standard library).
+# Otherwise only the ones that bind differently are kept (README, "Known
+# limits").  Workers inherit it.
 AFFINITY_VARIABLE = "MYPY_SPLIT_MEMORY_AFFINITY"
 
 
-def affinity_wanted() -> bool:
-    return os.environ.get(AFFINITY_VARIABLE) == "1"
+def kept_in_memory_from() -> Sensitivity:
+    """The least sensitivity that a task must see in memory, in this mode."""
+    exact = os.environ.get(AFFINITY_VARIABLE) == "1"
+    return Sensitivity.MESSAGES if exact else Sensitivity.BINDING
 
 _NOTHING: frozenset[int] = frozenset()
 

@@ -10,8 +10,8 @@ Only-once notes: a worker filters them within its task exactly as mypy
 would; across tasks, the replay keeps the first in sequential order
 (`result_printer.py`).
 
-Cache versus memory (`affinity.py`, exact mode): a task runs where the
-dependencies it needs in memory are held, or its worker checks them again.
+Cache versus memory (`affinity.py`): a task runs where the dependencies it
+needs in memory are held, or its worker checks them again.
 
 An SCC whose task ended in a blocker or an internal error, or that has no
 live worker left, is checked here, in-process, when the replay reaches it:
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from mypy.build import BuildManager
 
 from mypy_split import fine_grained, phases, sharing
-from mypy_split.affinity import LOCAL, MemoryAffinity, affinity_wanted, choose_task
+from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task, kept_in_memory_from
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
 from mypy_split.graph import BuildPlan
@@ -86,7 +86,7 @@ class Coordinator:
         self.scc_costs = LazyCosts(lambda: self.costs.scc_costs(plan))
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
         self.affinity = MemoryAffinity(plan.nodes)
-        self.keep_in_memory = affinity_wanted()
+        self.kept_in_memory_from = kept_in_memory_from()
         self.send_ahead_seconds = seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS)
         self.stale_work: StaleWork[int] = StaleWork(lambda scc_id: sum(self.scc_costs[scc_id]))
         for scc in plan.sccs:
@@ -197,7 +197,7 @@ class Coordinator:
 
     def send_ahead(self, pool: WorkerPool) -> None:
         """Queue a small task behind each busy worker's task that is about to end."""
-        if self.affinity.constrained or self.send_ahead_seconds <= 0:
+        if self.send_ahead_seconds <= 0:
             return
         now = time.monotonic()
         for worker in pool.live_workers:
@@ -206,9 +206,13 @@ class Coordinator:
             scc_id = self.scheduler.next_small_task(self.send_ahead_seconds)
             if scc_id is None:
                 return
-            if worker.index not in self.sharing.untainted(scc_id, [worker.index]):
+            if worker.index not in self.sharing.untainted(scc_id, [worker.index]) or self.affinity.missing(
+                scc_id, worker.index
+            ):
+                # It would have to wait there, or check modules again first.
                 self.scheduler.task_lost(scc_id)
                 return
+            self.affinity.assign(scc_id, worker.index)
             worker.next_task = scc_id
             self.task_sent_at[worker.index] = now
             message = self.task_message(scc_id, [])
@@ -465,7 +469,7 @@ class Coordinator:
                 state.interface_hash = value
         self.interfaces_reported.add(message.scc_id)
         self.interface_at.setdefault(message.scc_id, time.monotonic())
-        self.affinity.checked(message.scc_id, bool(message.sensitive) and self.keep_in_memory)
+        self.affinity.checked(message.scc_id, bool(message.sensitive))
         self.scheduler.interface_done(message.scc_id)
         if message.scc_id in self.sharing.shared:
             # Helpers may have finished every body before the owner's commit.
@@ -590,5 +594,5 @@ class Coordinator:
         self.classify_ready()
 
     def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
-        sensitive = self.keep_in_memory and bool(phases.cache_sensitive_modules(module_ids, self.graph))
+        sensitive = bool(phases.cache_sensitive_modules(module_ids, self.graph, self.kept_in_memory_from))
         self.affinity.checked(scc_id, sensitive)

@@ -21,7 +21,7 @@ from mypy.util import json_loads
 from mypy.errors import Errors
 
 from mypy_split.meta_pairing import keep_only_beside_own_meta
-from mypy_split.sensitive import cache_sensitive
+from mypy_split.sensitive import Sensitivity, reaches
 
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
 
@@ -391,12 +391,12 @@ def shown_error_tuples(
     return shown
 
 
-def cache_sensitive_modules(module_ids: list[str], graph: Graph) -> list[str]:
+def cache_sensitive_modules(module_ids: list[str], graph: Graph, at_least: Sensitivity) -> list[str]:
     """The just-checked modules that importers must not load from the cache (`sensitive.py`)."""
     return [
         module_id
         for module_id in module_ids
-        if (tree := graph[module_id].tree) is not None and cache_sensitive(tree)
+        if (tree := graph[module_id].tree) is not None and reaches(tree, at_least)
     ]
 
 

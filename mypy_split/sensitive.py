@@ -8,53 +8,119 @@ their definition, function definitions keep no argument list and decorated
 methods no decorators.  `mypy -n 0` has every module it checks in memory, so
 a worker checking an importer must have such a module in memory too.
 
-`cache_sensitive` is the conservative test: a module is sensitive when its
-own symbols (module level and, recursively, its classes) hold any construct
-whose cached form is known or suspected to differ.  A module found not
-sensitive may be loaded from the cache anywhere without changing the answer;
-a false positive only costs scheduling freedom.
+`cache_sensitivity` is the conservative test, with two levels:
+
+- `MESSAGES`: only the text of errors and notes about the module's symbols
+  can differ (a note naming where a generated method is defined, a signature
+  printed with or without `self`, overload variants);
+- `BINDING`: how the module's methods bind can differ, so types, and
+  errors themselves, can differ: a decorated method (or overload item) whose
+  decorated signature does not take the plain instance first.
+
+A variable holding a static or class method is only `MESSAGES`, although an
+importer that copies it into a class body binds the copy differently from
+the cache (README, "Known limits"): such variables are common (`open =
+TarFile.open`, one in the builtins cycle), such copies are rare, and as
+`BINDING` every worker would check the standard library's core again on an
+empty cache.
+
+A module found `NONE` may be loaded from the cache anywhere without changing
+the answer; a level too high only costs scheduling freedom.
 """
 
 from __future__ import annotations
 
+import enum
+
 from mypy.nodes import (
+    ARG_POS,
+    ARG_STAR,
     Decorator,
     MypyFile,
     OverloadedFuncDef,
+    SymbolNode,
     SymbolTable,
     TypeInfo,
     Var,
 )
-from mypy.types import CallableType, Instance, Overloaded, get_proper_type
+from mypy.types import (
+    AnyType,
+    CallableType,
+    FunctionLike,
+    Instance,
+    Overloaded,
+    Type,
+    TypeType,
+    get_proper_type,
+)
+from mypy.typevars import fill_typevars
 
 
-def cache_sensitive(tree: MypyFile) -> bool:
-    """Whether importers of this checked module may see it differently from the cache."""
-    return _table_sensitive(tree.names, tree.fullname + ".", set())
+class Sensitivity(enum.IntEnum):
+    NONE = 0
+    MESSAGES = 1
+    BINDING = 2
 
 
-def _table_sensitive(names: SymbolTable, own_prefix: str, seen: set[int]) -> bool:
-    for symbol in names.values():
-        if symbol.plugin_generated:
-            return True
-        node = symbol.node
-        if node is None or isinstance(node, MypyFile):
-            continue
-        # Imported names belong to the module that defines them: that one is judged itself.
-        if not node.fullname.startswith(own_prefix):
-            continue
-        if isinstance(node, TypeInfo):
-            if id(node) in seen:
+def cache_sensitivity(tree: MypyFile) -> Sensitivity:
+    """How importers of this checked module may see it differently from the cache."""
+    return _Walk(Sensitivity.BINDING, methods_only=False).table(tree.names, tree.fullname + ".", None)
+
+
+def reaches(tree: MypyFile, level: Sensitivity) -> bool:
+    """Whether the module is at least this sensitive (quicker than the full verdict for `BINDING`)."""
+    # Only methods can bind differently: for that level, skip the rest.
+    walk = _Walk(level, methods_only=level is Sensitivity.BINDING)
+    return walk.table(tree.names, tree.fullname + ".", None) >= level
+
+
+_CLASS = TypeInfo
+_METHOD_OR_CLASS = (TypeInfo, Decorator, OverloadedFuncDef)
+
+
+class _Walk:
+    """The symbols a module defines, classes included, until `enough` is found."""
+
+    def __init__(self, enough: Sensitivity, methods_only: bool) -> None:
+        self.enough = enough
+        self.methods_only = methods_only
+        self.seen: set[int] = set()
+
+    def table(self, names: SymbolTable, own_prefix: str, owner: TypeInfo | None) -> Sensitivity:
+        level = Sensitivity.NONE
+        for symbol in names.values():
+            node = symbol.node
+            if self.methods_only:
+                wanted = _CLASS if owner is None else _METHOD_OR_CLASS
+                if not isinstance(node, wanted):
+                    continue
+            elif symbol.plugin_generated:
+                level = max(level, Sensitivity.MESSAGES)
+            if node is None or isinstance(node, MypyFile):
                 continue
-            seen.add(id(node))
-            if _class_sensitive(node) or _table_sensitive(node.names, node.fullname + ".", seen):
-                return True
-        elif _node_sensitive(node):
-            return True
-    return False
+            # Imported names belong to the module that defines them: that one is
+            # judged itself (a package's names from its submodules too).
+            if not _defined_here(node.fullname, own_prefix):
+                continue
+            if isinstance(node, TypeInfo):
+                if id(node) in self.seen:
+                    continue
+                self.seen.add(id(node))
+                if _class_generates_methods(node):
+                    level = max(level, Sensitivity.MESSAGES)
+                level = max(level, self.table(node.names, node.fullname + ".", node))
+            else:
+                level = max(level, _node_sensitivity(node, owner))
+            if level >= self.enough:
+                break
+        return level
 
 
-def _class_sensitive(info: TypeInfo) -> bool:
+def _defined_here(fullname: str, own_prefix: str) -> bool:
+    return fullname.startswith(own_prefix) and "." not in fullname[len(own_prefix) :]
+
+
+def _class_generates_methods(info: TypeInfo) -> bool:
     """Classes with methods that semantic analysis or a plugin generates."""
     return bool(
         info.is_named_tuple
@@ -65,26 +131,84 @@ def _class_sensitive(info: TypeInfo) -> bool:
     )
 
 
-def _node_sensitive(node: object) -> bool:
+def _node_sensitivity(node: SymbolNode, owner: TypeInfo | None) -> Sensitivity:
     if isinstance(node, OverloadedFuncDef):
         # Overload items and property setters lose their argument lists.
-        return True
+        if owner is not None and _overload_binds_differently(node, owner):
+            return Sensitivity.BINDING
+        return Sensitivity.MESSAGES
     if isinstance(node, Decorator):
         # Decorators that semantic analysis understood (staticmethod,
         # classmethod, property, ...) are removed from this list; the rest
         # are not kept in the cache.
-        return bool(node.decorators)
+        if not node.decorators:
+            return Sensitivity.NONE
+        if owner is not None and _decorated_method_binds_differently(node, owner):
+            return Sensitivity.BINDING
+        return Sensitivity.MESSAGES
     if isinstance(node, Var):
-        return _callable_value(node)
-    return False
+        return _variable_sensitivity(node)
+    return Sensitivity.NONE
 
 
-def _callable_value(var: Var) -> bool:
+def _decorated_method_binds_differently(node: Decorator, owner: TypeInfo) -> bool:
+    """Whether binding the method takes another path once its decorators are gone.
+
+    With decorators, the engine checks the decorated signature's self
+    argument against the instance and infers type variables from it; from
+    the cache it drops the first argument unchecked (its fast path for an
+    undecorated method with a plain `self`).  The two agree when every
+    signature's first argument is the plain instance (or class, for a class
+    method), as in an undecorated method, or `Any` (checked against nothing,
+    and dropped, or absorbed by `*args`, the same both ways).
+    """
+    func = node.func
+    if func.is_static or not func.is_trivial_self:
+        # No binding at all, or the full path both ways.
+        return False
+    return not _first_argument_is_plain_self(node.var.type, owner, func.is_class)
+
+
+def _overload_binds_differently(node: OverloadedFuncDef, owner: TypeInfo) -> bool:
+    """The same question for an overloaded method whose items carry decorators."""
+    if node.is_static:
+        return False
+    from_cache = all(
+        item.func.is_trivial_self if isinstance(item, Decorator) else item.is_trivial_self
+        for item in node.items
+    )
+    if node.is_trivial_self == from_cache:
+        return False
+    return not _first_argument_is_plain_self(node.type, owner, node.is_class)
+
+
+def _first_argument_is_plain_self(signature: Type | None, owner: TypeInfo, is_class: bool) -> bool:
+    proper = get_proper_type(signature)
+    if not isinstance(proper, FunctionLike):
+        # Not a callable (a descriptor object, no type at all): never bound.
+        return True
+    plain = get_proper_type(fill_typevars(owner))
+    if is_class:
+        plain = TypeType.make_normalized(plain)
+    for item in proper.items:
+        if not item.arg_types:
+            return False
+        first = get_proper_type(item.arg_types[0])
+        if isinstance(first, AnyType) and item.arg_kinds[0] in (ARG_POS, ARG_STAR):
+            continue
+        if item.arg_kinds[0] != ARG_POS or first != plain:
+            return False
+    return True
+
+
+def _variable_sensitivity(var: Var) -> Sensitivity:
     """A variable holding a function, an overload or a partial object.
 
     Its type links to the function's definition only in memory.
     """
     value = get_proper_type(var.type)
     if isinstance(value, (CallableType, Overloaded)):
-        return True
-    return isinstance(value, Instance) and value.extra_attrs is not None
+        return Sensitivity.MESSAGES
+    if isinstance(value, Instance) and value.extra_attrs is not None:
+        return Sensitivity.MESSAGES
+    return Sensitivity.NONE

@@ -22,7 +22,7 @@ from mypy.errors import ErrorInfo
 from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, phases, raw_trees
-from mypy_split.affinity import affinity_wanted
+from mypy_split.affinity import kept_in_memory_from
 from mypy_split.build_worker import faults
 from mypy_split.build_worker.recheck import recheck_in_memory
 from mypy_split.protocol import (
@@ -65,6 +65,7 @@ class WorkerSession:
         self.helped: set[str] = set()
         # Measured work not yet reported; it travels with the next result.
         self.spans: list[TimedSpan] = []
+        self.kept_in_memory_from = kept_in_memory_from()
 
     @contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -254,8 +255,8 @@ class WorkerSession:
         return [module_id for module_id in result.module_ids if module_id in checked]
 
     def sensitive(self, module_ids: list[str]) -> list[str]:
-        """The modules importers must not load from the cache, when the coordinator keeps them apart."""
-        return phases.cache_sensitive_modules(module_ids, self.graph) if affinity_wanted() else []
+        """The modules importers must not load from the cache, in this mode (`affinity.py`)."""
+        return phases.cache_sensitive_modules(module_ids, self.graph, self.kept_in_memory_from)
 
     def source_hashes(self, module_ids: list[str]) -> dict[str, str]:
         """The hash of each module's source as checked here."""

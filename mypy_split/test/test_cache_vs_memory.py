@@ -5,7 +5,8 @@ has a module `base`, free of errors, and a module `main` that imports it;
 `mypy main.py` on a cold cache checks both in one process.  At `-n 2` and
 `-n 3` the worker that checks `main` is usually not the one that checked
 `base`: mypy-split must keep `base` in memory there (`mypy_split/affinity.py`)
-and print mypy's cold answer.
+and print mypy's cold answer: in exact mode for every flagged case, in the
+default mode for the cases flagged `BINDING`.
 
 Each test also confirms that mypy itself prints another answer (the case's
 cache form) when only `main.py` changed since the cold run, so `base` comes
@@ -32,6 +33,7 @@ EXACT = {AFFINITY_VARIABLE: "1"}
 WORKER_COUNTS = ("2", "3")
 
 FLAGGED = [case for case in CASES if case.flagged]
+BINDING = [case for case in CASES if case.binding]
 
 
 def assert_same_answer(ours: RunResult, reference: RunResult, label: str = "") -> None:
@@ -42,9 +44,9 @@ def assert_same_answer(ours: RunResult, reference: RunResult, label: str = "") -
 
 
 def check_main_at_worker_counts(
-    tmp_path: Path, warm_cache: WarmCache, project: Path, reference: RunResult
+    tmp_path: Path, warm_cache: WarmCache, project: Path, reference: RunResult, mode: dict[str, str] = EXACT
 ) -> Path:
-    """mypy-split in exact mode checks `main.py` as mypy did at each worker count.
+    """mypy-split (in exact mode, unless told) checks `main.py` as mypy did at each worker count.
 
     Each run starts from the standard library's cache; the last one's cache
     is returned.
@@ -52,7 +54,7 @@ def check_main_at_worker_counts(
     for workers in WORKER_COUNTS:
         cache = tmp_path / f"split-{workers}"
         shutil.copytree(warm_cache([]), cache)
-        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, EXACT)
+        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, mode)
         assert_same_answer(ours, reference, f"-n {workers}: ")
     return tmp_path / f"split-{WORKER_COUNTS[-1]}"
 
@@ -68,6 +70,16 @@ def test_cold_answer(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
     if not case.cross_check:
         return
     # Checking again in memory wrote nothing: the cache is mypy's.
+    again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
+    assert again.stdout == forms.cold.stdout, again.describe()
+    assert stale_lines(again) == [], again.stderr
+
+
+@pytest.mark.parametrize("case", BINDING, ids=lambda case: case.name)
+def test_cold_answer_by_default(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
+    """A `base` whose methods bind differently from the cache is kept in memory without exact mode."""
+    forms = mypy_forms(tmp_path, warm_cache, case)
+    cache = check_main_at_worker_counts(tmp_path, warm_cache, forms.project, forms.cold, mode={})
     again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
     assert again.stdout == forms.cold.stdout, again.describe()
     assert stale_lines(again) == [], again.stderr

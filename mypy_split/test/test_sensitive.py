@@ -1,10 +1,11 @@
-"""Which checked modules `sensitive.py` flags: each kind of construct, and plain code not.
+"""Which checked modules `sensitive.py` flags, at which level: each kind of construct, and plain code not.
 
 A flag that is missing lets a worker load the module from the cache and print
 the cache form (`test_cache_vs_memory.py` shows the cases); a flag too many
-makes workers check modules again for nothing, so plain modules must pass.
-The modules are checked in a separate process (a build sets process-wide
-engine state), which prints each module's verdict.
+(or too high: `BINDING` is kept in memory by default) makes workers check
+modules again for nothing, so plain modules must pass.  The modules are
+checked in a separate process (a build sets process-wide engine state), which
+prints each module's verdict.
 """
 
 from __future__ import annotations
@@ -35,10 +36,49 @@ MODULES = {
         "from typing import overload, Any\n@overload\ndef f(x: int) -> int: ...\n"
         "@overload\ndef f(x: str) -> str: ...\ndef f(x: Any) -> Any: return x\n"
     ),
+    # Decorated, but bound the same way from the cache: an `Any` first argument ...
     "decorated_method": (
         "from typing import Any, Callable\n"
         "def deco(f: Callable[[Any], int]) -> Callable[[Any, int], int]: raise NotImplementedError\n"
         "class C:\n    class Inner:\n        @deco\n        def m(self) -> int: return 0\n"
+    ),
+    # ... or the plain instance, kept by a ParamSpec (generic classes too) ...
+    "decorated_method_plain_self": (
+        "from typing import Callable, Generic, ParamSpec, TypeVar\n"
+        "P = ParamSpec('P')\nR = TypeVar('R')\nT = TypeVar('T')\n"
+        "def keep(f: Callable[P, R]) -> Callable[P, list[R]]: raise NotImplementedError\n"
+        "class C(Generic[T]):\n    @keep\n    def m(self, x: T) -> int: return 0\n"
+        "    @classmethod\n    @keep\n    def k(cls) -> int: return 0\n"
+    ),
+    # ... or `*args: Any` (a `Callable[..., R]`), a module-level function.
+    "decorated_function_any_args": (
+        "from typing import Any, Callable\n"
+        "def loose(f: Callable[..., int]) -> Callable[..., str]: raise NotImplementedError\n"
+        "class C:\n    @loose\n    def m(self) -> int: return 0\n"
+        "@loose\ndef f() -> int: return 0\n"
+    ),
+    # Bound differently from the cache: the self argument of the decorated
+    # signature is something else than the instance.
+    "decorated_method_other_self": (
+        "from typing import Any, Callable, Protocol\n"
+        "class Named(Protocol):\n    name: str\n"
+        "def deco(f: Callable[[Any], int]) -> Callable[[Named], int]: raise NotImplementedError\n"
+        "class C:\n    @deco\n    def m(self) -> int: return 0\n"
+    ),
+    "decorated_method_self_type_variable": (
+        "from typing import Any, Callable, Concatenate, ParamSpec, TypeVar\n"
+        "P = ParamSpec('P')\nT = TypeVar('T')\n"
+        "def fluent(f: Callable[Concatenate[Any, P], None]) -> Callable[Concatenate[T, P], T]:\n"
+        "    raise NotImplementedError\n"
+        "class C:\n    @fluent\n    def m(self, x: int) -> None: ...\n"
+    ),
+    # A package re-exporting such a class from its submodule is judged by its own names.
+    "pkg/__init__": "from pkg.sub import C\n",
+    "pkg/sub": (
+        "from typing import Any, Callable, TypeVar\n"
+        "T = TypeVar('T')\n"
+        "def fluent(f: Callable[[Any], None]) -> Callable[[T], T]: raise NotImplementedError\n"
+        "class C:\n    @fluent\n    def m(self) -> None: ...\n"
     ),
     # Not flagged: what semantic analysis understands, and plain code.
     "plain": (
@@ -54,26 +94,32 @@ MODULES = {
         "def f(x: int) -> C: return C()\n"
     ),
 }
-FLAGGED = set(MODULES) - {"plain"}
+BINDING = {"decorated_method_other_self", "decorated_method_self_type_variable", "pkg.sub"}
+EXPECTED = {
+    name.replace("/__init__", "").replace("/", "."): (
+        0 if name in ("plain", "pkg/__init__") else 2 if name.replace("/", ".") in BINDING else 1
+    )
+    for name in MODULES
+}
 
 REPORT = """
 import json, sys
 from mypy.main import process_options
 from mypy.fscache import FileSystemCache
 from mypy_split import driver, output
-from mypy_split.sensitive import cache_sensitive
+from mypy_split.sensitive import cache_sensitivity
 fscache = FileSystemCache()
 sources, options = process_options(sys.argv[1:], fscache=fscache)
 sink = output.MessageSink(options, sys.stderr, sys.stderr)
 kept = driver.build_and_keep(sources, options, fscache, sink, sys.stderr, sys.stderr)
 assert isinstance(kept, driver.KeptBuild), kept
-print(json.dumps({s.module: cache_sensitive(kept.graph[s.module].tree) for s in sources}))
+print(json.dumps({s.module: int(cache_sensitivity(kept.graph[s.module].tree)) for s in sources}))
 """
 
 
 def test_flags_exactly_the_listed_constructs(tmp_path: Path, warm_cache: WarmCache) -> None:
     project = tmp_path / "project"
-    project.mkdir()
+    (project / "pkg").mkdir(parents=True)
     for name, text in MODULES.items():
         (project / f"{name}.py").write_text(text)
     cache = tmp_path / "cache"
@@ -88,4 +134,4 @@ def test_flags_exactly_the_listed_constructs(tmp_path: Path, warm_cache: WarmCac
     )
     assert completed.returncode == 0, completed.stderr
     verdicts = json.loads(completed.stdout.splitlines()[-1])
-    assert {name for name, flagged in verdicts.items() if flagged} == FLAGGED
+    assert verdicts == EXPECTED
