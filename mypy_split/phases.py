@@ -19,6 +19,7 @@ from mypy.build import PRI_INDIRECT, SCC, BuildManager, Graph, State
 from mypy.cache import CacheMetaEx
 from mypy.util import json_loads
 from mypy.errors import Errors
+from mypy.freetree import free_tree
 
 from mypy_split.meta_pairing import keep_only_beside_own_meta
 from mypy_split.sensitive import Sensitivity, reaches
@@ -266,6 +267,25 @@ def check_implementation(
             )
     manager.commit()
     return shown
+
+
+def release_unchecked_bodies(module_ids: list[str], graph: Graph, manager: BuildManager) -> None:
+    """Free, for modules whose bodies another process checked, what checking them would have freed.
+
+    After the interface phase this process holds each module's whole tree
+    and type checker; the engine frees them as it finishes a module's bodies
+    (keeping the symbol tables, all that importers use).  A process that
+    checked only a share of a cycle's bodies would otherwise keep the rest
+    until it exits.
+    """
+    options = manager.options
+    if options.fine_grained_incremental or options.preserve_asts:
+        return
+    for module_id in module_ids:
+        state = graph[module_id]
+        state.free_state()
+        if state.tree is not None:
+            free_tree(state.tree)
 
 
 def indirect_dependencies(state: State) -> tuple[list[str], list[str]]:

@@ -252,6 +252,8 @@ class WorkerSession:
                     emitted.update(errors.only_once_messages)
             checked.update(reply.module_ids)
         errors.only_once_messages.update(emitted)
+        unchecked = [module_id for module_id in result.module_ids if module_id not in checked]
+        phases.release_unchecked_bodies(unchecked, self.graph, self.manager)
         return [module_id for module_id in result.module_ids if module_id in checked]
 
     def sensitive(self, module_ids: list[str]) -> list[str]:
