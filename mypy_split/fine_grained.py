@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import mypy.build
 from mypy.build import BuildManager, Graph
-from mypy.server.deps import merge_dependencies
-from mypy.server.target import trigger_to_target
 from mypy.typestate import type_state
 from mypy.util import module_prefix
 
@@ -67,6 +65,11 @@ def deps_by_module(
     A trigger whose module is outside the processed set goes to the engine's
     root entry, as the engine files it.
     """
+    # Here, not at the top: every run imports this module, and the engine's
+    # fine-grained server costs a few milliseconds to import.
+    from mypy.server.deps import merge_dependencies
+    from mypy.server.target import trigger_to_target
+
     by_module: dict[str, dict[str, set[str]]] = {
         module_id: {} for module_id in graph if module_id in with_trees
     }
