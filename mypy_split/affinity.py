@@ -7,11 +7,11 @@ therefore load from the cache only dependencies that are fresh or not
 sensitive: every sensitive stale SCC among its transitive dependencies (its
 *needs*) must be in memory in the process that runs it.
 
-How sensitive is sensitive (`kept_in_memory_from`): by default, modules whose
-methods or callables bind differently from the cache (`Sensitivity.BINDING`:
-types and errors can differ), which are rare; in exact mode also those where
-only the text of messages can differ (`Sensitivity.MESSAGES`), which on an
-empty cache is most of the standard library.
+How sensitive is sensitive (`kept_in_memory_from`): by default, modules with
+a method that binds differently from the cache (`Sensitivity.BINDING`: types
+and errors can differ), which are rare; in exact mode also those where only
+the text of messages can differ (`Sensitivity.MESSAGES`), which on an empty
+cache is most of the standard library.
 
 `MemoryAffinity` keeps, per executor, the SCCs it holds in memory (those it
 checked, or checked again for a task), and answers what a task would miss on
