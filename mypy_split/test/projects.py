@@ -8,6 +8,11 @@ levels and in function bodies, methods that assign `self.x` (inferred in the
 interface phase, sometimes from a module in the same cycle), a dataclass of
 every module constructed by others, `reveal_type`, and a missing import in a
 few modules (the "See https://...#missing-imports" note is shown once).
+With `binding_methods`, every module outside the import cycles also has
+a method whose decorator makes its self argument a type variable, called by
+its importers: the engine binds it otherwise once the module comes from the
+cache (`mypy_split/sensitive.py`, `Sensitivity.BINDING`), which a worker
+checking an importer in another SCC would do.
 
 The same seed always gives the same files.  `body_edit` and `interface_edit`
 change one module in place (returning the files to rewrite): the first only
@@ -57,6 +62,8 @@ class Project:
     packages: list[str]
     # A package whose __init__ imports one of its own submodules (None: all empty).
     init_import: tuple[str, int] | None = None
+    # Modules with such a method (see the module doc).
+    chain_modules: frozenset[int] = frozenset()
 
     @property
     def targets(self) -> list[str]:
@@ -75,7 +82,7 @@ class Project:
         return ""
 
     def render(self, spec: ModuleSpec) -> str:
-        return _render_module(spec, self.modules)
+        return _render_module(spec, self.modules, self.chain_modules)
 
     def import_graph(self) -> dict[str, set[str]]:
         """Module name to what it imports as mypy sees it (with each imported module's package)."""
@@ -137,7 +144,14 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
     return result
 
 
-def generate(seed: int, modules: int = 16, packages: int = 3, cycles: int = 4, missing: int = 3) -> Project:
+def generate(
+    seed: int,
+    modules: int = 16,
+    packages: int = 3,
+    cycles: int = 4,
+    missing: int = 3,
+    binding_methods: bool = False,
+) -> Project:
     """A project of `modules` modules; the same arguments always give the same project."""
     rng = random.Random(seed)
     package_names = [f"pkg{letter}" for letter in "abcdefghij"[:packages]]
@@ -178,7 +192,12 @@ def generate(seed: int, modules: int = 16, packages: int = 3, cycles: int = 4, m
     init_package = package_names[rng.randrange(packages)]
     in_package = [spec.index for spec in specs if spec.package == init_package]
     init_import = (init_package, in_package[0]) if in_package else None
-    return Project(seed=seed, modules=specs, packages=package_names, init_import=init_import)
+    project = Project(seed=seed, modules=specs, packages=package_names, init_import=init_import)
+    if binding_methods:
+        in_cycles = set().union(*project.cycles())
+        acyclic = [spec.index for spec in specs if spec.name not in in_cycles]
+        project.chain_modules = frozenset(acyclic)
+    return project
 
 
 def body_edit(project: Project, rng: random.Random) -> dict[str, str]:
@@ -208,9 +227,30 @@ def _other(kind: str) -> str:
     return "str" if kind == "int" else "int"
 
 
-def _render_module(spec: ModuleSpec, modules: list[ModuleSpec]) -> str:
+def _chain_class(i: int) -> list[str]:
+    """A class whose method returns its instance through a decorator's self type variable."""
+    return [
+        "",
+        "",
+        f'P{i} = ParamSpec("P{i}")',
+        f'T{i} = TypeVar("T{i}")',
+        "",
+        "",
+        f"def fluent{i}(fn: Callable[Concatenate[Any, P{i}], None]) -> Callable[Concatenate[T{i}, P{i}], T{i}]:",
+        "    raise NotImplementedError",
+        "",
+        "",
+        f"class Chain{i}:",
+        f"    @fluent{i}",
+        "    def add(self, x: int) -> None: ...",
+    ]
+
+
+def _render_module(spec: ModuleSpec, modules: list[ModuleSpec], chain_modules: frozenset[int]) -> str:
     i, kind = spec.index, spec.kind
     lines = [f'"""Generated module {spec.name}."""', "", "from dataclasses import dataclass"]
+    if i in chain_modules:
+        lines.append("from typing import Any, Callable, Concatenate, ParamSpec, TypeVar")
     if spec.missing_import:
         lines.append(f"import {MISSING_MODULE}")
     # Three import styles, chosen by position so that rendering is deterministic.
@@ -269,6 +309,8 @@ def _render_module(spec: ModuleSpec, modules: list[ModuleSpec]) -> str:
             f"    def combine(self) -> {kind}:",
             "        return self.other",
         ]
+    if i in chain_modules:
+        lines += _chain_class(i)
     lines += ["", "", f"def use{i}() -> int:", "    total = 0"]
     for target_index in spec.top_imports:
         target, ref = modules[target_index], refs[target_index]
@@ -280,6 +322,8 @@ def _render_module(spec: ModuleSpec, modules: list[ModuleSpec]) -> str:
             f"    reveal_type(r{target_index}.value)",
             f"    total += {ref}.Box{target_index}(2).total()",
         ]
+        if target_index in chain_modules:
+            lines += [f"    c{target_index} = {ref}.Chain{target_index}().add(1)", f"    reveal_type(c{target_index})"]
     lines.append("    return total")
     if spec.function_imports:
         lines += ["", "", f"def late{i}() -> None:"]

@@ -42,22 +42,32 @@ class Shape:
     packages: int
     cycles: int
     missing: int
+    # Methods that bind otherwise from the cache (projects.py): the default
+    # mode must keep their modules in memory wherever they are called.
+    binding_methods: bool = False
 
     def __str__(self) -> str:
-        return f"seed{self.seed}-{self.modules}mods-{self.cycles}cycles"
+        extra = "-binding" if self.binding_methods else ""
+        return f"seed{self.seed}-{self.modules}mods-{self.cycles}cycles{extra}"
 
 
 SHAPES = [
     Shape(seed=1, modules=10, packages=3, cycles=3, missing=2),
     Shape(seed=2, modules=12, packages=2, cycles=4, missing=3),
     Shape(seed=3, modules=9, packages=3, cycles=2, missing=2),
+    Shape(seed=4, modules=16, packages=3, cycles=2, missing=2, binding_methods=True),
 ]
 
 
 def build_case(shape: Shape) -> tuple[Project, Case]:
     """Three steps: the whole project, a body edit, an interface edit."""
     project = generate(
-        shape.seed, modules=shape.modules, packages=shape.packages, cycles=shape.cycles, missing=shape.missing
+        shape.seed,
+        modules=shape.modules,
+        packages=shape.packages,
+        cycles=shape.cycles,
+        missing=shape.missing,
+        binding_methods=shape.binding_methods,
     )
     rng = random.Random(shape.seed * 7919)
     targets = project.targets
@@ -104,6 +114,17 @@ def test_generator_is_deterministic() -> None:
         if spec.name in scc and any(names[target] in scc for target in spec.function_imports)
     ]
     assert closed_in_function, "no cycle goes through an import inside a function"
+
+
+def test_binding_methods_sit_outside_cycles() -> None:
+    """Their importers are other SCCs, which a worker may check with the module loaded from the cache."""
+    project, _ = build_case(next(shape for shape in SHAPES if shape.binding_methods))
+    in_cycles = set().union(*project.cycles())
+    chains = {project.modules[index].name for index in project.chain_modules}
+    assert chains and not chains & in_cycles, (chains, in_cycles)
+    files = project.files()
+    callers = [path for path, text in files.items() if ".add(1)" in text]
+    assert len(callers) >= 3, callers
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
