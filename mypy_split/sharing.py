@@ -90,6 +90,8 @@ class SharedScc:
         self.results: dict[int, ImplementationDone] = {}
         # Participants whose task is over.
         self.finished: set[int] = set()
+        # Participants that were handed no bodies, which ends their task.
+        self.stopped: set[int] = set()
 
     @classmethod
     def start(
@@ -132,10 +134,20 @@ class SharedScc:
 
         A helper yields (gets none) when a queued SCC's critical path
         (`queued_path`) is at least the bodies left: it joined only because
-        nothing else was there, and the owner still drains the rest.
+        nothing else was there, and the owner still drains the rest.  Once
+        the owner has stopped (with bodies kept back for helpers, below),
+        helpers take what is left: else nobody would, and the coordinator
+        would check the whole SCC again.
         """
+        chunk = self._next_chunk(worker, queued_path, chunk_seconds)
+        if not chunk:
+            self.stopped.add(worker)
+        return chunk
+
+    def _next_chunk(self, worker: int, queued_path: float | None, chunk_seconds: float) -> list[str]:
         handed = self.handed.setdefault(worker, [])
-        if worker in self.helpers and queued_path is not None and queued_path >= self.left():
+        owner_drains = self.owner not in self.stopped and self.owner not in self.finished
+        if worker in self.helpers and owner_drains and queued_path is not None and queued_path >= self.left():
             return []
         if chunk_seconds <= 0 and len(self.pending) <= len(self.still_in_interface(worker)):
             # Forced sharing (tests): one module at a time, and one kept back for

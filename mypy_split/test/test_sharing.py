@@ -157,6 +157,22 @@ def test_forced_sharing_keeps_a_module_for_each_helper_still_in_its_interface() 
     assert shared.take(1, queued_path=None, chunk_seconds=0.0) == ["c"]
 
 
+def test_helpers_do_not_yield_bodies_the_owner_left_for_them() -> None:
+    """Queued work does not make a helper leave kept-back bodies to nobody (the SCC would stall)."""
+    shared = SharedScc.start(4, owner=0, costs={"a": 0.0, "b": 0.0}, interface_cost=0.0)
+    shared.join(1)
+    assert shared.take(0, queued_path=5.0, chunk_seconds=0.0) == ["a"]
+    # One module left, kept back for the helper still in its interface: the owner stops.
+    assert shared.take(0, queued_path=5.0, chunk_seconds=0.0) == []
+    # A queued SCC's path (5 s) is longer than the body left, but only the helper can take it.
+    assert shared.take(1, queued_path=5.0, chunk_seconds=0.0) == ["b"]
+    assert shared.take(1, queued_path=5.0, chunk_seconds=0.0) == []
+    for worker in (0, 1):
+        shared.record(worker, ImplementationDone(4, {}, [], 0.0))
+    assert not shared.stalled()
+    assert shared.done(interface_committed=True)
+
+
 def write_project(root: Path) -> Path:
     project = root / "project"
     for name, text in CYCLE.items():
