@@ -176,10 +176,9 @@ BINDING_SEEDS = range(5, 13)
 def test_binding_methods_cold(seed: int, tmp_path: Path, warm_cache: WarmCache) -> None:
     project = generate(seed, modules=16, packages=3, cycles=2, missing=2, binding_methods=True)
     root = tmp_path / "project"
-    for path, text in project.files().items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    args = [arg for target in project.targets for arg in ("-p", target)]
+    step = Step(targets=project.targets, writes=project.files())
+    apply_step(root, step, 0, int(time.time()) - 1000)
+    args = step.args
     reference = run_tool(MYPY, args, root, shutil.copytree(warm_cache([]), tmp_path / "mypy"), {})
     assert "Revealed type is" in reference.stdout and "Chain" in reference.stdout, reference.describe()
     for count in ("2", "3"):
