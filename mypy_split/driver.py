@@ -9,11 +9,13 @@ in the sink just as mypy's command line receives them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 import mypy.build
@@ -36,6 +38,7 @@ from mypy_split.observe import NULL_OBSERVER
 from mypy_split.output import MessageSink
 from mypy_split.pool_decision import StartWhileLoading
 from mypy_split.reports import all_supported as reports_supported
+from mypy_split.tuning import head_start_enabled
 
 if TYPE_CHECKING:
     from mypy_split.pool import WorkerPool
@@ -311,7 +314,26 @@ def start_pool_early(options: Options, parallelism: Parallelism | None) -> Worke
         return None
     # A second build of this process (after `--install-types`, say) may hold
     # SQLite connections of the first (the file store's records stay open).
-    return start_pool(parallelism, may_fork=not engine.cache_opened_in_this_process())
+    return start_pool(
+        parallelism,
+        may_fork=not engine.cache_opened_in_this_process(),
+        head_start=parallelism.cold_cache and head_start_allowed(options),
+    )
+
+
+def head_start_allowed(options: Options) -> bool:
+    """Whether a worker may check the builtins cycle before the graph is loaded (head_start.py).
+
+    Only for a plain check that reads and writes the cache: reports and
+    fine-grained dependencies are gathered per task from the coordinator's
+    graph.
+    """
+    return (
+        head_start_enabled()
+        and reads_cache(options)
+        and not options.report_dirs
+        and not options.cache_fine_grained
+    )
 
 
 def reads_cache(options: Options) -> bool:
@@ -323,11 +345,13 @@ def reads_cache(options: Options) -> bool:
     )
 
 
-def start_pool(parallelism: Parallelism, may_fork: bool = False) -> WorkerPool:
+def start_pool(parallelism: Parallelism, may_fork: bool = False, head_start: bool = False) -> WorkerPool:
     """This run's workers, started now (they get the graph with their first task)."""
     from mypy_split.pool import WorkerPool
 
-    return WorkerPool(parallelism.workers, hello_message(parallelism), inherited_fds(parallelism), may_fork)
+    hello = hello_message(parallelism)
+    first = dataclasses.replace(hello, head_start=True) if head_start else None
+    return WorkerPool(parallelism.workers, hello, inherited_fds(parallelism), may_fork, first)
 
 
 def hello_message(parallelism: Parallelism) -> Hello:
@@ -375,7 +399,11 @@ def check_program(
         if keep_raw and parallelism is not None and early_pool is None:
             starter = StartWhileLoading(functools.partial(start_pool, parallelism), costs.recorded, costs.source_size)
         load_order = LoadOrder(starter.parsed if starter is not None else None) if keep_raw else None
-        graph, to_check = load_checked_graph(sources, manager, load_order)
+        # A worker may be checking the builtins cycle meanwhile, writing its
+        # entries (head_start.py): the cache was empty when the run began, and
+        # this load must not find them.
+        with cache_reads_off(manager, early_pool is not None and early_pool.head_start):
+            graph, to_check = load_checked_graph(sources, manager, load_order)
         if isinstance(manager.stderr, HeldLog):
             manager.stderr.release()
         if starter is not None and early_pool is None:
@@ -437,6 +465,19 @@ def warn_unused_configs(options: Options, show: phases.ShowErrors) -> None:
     unused = get_config_module_names(options.config_file, unused_globs)
     note = (options.config_file, -1, -1, -1, -1, "note", f"unused section(s): {unused}", None)
     show(phases.ModuleErrors(None, lines, [note]))
+
+
+@contextlib.contextmanager
+def cache_reads_off(manager: BuildManager, off: bool) -> Iterator[None]:
+    """Load without reading any meta, if `off` (the engine's own switch, read only there)."""
+    if not off:
+        yield
+        return
+    enabled, manager.cache_enabled = manager.cache_enabled, False
+    try:
+        yield
+    finally:
+        manager.cache_enabled = enabled
 
 
 def load_checked_graph(

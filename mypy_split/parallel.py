@@ -20,13 +20,14 @@ mypy's own exception then surfaces at the same point of the output.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from mypy.build import BuildManager
 
-from mypy_split import fine_grained, phases, sharing
+from mypy_split import fine_grained, head_start, phases, sharing
 from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task, kept_in_memory_from
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
@@ -50,7 +51,9 @@ from mypy_split.tuning import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_f
 if TYPE_CHECKING:
     # Imported with the first worker at run time: a run with nothing stale never pays for them.
     from mypy_split.pool import WorkerHandle, WorkerPool
-    from mypy_split.protocol import CheckScc, Hello, ImplementationDone, InterfaceDone
+    from mypy_split.protocol import CheckScc, HeadStart, Hello, ImplementationDone, InterfaceDone, TaskFailed
+
+    HeadStartResult: TypeAlias = InterfaceDone | ImplementationDone | TaskFailed
 
 MAX_ATTEMPTS = 2
 
@@ -111,6 +114,10 @@ class Coordinator:
         self.task_sent_at: dict[int, float] = {}
         self.task_began: dict[int, float] = {}  # Its current task began: sent, or the one before ended.
         self.interface_at: dict[int, float] = {}
+        # A worker checking the builtins cycle ahead (head_start.py), until its report is judged;
+        # then, per worker index, the SCC its results (under HEAD_START_SCC) stand for.
+        self.head_start_worker = pool.workers[0] if pool is not None and pool.head_start else None
+        self.head_start_scc: dict[int, int] = {}
 
     def run(self) -> None:
         completed = False
@@ -167,6 +174,8 @@ class Coordinator:
     # -- dispatch ---------------------------------------------------------------
 
     def dispatch(self) -> None:
+        if self.head_start_worker is not None:
+            self.settle_head_start()
         if not self.scheduler.has_queued():
             if self.sharing.shared and self.pool is not None:
                 # Nothing waits: idle workers may join a shared SCC's bodies.
@@ -373,6 +382,11 @@ class Coordinator:
         if not in_flight and not self.scheduler.has_queued():
             # Nothing can arrive that would move the replay: a coordinator bug.
             raise AssertionError(f"the replay waits for {self.replay_action} but no work is left")
+        self.handle_events(pool)
+        self.classify_ready()
+
+    def handle_events(self, pool: WorkerPool) -> None:
+        """Wait for at least one event from the workers, and act on all that came."""
         from mypy_split.pool import Lost
 
         for event in pool.poll(timeout=None):
@@ -380,11 +394,74 @@ class Coordinator:
                 self.on_lost(event.worker, event.cause)
             else:
                 self.on_message(event.worker, event.message)
-        self.classify_ready()
+
+    # -- the builtins cycle checked ahead (mypy_split/head_start.py) -----------
+
+    def settle_head_start(self) -> None:
+        """Wait for the report of the worker checking ahead, then adopt its work or stop it."""
+        pool = self.ensure_pool()
+        while self.head_start_worker is not None:
+            self.handle_events(pool)
+
+    def on_head_start(self, worker: WorkerHandle, message: HeadStart) -> None:
+        self.head_start_worker = None
+        if not message.modules:
+            # Declined: a worker like the others (or, having loaded modules of its own, gone).
+            self.manager.log(f"Worker {worker.index} does not check the builtins cycle ahead: {message.declined}")
+            return
+        scc_id, why = head_start.matching_scc(message.modules, self.plan, self.manager)
+        if scc_id is not None:
+            if message.one_piece != phases.needs_one_piece(self.plan.scc(scc_id), self.graph):
+                scc_id, why = None, "it was checked in one piece here and not there, or the reverse"
+            elif self.fresh.get(scc_id) is not False or scc_id not in self.scheduler.queued_in_order():
+                scc_id, why = None, "the builtins cycle is not waiting for a worker here"
+        if scc_id is None:
+            self.manager.log(f"Worker {worker.index} checked the builtins cycle ahead in vain: {why}")
+            self.retire(worker)
+            return
+        self.manager.log(f"Worker {worker.index} checks the builtins cycle (SCC {scc_id}) ahead")
+        self.scheduler.take(scc_id)
+        self.affinity.assign(scc_id, worker.index)
+        self.head_start_scc[worker.index] = scc_id
+        worker.task = scc_id
+        self.task_sent_at[worker.index] = self.task_began[worker.index] = time.monotonic()
+        self.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
+
+    def head_start_result(self, worker: WorkerHandle, message: HeadStartResult) -> HeadStartResult | None:
+        """A result of the worker's head start, under its SCC's id; None if its work was not adopted."""
+        scc_id = self.head_start_scc.get(worker.index)
+        if scc_id is None:
+            # It failed before its report (or after it was refused): no work of it is used.
+            self.head_start_worker = None
+            self.retire(worker)
+            return None
+        return dataclasses.replace(message, scc_id=scc_id)
+
+    def retire(self, worker: WorkerHandle) -> None:
+        """Stop a worker now, and wait until it can no longer write to the cache; its loss is reported later."""
+        worker.process.kill()
+        worker.process.wait()
 
     def on_message(self, worker: WorkerHandle, message: object) -> None:
-        from mypy_split.protocol import PROTOCOL_VERSION, ImplementationDone, InterfaceDone, Ready, TakeBodies, TaskFailed
+        from mypy_split.protocol import (
+            HEAD_START_SCC,
+            PROTOCOL_VERSION,
+            HeadStart,
+            ImplementationDone,
+            InterfaceDone,
+            Ready,
+            TakeBodies,
+            TaskFailed,
+        )
 
+        if isinstance(message, HeadStart):
+            self.on_head_start(worker, message)
+            return
+        if isinstance(message, (InterfaceDone, ImplementationDone, TaskFailed)) and message.scc_id == HEAD_START_SCC:
+            adopted = self.head_start_result(worker, message)
+            if adopted is None:
+                return
+            message = adopted
         if isinstance(message, Ready):
             self.observer.worker_spans(worker.index, None, [("start-up", worker.started, time.monotonic())])
             if message.error or message.version != PROTOCOL_VERSION:
@@ -483,6 +560,8 @@ class Coordinator:
             worker.next_task = None
 
     def on_lost(self, worker: WorkerHandle, cause: str) -> None:
+        if worker is self.head_start_worker:
+            self.head_start_worker = None
         self.affinity.forget(worker.index)
         self.requeue_sent_ahead(worker)
         scc_id = worker.task

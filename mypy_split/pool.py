@@ -62,10 +62,20 @@ class WorkerHandle:
 
 class WorkerPool:
     def __init__(
-        self, count: int, first_message: Message, pass_fds: tuple[int, ...] = (), may_fork: bool = False
+        self,
+        count: int,
+        first_message: Message,
+        pass_fds: tuple[int, ...] = (),
+        may_fork: bool = False,
+        first_worker_message: Message | None = None,
     ) -> None:
-        """Start `count` workers; `may_fork`: this process is still small (see worker_process.py)."""
+        """Start `count` workers; `may_fork`: this process is still small (see worker_process.py).
+
+        `first_worker_message`, if given, goes to the first worker instead of
+        `first_message` (a head start: see head_start.py).
+        """
         self.workers: list[WorkerHandle] = []
+        self.head_start = first_worker_message is not None
         # The cache lock: a worker outliving a killed coordinator keeps it held.
         self._pass_fds = pass_fds
         self._selector = selectors.DefaultSelector()
@@ -78,7 +88,8 @@ class WorkerPool:
             self.kill()
             raise
         for worker in self.workers:
-            self.send(worker, first_message)
+            first = first_worker_message if worker.index == 0 and first_worker_message else first_message
+            self.send(worker, first)
 
     def _start(self, count: int, may_fork: bool) -> None:
         # Ctrl-C or SIGTERM between the fork and our recording the child would

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeAlias
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -29,6 +29,9 @@ JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict
 TimedSpan: TypeAlias = tuple[str, float, float]
 # A file's stat as `os.stat_result` takes it: mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime.
 FileStat: TypeAlias = tuple[int, int, int, int, int, int, int, float, float, float]
+# The task id a head-start worker's results carry (see head_start.py): it
+# checks the builtins cycle before it knows the coordinator's SCC ids.
+HEAD_START_SCC = -1
 
 
 class ProtocolError(Exception):
@@ -99,11 +102,13 @@ class Hello(Message):
     cache_dir: str | None = None
     # With report options: where the worker's reporters write their pages, one folder per task.
     report_root: str | None = None
+    # Check the builtins cycle at once, before the graph arrives (see head_start.py).
+    head_start: bool = False
 
     def header(self) -> dict[str, JsonValue]:
         return {
             "version": self.version, "argv": list(self.argv), "cwd": self.cwd, "cache_dir": self.cache_dir,
-            "report_root": self.report_root,
+            "report_root": self.report_root, "head_start": self.head_start,
         }
 
 
@@ -302,6 +307,24 @@ class Bodies(Message):
 
 
 @dataclass
+class HeadStart(Message):
+    """Worker -> coordinator: the builtins cycle it is checking ahead, or why it does not.
+
+    `modules` describes, per module, what the check depends on (see
+    head_start.py); empty when the worker declined, `declined` saying why.
+    Its results then come as an ordinary task's, under `HEAD_START_SCC`.
+    """
+
+    KIND: ClassVar[int] = 11
+    modules: list[dict[str, JsonValue]]
+    one_piece: bool = False
+    declined: str = ""
+
+    def header(self) -> dict[str, JsonValue]:
+        return {"modules": list(self.modules), "one_piece": self.one_piece, "declined": self.declined}
+
+
+@dataclass
 class Shutdown(Message):
     """Coordinator -> worker: exit now."""
 
@@ -312,7 +335,7 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
     cls.KIND: cls
     for cls in (
         Hello, Ready, GraphData, CheckScc, InterfaceDone, ImplementationDone, TaskFailed, Shutdown,
-        TakeBodies, Bodies,
+        TakeBodies, Bodies, HeadStart,
     )
 }
 
@@ -376,6 +399,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             version=_int(h["version"]), argv=_strs(h["argv"]), cwd=_str(h["cwd"]),
             cache_dir=None if cache_dir is None else _str(cache_dir),
             report_root=None if report_root is None else _str(report_root),
+            head_start=h.get("head_start") is True,
         )
     if cls is Ready:
         return Ready(version=_int(h["version"]), pid=_int(h["pid"]), error=_strs(h["error"]))
@@ -417,6 +441,11 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
         return TakeBodies(scc_id=_int(h["scc_id"]))
     if cls is Bodies:
         return Bodies(scc_id=_int(h["scc_id"]), module_ids=_strs(h["module_ids"]))
+    if cls is HeadStart:
+        return HeadStart(
+            modules=[_dict(item) for item in _list(h["modules"])], one_piece=bool(h["one_piece"]),
+            declined=_str(h["declined"]),
+        )
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))
     return Shutdown()

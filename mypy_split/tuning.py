@@ -21,6 +21,12 @@ POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
 # worker.  0 turns it off.
 SEND_AHEAD_SECONDS = 0.02
 SEND_AHEAD_VARIABLE = "MYPY_SPLIT_SEND_AHEAD"
+# 0 turns off the head start of the builtins cycle on an empty cache (head_start.py).
+HEAD_START_VARIABLE = "MYPY_SPLIT_HEAD_START"
+
+
+def head_start_enabled() -> bool:
+    return os.environ.get(HEAD_START_VARIABLE, "1") != "0"
 
 
 def seconds_from_environment(variable: str, default: float) -> float:

@@ -9,6 +9,9 @@ Inert unless the test sets one of these variables (each names a module):
   `MYPY_SPLIT_TEST_MARKERS` records it), so the retry can finish.
 - `MYPY_SPLIT_TEST_CRASH_ON`: every worker that starts the SCC holding that
   module dies of SIGKILL at once.
+- `MYPY_SPLIT_TEST_HEAD_START_DIFFERS`: a worker checking the builtins cycle
+  ahead (head_start.py) describes that module with another source hash, so
+  that the coordinator must refuse its work.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Set
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_split.protocol import JsonValue
 
 STOP_BETWEEN_PHASES = "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES"
 CRASH_ON = "MYPY_SPLIT_TEST_CRASH_ON"
 MARKERS = "MYPY_SPLIT_TEST_MARKERS"
+HEAD_START_DIFFERS = "MYPY_SPLIT_TEST_HEAD_START_DIFFERS"
 
 
 def task_started(module_ids: Set[str]) -> None:
@@ -31,6 +39,13 @@ def between_phases(module_ids: Set[str]) -> None:
     target = os.environ.get(STOP_BETWEEN_PHASES)
     if target in module_ids and _first_time(f"stop-{target}"):
         os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def head_start_report(modules: list[dict[str, JsonValue]]) -> list[dict[str, JsonValue]]:
+    target = os.environ.get(HEAD_START_DIFFERS)
+    return [
+        {**module, "source_hash": "0" * 40} if module.get("id") == target else module for module in modules
+    ]
 
 
 def _first_time(name: str) -> bool:

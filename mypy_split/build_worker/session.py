@@ -120,7 +120,8 @@ class WorkerSession:
         with engine.collector_paused(manager.options):
             for blob in data.states:
                 state = State.read(ReadBuffer(blob), manager)
-                self.graph[state.id] = state
+                # A module this process checked ahead keeps its checked state (head_start.py).
+                self.graph.setdefault(state.id, state)
         manager.missing_modules.update(data.missing_modules)
         for module_id, state in self.graph.items():
             manager.import_map[module_id] = state.dependencies_set
@@ -158,6 +159,11 @@ class WorkerSession:
                 # The engine would do this first thing in either phase call; done
                 # here, its cost shows apart from the checking.
                 mypy.build.maybe_load_deps(self.graph, scc, manager)
+        self.check_phases(task, scc, started, send, receive)
+
+    def check_phases(self, task: CheckScc, scc: SCC, started: float, send: Send, receive: Receive) -> None:
+        """Both phases of an SCC whose trees are built and dependencies loaded; results sent."""
+        manager = self.manager
         self.adopt_helped_hashes(task.expected_hashes)
         replayed_once = set(manager.errors.only_once_messages)
         if task.one_piece:

@@ -11,12 +11,15 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from typing import BinaryIO
 
 from mypy.errors import CompileError
 
+from mypy_split.build_worker.head_start import check_ahead
 from mypy_split.build_worker.session import CoordinatorGone, Receive, Send, WorkerSession
 from mypy_split.protocol import (
+    HEAD_START_SCC,
     PROTOCOL_VERSION,
     CheckScc,
     GraphData,
@@ -77,6 +80,9 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
     def receive() -> Message | None:
         return read_message(incoming)
 
+    if hello.head_start and not guarded(HEAD_START_SCC, lambda: check_ahead(session, send, receive), send):
+        return
+
     while True:
         message = read_message(incoming)
         if message is None or isinstance(message, Shutdown):
@@ -90,15 +96,25 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
 
 def run_task(session: WorkerSession, task: CheckScc, send: Send, receive: Receive) -> bool:
     """Run one task; False if the coordinator is gone (or told us to stop) meanwhile."""
-    try:
+
+    def check() -> bool:
         session.check(task, send, receive)
+        return True
+
+    return guarded(task.scc_id, check, send)
+
+
+def guarded(scc_id: int, work: Callable[[], bool], send: Send) -> bool:
+    """Do a task's work, a failure reported as the task's; False if this process must stop."""
+    try:
+        return work()
     except CoordinatorGone:
         return False
     except CompileError as error:
-        send(TaskFailed(task.scc_id, blocker=True, lines=list(error.messages)))
+        send(TaskFailed(scc_id, blocker=True, lines=list(error.messages)))
     except (Exception, SystemExit):
         # The engine reports its own internal errors and then exits; here that
         # is a failed task, which the coordinator re-runs where mypy would crash.
-        send(TaskFailed(task.scc_id, blocker=False, lines=traceback.format_exc().splitlines()))
+        send(TaskFailed(scc_id, blocker=False, lines=traceback.format_exc().splitlines()))
     return True
 

@@ -9,6 +9,8 @@ import struct
 import pytest
 
 from mypy_split.protocol import (
+    HEAD_START_SCC,
+    HeadStart,
     PROTOCOL_VERSION,
     Bodies,
     CheckScc,
@@ -107,6 +109,19 @@ SAMPLES: list[Message] = [
     TaskFailed(scc_id=7, blocker=True, lines=["b.py:1: error: invalid syntax"]),
     Shutdown(),
     Hello(version=PROTOCOL_VERSION, argv=["app.py"], cwd="/p", cache_dir="/c", report_root="/tmp/r"),
+    Hello(version=PROTOCOL_VERSION, argv=["app.py"], cwd="/p", head_start=True),
+    HeadStart(
+        modules=[
+            {
+                "id": "typing", "path": "/ts/typing.pyi", "source_hash": "ab12", "ignore_all": True,
+                "dependencies": ["builtins", "collections"], "suppressed": [], "priorities": {"builtins": 5},
+                "dep_lines": {"builtins": 1},
+            }
+        ],
+        one_piece=False,
+    ),
+    HeadStart(modules=[], declined="pkg.typing is among the sources"),
+    InterfaceDone(scc_id=HEAD_START_SCC, interface_hashes={"typing": "00ff"}, seconds=1.2),
     ImplementationDone(
         scc_id=3,
         errors={},
