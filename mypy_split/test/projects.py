@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 MISSING_MODULE = "not_a_real_module_xyz"
 _TYPES = ("int", "str")
@@ -74,6 +75,14 @@ class Project:
         for spec in self.modules:
             files[spec.path] = self.render(spec)
         return files
+
+    def write(self, folder: Path) -> Path:
+        """Write the project's files under `folder` (made if needed); returns `folder`."""
+        for name, text in self.files().items():
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        return folder
 
     def render_init(self, package: str) -> str:
         if self.init_import is not None and self.init_import[0] == package:

@@ -99,18 +99,10 @@ class References:
     window: float
 
 
-def write_project(folder: Path) -> Path:
-    for name, text in PROJECT.files().items():
-        target = folder / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def references(tmp_path_factory: pytest.TempPathFactory, warm_cache: WarmCache) -> References:
     root = tmp_path_factory.mktemp("fault-reference")
-    project = write_project(root / "project")
+    project = PROJECT.write(root / "project")
     cache = root / "cache"
     shutil.copytree(warm_cache([]), cache, symlinks=True)
     split_space = Workspace(root, project, root / "cache-split")
@@ -129,7 +121,7 @@ def references(tmp_path_factory: pytest.TempPathFactory, warm_cache: WarmCache) 
 
 @pytest.fixture
 def workspace(tmp_path: Path, warm_cache: WarmCache) -> Iterator[Workspace]:
-    project = write_project(tmp_path / "project")
+    project = PROJECT.write(tmp_path / "project")
     cache = tmp_path / "cache"
     shutil.copytree(warm_cache([]), cache, symlinks=True)
     space = Workspace(tmp_path, project, cache)

@@ -35,14 +35,6 @@ CYCLE_TABLES = (
 )
 
 
-def write_project(folder: Path) -> Path:
-    for name, text in PROJECT.files().items():
-        target = folder / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    return folder
-
-
 def symbol_tables(cache: Path) -> dict[str, bytes]:
     """The entries named above, by name (file or SQLite store)."""
     found = {}
@@ -57,7 +49,7 @@ def symbol_tables(cache: Path) -> dict[str, bytes]:
 def mypy_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult, RunResult]:
     """mypy's cold answer on an empty cache, its answer on the cache it left, and that cache."""
     root = tmp_path_factory.mktemp("head-start-mypy")
-    project = write_project(root / "project")
+    project = PROJECT.write(root / "project")
     cache = root / "cache"
     cold = run_tool(MYPY, PROJECT.targets, project, cache, {})
     assert cold.returncode == 1 and "Traceback" not in cold.stderr, cold.describe()
@@ -66,7 +58,7 @@ def mypy_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunR
 
 
 def cold_split_run(tmp_path: Path, workers: int, env: dict[str, str]) -> tuple[Path, Path, RunResult]:
-    project = write_project(tmp_path / "project")
+    project = PROJECT.write(tmp_path / "project")
     cache = tmp_path / "cache"
     result = run_tool(MYPY_SPLIT, [*PROJECT.targets, "-n", str(workers), "-v"], project, cache, env)
     return project, cache, result
