@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
-from mypy.build import Graph, State
+from mypy.build import SCC, Graph, State
 from mypy.options import Options
 
 from mypy_split.graph import BuildPlan
@@ -60,15 +60,18 @@ class CostModel:
         `rate` seconds per byte, by default the measured modules' rate)."""
         if rate is None:
             rate = self.rate(plan.graph)
-        costs = {}
-        for scc in plan.sccs:
-            interface = implementation = 0.0
-            for module_id in scc.mod_ids:
-                cost = self.module_cost(module_id, plan.graph, rate)
-                interface += cost.interface
-                implementation += cost.implementation
-            costs[scc.id] = PhaseCost(interface, implementation)
-        return costs
+        return {scc.id: self.scc_cost(scc, plan.graph, rate) for scc in plan.sccs}
+
+    def scc_cost(self, scc: SCC, graph: Graph, rate: float | None = None) -> PhaseCost:
+        """Expected phase seconds of one SCC (see `scc_costs`)."""
+        if rate is None:
+            rate = self.rate(graph)
+        interface = implementation = 0.0
+        for module_id in scc.mod_ids:
+            cost = self.module_cost(module_id, graph, rate)
+            interface += cost.interface
+            implementation += cost.implementation
+        return PhaseCost(interface, implementation)
 
     def module_cost(self, module_id: str, graph: Graph, rate: float) -> PhaseCost:
         known = self.recorded.get(module_id)
@@ -202,22 +205,22 @@ def write_costs(path: str, costs: dict[str, PhaseCost]) -> None:
 
 
 class LazyCosts(Mapping[int, PhaseCost]):
-    """SCC costs computed on first use: a run that finds every SCC fresh needs none."""
+    """Each SCC's cost computed on first use: a run that finds every SCC fresh needs none,
+    and one with a single stale leaf needs one."""
 
-    def __init__(self, compute: Callable[[], dict[int, PhaseCost]]) -> None:
-        self._compute = compute
-        self._costs: dict[int, PhaseCost] | None = None
-
-    def _all(self) -> dict[int, PhaseCost]:
-        if self._costs is None:
-            self._costs = self._compute()
-        return self._costs
+    def __init__(self, model: CostModel, plan: BuildPlan) -> None:
+        self._model = model
+        self._plan = plan
+        self._costs: dict[int, PhaseCost] = {}
 
     def __getitem__(self, scc_id: int) -> PhaseCost:
-        return self._all()[scc_id]
+        cost = self._costs.get(scc_id)
+        if cost is None:
+            cost = self._costs[scc_id] = self._model.scc_cost(self._plan.scc(scc_id), self._plan.graph)
+        return cost
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._all())
+        return (scc.id for scc in self._plan.sccs)
 
     def __len__(self) -> int:
-        return len(self._all())
+        return len(self._plan.sccs)

@@ -86,7 +86,7 @@ class Coordinator:
         self.show = self.gate.show
         self.observer = observer
         self.costs = costs if costs is not None else CostModel({}, None)
-        self.scc_costs = LazyCosts(lambda: self.costs.scc_costs(plan))
+        self.scc_costs = LazyCosts(self.costs, plan)
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
         self.affinity = MemoryAffinity(plan.nodes)
         self.kept_in_memory_from = kept_in_memory_from()

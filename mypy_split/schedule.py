@@ -182,7 +182,9 @@ class ParallelScheduler:
         # everything fresh never computes them.
         self._nodes = nodes
         self._costs = costs
-        self._paths: dict[int, float] | None = None
+        # Each computed when an SCC is first queued: a run with one stale leaf
+        # looks at one SCC, not the whole graph.
+        self._priority = CriticalPaths(nodes, costs)
         self._totals: dict[int, float] | None = None
         self._classifiable = [node.id for node in nodes if not node.deps]
         self._queue: list[tuple[float, int, int]] = []
@@ -235,17 +237,11 @@ class ParallelScheduler:
         return max(
             (
                 path
-                for scc_id, path in self._priority.items()
+                for scc_id, path in self._priority.everything().items()
                 if scc_id != besides and scc_id not in self._running and scc_id not in self._done
             ),
             default=0.0,
         )
-
-    @property
-    def _priority(self) -> dict[int, float]:
-        if self._paths is None:
-            self._paths = critical_paths(self._nodes, self._costs)
-        return self._paths
 
     @property
     def _total_costs(self) -> dict[int, float]:
@@ -337,12 +333,51 @@ def critical_paths(
     further down.  `nodes` are in topological order (dependencies first), so
     one backward pass sees every dependent before the SCCs it depends on.
     """
-    longest: dict[int, float] = {}
-    for node in reversed(nodes):
-        cost = costs.get(node.id) if costs else None
-        if cost is None:
-            cost = size_cost(node)
-        after = max((longest[d] for d in node.dependents), default=0.0)
-        longest[node.id] = cost.interface + max(cost.implementation, after)
-    return longest
+    return CriticalPaths(nodes, costs).everything()
+
+
+def path_from(node: SccNode, costs: Mapping[int, PhaseCost] | None, longest: Mapping[int, float]) -> float:
+    """The critical path of one SCC, given those of its dependents in `longest`."""
+    cost = costs.get(node.id) if costs else None
+    if cost is None:
+        cost = size_cost(node)
+    after = max((longest[d] for d in node.dependents), default=0.0)
+    return cost.interface + max(cost.implementation, after)
+
+
+class CriticalPaths:
+    """`critical_paths`, computed for an SCC when first asked (with its dependents, recursively)."""
+
+    def __init__(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost] | None = None) -> None:
+        self._nodes = nodes
+        self._by_id = {node.id: node for node in nodes}
+        self._costs = costs
+        self._known: dict[int, float] = {}
+
+    def __getitem__(self, scc_id: int) -> float:
+        known = self._known
+        if scc_id in known:
+            return known[scc_id]
+        pending = [scc_id]
+        while pending:
+            node = self._by_id[pending[-1]]
+            if node.id in known:
+                pending.pop()
+                continue
+            waiting = [d for d in node.dependents if d not in known]
+            if waiting:
+                pending.extend(waiting)
+                continue
+            pending.pop()
+            known[node.id] = path_from(node, self._costs, known)
+        return known[scc_id]
+
+    def everything(self) -> dict[int, float]:
+        """Every SCC's path; `nodes` are in topological order, so dependents come first backwards."""
+        known = self._known
+        if len(known) < len(self._nodes):
+            for node in reversed(self._nodes):
+                if node.id not in known:
+                    known[node.id] = path_from(node, self._costs, known)
+        return known
 

@@ -9,7 +9,7 @@ from typing import cast
 import pytest
 from mypy.build import SCC, Graph
 
-from mypy_split.costs import COST_FILE, DEFAULT_RATE, CostModel, read_costs
+from mypy_split.costs import COST_FILE, DEFAULT_RATE, CostModel, LazyCosts, read_costs
 from mypy_split.graph import BuildPlan, SccNode
 from mypy_split.schedule import INTERFACE_SHARE, PhaseCost
 
@@ -111,3 +111,13 @@ def test_bodies_and_interface_of_a_cycle_keep_the_module_order(tmp_path: Path) -
     assert bodies["known"] == 3.0
     assert bodies["new"] == pytest.approx(2.0 * (1 - INTERFACE_SHARE))
     assert interface == pytest.approx(1.0 + 2.0 * INTERFACE_SHARE)
+
+
+def test_lazy_costs_are_the_plans_costs_computed_one_scc_at_a_time(tmp_path: Path) -> None:
+    graph = fake_graph({"known": 1000, "new": 500, "other": 200}, tmp_path)
+    plan = fake_plan(graph, [{"known"}, {"new", "other"}])
+    model = CostModel({"known": PhaseCost(1.0, 3.0)}, None)
+    lazy = LazyCosts(model, plan)
+    assert lazy[1] == model.scc_costs(plan)[1]
+    assert dict(lazy) == model.scc_costs(plan)
+    assert len(lazy) == 2 and list(lazy) == [0, 1]

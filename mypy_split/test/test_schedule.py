@@ -15,6 +15,7 @@ from mypy_split.schedule import (
     RunInterface,
     ScheduleError,
     SequentialLoop,
+    CriticalPaths,
     critical_paths,
 )
 
@@ -108,6 +109,39 @@ def test_critical_path_runs_through_interfaces_and_ends_in_one_implementation() 
     assert paths[2] == 2.0
     assert paths[1] == 2.0 + 10.0  # dependents wait for 1's interface only
     assert paths[0] == 1.0 + 20.0  # its own long implementation beats the chain
+
+
+class CountingCosts(dict[int, PhaseCost]):
+    """Costs that remember which SCCs were looked at."""
+
+    def __init__(self, costs: dict[int, PhaseCost]) -> None:
+        super().__init__(costs)
+        self.seen: set[int] = set()
+
+    def get(self, key: int, default: PhaseCost | None = None) -> PhaseCost | None:  # type: ignore[override]
+        self.seen.add(key)
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [2, 0, 5, 1, 4, 3]])
+def test_critical_paths_on_demand_agree_in_any_order(order: list[int]) -> None:
+    # A diamond (1 and 2 both need 0; 3 needs both) with a tail, and a loose leaf 5.
+    nodes = make_nodes({0: [], 1: [0], 2: [0], 3: [1, 2], 4: [3], 5: []}, sizes={i: i + 1 for i in range(6)})
+    costs = {i: PhaseCost(0.5 * i, float(6 - i)) for i in range(6)}
+    expected = critical_paths(nodes, costs)
+    lazy = CriticalPaths(nodes, costs)
+    assert [lazy[scc_id] for scc_id in order] == [expected[scc_id] for scc_id in order]
+    assert lazy.everything() == expected
+
+
+def test_a_leafs_critical_path_looks_at_nothing_else() -> None:
+    nodes = make_nodes({0: [], 1: [0], 2: [1], 3: [0]})
+    costs = CountingCosts({i: PhaseCost(1.0, 1.0) for i in range(4)})
+    lazy = CriticalPaths(nodes, costs)
+    assert lazy[3] == 2.0
+    assert costs.seen == {3}
+    assert lazy[1] == 3.0
+    assert costs.seen == {1, 2, 3}
 
 
 def test_critical_path_without_costs_uses_sizes() -> None:
