@@ -7,6 +7,10 @@ scheduler shows here at once.  The model of one build:
 
 - nothing can run for `serial_start` seconds (process start, graph loading);
 - each worker becomes available `worker_start` seconds after that;
+- with `head_start`, the coordinator's head start on an empty cache
+  (`mypy_split/head_start.py`): the first worker starts the SCC holding
+  `builtins` at that time, whatever the serial start, and takes other work
+  only once the serial start is over;
 - a task is one SCC on one worker: a `round_trip` (the worker reports, the
   coordinator answers with the next task), `per_task` seconds of overhead
   (loading its dependencies), its interface phase, then its implementation
@@ -60,6 +64,8 @@ class Overheads:
     round_trip: float = 0.0
     # The coordinator's send-ahead limit (tuning.SEND_AHEAD_SECONDS); 0: off.
     send_ahead: float = 0.0
+    # When the first worker starts the builtins cycle ahead of the graph; None: no head start.
+    head_start: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,7 @@ class _Build:
         fresh: Collection[int],
         sharing: Sharing | None,
     ) -> None:
+        self.nodes = nodes
         self.costs = costs
         self.workers = workers
         self.overheads = overheads
@@ -169,9 +176,10 @@ class _Build:
 
     def run(self) -> Simulation:
         ready = self.overheads.serial_start + self.overheads.worker_start
-        for worker in range(self.workers):
-            self.push(ready, _READY, worker, -1)
         self.classify()
+        ahead = self.start_ahead()
+        for worker in range(1 if ahead else 0, self.workers):
+            self.push(ready, _READY, worker, -1)
         while not self.scheduler.finished:
             if not self.events:
                 raise SimulationError("SCCs are left that can never run (a dependency outside the DAG?)")
@@ -211,10 +219,25 @@ class _Build:
         """The worker's task ended: the one sent ahead starts at once, else it is idle."""
         del self.task[worker]
         following = self.next_task.pop(worker, None)
-        if following is None:
-            self.idle.append(worker)
-        else:
+        if following is not None:
             self.start_task(worker, following, wait=0.0)
+        elif self.now < self.overheads.serial_start:
+            # A head start that ended before the graph was loaded: no other work exists yet.
+            self.push(self.overheads.serial_start, _READY, worker, -1)
+        else:
+            self.idle.append(worker)
+
+    def start_ahead(self) -> bool:
+        """The head start, if any: worker 0 starts the builtins cycle at its own time."""
+        at = self.overheads.head_start
+        head = next((node.id for node in self.nodes if "builtins" in node.modules), None)
+        if at is None or head is None or head not in self.scheduler.queued_in_order():
+            return False
+        self.scheduler.take(head)
+        clock, self.now = self.now, at
+        self.start_task(0, head, wait=0.0)
+        self.now = clock
+        return True
 
     # -- dispatch, as Coordinator.dispatch and send_ahead -----------------------
 

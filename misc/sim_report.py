@@ -44,7 +44,7 @@ class Measured:
 
 
 def models(overheads: Overheads, sharing: Sharing | None) -> list[Model]:
-    bare = Overheads(serial_start=overheads.serial_start)
+    bare = Overheads(serial_start=overheads.serial_start, head_start=overheads.head_start)
     loaded = replace(overheads, send_ahead=0.0)
     columns = [Model("sim", bare, None), Model("ovh", loaded, None)]
     if sharing is not None:
@@ -79,6 +79,7 @@ def describe(
         f"overheads: serial start {overheads.serial_start:.2f} s, worker start {overheads.worker_start:.2f} s, "
         f"loading per task {overheads.per_task * 1000:.2f} ms, round trip {overheads.round_trip * 1000:.2f} ms"
         + (f", send-ahead {overheads.send_ahead * 1000:.0f} ms" if overheads.send_ahead > 0 else "")
+        + (f", builtins cycle started ahead at {overheads.head_start:.2f} s" if overheads.head_start is not None else "")
         + "; "
         f"sequential (one process) {overheads.serial_start + work:.2f} s"
     )

@@ -84,6 +84,8 @@ class TraceMeasures:
     wall: float  # to the last span's end
     serial_start: float
     worker_start: float
+    # When a worker began the builtins cycle ahead of the graph (head_start.py), if it did.
+    head_start: float | None
     per_task: float
     round_trip: float
     gaps: int  # how many gaps the round trip is the median of
@@ -151,6 +153,7 @@ def measure(spans: Sequence[TraceSpan]) -> TraceMeasures:
         wall=max(span.end for span in spans),
         serial_start=serial,
         worker_start=worker_start(spans, serial),
+        head_start=head_start(spans, serial),
         per_task=statistics.fmean(loading) if loading else 0.0,
         round_trip=statistics.median(gaps) if gaps else 0.0,
         gaps=len(gaps),
@@ -168,6 +171,12 @@ def serial_start(spans: Iterable[TraceSpan]) -> float:
         if span.row == COORDINATOR and span.name == GRAPH_PLANNED:
             return span.end
     return min(span.start for span in spans if span.scc is not None)
+
+
+def head_start(spans: Iterable[TraceSpan], serial: float) -> float | None:
+    """When a task began before the coordinator had planned the build: only a head start does."""
+    early = [span.start for span in spans if span.row != COORDINATOR and span.scc is not None and span.start < serial]
+    return min(early) if early else None
 
 
 def worker_start(spans: Sequence[TraceSpan], serial: float) -> float:

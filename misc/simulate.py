@@ -208,6 +208,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-sharing", action="store_true", help="leave the sharing columns out")
     parser.add_argument(
+        "--head-start",
+        type=float,
+        help="seconds after which the first worker starts the builtins cycle ahead of the graph (default: traced)",
+    )
+    parser.add_argument("--no-head-start", action="store_true", help="model no head start, whatever the trace shows")
+    parser.add_argument(
         "--rate", type=float,
         help=f"estimate's seconds per byte (default: the measured modules' rate, else {UNMEASURED_RATE})",
     )
@@ -238,7 +244,14 @@ def choose_overheads(args: argparse.Namespace, trace: TraceMeasures | None, load
         per_task=pick(args.task_overhead, trace.per_task if trace else 0.0, PER_TASK),
         round_trip=pick(args.round_trip, trace.round_trip if trace else 0.0, ROUND_TRIP),
         send_ahead=args.send_ahead,
+        head_start=None if args.no_head_start else pick_head_start(args.head_start, trace),
     )
+
+
+def pick_head_start(given: float | None, trace: TraceMeasures | None) -> float | None:
+    if given is not None:
+        return given
+    return trace.head_start if trace is not None else None
 
 
 def read_measures(path: str | None) -> tuple[TraceMeasures, list[TraceSpan]] | None:

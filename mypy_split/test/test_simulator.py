@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mypy_split.graph import SccNode
 from mypy_split.schedule import PhaseCost
 from mypy_split.test.test_misc_tools import dag
 
@@ -156,6 +157,50 @@ def write_trace(path: Path, spans: list[dict[str, object]]) -> str:
     return str(path)
 
 
+# ---------------------------------------------------------------- the head start
+
+
+def builtins_first(deps: dict[int, list[int]]) -> list[SccNode]:
+    """`dag`, with SCC 0 holding `builtins` (what the head start checks ahead)."""
+    nodes = dag(deps)
+    return [nodes[0]._replace(modules=("builtins", "typing")), *nodes[1:]]
+
+
+def test_a_head_start_moves_the_builtins_cycle_before_the_serial_start() -> None:
+    # 0 (builtins) 1 s + 2 s, then 1 and 2 (1 s + 2 s each) need its interface.
+    nodes = builtins_first({0: [], 1: [0], 2: [0]})
+    costs = {scc_id: PhaseCost(1.0, 2.0) for scc_id in range(3)}
+    late = Overheads(serial_start=2.0, worker_start=0.5)
+    # Without it: 0 starts at 2.5, its interface ends at 3.5; worker 1 runs 1
+    # (3.5-6.5), worker 0 runs 2 after 0's bodies (5.5-8.5).
+    assert simulate(nodes, costs, 2, late).makespan == 8.5
+    # Ahead at 0.3: 0's interface ends at 1.3, but 1 and 2 wait for the graph
+    # and worker 1 (2.5): 1 runs 2.5-5.5 on worker 1; worker 0 ends 0's bodies
+    # at 3.3 and runs 2 (3.3-6.3).
+    assert simulate(nodes, costs, 2, replace(late, head_start=0.3)).makespan == 6.3
+
+
+def test_a_head_start_ending_before_the_graph_waits_for_it() -> None:
+    # Builtins done by 0.4 s; the graph comes at 2 s: worker 0 gets 1 only then.
+    nodes = builtins_first({0: [], 1: [0]})
+    costs = {0: PhaseCost(0.1, 0.2), 1: PhaseCost(1.0, 0.0)}
+    result = simulate(nodes, costs, 1, Overheads(serial_start=2.0, head_start=0.1))
+    assert result.makespan == 3.0
+
+
+def test_a_trace_shows_the_head_start(tmp_path: Path) -> None:
+    spans = [
+        span("load graph and plan", 0, 0.0, 1.0),
+        span("start-up", 1, 0.05, 0.2),
+        span("parse", 1, 0.2, 0.3, scc=0),
+        span("interface", 1, 0.3, 1.5, scc=0),
+        span("implementation", 1, 1.5, 1.6, scc=0),
+    ]
+    measured = measure(read_trace(write_trace(tmp_path / "t.json", spans)))
+    assert measured.head_start == 0.2
+    assert measured.serial_start == 1.0
+
+
 def test_a_trace_gives_costs_and_overheads(tmp_path: Path) -> None:
     # SCC 0 (owner worker 0, helped by worker 1), then SCC 1 on worker 1.
     spans = [
@@ -191,6 +236,7 @@ def test_a_trace_gives_costs_and_overheads(tmp_path: Path) -> None:
     assert measured.serial_start == 1.0
     assert measured.worker_start == pytest.approx(0.25)
     assert measured.wall == pytest.approx(3.0)
+    assert measured.head_start is None
     # The ids fit a plan where 1 imports 0 (1 started after 0's interface);
     # reversed, 0 would have started before its dependency's interface.
     spans_read = read_trace(str(tmp_path / "t.json"))
