@@ -182,8 +182,10 @@ def head_start(spans: Iterable[TraceSpan], serial: float) -> float | None:
 def worker_start(spans: Sequence[TraceSpan], serial: float) -> float:
     """The median delay after the serial start until a worker was started and held the graph."""
     ready: dict[int, float] = {}
+    # A worker with a head start takes the graph only after its first task: not a start-up delay.
+    ahead = {span.row for span in spans if span.row != COORDINATOR and span.scc is not None and span.start < serial}
     for span in spans:
-        if span.row != COORDINATOR and span.name in (START_UP, LOAD_GRAPH):
+        if span.row != COORDINATOR and span.row not in ahead and span.name in (START_UP, LOAD_GRAPH):
             ready[span.row] = max(ready.get(span.row, 0.0), span.end)
     delays = [max(0.0, end - serial) for end in ready.values()]
     return statistics.median(delays) if delays else 0.0

@@ -195,10 +195,15 @@ def test_a_trace_shows_the_head_start(tmp_path: Path) -> None:
         span("parse", 1, 0.2, 0.3, scc=0),
         span("interface", 1, 0.3, 1.5, scc=0),
         span("implementation", 1, 1.5, 1.6, scc=0),
+        span("load graph", 1, 1.6, 1.7),
+        span("start-up", 2, 0.05, 1.1),
+        span("load graph", 2, 1.1, 1.2),
     ]
     measured = measure(read_trace(write_trace(tmp_path / "t.json", spans)))
     assert measured.head_start == 0.2
     assert measured.serial_start == 1.0
+    # Worker 1 took the graph late because it was busy ahead: only worker 2's delay counts.
+    assert measured.worker_start == pytest.approx(0.2)
 
 
 def test_a_trace_gives_costs_and_overheads(tmp_path: Path) -> None:
