@@ -326,13 +326,15 @@ def head_start_allowed(options: Options) -> bool:
 
     Only for a plain check that reads and writes the cache: reports and
     fine-grained dependencies are gathered per task from the coordinator's
-    graph.
+    graph, and a fine-grained cache decides how the graph loads (the load
+    reads no meta during a head start).
     """
     return (
         head_start_enabled()
         and reads_cache(options)
         and not options.report_dirs
         and not options.cache_fine_grained
+        and not options.use_fine_grained_cache
     )
 
 
