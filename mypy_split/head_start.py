@@ -19,6 +19,10 @@ checked like any other, its entries written again.  The worker may commit
 the cycle's entries before a big graph is loaded: that load reads no meta
 at all (the cache was empty when the run began), so it cannot find them.
 
+This module holds the rules (`describe`, `why_not_ahead`, `matching_scc`)
+and the coordinator's steps (`settle`, `on_report`, `renamed_result`);
+the worker's are in build_worker/head_start.py.
+
 Checking ahead needs the whole cycle under the engine's silence (`ignore_all`:
 its errors are never shown, so where its imports came from does not matter),
 with no dependency outside it and none of its modules among the sources.
@@ -26,13 +30,21 @@ with no dependency outside it and none of its modules among the sources.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+import time
+from typing import TYPE_CHECKING, TypeAlias
 
 from mypy.build import BuildManager, Graph, State
 
+from mypy_split import phases
+
 if TYPE_CHECKING:
     from mypy_split.graph import BuildPlan
-    from mypy_split.protocol import JsonValue
+    from mypy_split.parallel import Coordinator
+    from mypy_split.pool import WorkerHandle
+    from mypy_split.protocol import HeadStart, ImplementationDone, InterfaceDone, JsonValue, TaskFailed
+
+    HeadStartResult: TypeAlias = InterfaceDone | ImplementationDone | TaskFailed
 
 HEAD_MODULE = "builtins"
 
@@ -82,3 +94,56 @@ def matching_scc(modules: list[dict[str, JsonValue]], plan: BuildPlan, manager: 
         if manager.errors.recorded.get(state.xpath):
             return None, f"{state.id} has errors to replay"
     return head.id, ""
+
+
+# -- the coordinator's steps -----------------------------------------------------
+
+
+def settle(coordinator: Coordinator) -> None:
+    """Wait for the report of the worker checking ahead, then adopt its work or stop it."""
+    pool = coordinator.ensure_pool()
+    while coordinator.head_start_worker is not None:
+        coordinator.handle_events(pool)
+
+
+def on_report(coordinator: Coordinator, worker: WorkerHandle, message: HeadStart) -> None:
+    """Judge a worker's head start: adopt its task, or stop it (declined: a worker like the others)."""
+    coordinator.head_start_worker = None
+    if not message.modules:
+        # Declined: a worker like the others (or, having loaded modules of its own, gone).
+        coordinator.manager.log(f"Worker {worker.index} does not check the builtins cycle ahead: {message.declined}")
+        return
+    scc_id, why = matching_scc(message.modules, coordinator.plan, coordinator.manager)
+    if scc_id is not None:
+        if message.one_piece != phases.needs_one_piece(coordinator.plan.scc(scc_id), coordinator.graph):
+            scc_id, why = None, "it was checked in one piece here and not there, or the reverse"
+        elif coordinator.fresh.get(scc_id) is not False or scc_id not in coordinator.scheduler.queued_in_order():
+            scc_id, why = None, "the builtins cycle is not waiting for a worker here"
+    if scc_id is None:
+        coordinator.manager.log(f"Worker {worker.index} checked the builtins cycle ahead in vain: {why}")
+        retire(worker)
+        return
+    coordinator.manager.log(f"Worker {worker.index} checks the builtins cycle (SCC {scc_id}) ahead")
+    coordinator.scheduler.take(scc_id)
+    coordinator.affinity.assign(scc_id, worker.index)
+    coordinator.head_start_scc[worker.index] = scc_id
+    worker.task = scc_id
+    coordinator.task_sent_at[worker.index] = coordinator.task_began[worker.index] = time.monotonic()
+    coordinator.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
+
+
+def renamed_result(coordinator: Coordinator, worker: WorkerHandle, message: HeadStartResult) -> HeadStartResult | None:
+    """A result of the worker's head start, under its SCC's id; None if its work was not adopted."""
+    scc_id = coordinator.head_start_scc.get(worker.index)
+    if scc_id is None:
+        # It failed before its report (or after it was refused): no work of it is used.
+        coordinator.head_start_worker = None
+        retire(worker)
+        return None
+    return dataclasses.replace(message, scc_id=scc_id)
+
+
+def retire(worker: WorkerHandle) -> None:
+    """Stop a worker now, and wait until it can no longer write to the cache; its loss is reported later."""
+    worker.process.kill()
+    worker.process.wait()

@@ -20,14 +20,13 @@ mypy's own exception then surfaces at the same point of the output.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager
 
-from mypy_split import fine_grained, head_start, phases, sharing
+from mypy_split import fine_grained, head_start, phases, shared_tasks, sharing
 from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task, kept_in_memory_from
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
@@ -51,9 +50,7 @@ from mypy_split.tuning import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_f
 if TYPE_CHECKING:
     # Imported with the first worker at run time: a run with nothing stale never pays for them.
     from mypy_split.pool import WorkerHandle, WorkerPool
-    from mypy_split.protocol import CheckScc, HeadStart, Hello, ImplementationDone, InterfaceDone, TaskFailed
-
-    HeadStartResult: TypeAlias = InterfaceDone | ImplementationDone | TaskFailed
+    from mypy_split.protocol import CheckScc, Hello, ImplementationDone, InterfaceDone
 
 MAX_ATTEMPTS = 2
 
@@ -175,13 +172,13 @@ class Coordinator:
 
     def dispatch(self) -> None:
         if self.head_start_worker is not None:
-            self.settle_head_start()
+            head_start.settle(self)
         if not self.scheduler.has_queued():
             if self.sharing.shared and self.pool is not None:
                 # Nothing waits: idle workers may join a shared SCC's bodies.
                 for worker in self.pool.live_workers:
                     if worker.task is None:
-                        self.join_as_helper(self.pool, worker)
+                        shared_tasks.join_as_helper(self, self.pool, worker)
             return
         if self.pool is None and not self.stale_work.workers_pay():
             # A small incremental run: one process is faster.
@@ -193,7 +190,7 @@ class Coordinator:
                 continue
             scc_id = self.pick_task(worker.index)
             if scc_id is None:
-                self.join_as_helper(pool, worker)
+                shared_tasks.join_as_helper(self, pool, worker)
                 continue
             chosen = self.untainted_worker(scc_id, worker, pool)
             if chosen is None:
@@ -300,54 +297,8 @@ class Coordinator:
         self.task_sent_at[worker.index] = self.task_began[worker.index] = time.monotonic()
         self.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
         if not message.one_piece:
-            self.maybe_share(scc_id, worker, message)
+            shared_tasks.maybe_share(self, scc_id, worker, message)
         pool.send(worker, message)
-
-    # -- sharing a big SCC's implementation (mypy_split/sharing.py) -----------
-
-    def maybe_share(self, scc_id: int, owner: WorkerHandle, message: CheckScc) -> None:
-        """Make the task a shared one if the SCC's bodies are worth several processes.
-
-        Reports and fine-grained dependencies are gathered per task as a
-        whole SCC, so they turn sharing off; so does a retry.
-        """
-        if self.manager.reports is not None or self.manager.options.cache_fine_grained:
-            return
-        scc = self.plan.scc(scc_id)
-        if len(scc.mod_ids) < 2:
-            return
-        bodies, interface = self.costs.bodies_and_interface(phases.order_in_scc(scc, self.graph), self.graph)
-        message.shared = self.sharing.offer(scc_id, owner.index, bodies, interface, time.monotonic())
-
-    def join_as_helper(self, pool: WorkerPool, worker: WorkerHandle) -> None:
-        """Put an idle worker to work on a shared SCC, if one still has enough bodies left."""
-        if self.scheduler.has_queued():
-            return
-        now = time.monotonic()
-        sent_at = self.task_sent_at.get(worker.index, 0.0)
-
-        def may_help(scc_id: int) -> bool:
-            # Not if it may have loaded the SCC from the cache for a dependent:
-            # those trees have no bodies to check.
-            return scc_id not in self.local and sent_at < self.interface_at.get(scc_id, now)
-
-        scc_id = self.sharing.helper_task(worker.index, now, may_help, self.scheduler.longest_unstarted_path)
-        if scc_id is None:
-            return
-        # The helper repeats the interface in memory: it holds the SCC and
-        # must hold what the SCC needs, like any task.
-        message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
-        message.shared = message.helper = True
-        worker.task = scc_id
-        self.task_sent_at[worker.index] = now
-        pool.send(worker, message)
-
-    def hand_bodies(self, worker: WorkerHandle, scc_id: int) -> None:
-        from mypy_split.protocol import Bodies
-
-        # None for an SCC taken back from sharing: the task just ends.
-        chunk = [] if scc_id in self.local else self.sharing.chunk(worker.index, scc_id, self.scheduler.top_priority())
-        self.ensure_pool().send(worker, Bodies(scc_id, chunk))
 
     def ensure_pool(self) -> WorkerPool:
         from mypy_split import task_messages
@@ -395,53 +346,6 @@ class Coordinator:
             else:
                 self.on_message(event.worker, event.message)
 
-    # -- the builtins cycle checked ahead (mypy_split/head_start.py) -----------
-
-    def settle_head_start(self) -> None:
-        """Wait for the report of the worker checking ahead, then adopt its work or stop it."""
-        pool = self.ensure_pool()
-        while self.head_start_worker is not None:
-            self.handle_events(pool)
-
-    def on_head_start(self, worker: WorkerHandle, message: HeadStart) -> None:
-        self.head_start_worker = None
-        if not message.modules:
-            # Declined: a worker like the others (or, having loaded modules of its own, gone).
-            self.manager.log(f"Worker {worker.index} does not check the builtins cycle ahead: {message.declined}")
-            return
-        scc_id, why = head_start.matching_scc(message.modules, self.plan, self.manager)
-        if scc_id is not None:
-            if message.one_piece != phases.needs_one_piece(self.plan.scc(scc_id), self.graph):
-                scc_id, why = None, "it was checked in one piece here and not there, or the reverse"
-            elif self.fresh.get(scc_id) is not False or scc_id not in self.scheduler.queued_in_order():
-                scc_id, why = None, "the builtins cycle is not waiting for a worker here"
-        if scc_id is None:
-            self.manager.log(f"Worker {worker.index} checked the builtins cycle ahead in vain: {why}")
-            self.retire(worker)
-            return
-        self.manager.log(f"Worker {worker.index} checks the builtins cycle (SCC {scc_id}) ahead")
-        self.scheduler.take(scc_id)
-        self.affinity.assign(scc_id, worker.index)
-        self.head_start_scc[worker.index] = scc_id
-        worker.task = scc_id
-        self.task_sent_at[worker.index] = self.task_began[worker.index] = time.monotonic()
-        self.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
-
-    def head_start_result(self, worker: WorkerHandle, message: HeadStartResult) -> HeadStartResult | None:
-        """A result of the worker's head start, under its SCC's id; None if its work was not adopted."""
-        scc_id = self.head_start_scc.get(worker.index)
-        if scc_id is None:
-            # It failed before its report (or after it was refused): no work of it is used.
-            self.head_start_worker = None
-            self.retire(worker)
-            return None
-        return dataclasses.replace(message, scc_id=scc_id)
-
-    def retire(self, worker: WorkerHandle) -> None:
-        """Stop a worker now, and wait until it can no longer write to the cache; its loss is reported later."""
-        worker.process.kill()
-        worker.process.wait()
-
     def on_message(self, worker: WorkerHandle, message: object) -> None:
         from mypy_split.protocol import (
             HEAD_START_SCC,
@@ -455,10 +359,10 @@ class Coordinator:
         )
 
         if isinstance(message, HeadStart):
-            self.on_head_start(worker, message)
+            head_start.on_report(self, worker, message)
             return
         if isinstance(message, (InterfaceDone, ImplementationDone, TaskFailed)) and message.scc_id == HEAD_START_SCC:
-            adopted = self.head_start_result(worker, message)
+            adopted = head_start.renamed_result(self, worker, message)
             if adopted is None:
                 return
             message = adopted
@@ -470,7 +374,7 @@ class Coordinator:
                 worker.process.kill()
             return
         if isinstance(message, TakeBodies):
-            self.hand_bodies(worker, message.scc_id)
+            shared_tasks.hand_bodies(self, worker, message.scc_id)
             return
         helped = self.sharing.task_over(worker.index) if not isinstance(message, InterfaceDone) else None
         if isinstance(message, InterfaceDone):
@@ -507,20 +411,7 @@ class Coordinator:
                 self.finish_result(message, message.seconds)
             return  # Help for an SCC since taken back from sharing.
         shared.record(worker.index, message)
-        self.maybe_finish_shared(scc_id)
-
-    def maybe_finish_shared(self, scc_id: int) -> None:
-        shared = self.sharing.shared[scc_id]
-        if shared.stalled():
-            # Nobody left to ask for the rest (helpers gone): this process takes it.
-            self.take_over(scc_id)
-            return
-        if not shared.done(scc_id in self.interfaces_reported):
-            return
-        del self.sharing.shared[scc_id]
-        order = phases.order_in_scc(self.plan.scc(scc_id), self.graph)
-        merged = sharing.merge(shared, order, self.source_hashes, self.graph, self.manager)
-        self.finish_result(merged, merged.seconds)
+        shared_tasks.maybe_finish_shared(self, scc_id)
 
     def finish_result(self, result: ImplementationDone, implementation_seconds: float) -> None:
         scc_id = result.scc_id
@@ -550,7 +441,7 @@ class Coordinator:
         self.scheduler.interface_done(message.scc_id)
         if message.scc_id in self.sharing.shared:
             # Helpers may have finished every body before the owner's commit.
-            self.maybe_finish_shared(message.scc_id)
+            shared_tasks.maybe_finish_shared(self, message.scc_id)
 
     def requeue_sent_ahead(self, worker: WorkerHandle) -> None:
         """A task sent ahead to a worker that will not run it goes back to the queue (not its fault)."""
@@ -578,7 +469,7 @@ class Coordinator:
             if not shared.holds_work(worker.index):
                 # A helper with no bodies in hand: nothing is lost.
                 shared.leave(worker.index)
-                self.maybe_finish_shared(scc_id)
+                shared_tasks.maybe_finish_shared(self, scc_id)
                 return
             if attempts < MAX_ATTEMPTS:
                 # The owner may still be at work; this process takes the SCC

@@ -29,8 +29,7 @@ JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict
 TimedSpan: TypeAlias = tuple[str, float, float]
 # A file's stat as `os.stat_result` takes it: mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime.
 FileStat: TypeAlias = tuple[int, int, int, int, int, int, int, float, float, float]
-# The task id a head-start worker's results carry (see head_start.py): it
-# checks the builtins cycle before it knows the coordinator's SCC ids.
+# The task id of a head start's results (head_start.py): the worker knows no SCC ids yet.
 HEAD_START_SCC = -1
 
 
@@ -308,12 +307,8 @@ class Bodies(Message):
 
 @dataclass
 class HeadStart(Message):
-    """Worker -> coordinator: the builtins cycle it is checking ahead, or why it does not.
-
-    `modules` describes, per module, what the check depends on (see
-    head_start.py); empty when the worker declined, `declined` saying why.
-    Its results then come as an ordinary task's, under `HEAD_START_SCC`.
-    """
+    """Worker -> coordinator: the builtins cycle it checks ahead (per module, `head_start.describe`), or
+    why not (`modules` empty); its results then come as a task's, under `HEAD_START_SCC`."""
 
     KIND: ClassVar[int] = 11
     modules: list[dict[str, JsonValue]]
