@@ -324,15 +324,14 @@ def start_pool_early(options: Options, parallelism: Parallelism | None) -> Worke
 def head_start_allowed(options: Options) -> bool:
     """Whether a worker may check the builtins cycle before the graph is loaded (head_start.py).
 
-    Only for a plain check that reads and writes the cache: reports and
-    fine-grained dependencies are gathered per task from the coordinator's
-    graph, and a fine-grained cache decides how the graph loads (the load
-    reads no meta during a head start).
+    Only for a plain check that reads and writes the cache (reports read
+    none): fine-grained dependencies are gathered per task from the
+    coordinator's graph, and a fine-grained cache decides how the graph
+    loads (the load reads no meta during a head start).
     """
     return (
         head_start_enabled()
         and reads_cache(options)
-        and not options.report_dirs
         and not options.cache_fine_grained
         and not options.use_fine_grained_cache
     )
