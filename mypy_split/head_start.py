@@ -31,7 +31,6 @@ with no dependency outside it and none of its modules among the sources.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import TYPE_CHECKING, TypeAlias
 
 from mypy.build import BuildManager, Graph, State
@@ -127,9 +126,7 @@ def on_report(coordinator: Coordinator, worker: WorkerHandle, message: HeadStart
     coordinator.scheduler.take(scc_id)
     coordinator.affinity.assign(scc_id, worker.index)
     coordinator.head_start_scc[worker.index] = scc_id
-    worker.task = scc_id
-    coordinator.task_sent_at[worker.index] = coordinator.task_began[worker.index] = time.monotonic()
-    coordinator.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
+    coordinator.begin_task(worker, scc_id, message.one_piece)
 
 
 def renamed_result(coordinator: Coordinator, worker: WorkerHandle, message: HeadStartResult) -> HeadStartResult | None:

@@ -293,12 +293,16 @@ class Coordinator:
 
     def send_task(self, pool: WorkerPool, worker: WorkerHandle, scc_id: int) -> None:
         message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
-        worker.task = scc_id
-        self.task_sent_at[worker.index] = self.task_began[worker.index] = time.monotonic()
-        self.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
+        self.begin_task(worker, scc_id, message.one_piece)
         if not message.one_piece:
             shared_tasks.maybe_share(self, scc_id, worker, message)
         pool.send(worker, message)
+
+    def begin_task(self, worker: WorkerHandle, scc_id: int, one_piece: bool) -> None:
+        """The worker's task is this SCC from now on (sent, or adopted from a head start)."""
+        worker.task = scc_id
+        self.task_sent_at[worker.index] = self.task_began[worker.index] = time.monotonic()
+        self.tasks.start(scc_id, "whole" if one_piece else "interface", worker.index)
 
     def ensure_pool(self) -> WorkerPool:
         from mypy_split import task_messages

@@ -54,9 +54,7 @@ def check_ahead(session: WorkerSession, send: Send, receive: Receive) -> bool:
     one_piece = phases.needs_one_piece(scc, graph)
     send(HeadStart(faults.head_start_report([describe(graph[m]) for m in module_ids]), one_piece))
     session.graph.update(graph)
-    manager.errors.only_once_messages.clear()
-    manager.fg_deps.clear()
-    faults.task_started(scc.mod_ids)
+    session.begin_task(HEAD_START_SCC, scc)
     task = CheckScc(HEAD_START_SCC, one_piece, {}, module_ids, [], [])
     session.check_phases(task, scc, started, send, receive)
     return True

@@ -140,13 +140,7 @@ class WorkerSession:
         manager = self.manager
         scc = manager.scc_by_id[task.scc_id]
         started = time.perf_counter()
-        # Only-once notes are placed by the coordinator across tasks; within a
-        # task the engine's own filtering is already the sequential one.
-        manager.errors.only_once_messages.clear()
-        manager.fg_deps.clear()
-        faults.task_started(scc.mod_ids)
-        if self.reports is not None:
-            self.reports.begin_task(task.scc_id)
+        self.begin_task(task.scc_id, scc)
         with engine.objects_kept(manager.options):
             if task.recheck:
                 with self.span("recheck dependencies"):
@@ -160,6 +154,16 @@ class WorkerSession:
                 # here, its cost shows apart from the checking.
                 mypy.build.maybe_load_deps(self.graph, scc, manager)
         self.check_phases(task, scc, started, send, receive)
+
+    def begin_task(self, scc_id: int, scc: SCC) -> None:
+        """Per-task state reset before an SCC is checked here."""
+        # Only-once notes are placed by the coordinator across tasks; within a
+        # task the engine's own filtering is already the sequential one.
+        self.manager.errors.only_once_messages.clear()
+        self.manager.fg_deps.clear()
+        faults.task_started(scc.mod_ids)
+        if self.reports is not None:
+            self.reports.begin_task(scc_id)
 
     def check_phases(self, task: CheckScc, scc: SCC, started: float, send: Send, receive: Receive) -> None:
         """Both phases of an SCC whose trees are built and dependencies loaded; results sent."""
