@@ -105,7 +105,7 @@ class Coordinator:
         # Per module checked on a worker, the hash of the source it checked.
         self.source_hashes: dict[str, str] = {}
         self.printer = ResultPrinter(self.graph, manager, self.show, self.source_hashes)
-        self.sharing = sharing.SharingDesk(sharing.share_min_seconds())
+        self.sharing = sharing.SharingDesk(sharing.share_min_seconds(), sharing.forked_sharing())
         # When each worker was last sent a task, and when each SCC's interface
         # was reported: only tasks sent after that may depend on the SCC.
         self.task_sent_at: dict[int, float] = {}
@@ -177,7 +177,7 @@ class Coordinator:
             if self.sharing.shared and self.pool is not None:
                 # Nothing waits: idle workers may join a shared SCC's bodies.
                 for worker in self.pool.live_workers:
-                    if worker.task is None:
+                    if worker.task is None and worker.parked_for is None:
                         shared_tasks.join_as_helper(self, self.pool, worker)
             return
         if self.pool is None and not self.stale_work.workers_pay():
@@ -186,7 +186,7 @@ class Coordinator:
             return
         pool = self.ensure_pool()
         for worker in pool.live_workers:
-            if worker.task is not None:
+            if worker.task is not None or worker.parked_for is not None:
                 continue
             scc_id = self.pick_task(worker.index)
             if scc_id is None:
@@ -283,7 +283,7 @@ class Coordinator:
         if idle.index in allowed:
             return idle
         for worker in pool.live_workers:
-            if worker.index in allowed and worker.task is None:
+            if worker.index in allowed and worker.task is None and worker.parked_for is None:
                 return worker
         if allowed:
             self.scheduler.task_lost(scc_id)
@@ -390,11 +390,13 @@ class Coordinator:
                 self.tasks.start(message.scc_id, "implementation", worker.index)
         elif isinstance(message, ImplementationDone):
             self.observer.worker_spans(worker.index, message.scc_id, message.spans)
+            shared_tasks.unpark(self, worker, message.scc_id, message.forked_spans)
             self.next_task_on(worker)
             if helped is None:
                 self.tasks.end(message.scc_id, True)
             self.on_implementation(worker, message, helper=helped is not None)
         elif isinstance(message, TaskFailed):
+            shared_tasks.unpark(self, worker, message.scc_id, [])
             worker.task = None
             self.requeue_sent_ahead(worker)
             if helped is None:
@@ -460,6 +462,8 @@ class Coordinator:
         self.affinity.forget(worker.index)
         self.requeue_sent_ahead(worker)
         scc_id = worker.task
+        if scc_id is not None:
+            shared_tasks.unpark(self, worker, scc_id, [])
         worker.task = None
         helped = self.sharing.task_over(worker.index)
         if scc_id is None or scc_id in self.results or scc_id in self.local:

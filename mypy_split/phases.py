@@ -269,6 +269,14 @@ def check_implementation(
     return shown
 
 
+def check_implementation_unwritten(module_id: str, graph: Graph, manager: BuildManager) -> None:
+    """Check one module's remaining bodies and write nothing (in a forked child, build_worker/forked.py).
+
+    Its errors stay in the engine's error map; the caller reads them there.
+    """
+    mypy.build.process_stale_scc_implementation(graph, [module_id], manager, [None])
+
+
 def release_unchecked_bodies(module_ids: list[str], graph: Graph, manager: BuildManager) -> None:
     """Free, for modules whose bodies another process checked, what checking them would have freed.
 

@@ -52,6 +52,8 @@ class WorkerHandle:
     task: int | None = None
     # A task sent ahead, which the worker starts when `task` is done.
     next_task: int | None = None
+    # Kept idle while a child forked by this worker (its index) uses the CPU (shared_tasks.py).
+    parked_for: int | None = None
     # When the process was started (time.monotonic()), for the trace.
     started: float = field(default_factory=time.monotonic)
 

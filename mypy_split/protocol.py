@@ -12,29 +12,34 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
+
+from mypy_split.header_values import FileStat as FileStat
+from mypy_split.header_values import JsonValue as JsonValue
+from mypy_split.header_values import ProtocolError as ProtocolError
+from mypy_split.header_values import TimedSpan as TimedSpan
+from mypy_split.header_values import dict_value as _dict
+from mypy_split.header_values import file_stat as _file_stat
+from mypy_split.header_values import float_value as _float
+from mypy_split.header_values import indirect as _indirect
+from mypy_split.header_values import int_value as _int
+from mypy_split.header_values import list_value as _list
+from mypy_split.header_values import spans as _spans
+from mypy_split.header_values import spans_json as _spans_json
+from mypy_split.header_values import str_list as _strs
+from mypy_split.header_values import str_value as _str
 
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
 MAX_FRAME = 1 << 31
 
-JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]"
-# A stretch of work in a worker: (what, start, end) in `time.monotonic()` seconds,
-# one clock for every process of the machine.
-TimedSpan: TypeAlias = tuple[str, float, float]
-# A file's stat as `os.stat_result` takes it: mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime.
-FileStat: TypeAlias = tuple[int, int, int, int, int, int, int, float, float, float]
 # The task id of a head start's results (head_start.py): the worker knows no SCC ids yet.
 HEAD_START_SCC = -1
-
-
-class ProtocolError(Exception):
-    """A frame that is truncated, malformed, of unknown kind or of another version."""
 
 
 # An error as the coordinator formats it: the engine's error tuple plus whether
@@ -248,6 +253,8 @@ class ImplementationDone(Message):
     # From a helper: per module of its share, the indirect dependencies and
     # suppressed indirect dependencies its `meta_ex` must list.
     indirect: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    # From an owner that forked copies of itself for the bodies (Bodies.forks): each copy's spans.
+    forked_spans: list[list[TimedSpan]] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -266,6 +273,7 @@ class ImplementationDone(Message):
             "indirect": {
                 module: [list(deps), list(suppressed)] for module, (deps, suppressed) in self.indirect.items()
             },
+            "forked_spans": [_spans_json(spans) for spans in self.forked_spans],
         }
 
 
@@ -295,14 +303,19 @@ class TakeBodies(Message):
 
 @dataclass
 class Bodies(Message):
-    """Coordinator -> worker: check these modules' bodies next; none means the task is done."""
+    """Coordinator -> worker: check these modules' bodies next; none means the task is done.
+
+    With `forks`, the owner checks them together with that many forked copies
+    of itself (build_worker/forked.py), on the CPUs of workers kept idle meanwhile.
+    """
 
     KIND: ClassVar[int] = 10
     scc_id: int
     module_ids: list[str]
+    forks: int = 0
 
     def header(self) -> dict[str, JsonValue]:
-        return {"scc_id": self.scc_id, "module_ids": list(self.module_ids)}
+        return {"scc_id": self.scc_id, "module_ids": list(self.module_ids), "forks": self.forks}
 
 
 @dataclass
@@ -431,11 +444,12 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             spans=_spans(h["spans"]),
             reports=None if reports is None else _task_reports(reports),
             indirect={module: _indirect(value) for module, value in _dict(h["indirect"]).items()},
+            forked_spans=[_spans(spans) for spans in _list(h["forked_spans"])],
         )
     if cls is TakeBodies:
         return TakeBodies(scc_id=_int(h["scc_id"]))
     if cls is Bodies:
-        return Bodies(scc_id=_int(h["scc_id"]), module_ids=_strs(h["module_ids"]))
+        return Bodies(scc_id=_int(h["scc_id"]), module_ids=_strs(h["module_ids"]), forks=_int(h["forks"]))
     if cls is HeadStart:
         return HeadStart(
             modules=[_dict(item) for item in _list(h["modules"])], one_piece=bool(h["one_piece"]),
@@ -444,13 +458,6 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))
     return Shutdown()
-
-
-def _indirect(value: JsonValue) -> tuple[list[str], list[str]]:
-    fields = _list(value)
-    if len(fields) != 2:
-        raise ProtocolError(f"indirect dependencies need 2 lists, got {value!r}")
-    return _strs(fields[0]), _strs(fields[1])
 
 
 def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
@@ -480,67 +487,11 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
     )
 
 
-def _file_stat(value: JsonValue) -> FileStat:
-    fields = _list(value)
-    if len(fields) != 10:
-        raise ProtocolError(f"a file stat needs 10 fields, got {value!r}")
-    mode, ino, dev, nlink, uid, gid, size = (_int(field) for field in fields[:7])
-    return (mode, ino, dev, nlink, uid, gid, size, _float(fields[7]), _float(fields[8]), _float(fields[9]))
-
-
-def _spans_json(spans: list[TimedSpan]) -> JsonValue:
-    return [[name, start, end] for name, start, end in spans]
-
-
-def _spans(value: JsonValue) -> list[TimedSpan]:
-    spans = []
-    for item in _list(value):
-        fields = _list(item)
-        if len(fields) != 3:
-            raise ProtocolError(f"a span needs 3 fields, got {item!r}")
-        spans.append((_str(fields[0]), _float(fields[1]), _float(fields[2])))
-    return spans
-
-
 def _task_reports(value: JsonValue) -> TaskReports:
     # Imported only by runs with report options.
     from mypy_split.report_records import TaskReports
 
     return TaskReports.from_json(value)
-
-
-def _int(value: JsonValue) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(f"expected an integer, got {value!r}")
-    return value
-
-
-def _float(value: JsonValue) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProtocolError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _str(value: JsonValue) -> str:
-    if not isinstance(value, str):
-        raise ProtocolError(f"expected a string, got {value!r}")
-    return value
-
-
-def _list(value: JsonValue) -> list[JsonValue]:
-    if not isinstance(value, list):
-        raise ProtocolError(f"expected a list, got {value!r}")
-    return value
-
-
-def _dict(value: JsonValue) -> dict[str, JsonValue]:
-    if not isinstance(value, dict):
-        raise ProtocolError(f"expected an object, got {value!r}")
-    return value
-
-
-def _strs(value: JsonValue) -> list[str]:
-    return [_str(item) for item in _list(value)]
 
 
 def write_message(stream: BinaryIO, message: Message) -> None:

@@ -18,7 +18,7 @@ from mypy_split import phases, sharing
 if TYPE_CHECKING:
     from mypy_split.parallel import Coordinator
     from mypy_split.pool import WorkerHandle, WorkerPool
-    from mypy_split.protocol import CheckScc
+    from mypy_split.protocol import CheckScc, TimedSpan
 
 
 def maybe_share(coordinator: Coordinator, scc_id: int, owner: WorkerHandle, message: CheckScc) -> None:
@@ -59,12 +59,55 @@ def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHan
     pool.send(worker, message)
 
 def hand_bodies(coordinator: Coordinator, worker: WorkerHandle, scc_id: int) -> None:
-    """The next chunk of bodies for a participant that asked (TakeBodies)."""
+    """The next chunk of bodies for a participant that asked (TakeBodies).
+
+    With forked sharing, idle workers are parked instead when the owner asks:
+    it then takes every body left and checks them with as many forked copies
+    of itself (build_worker/forked.py), which repeat no interface.
+    """
     from mypy_split.protocol import Bodies
 
-    # None for an SCC taken back from sharing: the task just ends.
-    chunk = [] if scc_id in coordinator.local else coordinator.sharing.chunk(worker.index, scc_id, coordinator.scheduler.top_priority())
-    coordinator.ensure_pool().send(worker, Bodies(scc_id, chunk))
+    if scc_id in coordinator.local:
+        # Taken back from sharing: the task just ends.
+        coordinator.ensure_pool().send(worker, Bodies(scc_id, []))
+        return
+    forks = park_for_forks(coordinator, worker, scc_id)
+    if forks:
+        chunk = coordinator.sharing.shared[scc_id].hand_all(worker.index)
+    else:
+        chunk = coordinator.sharing.chunk(worker.index, scc_id, coordinator.scheduler.top_priority())
+    coordinator.ensure_pool().send(worker, Bodies(scc_id, chunk, forks))
+
+
+def park_for_forks(coordinator: Coordinator, owner: WorkerHandle, scc_id: int) -> int:
+    """How many children the owner forks now (0: none); that many idle workers wait meanwhile."""
+    shared = coordinator.sharing.shared.get(scc_id)
+    pool = coordinator.pool
+    if shared is None or pool is None or coordinator.scheduler.has_queued():
+        return 0
+    idle = [
+        worker
+        for worker in pool.live_workers
+        if worker is not owner and worker.task is None and worker.next_task is None and worker.parked_for is None
+    ]
+    forks = shared.forks_for(owner.index, len(idle), coordinator.sharing.share_min)
+    for worker in idle[:forks]:
+        worker.parked_for = owner.index
+    if forks:
+        coordinator.manager.log(f"Worker {owner.index} checks the bodies of SCC {scc_id} with {forks} forked copies")
+    return forks
+
+
+def unpark(coordinator: Coordinator, owner: WorkerHandle, scc_id: int, forked_spans: list[list[TimedSpan]]) -> None:
+    """The owner's task is over: the workers parked for its children are free; each child's spans go on one's row."""
+    pool = coordinator.pool
+    if pool is None:
+        return
+    parked = [worker for worker in pool.workers if worker.parked_for == owner.index]
+    for worker, spans in zip(parked, forked_spans):
+        coordinator.observer.worker_spans(worker.index, scc_id, spans)
+    for worker in parked:
+        worker.parked_for = None
 
 def maybe_finish_shared(coordinator: Coordinator, scc_id: int) -> None:
     """The shared SCC's result, once the owner's commit and every body are in; or take-over if it stalled."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 
 from mypy.build import BuildManager, Graph
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 # idle worker is shared.
 SHARE_MIN_SECONDS = 0.25
 SHARE_MIN_VARIABLE = "MYPY_SPLIT_SHARE_MIN"
+# "1" turns forked sharing on (build_worker/forked.py).  It is off by
+# default: it saves the helpers' repeated interface (CPU, and a copy of the
+# cycle in memory), but on the 2-CPU virtual machine we measure on, the
+# copy-on-write faults of two processes cost more wall time than it saves.
+FORKED_SHARING_VARIABLE = "MYPY_SPLIT_FORKED_SHARING"
 # Bodies handed out at a time: enough to make a round trip negligible.
 CHUNK_SECONDS = 0.02
 
@@ -44,6 +50,16 @@ def share_min_seconds() -> float:
         return float(os.environ.get(SHARE_MIN_VARIABLE, SHARE_MIN_SECONDS))
     except ValueError:
         return SHARE_MIN_SECONDS
+
+
+def forked_sharing() -> bool:
+    """Whether an owner may fork copies of itself to share its bodies (build_worker/forked.py).
+
+    Asked for only; Linux only: a forked child needs the kernel to end it
+    with its parent, and macOS does not support forking a process that has
+    used system libraries.
+    """
+    return sys.platform == "linux" and os.environ.get(FORKED_SHARING_VARIABLE) == "1"
 
 
 def worth_sharing(implementation_costs: Mapping[str, float], share_min: float) -> bool:
@@ -75,6 +91,7 @@ class SharedScc:
         interface_cost: float,
         pending: list[str],
         started: float = 0.0,
+        forkable: bool = False,
     ) -> None:
         self.scc_id = scc_id
         self.owner = owner
@@ -92,14 +109,22 @@ class SharedScc:
         self.finished: set[int] = set()
         # Participants that were handed no bodies, which ends their task.
         self.stopped: set[int] = set()
+        # The owner may fork copies of itself for the bodies, once it asks for them.
+        self.forkable = forkable
 
     @classmethod
     def start(
-        cls, scc_id: int, owner: int, costs: dict[str, float], interface_cost: float, started: float = 0.0
+        cls,
+        scc_id: int,
+        owner: int,
+        costs: dict[str, float],
+        interface_cost: float,
+        started: float = 0.0,
+        forkable: bool = False,
     ) -> SharedScc:
         order = {module_id: index for index, module_id in enumerate(costs)}
         pending = sorted(costs, key=lambda m: (-costs[m], order[m]))
-        return cls(scc_id, owner, costs, interface_cost, pending, started)
+        return cls(scc_id, owner, costs, interface_cost, pending, started, forkable)
 
     def left(self) -> float:
         """Expected seconds of the bodies not handed out yet."""
@@ -119,12 +144,34 @@ class SharedScc:
         """
         if worker == self.owner or worker in self.helpers or not self.pending:
             return False
+        if self.forkable:
+            # Idle workers lend the owner their CPUs instead, at its next ask for bodies.
+            return False
         if share_min <= 0:
             return True
         drained = min(self.interface_cost, max(0.0, running_for))
         left = self.left() - drained
         active = 1 + len(self.helpers - self.finished)
         return left / (active + 1) >= share_min and left / active > others_path
+
+    def forks_for(self, worker: int, idle: int, share_min: float) -> int:
+        """How many copies of the owner, asking for bodies now, share those left (0: none).
+
+        Each idle worker lends one child its CPU while every share stays worth
+        `share_min`; with sharing forced (0) every module may have its own.
+        """
+        if not self.forkable or worker != self.owner or idle <= 0:
+            return 0
+        most = len(self.pending) - 1
+        if share_min > 0:
+            most = min(most, int(self.left() / share_min) - 1)
+        return max(0, min(idle, most))
+
+    def hand_all(self, worker: int) -> list[str]:
+        """Every body not handed out yet, to one participant."""
+        chunk, self.pending = self.pending, []
+        self.handed.setdefault(worker, []).extend(chunk)
+        return chunk
 
     def join(self, worker: int) -> None:
         self.helpers.add(worker)
@@ -200,8 +247,10 @@ class SharingDesk:
     It decides; the coordinator builds and sends the messages.
     """
 
-    def __init__(self, share_min: float) -> None:
+    def __init__(self, share_min: float, forking: bool = False) -> None:
         self.share_min = share_min
+        # Owners may fork copies of themselves for the bodies (build_worker/forked.py).
+        self.forking = forking
         self.shared: dict[int, SharedScc] = {}
         # Helper tasks in flight: worker index -> SCC.
         self.helping: dict[int, int] = {}
@@ -212,7 +261,7 @@ class SharingDesk:
         """Share the SCC whose task `owner` starts now, if its bodies are worth it; True if shared."""
         if scc_id in self.tainted or not worth_sharing(bodies, self.share_min):
             return False
-        self.shared[scc_id] = SharedScc.start(scc_id, owner, bodies, interface, now)
+        self.shared[scc_id] = SharedScc.start(scc_id, owner, bodies, interface, now, self.forking)
         return True
 
     def helper_task(

@@ -1,6 +1,6 @@
 """Fault injection for tests: stop or crash a worker at a chosen point.
 
-Inert unless the test sets one of these variables (each names a module):
+Inert unless the test sets one of these variables (most name a module):
 
 - `MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES`: after the interface result of the
   SCC holding that module is sent, the worker stops itself (SIGSTOP), so the
@@ -9,6 +9,8 @@ Inert unless the test sets one of these variables (each names a module):
   `MYPY_SPLIT_TEST_MARKERS` records it), so the retry can finish.
 - `MYPY_SPLIT_TEST_CRASH_ON`: every worker that starts the SCC holding that
   module dies of SIGKILL at once.
+- `MYPY_SPLIT_TEST_CRASH_FORKED` (any value): every child a worker forks to
+  share bodies (forked.py) dies of SIGKILL before its first module.
 - `MYPY_SPLIT_TEST_HEAD_START_DIFFERS`: a worker checking the builtins cycle
   ahead (head_start.py) describes that module with another source hash, so
   that the coordinator must refuse its work.
@@ -28,10 +30,16 @@ STOP_BETWEEN_PHASES = "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES"
 CRASH_ON = "MYPY_SPLIT_TEST_CRASH_ON"
 MARKERS = "MYPY_SPLIT_TEST_MARKERS"
 HEAD_START_DIFFERS = "MYPY_SPLIT_TEST_HEAD_START_DIFFERS"
+CRASH_FORKED = "MYPY_SPLIT_TEST_CRASH_FORKED"
 
 
 def task_started(module_ids: Set[str]) -> None:
     if os.environ.get(CRASH_ON) in module_ids:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def forked_child_started() -> None:
+    if os.environ.get(CRASH_FORKED):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

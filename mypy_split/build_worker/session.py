@@ -23,7 +23,7 @@ from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, phases, raw_trees
 from mypy_split.affinity import kept_in_memory_from
-from mypy_split.build_worker import faults
+from mypy_split.build_worker import faults, forked
 from mypy_split.build_worker.recheck import recheck_in_memory
 from mypy_split.protocol import (
     Bodies,
@@ -66,6 +66,8 @@ class WorkerSession:
         # Measured work not yet reported; it travels with the next result.
         self.spans: list[TimedSpan] = []
         self.kept_in_memory_from = kept_in_memory_from()
+        # The coordinator's pipes: a forked child must not hold them open.
+        self.channel_fds: tuple[int, ...] = ()
 
     @contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -201,52 +203,81 @@ class WorkerSession:
                 )
             faults.between_phases(scc.mod_ids)
             started = time.perf_counter()
+            children: list[ImplementationDone] = []
             if task.shared:
-                module_ids = self.check_handed_bodies(task.scc_id, result, send, receive)
+                module_ids, children = self.check_handed_bodies(task.scc_id, result, replayed_once, send, receive)
             else:
                 module_ids = list(result.module_ids)
                 with self.span("implementation"):
                     phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)
-        tuples = phases.shown_error_tuples(module_ids, self.graph, manager)
-        only_once = manager.errors.only_once_messages - replayed_once
-        records = {
+        records = self.error_records(module_ids, replayed_once)
+        for child in children:
+            records.update(child.errors)
+        send(
+            ImplementationDone(
+                task.scc_id,
+                records,
+                sorted(manager.missing_stub_packages),
+                time.perf_counter() - started + sum(child.seconds for child in children),
+                fine_grained_deps=self.take_fine_grained_deps(),
+                spans=self.take_spans(),
+                reports=None if self.reports is None else self.reports.end_task(),
+                indirect=self.indirect_of(module_ids) if task.helper else {},
+                forked_spans=[child.spans for child in children],
+            )
+        )
+
+    def error_records(self, module_ids: list[str], replayed_once: set[str]) -> dict[str, list[ErrorRecord]]:
+        """Each module's shown errors; notes the engine shows once are marked, unless replayed before the task."""
+        tuples = phases.shown_error_tuples(module_ids, self.graph, self.manager)
+        only_once = self.manager.errors.only_once_messages - replayed_once
+        return {
             module_id: [
                 ErrorRecord(*error, only_once=error[5] == "note" and error[6] in only_once)
                 for error in errors
             ]
             for module_id, errors in tuples.items()
         }
-        send(
-            ImplementationDone(
-                task.scc_id,
-                records,
-                sorted(manager.missing_stub_packages),
-                time.perf_counter() - started,
-                fine_grained_deps=self.take_fine_grained_deps(),
-                spans=self.take_spans(),
-                reports=None if self.reports is None else self.reports.end_task(),
-                indirect=(
-                    {m: phases.indirect_dependencies(self.graph[m]) for m in module_ids}
-                    if task.helper
-                    else {}
-                ),
-            )
-        )
+
+    def indirect_of(self, module_ids: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+        return {module_id: phases.indirect_dependencies(self.graph[module_id]) for module_id in module_ids}
 
     def check_handed_bodies(
-        self, scc_id: int, result: phases.InterfaceResult, send: Send, receive: Receive
-    ) -> list[str]:
-        """Check the bodies the coordinator hands out, until it has none left; the modules, in check order.
+        self, scc_id: int, result: phases.InterfaceResult, replayed_once: set[str], send: Send, receive: Receive
+    ) -> tuple[list[str], list[ImplementationDone]]:
+        """Check the bodies the coordinator hands out, until it has none left.
 
-        Modules come in any order and are shared with other processes, so each
-        starts from the only-once notes the interface phase left: every module
-        shows its own, and the coordinator keeps the first in mypy's order.
+        Returns the modules checked here, in check order, and the results of
+        forked children that checked others (`forked.py`; their `meta_ex`
+        files are written here).  Modules come in any order and are shared
+        with other processes, so each starts from the only-once notes the
+        interface phase left: every module shows its own, and the coordinator
+        keeps the first in mypy's order.
         """
         errors = self.manager.errors
         after_interface = set(errors.only_once_messages)
         emitted: set[str] = set()
         meta_files = dict(zip(result.module_ids, result.meta_files))
-        checked: set[str] = set()
+
+        def check(module_id: str, writes: bool) -> None:
+            errors.only_once_messages.clear()
+            errors.only_once_messages.update(after_interface)
+            if writes:
+                phases.check_implementation([module_id], [meta_files[module_id]], self.graph, self.manager)
+            else:
+                phases.check_implementation_unwritten(module_id, self.graph, self.manager)
+            emitted.update(errors.only_once_messages)
+
+        def child_result(checked: list[str], began: float) -> ImplementationDone:
+            errors.only_once_messages.update(emitted)
+            return ImplementationDone(
+                scc_id, self.error_records(checked, replayed_once), sorted(self.manager.missing_stub_packages),
+                time.monotonic() - began, spans=[("implementation", began, time.monotonic())],
+                indirect=self.indirect_of(checked),
+            )
+
+        checked: list[str] = []
+        children: list[ImplementationDone] = []
         while True:
             send(TakeBodies(scc_id))
             reply = receive()
@@ -255,16 +286,26 @@ class WorkerSession:
             if not reply.module_ids:
                 break
             with self.span("implementation"):
-                for module_id in reply.module_ids:
-                    errors.only_once_messages.clear()
-                    errors.only_once_messages.update(after_interface)
-                    phases.check_implementation([module_id], [meta_files[module_id]], self.graph, self.manager)
-                    emitted.update(errors.only_once_messages)
-            checked.update(reply.module_ids)
+                share = forked.share_by_forking(
+                    reply.module_ids, reply.forks, lambda m: check(m, True), lambda m: check(m, False),
+                    child_result, self.channel_fds,
+                )
+            checked.extend(share.checked_here)
+            children.extend(share.children)
         errors.only_once_messages.update(emitted)
-        unchecked = [module_id for module_id in result.module_ids if module_id not in checked]
-        phases.release_unchecked_bodies(unchecked, self.graph, self.manager)
-        return [module_id for module_id in result.module_ids if module_id in checked]
+        for child in children:
+            self.adopt_child_result(child)
+        phases.release_unchecked_bodies([m for m in result.module_ids if m not in checked], self.graph, self.manager)
+        return [module_id for module_id in result.module_ids if module_id in checked], children
+
+    def adopt_child_result(self, child: ImplementationDone) -> None:
+        """Write the `meta_ex` files of the modules a forked child checked, as it found them."""
+        manager = self.manager
+        for module_id, indirect in child.indirect.items():
+            tuples = [record.engine_tuple() for record in child.errors.get(module_id, [])]
+            phases.write_meta_ex(module_id, indirect, tuples, None, self.graph, manager)
+        manager.missing_stub_packages.update(child.missing_stub_packages)
+        manager.commit()
 
     def sensitive(self, module_ids: list[str]) -> list[str]:
         """The modules importers must not load from the cache, in this mode (`affinity.py`)."""

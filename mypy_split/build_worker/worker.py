@@ -75,6 +75,7 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
     except CompileError as error:
         send(Ready(PROTOCOL_VERSION, os.getpid(), list(error.messages) or ["cannot start"]))
         return
+    session.channel_fds = (incoming.fileno(), outgoing.fileno())
     send(Ready(PROTOCOL_VERSION, os.getpid()))
 
     def receive() -> Message | None:

@@ -63,9 +63,14 @@ SAMPLES: list[Message] = [
     TakeBodies(scc_id=8),
     Bodies(scc_id=8, module_ids=["c", "d"]),
     Bodies(scc_id=8, module_ids=[]),
+    Bodies(scc_id=8, module_ids=["b", "c", "d"], forks=2),
     ImplementationDone(
         scc_id=8, errors={}, missing_stub_packages=[], seconds=0.1,
         indirect={"c": (["a", "b"], ["gone"]), "d": ([], [])},
+    ),
+    ImplementationDone(
+        scc_id=8, errors={}, missing_stub_packages=[], seconds=0.1,
+        forked_spans=[[("implementation", 1.5, 2.0)], []],
     ),
     CheckScc(
         scc_id=9,
