@@ -564,7 +564,10 @@ class Coordinator:
                     # They start up while this process checks the bodies.
                     self.start_pool()
 
-        for module_errors in check_as_worker(scc, self.graph, self.manager, self.tasks, interface_checked):
+        checked = check_as_worker(
+            scc, self.graph, self.manager, self.tasks, interface_checked, after_workers=self.pool is not None
+        )
+        for module_errors in checked:
             self.show(module_errors)
         self.costs.record(scc.mod_ids, self.graph, time.perf_counter() - started, 0.0)
         self.printer.after_checking_here()
