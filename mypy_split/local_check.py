@@ -14,11 +14,12 @@ trees are built first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mypy.build import SCC, BuildManager, Graph
 
 from mypy_split import phases, raw_trees
+from mypy_split.build_worker.recheck import check_without_writing, nothing_reported
 from mypy_split.observe import RunningTasks
 
 
@@ -29,16 +30,24 @@ def check_as_worker(
     tasks: RunningTasks,
     interface_checked: Callable[[list[str]], None],
     after_workers: bool = True,
+    recheck: Sequence[SCC] = (),
 ) -> list[phases.ModuleErrors]:
     """Both phases of the SCC (or its one piece); the errors to show, in mypy's order.
 
     `interface_checked` gets the SCC's modules in check order as soon as
     their interface is committed (the whole SCC, for one piece).
     `after_workers`: whether workers may have written cache entries since
-    the graph was loaded.
+    the graph was loaded.  `recheck`: dependencies checked by workers that
+    the SCC must see in memory (`affinity.py`), checked again here first.
     """
     manager.parallel_worker = after_workers
     try:
+        for needed in recheck:
+            states = [graph[module_id] for module_id in sorted(needed.mod_ids)]
+            raw_trees.build_trees_here(states, manager)
+            with nothing_reported(states, manager):
+                from_cache = {state.id for state in states if state.meta is not None}
+                check_without_writing(needed, states, graph, manager, from_cache)
         # Also when a worker built them before it was lost: this process has imports only.
         raw_trees.build_trees_here([graph[module_id] for module_id in sorted(scc.mod_ids)], manager)
         if phases.needs_one_piece(scc, graph):

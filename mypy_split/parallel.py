@@ -553,6 +553,11 @@ class Coordinator:
         started = time.perf_counter()
         scc = self.plan.scc(scc_id)
         old_hashes = {module_id: self.graph[module_id].interface_hash for module_id in scc.mod_ids}
+        recheck = self.affinity.missing(scc_id, LOCAL)
+        self.affinity.assign(scc_id, LOCAL, recheck)
+        if recheck:
+            modules = " ".join(m for dep in recheck for m in sorted(self.plan.scc(dep).mod_ids))
+            self.manager.log(f"This process checks in memory again, before SCC {scc_id}: {modules}")
 
         def interface_checked(module_ids: list[str]) -> None:
             self.note_sensitive(scc_id, module_ids)
@@ -565,7 +570,8 @@ class Coordinator:
                     self.start_pool()
 
         checked = check_as_worker(
-            scc, self.graph, self.manager, self.tasks, interface_checked, after_workers=self.pool is not None
+            scc, self.graph, self.manager, self.tasks, interface_checked, after_workers=self.pool is not None,
+            recheck=[self.plan.scc(dep) for dep in recheck],
         )
         for module_errors in checked:
             self.show(module_errors)

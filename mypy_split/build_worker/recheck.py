@@ -1,19 +1,24 @@
-"""Check dependencies again in this worker, in memory only, before a task needs them.
+"""Check dependencies again in this process, in memory only, before a task needs them.
+
+A worker does so before a task; the coordinator before a task it took over
+(`local_check.py`).
 
 A task's answer can depend on whether a dependency was checked in the same
 process (see `mypy_split/sensitive.py`).  When such a dependency was checked
-by another process, this worker checks it again: both phases, exactly as its
+by another process, this process checks it again: both phases, exactly as its
 own task did, but with its cache writes switched off and everything it
 reports discarded (its errors, only-once notes, report entries and
 fine-grained dependencies belong to the task that checked it first).
 
-The coordinator only asks for SCCs this worker has never loaded, so no module
+The coordinator only asks for SCCs this process has never loaded, so no module
 here refers to an earlier copy of them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import mypy.build
 from mypy.build import SCC, BuildManager, Graph, State
@@ -27,30 +32,50 @@ def recheck_in_memory(task: CheckScc, graph: Graph, manager: BuildManager, from_
     if not task.recheck:
         return
     suppressed = dict(zip(task.recheck_modules, task.recheck_opts))
+    for scc_id in task.recheck:
+        scc = manager.scc_by_id[scc_id]
+        states = [graph[module_id] for module_id in sorted(scc.mod_ids)]
+        for state in states:
+            state.options = state.options.clone_for_module(state.id)
+            state.known_suppressed_deps_opts = suppressed.get(state.id, b"")
+        with nothing_reported(states, manager):
+            check_without_writing(scc, states, graph, manager, from_cache & scc.mod_ids)
+        for state in states:
+            # With writes off the engine kept the hash it read from the
+            # graph; the task's own cache entry records the new one.
+            expected = task.expected_hashes.get(state.id)
+            if expected is not None:
+                state.interface_hash = bytes.fromhex(expected)
+
+
+@contextmanager
+def nothing_reported(states: list[State], manager: BuildManager) -> Iterator[None]:
+    """What checking these modules again reports is discarded.
+
+    Their errors, only-once notes, report entries and fine-grained
+    dependencies belong to the task that checked them first; errors left in
+    the engine's map would also show up in a later blocker's message.
+    """
     errors = manager.errors
     only_once = set(errors.only_once_messages)
+    seen_import_error = errors.seen_import_error
+    kept_errors = {state.xpath: list(errors.error_info_map.get(state.xpath, ())) for state in states}
     reports = manager.reports
     fine_grained = {trigger: set(targets) for trigger, targets in manager.fg_deps.items()}
     # Reporters write per file as its checking finishes: none for these.
     manager.reports = None
     try:
-        for scc_id in task.recheck:
-            scc = manager.scc_by_id[scc_id]
-            states = [graph[module_id] for module_id in sorted(scc.mod_ids)]
-            for state in states:
-                state.options = state.options.clone_for_module(state.id)
-                state.known_suppressed_deps_opts = suppressed.get(state.id, b"")
-            check_without_writing(scc, states, graph, manager, from_cache & scc.mod_ids)
-            for state in states:
-                # With writes off the engine kept the hash it read from the
-                # graph; the task's own cache entry records the new one.
-                expected = task.expected_hashes.get(state.id)
-                if expected is not None:
-                    state.interface_hash = bytes.fromhex(expected)
+        yield
     finally:
         manager.reports = reports
         errors.only_once_messages.clear()
         errors.only_once_messages.update(only_once)
+        errors.seen_import_error = seen_import_error
+        for path, infos in kept_errors.items():
+            if infos:
+                errors.error_info_map[path] = infos
+            else:
+                errors.error_info_map.pop(path, None)
         manager.fg_deps.clear()
         manager.fg_deps.update(fine_grained)
 
