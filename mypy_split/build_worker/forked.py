@@ -79,7 +79,10 @@ def share_by_forking(
         for child in range(forks):
             first = module_ids[child + 1]
             closed = [*inherited_fds, *(result for _, result in children)]
-            children.append(fork_child(first, module_ids, queue_in, closed, check_in_child, child_result))
+            started = fork_child(first, module_ids, queue_in, closed, check_in_child, child_result)
+            if started is None:
+                break  # No more processes now: the owner checks what the others leave.
+            children.append(started)
         checked_here = [module_ids[0]]
         check_here(module_ids[0])
         for module_id in dealt(module_ids, queue_in):
@@ -124,12 +127,17 @@ def fork_child(
     closed: Sequence[int],
     check_in_child: Callable[[str], None],
     child_result: Callable[[list[str], float], ImplementationDone],
-) -> tuple[int, int]:
-    """Start one child; its pid and the read end of its result pipe."""
+) -> tuple[int, int] | None:
+    """Start one child; its pid and the read end of its result pipe (None if it cannot start)."""
     result_in, result_out = os.pipe()
     parent = os.getpid()
     sys.stderr.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(result_in)
+        os.close(result_out)
+        return None
     if pid == 0:
         code = 1
         began = time.monotonic()

@@ -69,6 +69,17 @@ def test_the_modules_of_a_child_that_dies_are_checked_by_the_owner() -> None:
     assert len(here) == len(set(here))
 
 
+def test_without_processes_to_fork_the_owner_checks_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_more_processes() -> int:
+        raise BlockingIOError("fork: Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_more_processes)
+    here: list[str] = []
+    share = share_by_forking(MODULES, 2, here.append, lambda m: None, report_of, ())
+    assert share.children == []
+    assert sorted(here) == sorted(MODULES) and len(here) == len(MODULES)
+
+
 def test_no_fork_without_enough_modules() -> None:
     assert not can_share(2, 2)
     assert not can_share(5, 0)
