@@ -16,10 +16,7 @@ cases, mypy then finds mypy-split's cache fresh and prints the same.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,7 +26,7 @@ from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.cache_memory_cases import CASES, DATACLASS, NAMEDTUPLE, Case, mypy_forms
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
-from mypy_split.test.test_sharing import wait_for_stopped_child
+from mypy_split.test.test_sharing import run_killing_between_phases
 
 # The exact mode this file is about (off by default, see README "Known limits").
 EXACT = {AFFINITY_VARIABLE: "1"}
@@ -152,28 +149,9 @@ def test_taken_over_after_a_fault_with_base_in_memory(tmp_path: Path, warm_cache
     forms = mypy_forms(tmp_path, warm_cache, case)
     cache = tmp_path / "split"
     shutil.copytree(warm_cache([]), cache)
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    env = dict(os.environ)
-    env.pop("MYPY_FORCE_COLOR", None)
-    env.update({
-        "MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb",
-        "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES": "main", "MYPY_SPLIT_TEST_MARKERS": str(markers),
-    })
-    run = subprocess.Popen(
-        [*MYPY_SPLIT, "main.py", "-n", "2", "-v"], cwd=forms.project, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        stopped = wait_for_stopped_child(run.pid, timeout=120.0)
-        assert stopped is not None, "no worker stopped between the phases of main"
-        os.kill(stopped, signal.SIGKILL)
-        stdout, stderr = run.communicate(timeout=180)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-    assert (stdout, run.returncode) == (forms.cold.stdout, forms.cold.returncode), stderr[-4000:]
+    args = ["main.py", "-n", "2", "-v"]
+    stdout, stderr, returncode = run_killing_between_phases(args, forms.project, cache, "main", tmp_path)
+    assert (stdout, returncode) == (forms.cold.stdout, forms.cold.returncode), stderr[-4000:]
     assert "checks in memory again" in stderr, stderr[-4000:]
     again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
     assert again.stdout == forms.cold.stdout, again.describe()

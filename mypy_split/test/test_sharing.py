@@ -244,29 +244,39 @@ def test_a_part_killed_between_its_phases(tmp_path: Path, warm_cache: WarmCache)
     project = write_project(tmp_path)
     expected = reference(tmp_path, project, warm_cache)
     cache = fresh_cache(warm_cache, tmp_path / "split-cache")
-    markers = tmp_path / "markers"
+    stdout, stderr, returncode = run_killing_between_phases([*FLAGS, "-n", "3"], project, cache, "ring.m3", tmp_path)
+    assert (stdout, returncode) == (expected.stdout, expected.returncode), stderr
+    assert_cache_answers(tmp_path, project, cache, expected)
+
+
+def run_killing_between_phases(
+    args: list[str], project: Path, cache: Path, module: str, scratch: Path
+) -> tuple[str, str, int]:
+    """A mypy-split run whose first worker done with the interface of `module`'s SCC is killed there.
+
+    Returns the run's stdout, stderr and exit code.
+    """
+    markers = scratch / "markers"
     markers.mkdir()
     env = dict(os.environ)
     env.pop("MYPY_FORCE_COLOR", None)
     env.update({
         "MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb",
-        "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES": "ring.m3", "MYPY_SPLIT_TEST_MARKERS": str(markers),
+        "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES": module, "MYPY_SPLIT_TEST_MARKERS": str(markers),
     })
     run = subprocess.Popen(
-        [*MYPY_SPLIT, *FLAGS, "-n", "3"], cwd=project, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [*MYPY_SPLIT, *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         stopped = wait_for_stopped_child(run.pid, timeout=120.0)
-        assert stopped is not None, "no worker stopped between the phases of the cycle"
+        assert stopped is not None, f"no worker stopped between the phases of {module}"
         os.kill(stopped, signal.SIGKILL)
         stdout, stderr = run.communicate(timeout=180)
     finally:
         if run.poll() is None:
             run.kill()
             run.communicate()
-    assert (stdout, run.returncode) == (expected.stdout, expected.returncode), stderr
-    assert_cache_answers(tmp_path, project, cache, expected)
+    return stdout, stderr, run.returncode
 
 
 def wait_for_stopped_child(parent: int, timeout: float) -> int | None:
