@@ -55,9 +55,9 @@ def share_min_seconds() -> float:
 def forked_sharing() -> bool:
     """Whether an owner may fork copies of itself to share its bodies (build_worker/forked.py).
 
-    Asked for only; Linux only: a forked child needs the kernel to end it
-    with its parent, and macOS does not support forking a process that has
-    used system libraries.
+    Only when asked for, and only on Linux: a forked child needs the kernel
+    to end it with its parent, and macOS does not support forking a process
+    that has used system libraries.
     """
     return sys.platform == "linux" and os.environ.get(FORKED_SHARING_VARIABLE) == "1"
 

@@ -35,8 +35,8 @@ from mypy_split.build_worker import faults
 from mypy_split.protocol import FrameReader, ImplementationDone, ProtocolError, encode
 
 _INDEX = struct.Struct("<I")
-# What a pipe holds without a reader (Linux's and macOS's default): the whole
-# queue is written before any process reads.
+# What a Linux pipe holds by default: the whole queue is written before any
+# process reads it.
 _QUEUE_BYTES = 65536
 _PR_SET_PDEATHSIG = 1
 
@@ -63,9 +63,10 @@ def share_by_forking(
     """Check the bodies of `module_ids` (costliest first) here and in `forks` children.
 
     `check_here` checks one module in this process, `check_in_child` in a
-    child (writing nothing); `child_result` is a child's report of the modules
-    it checked since it began (a `time.monotonic()`).  `inherited_fds` are closed in each child (the coordinator's
-    pipes: a child must not hold them open).
+    child (writing nothing); `child_result` is a child's report of the
+    modules it checked since it began (a `time.monotonic()`).
+    `inherited_fds` are closed in each child (the coordinator's pipes: a
+    child must not hold them open).
     """
     if not can_share(len(module_ids), forks):
         for module_id in module_ids:
@@ -146,7 +147,8 @@ def fork_child(
             for fd in closed:
                 os.close(fd)
             die_with(parent)
-            # Nothing inherited is garbage; collections must not touch (and copy) it.
+            # Collections must not walk the inherited heap: each page they touch
+            # is copied.  Its garbage, if any, goes with this short-lived process.
             gc.freeze()
             faults.forked_child_started()
             checked = []
