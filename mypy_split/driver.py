@@ -307,7 +307,9 @@ def start_pool_early(options: Options, parallelism: Parallelism | None) -> Worke
     opens its cache and loads plugins, they can be forked from this process
     (worker_process.py): a SQLite connection must not cross a fork.
     """
-    if parallelism is None:
+    if parallelism is None or options.dump_graph:
+        # `--dump-graph` prints the graph and checks nothing: a head start
+        # would only write the builtins cycle's entries, where mypy writes none.
         return None
     # A build that reads no cache (reports, --no-incremental) finds every SCC stale.
     if reads_cache(options) and not parallelism.cold_cache:

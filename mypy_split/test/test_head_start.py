@@ -18,7 +18,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from mypy.options import Options
 
+from mypy_split.driver import Parallelism, start_pool_early
 from mypy_split.graph import BuildPlan
 from mypy_split.head_start import describe, matching_scc, why_not_ahead
 from mypy_split.protocol import JsonValue
@@ -191,3 +193,22 @@ def test_what_a_worker_declines() -> None:
     assert why_not_ahead(ids, set(), cast(Any, graph), {"typing"}) == "typing is among the sources"
     graph["typing"] = fake_state("typing", ignore_all=False)
     assert why_not_ahead(ids, set(), cast(Any, graph), set()) == "errors in typing would be shown"
+
+
+def test_dump_graph_starts_no_worker_and_writes_what_mypy_writes(tmp_path: Path) -> None:
+    """`--dump-graph` checks nothing: no worker starts early, and no head start writes the builtins cycle.
+
+    (On a graph this small the coordinator ended the run before a head start
+    could commit anything; on a big one it could commit first.)
+    """
+    options = Options()
+    options.dump_graph = True
+    assert start_pool_early(options, Parallelism(workers=2, argv=[], cwd=str(tmp_path), cold_cache=True)) is None
+    project = PROJECT.write(tmp_path / "project")
+    args = [*PROJECT.targets, "--dump-graph"]
+    expected = run_tool(MYPY, args, project, tmp_path / "mypy-cache", {})
+    ours = run_tool(MYPY_SPLIT, [*args, "-n", "2", "-v"], project, tmp_path / "cache", {})
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
+    assert expected.stdout.startswith("["), expected.describe()
+    assert ADOPTED not in ours.stderr and REFUSED not in ours.stderr, ours.describe()
+    assert symbol_tables(tmp_path / "cache") == symbol_tables(tmp_path / "mypy-cache") == {}
