@@ -120,7 +120,7 @@ def on_report(coordinator: Coordinator, worker: WorkerHandle, message: HeadStart
             scc_id, why = None, "the builtins cycle is not waiting for a worker here"
     if scc_id is None:
         coordinator.manager.log(f"Worker {worker.index} checked the builtins cycle ahead in vain: {why}")
-        retire(worker)
+        worker.retire()
         return
     coordinator.manager.log(f"Worker {worker.index} checks the builtins cycle (SCC {scc_id}) ahead")
     coordinator.scheduler.take(scc_id)
@@ -135,12 +135,6 @@ def renamed_result(coordinator: Coordinator, worker: WorkerHandle, message: Head
     if scc_id is None:
         # It failed before its report (or after it was refused): no work of it is used.
         coordinator.head_start_worker = None
-        retire(worker)
+        worker.retire()
         return None
     return dataclasses.replace(message, scc_id=scc_id)
-
-
-def retire(worker: WorkerHandle) -> None:
-    """Stop a worker now, and wait until it can no longer write to the cache; its loss is reported later."""
-    worker.process.kill()
-    worker.process.wait()

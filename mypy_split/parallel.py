@@ -375,7 +375,7 @@ class Coordinator:
             if message.error or message.version != PROTOCOL_VERSION:
                 # Unusable worker (another protocol, or its setup failed):
                 # retire it; its tasks run elsewhere.
-                worker.process.kill()
+                worker.retire()
             return
         if isinstance(message, TakeBodies):
             shared_tasks.hand_bodies(self, worker, message.scc_id)
@@ -396,6 +396,8 @@ class Coordinator:
                 self.tasks.end(message.scc_id, True)
             self.on_implementation(worker, message, helper=helped is not None)
         elif isinstance(message, TaskFailed):
+            why = message.lines[-1] if message.lines else "no message"
+            self.manager.log(f"Worker {worker.index} failed on SCC {message.scc_id} ({why}): this process checks it")
             shared_tasks.unpark(self, worker, message.scc_id, [])
             worker.task = None
             self.requeue_sent_ahead(worker)
@@ -404,7 +406,7 @@ class Coordinator:
             self.take_over(message.scc_id)
             # After a blocker or a crash the engine's state in that process is
             # suspect (blockers stay recorded): give it no more work.
-            worker.process.kill()
+            worker.retire()
             self.affinity.forget(worker.index)
 
     def on_implementation(self, worker: WorkerHandle, message: ImplementationDone, helper: bool) -> None:

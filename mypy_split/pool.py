@@ -49,6 +49,8 @@ class WorkerHandle:
     reader: FrameReader = field(default_factory=FrameReader)
     stderr_tail: bytearray = field(default_factory=bytearray)
     alive: bool = True
+    # Stopped by the coordinator, which reaps it: no work for it while its loss is still on the way.
+    retired: bool = False
     task: int | None = None
     # A task sent ahead, which the worker starts when `task` is done.
     next_task: int | None = None
@@ -60,6 +62,17 @@ class WorkerHandle:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def retire(self) -> None:
+        """Stop this worker for good, now: once this returns it can no longer write to the cache.
+
+        The pool reads the end of its pipe later, as a loss; until then it
+        must not count as live, or it would be given tasks that are then lost
+        with it (and counted against them).
+        """
+        self.retired = True
+        self.process.kill()
+        self.process.wait()
 
 
 class WorkerPool:
@@ -121,7 +134,8 @@ class WorkerPool:
 
     @property
     def live_workers(self) -> list[WorkerHandle]:
-        return [worker for worker in self.workers if worker.alive]
+        """The workers that may be given work."""
+        return [worker for worker in self.workers if worker.alive and not worker.retired]
 
     def send(self, worker: WorkerHandle, message: Message) -> None:
         """Queue a frame; a worker that cannot take it shows up later as Lost."""

@@ -176,6 +176,7 @@ class WorkerSession:
             with self.span("whole SCC"):
                 phases.check_whole(scc, self.graph, manager)
             module_ids = phases.order_in_scc(scc, self.graph)
+            self.verify_written(module_ids, [self.graph[m].interface_hash for m in module_ids])
             hashes = {m: self.graph[m].interface_hash.hex() for m in module_ids}
             send(
                 InterfaceDone(
@@ -192,7 +193,7 @@ class WorkerSession:
             if task.helper:
                 self.helped.update(scc.mod_ids)
             else:
-                self.verify_written(result)
+                self.verify_written(list(result.module_ids), list(result.interface_hashes))
                 hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
                 send(
                     InterfaceDone(
@@ -373,23 +374,24 @@ class WorkerSession:
                 for blob in import_errors:
                     manager.errors.add_error_info(ErrorInfo.read(ReadBuffer(blob)))
 
-    def verify_written(self, result: phases.InterfaceResult) -> None:
-        """Every meta the interface phase wrote is on disk with the new interface hash.
+    def verify_written(self, module_ids: list[str], new_hashes: list[bytes]) -> None:
+        """Every module's meta is on disk with its new interface hash.
 
         Dependents in other processes will read it; a silently failed write
-        would hand them the previous version.
+        would hand them the previous version, or nothing.  The engine only
+        logs a failed write: when the data file cannot be written (or the
+        source file no longer be read) it writes no meta and returns none,
+        so each meta is looked up, never taken from what the engine returned.
         """
         if not phases.writes_cache(self.manager):
             return
-        for module_id, meta_file, new_hash in zip(
-            result.module_ids, result.meta_files, result.interface_hashes
-        ):
+        for module_id, new_hash in zip(module_ids, new_hashes):
             state = self.graph[module_id]
-            if meta_file is None or state.path is None:
+            if state.path is None:
                 continue
             found = mypy.build.find_cache_meta(module_id, state.path, self.manager, skip_validation=True)
             if found is None or found[0].interface_hash != new_hash:
-                raise CacheWriteFailed(f"the cache entry {meta_file} of {module_id} was not written")
+                raise CacheWriteFailed(f"the cache entry of {module_id} was not written")
 
     def verify_dependencies(self, scc: SCC, expected: dict[str, str]) -> None:
         """The dependencies read from the cache are the versions the coordinator knows."""
