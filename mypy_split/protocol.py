@@ -32,7 +32,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 10
+PROTOCOL_VERSION = 11
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -138,14 +138,17 @@ class GraphData(Message):
     states: list[bytes]
     missing_modules: dict[str, int]
     from_cache: list[str]
-    # [scc id, module ids, dependency scc ids], in topological order.
-    sccs: list[tuple[int, list[str], list[int]]]
+    # [scc id, module ids, dependency scc ids, hash of its transitive import
+    # structure (hex)], in topological order.  The hash goes into each
+    # module's meta, where the next run compares it to decide whether to check
+    # indirect dependencies; a state read back from State.write has none.
+    sccs: list[tuple[int, list[str], list[int], str]]
 
     def header(self) -> dict[str, JsonValue]:
         return {
             "missing_modules": dict(self.missing_modules),
             "from_cache": list(self.from_cache),
-            "sccs": [[scc_id, list(mods), list(deps)] for scc_id, mods, deps in self.sccs],
+            "sccs": [[scc_id, list(mods), list(deps), imports] for scc_id, mods, deps, imports in self.sccs],
         }
 
     def attachments(self) -> list[bytes]:
@@ -414,8 +417,8 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
     if cls is GraphData:
         sccs = []
         for item in _list(h["sccs"]):
-            scc_id, mods, deps = _list(item)
-            sccs.append((_int(scc_id), _strs(mods), [_int(d) for d in _list(deps)]))
+            scc_id, mods, deps, imports = _list(item)
+            sccs.append((_int(scc_id), _strs(mods), [_int(d) for d in _list(deps)], _str(imports)))
         missing = {key: _int(value) for key, value in _dict(h["missing_modules"]).items()}
         return GraphData(
             states=attachments, missing_modules=missing, from_cache=_strs(h["from_cache"]), sccs=sccs

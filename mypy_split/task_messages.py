@@ -28,8 +28,16 @@ def graph_message(plan: BuildPlan, manager: BuildManager) -> GraphData:
         states=states,
         missing_modules=dict(manager.missing_modules),
         from_cache=[module_id for module_id, state in plan.graph.items() if state.meta],
-        sccs=[(scc.id, sorted(scc.mod_ids), sorted(scc.deps)) for scc in plan.sccs],
+        sccs=[
+            (scc.id, sorted(scc.mod_ids), sorted(scc.deps), transitive_imports_hash(plan, scc.mod_ids))
+            for scc in plan.sccs
+        ],
     )
+
+
+def transitive_imports_hash(plan: BuildPlan, module_ids: set[str]) -> str:
+    """The SCC's hash of its transitive import structure, which the engine gives each of its modules."""
+    return plan.graph[min(module_ids)].trans_dep_hash.hex()
 
 
 def task_message(plan: BuildPlan, manager: BuildManager, scc_id: int, recheck: list[int]) -> CheckScc:

@@ -130,7 +130,11 @@ class WorkerSession:
         # Plugins look modules up through this dict as they are parsed or loaded.
         manager.plugin.set_modules(manager.modules)
         self.from_cache = set(data.from_cache)
-        sccs = [SCC(set(mods), scc_id=scc_id, deps=deps) for scc_id, mods, deps in data.sccs]
+        sccs = [SCC(set(mods), scc_id=scc_id, deps=deps) for scc_id, mods, deps, _ in data.sccs]
+        for _, module_ids, _, imports in data.sccs:
+            # What the coordinator's graph computed: the metas this process writes record it.
+            for module_id in module_ids:
+                self.graph[module_id].trans_dep_hash = bytes.fromhex(imports)
         manager.scc_by_id = {scc.id: scc for scc in sccs}
         manager.top_order = [scc.id for scc in sccs]
         for scc in sccs:

@@ -40,7 +40,7 @@ SAMPLES: list[Message] = [
         states=[b"\x00\x01binary", b""],
         missing_modules={"gone": 1},
         from_cache=["a", "b"],
-        sccs=[(0, ["a"], []), (1, ["b", "c"], [0])],
+        sccs=[(0, ["a"], [], "0a1b"), (1, ["b", "c"], [0], "")],
     ),
     CheckScc(
         scc_id=7,

@@ -1,0 +1,91 @@
+"""The cache entries mypy-split writes hold what mypy's own would, field by field.
+
+The other tests judge a cache by its use: the next run's answer and which
+SCCs it finds stale.  Some fields only matter on a later run of a particular
+shape (the hash of a module's transitive imports decides whether the next run
+checks that its indirect dependencies are still reachable), so here every
+field of every module's meta and `meta_ex` is compared with what `mypy -n 0`
+wrote for the same project, on a cold cache and after an interface edit.
+Only time stamps are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from librt.internal import ReadBuffer
+from mypy.cache import CacheMeta, CacheMetaEx
+
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, cache_entries, run_tool
+from mypy_split.test.projects import generate, interface_edit
+
+# Every field of the engine's two entries (compiled classes: no vars()), but
+# `data_mtime`, the time stamp of a data file written at another moment.
+META_FIELDS = (
+    "id", "path", "mtime", "size", "hash", "dependencies", "data_file", "suppressed", "imports_ignored",
+    "options", "suppressed_deps_opts", "dep_prios", "dep_lines", "dep_hashes", "interface_hash",
+    "trans_dep_hash", "version_id", "ignore_all", "plugin_data",
+)
+META_EX_FIELDS = ("dependencies", "suppressed", "dep_hashes", "error_lines")
+
+
+def entry_fields(cache: Path) -> dict[str, dict[str, Any]]:
+    """Each project module's meta and `meta_ex` entry as a dict of fields."""
+    fields: dict[str, dict[str, Any]] = {}
+    for name, data in cache_entries(cache):
+        if not name.split("/", 1)[-1].startswith("pkg"):
+            continue  # The standard library's entries come from the same warm cache.
+        if name.endswith(".meta_ex.ff"):
+            extra = CacheMetaEx.read(ReadBuffer(data))
+            assert extra is not None, name
+            fields[name] = {key: getattr(extra, key) for key in META_EX_FIELDS}
+        elif name.endswith(".meta.ff"):
+            # Two bytes of format versions come first.
+            meta = CacheMeta.read(ReadBuffer(data[2:]), data_file="")
+            assert meta is not None, name
+            fields[name] = {key: getattr(meta, key) for key in META_FIELDS}
+    return fields
+
+
+def differences(expected: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]]) -> list[str]:
+    found = [f"{name}: only in {'mypy' if name in expected else 'mypy-split'}'s cache"
+             for name in sorted(set(expected) ^ set(actual))]
+    for name in sorted(set(expected) & set(actual)):
+        for key in sorted(set(expected[name]) | set(actual[name])):
+            if expected[name].get(key) != actual[name].get(key):
+                found.append(f"{name} {key}: mypy {expected[name].get(key)!r}, mypy-split {actual[name].get(key)!r}")
+    return found
+
+
+def write_edit(folder: Path, files: dict[str, str]) -> None:
+    """Write edited files with a later time stamp, so that no run takes them for unchanged."""
+    for name, text in files.items():
+        target = folder / name
+        later = target.stat().st_mtime + 2
+        target.write_text(text, encoding="utf-8")
+        os.utime(target, (later, later))
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_entries_equal_mypys(tmp_path: Path, warm_cache: WarmCache, workers: int) -> None:
+    project = generate(31, modules=40, packages=3, cycles=5, missing=1)
+    theirs, ours = tmp_path / "mypy", tmp_path / "split"
+    shutil.copytree(warm_cache([]), theirs, symlinks=True)
+    shutil.copytree(warm_cache([]), ours, symlinks=True)
+    folder = project.write(tmp_path / "project")
+    for step in range(2):
+        if step:
+            write_edit(folder, interface_edit(project, random.Random(workers)))
+        expected = run_tool(MYPY, project.targets, folder, theirs, {})
+        actual = run_tool(MYPY_SPLIT, [*project.targets, "-n", str(workers)], folder, ours, {})
+        assert (actual.stdout, actual.returncode) == (expected.stdout, expected.returncode), actual.describe()
+        entries = entry_fields(theirs)
+        assert len(entries) >= 2 * len(project.files()), sorted(entries)
+        found = differences(entries, entry_fields(ours))
+        assert not found, f"step {step + 1}:\n" + "\n".join(found[:20])
