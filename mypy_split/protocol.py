@@ -32,7 +32,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 11
+PROTOCOL_VERSION = 12
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -186,6 +186,10 @@ class CheckScc(Message):
     # and the file's stat as the coordinator took it (os.stat_result fields).
     raw_trees: list[bytes] = field(default_factory=list)
     stats: list[FileStat | None] = field(default_factory=list)
+    # Per module: the `# type: ignore` codes on its import lines, by line, as
+    # the coordinator's state has them (its meta records them; a later run
+    # that loads the module from the cache judges import errors by them).
+    imports_ignored: list[dict[int, list[str]]] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -200,6 +204,9 @@ class CheckScc(Message):
             "recheck_modules": list(self.recheck_modules),
             "raw_tree_count": len(self.raw_trees),
             "stats": [None if stat is None else list(stat) for stat in self.stats],
+            "imports_ignored": [
+                [[line, list(codes)] for line, codes in ignored.items()] for ignored in self.imports_ignored
+            ],
         }
 
     def attachments(self) -> list[bytes]:
@@ -477,7 +484,11 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
         import_errors.append(rest[:count])
         rest = rest[count:]
     stats = [None if stat is None else _file_stat(stat) for stat in _list(h["stats"])]
-    if len(stats) not in (0, len(module_ids)) or raw_count not in (0, len(module_ids)):
+    imports_ignored = [
+        {_int(line): _strs(codes) for line, codes in (_list(pair) for pair in _list(ignored))}
+        for ignored in _list(h["imports_ignored"])
+    ]
+    if any(count not in (0, len(module_ids)) for count in (len(stats), len(imports_ignored), raw_count)):
         raise ProtocolError("CheckScc per-module lists do not match its modules")
     recheck_opts, raw_trees = rest[: len(recheck_modules)], rest[len(recheck_modules) :]
     hashes = {key: _str(value) for key, value in _dict(h["expected_hashes"]).items()}
@@ -487,6 +498,7 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
         shared=bool(h["shared"]), helper=bool(h["helper"]),
         recheck=[_int(scc_id) for scc_id in _list(h["recheck"])],
         recheck_modules=recheck_modules, recheck_opts=recheck_opts, raw_trees=raw_trees, stats=stats,
+        imports_ignored=imports_ignored,
     )
 
 

@@ -80,6 +80,7 @@ def task_message(plan: BuildPlan, manager: BuildManager, scc_id: int, recheck: l
             None if data is None else raw_trees.file_stat(manager, plan.graph[module_id])
             for module_id, data in zip(module_ids, raw)
         ],
+        imports_ignored=[dict(plan.graph[module_id].imports_ignored) for module_id in module_ids],
     )
 
 

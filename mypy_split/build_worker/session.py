@@ -366,13 +366,11 @@ class WorkerSession:
             raw_trees.build_tree(state, raw_trees.deserialize(blob))
         phases.stat_before_reading(to_parse, manager)
         manager.parse_all(to_parse, post_parse=False)
+        for state, ignored in zip(states, task.imports_ignored):
+            # Not from the tree: mypy takes only the first line importing each
+            # module (or the cache's record), so the meta must say what it says.
+            state.imports_ignored = ignored
         for state, import_errors in zip(states, task.import_errors):
-            tree = state.tree
-            assert tree is not None
-            import_lines = {node.line for node in tree.imports}
-            state.imports_ignored = {
-                line: codes for line, codes in tree.ignored_lines.items() if line in import_lines
-            }
             if import_errors:
                 manager.errors.set_file(state.xpath, state.id, state.options)
                 for blob in import_errors:

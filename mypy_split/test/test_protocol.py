@@ -81,6 +81,7 @@ SAMPLES: list[Message] = [
         import_errors=[[b"e1"], []],
         raw_trees=[b"tree of b", b""],
         stats=[(33188, 12, 34, 1, 1000, 1000, 56, 1.5, 1700000000.123456, 1700000000.25), None],
+        imports_ignored=[{3: ["deprecated", "import-untyped"], 12: []}, {}],
     ),
     InterfaceDone(
         scc_id=7, interface_hashes={"b": "00", "c": "11"}, seconds=0.25, spans=[("parse", 1.5, 2.25)]
@@ -205,6 +206,15 @@ def test_attachments_must_match_the_header() -> None:
     frame = encode(message)
     with pytest.raises(ProtocolError):
         decode(frame[4:-1] + b"")  # last attachment cut short
+
+
+def test_per_module_lists_must_match_the_modules() -> None:
+    task = CheckScc(
+        scc_id=1, one_piece=False, expected_hashes={}, module_ids=["a", "b"], suppressed_opts=[b"", b""],
+        import_errors=[[], []], imports_ignored=[{1: ["import"]}],
+    )
+    with pytest.raises(ProtocolError, match="per-module lists"):
+        decode(encode(task)[4:])
 
 
 def test_oversized_frame_is_rejected() -> None:
