@@ -14,6 +14,7 @@ fetched.
     python misc/conformance.py --jobs 2
     python misc/conformance.py --files 'check-basic.test' --files 'check-class*.test' --show-diffs
     python misc/conformance.py --shard 1/4 --limit 500 --workers 0 --workers 2 --cross-check
+    python misc/conformance.py --files check-incremental.test --fixture-cases --cases 'testIndirect*' --cross-check
 
 The parsing and running live in mypy_split/test/mypy_corpus.py, which the
 pytest sample (test_conformance.py, marker `conformance`) shares.
@@ -59,6 +60,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="GLOB",
         help="test files to take (repeatable; default: check-*.test but check-incremental.test)",
     )
+    parser.add_argument(
+        "--cases",
+        action="append",
+        metavar="GLOB",
+        help="case names to take from the chosen files (repeatable; default: all)",
+    )
     parser.add_argument("--limit", type=int, metavar="N", help="run at most N cases")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="cases run in parallel")
     parser.add_argument("--shard", default="1/1", metavar="I/N", help="run the I-th of N shards")
@@ -92,7 +99,12 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def select(
-    root: Path, patterns: list[str] | None, shard: tuple[int, int], limit: int | None, fixture_cases: bool
+    root: Path,
+    patterns: list[str] | None,
+    shard: tuple[int, int],
+    limit: int | None,
+    fixture_cases: bool,
+    names: list[str] | None = None,
 ) -> list[CorpusCase]:
     """The cases of the chosen files, in file order; sharded, then cut after `limit` kept ones."""
     def chosen_file(name: str) -> bool:
@@ -101,7 +113,12 @@ def select(
         return name not in DEFAULT_EXCLUDE
 
     files = [path for path in check_files(root) if chosen_file(path.name)]
-    every = [case for path in files for case in parse_test_file(path, root, fixture_cases)]
+    every = [
+        case
+        for path in files
+        for case in parse_test_file(path, root, fixture_cases)
+        if not names or any(fnmatch.fnmatchcase(case.case.name, name) for name in names)
+    ]
     index, count = shard
     chosen: list[CorpusCase] = []
     kept = 0
@@ -152,7 +169,7 @@ def main(argv: list[str]) -> int:
     except CorpusUnavailable as error:
         print(f"conformance: cannot fetch the mypy {version} sdist: {error}", file=sys.stderr)
         return 2
-    cases = select(root, args.files, parse_shard(args.shard), args.limit, args.fixture_cases)
+    cases = select(root, args.files, parse_shard(args.shard), args.limit, args.fixture_cases, args.cases)
     warm = warm_cache_factory(args.cache_dir)
     kept = sum(case.skip is None for case in cases)
     workers = args.workers or [0]
