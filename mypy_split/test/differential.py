@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mypy_split.meta_pairing import PAIRS_FILE
 from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
 from mypy_split.test.casefile import Case, Step
 
@@ -238,6 +239,8 @@ def cache_entries(cache: Path) -> list[tuple[str, bytes]]:
     """(name, contents) of every cache entry, from files or the SQLite shards."""
     entries: list[tuple[str, bytes]] = []
     for path in sorted(cache.rglob("*")):
+        if path.name == PAIRS_FILE:
+            continue  # Our own records beside a file store, not entries.
         if path.suffix == ".db":
             database = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:

@@ -72,18 +72,21 @@ def write_edit(folder: Path, files: dict[str, str]) -> None:
         os.utime(target, (later, later))
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_entries_equal_mypys(tmp_path: Path, warm_cache: WarmCache, workers: int) -> None:
+@pytest.mark.parametrize(
+    ("workers", "flags"), [(2, []), (3, []), (2, ["--no-sqlite-cache"])], ids=["n2", "n3", "n2-file-store"]
+)
+def test_entries_equal_mypys(tmp_path: Path, warm_cache: WarmCache, workers: int, flags: list[str]) -> None:
     project = generate(31, modules=40, packages=3, cycles=5, missing=1)
     theirs, ours = tmp_path / "mypy", tmp_path / "split"
-    shutil.copytree(warm_cache([]), theirs, symlinks=True)
-    shutil.copytree(warm_cache([]), ours, symlinks=True)
+    shutil.copytree(warm_cache(flags), theirs, symlinks=True)
+    shutil.copytree(warm_cache(flags), ours, symlinks=True)
     folder = project.write(tmp_path / "project")
+    args = [*project.targets, *flags]
     for step in range(2):
         if step:
             write_edit(folder, interface_edit(project, random.Random(workers)))
-        expected = run_tool(MYPY, project.targets, folder, theirs, {})
-        actual = run_tool(MYPY_SPLIT, [*project.targets, "-n", str(workers)], folder, ours, {})
+        expected = run_tool(MYPY, args, folder, theirs, {})
+        actual = run_tool(MYPY_SPLIT, [*args, "-n", str(workers)], folder, ours, {})
         assert (actual.stdout, actual.returncode) == (expected.stdout, expected.returncode), actual.describe()
         entries = entry_fields(theirs)
         assert len(entries) >= 2 * len(project.files()), sorted(entries)
