@@ -20,6 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from librt.internal import ReadBuffer
+from mypy.cache import CacheMeta, CacheMetaEx
+
 from mypy_split.meta_pairing import PAIRS_FILE
 from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
 from mypy_split.test.casefile import Case, Step
@@ -251,6 +254,50 @@ def cache_entries(cache: Path) -> list[tuple[str, bytes]]:
         elif path.is_file():
             entries.append((str(path.relative_to(cache)), path.read_bytes()))
     return entries
+
+
+# Every field of the engine's two entries per module (compiled classes: no
+# vars()), but `data_mtime`, the time stamp of a data file written at another moment.
+META_FIELDS = (
+    "id", "path", "mtime", "size", "hash", "dependencies", "data_file", "suppressed", "imports_ignored",
+    "options", "suppressed_deps_opts", "dep_prios", "dep_lines", "dep_hashes", "interface_hash",
+    "trans_dep_hash", "version_id", "ignore_all", "plugin_data",
+)
+META_EX_FIELDS = ("dependencies", "suppressed", "dep_hashes", "error_lines")
+
+
+def entry_fields(
+    cache: Path, packages: tuple[str, ...] = (), left_out: tuple[str, ...] = ()
+) -> dict[str, dict[str, object]]:
+    """Each module's meta and `meta_ex` entry (those of `packages` only, if given) as a dict of fields."""
+    fields: dict[str, dict[str, object]] = {}
+    for name, data in cache_entries(cache):
+        # Entries are named after the Python version's folder, then the module's path.
+        if packages and not name.split("/", 1)[-1].startswith(packages):
+            continue
+        if name.endswith(".meta_ex.ff"):
+            extra = CacheMetaEx.read(ReadBuffer(data))
+            assert extra is not None, name
+            fields[name] = {key: getattr(extra, key) for key in META_EX_FIELDS if key not in left_out}
+        elif name.endswith(".meta.ff"):
+            # Two bytes of format versions come first.
+            meta = CacheMeta.read(ReadBuffer(data[2:]), data_file="")
+            assert meta is not None, name
+            fields[name] = {key: getattr(meta, key) for key in META_FIELDS if key not in left_out}
+    return fields
+
+
+def entry_differences(expected: dict[str, dict[str, object]], actual: dict[str, dict[str, object]]) -> list[str]:
+    """Entries only one cache has, and each field that differs, one line each."""
+    found = [
+        f"{name}: only in {'mypy' if name in expected else 'mypy-split'}'s cache"
+        for name in sorted(set(expected) ^ set(actual))
+    ]
+    for name in sorted(set(expected) & set(actual)):
+        for key in sorted(set(expected[name]) | set(actual[name])):
+            if expected[name].get(key) != actual[name].get(key):
+                found.append(f"{name} {key}: mypy {expected[name].get(key)!r}, mypy-split {actual[name].get(key)!r}")
+    return found
 
 
 def compare_fine_grained_deps(case: Case, index: int, label: str, mypy_cache: Path, ours: Path) -> None:
