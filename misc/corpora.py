@@ -483,12 +483,12 @@ def entries_difference(corpus: Corpus, workers: int, mypy_cache: Path, split_cac
     """Fields of the two caches' entries that differ, interface hashes aside (those are counted)."""
     expected = entry_fields(mypy_cache)
     actual = entry_fields(split_cache)
-    hashes = [line for line in entry_differences(expected, actual) if " interface_hash: " in line]
-    print(f"  {corpus.name}: -n {workers}: {len(hashes)} of {len(expected)} entries differ in interface hash",
+    found = entry_differences(expected, actual)
+    hashes = sum(" interface_hash: " in line for line in found)
+    print(f"  {corpus.name}: -n {workers}: {hashes} of {len(expected)} entries differ in interface hash",
           file=sys.stderr)
-    found = entry_differences(
-        entry_fields(mypy_cache, left_out=NUMBERED_BY_PROCESS), entry_fields(split_cache, left_out=NUMBERED_BY_PROCESS)
-    )
+    # Each line is "<entry> <field>: ..." (or "<entry>: only in ...").
+    found = [line for line in found if line.split(": ", 1)[0].rsplit(" ", 1)[-1] not in NUMBERED_BY_PROCESS]
     if not found:
         return None
     shown = found[:40] + ([f"... {len(found) - 40} more"] if len(found) > 40 else [])
