@@ -147,8 +147,7 @@ class Recorder:
         serial_start = max(0.0, first_work - self.started)
         work = sum(cost.interface + cost.implementation for cost in costs.values())
         measured = [node for node in nodes if node.id in costs]
-        zero = PhaseCost(0.0, 0.0)
-        paths = critical_paths(nodes, {node.id: costs.get(node.id, zero) for node in nodes}) if measured else {}
+        paths = critical_paths(nodes, self.chain_costs(nodes, costs)) if measured else {}
         critical = max(paths.values(), default=0.0)
         executors = max(self.workers, 1)
         ideal = serial_start + max(work / executors, critical)
@@ -165,6 +164,30 @@ class Recorder:
             ideal=ideal,
             executors=executors,
         )
+
+
+    def chain_costs(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> dict[int, PhaseCost]:
+        """Each SCC's phases as a chain of work sees them.
+
+        The bodies of a shared SCC are checked in chunks, by several
+        processes at once where helpers joined: on a chain they take as
+        long as the longest chunk (the ideal's unlimited helpers), not their
+        sum, which would put the ideal above what the run achieved.
+        """
+        chunks: dict[int, list[float]] = {}
+        for span in self.spans:
+            scc_id = span.args.get("scc")
+            if span.name == IMPLEMENTATION and isinstance(scc_id, int):
+                chunks.setdefault(scc_id, []).append(span.seconds)
+        zero = PhaseCost(0.0, 0.0)
+        result = {}
+        for node in nodes:
+            cost = costs.get(node.id, zero)
+            spans = chunks.get(node.id, [])
+            if len(spans) > 1:
+                cost = PhaseCost(cost.interface, min(cost.implementation, max(spans)))
+            result[node.id] = cost
+        return result
 
 
 class TraceObserver:

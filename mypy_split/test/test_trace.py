@@ -71,6 +71,20 @@ def test_stats_from_spans_and_measured_costs() -> None:
     assert "2 tasks" in text and "w0 60%" in text and "efficiency 70%" in text
 
 
+def test_a_shared_sccs_bodies_end_a_chain_in_their_longest_chunk() -> None:
+    """Bodies checked by two processes at once: the ideal must not add them up (it would exceed the run)."""
+    recorder = Recorder(workers=2)
+    recorder.started = 100.0
+    recorder.add_from_worker(0, [(INTERFACE, 100.0, 101.0), (IMPLEMENTATION, 101.0, 103.0)], scc=0)
+    recorder.add_from_worker(1, [(INTERFACE, 100.0, 101.0), (IMPLEMENTATION, 101.0, 102.5)], scc=0)
+    recorder.finished = 103.0
+    node = SccNode(0, frozenset(), (), ("a", "b"), 2)
+    stats = recorder.summary([node], {0: PhaseCost(1.0, 3.5)})
+    assert stats.critical_path == pytest.approx(1.0 + 2.0)
+    assert stats.ideal == pytest.approx(max(4.5 / 2, 3.0))
+    assert stats.efficiency == pytest.approx(1.0)
+
+
 def test_trace_and_stats_of_a_parallel_run(tmp_path: Path, warm_cache: WarmCache) -> None:
     """--trace writes a Chrome trace with worker rows, --stats a summary; the answer is unchanged."""
     project = tmp_path / "project"
