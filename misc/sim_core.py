@@ -20,7 +20,11 @@ scheduler shows here at once.  The model of one build:
   behind it if that one is as small, and starts it with no round trip
   (judged when something happens, as the coordinator judges it on a message);
 - every SCC is stale unless listed as fresh (fresh ones cost nothing and
-  release their dependents when classified).
+  release their dependents when classified);
+- with `decide_by`, the coordinator decides (priorities, send-ahead, what
+  to share and who joins) by those estimates while the work takes the
+  costs' time, as a run without a cost file decides by size estimates;
+  without it, the coordinator knows the costs.
 
 With `Sharing`, a big SCC's bodies are shared as the coordinator shares
 them (`mypy_split/sharing.py`, whose `SharingDesk` and `SharedScc` make
@@ -75,12 +79,14 @@ class Sharing:
     `bodies` maps an SCC to its modules' implementation seconds, in check
     order, adding up to the SCC's implementation cost (a shared SCC's bodies
     are what its participants check); SCCs not listed (or too small, by
-    `worth_sharing`) run whole.  The estimates the coordinator decides by
-    are taken to be the times measured: the simulator has only one cost.
+    `worth_sharing`) run whole.  `estimates`, in the same shape, are the
+    bodies as the coordinator estimates them, which it decides by (what to
+    share, who joins, how big a chunk is); without them it knows the times.
     """
 
     bodies: Mapping[int, Mapping[str, float]]
     share_min: float = SHARE_MIN_SECONDS
+    estimates: Mapping[int, Mapping[str, float]] | None = None
 
     def __post_init__(self) -> None:
         # The coordinator's forced mode (share_min 0, tests only) keeps bodies
@@ -93,6 +99,12 @@ class Sharing:
         if bodies is None or not worth_sharing(bodies, self.share_min):
             return None
         return dict(bodies)
+
+    def as_estimated(self, scc_id: int) -> dict[str, float] | None:
+        """The SCC's bodies as the coordinator estimates them (None: it has no separate bodies)."""
+        known = self.estimates if self.estimates is not None else self.bodies
+        bodies = known.get(scc_id)
+        return None if bodies is None or scc_id not in self.bodies else dict(bodies)
 
 
 @dataclass(frozen=True)
@@ -126,11 +138,12 @@ def simulate(
     overheads: Overheads = Overheads(),
     fresh: Collection[int] = (),
     sharing: Sharing | None = None,
+    decide_by: Mapping[int, PhaseCost] | None = None,
 ) -> Simulation:
     """Replay a build of `nodes` (topological order) on `workers` simulated workers."""
     if workers < 1:
         raise ValueError("at least one worker")
-    return _Build(nodes, costs, workers, overheads, fresh, sharing).run()
+    return _Build(nodes, costs, workers, overheads, fresh, sharing, decide_by).run()
 
 
 class _Build:
@@ -149,15 +162,18 @@ class _Build:
         overheads: Overheads,
         fresh: Collection[int],
         sharing: Sharing | None,
+        decide_by: Mapping[int, PhaseCost] | None = None,
     ) -> None:
         self.nodes = nodes
         self.costs = costs
+        # What the coordinator believes each SCC costs.
+        self.estimates = decide_by if decide_by is not None else costs
         self.workers = workers
         self.overheads = overheads
         self.fresh = fresh
         self.sharing = sharing
-        # The scheduler ranks by the same costs; fresh SCCs will cost nothing.
-        priorities = {node.id: ZERO if node.id in fresh else costs.get(node.id, ZERO) for node in nodes}
+        # The scheduler ranks by the estimates; fresh SCCs will cost nothing.
+        priorities = {node.id: ZERO if node.id in fresh else self.estimates.get(node.id, ZERO) for node in nodes}
         self.scheduler = ParallelScheduler(nodes, priorities)
         self.desk = SharingDesk(sharing.share_min if sharing is not None else SHARE_MIN_SECONDS)
         self.events: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, worker, scc)
@@ -270,14 +286,15 @@ class _Build:
         if scc_id in self.desk.shared or worker in self.desk.helping:
             return False
         elapsed = self.now - self.began[worker]
-        return total(self.costs.get(scc_id, ZERO)) - elapsed <= self.overheads.send_ahead
+        return total(self.estimates.get(scc_id, ZERO)) - elapsed <= self.overheads.send_ahead
 
     def start_task(self, worker: int, scc_id: int, wait: float) -> None:
         cost = self.costs.get(scc_id, ZERO)
         self.task[worker] = scc_id
         self.began[worker] = self.now
-        bodies = self.sharing.shareable(scc_id) if self.sharing is not None else None
-        if bodies is not None and self.desk.offer(scc_id, worker, bodies, cost.interface, self.now):
+        bodies = self.sharing.as_estimated(scc_id) if self.sharing is not None else None
+        estimated = self.estimates.get(scc_id, ZERO).interface
+        if bodies is not None and self.desk.offer(scc_id, worker, bodies, estimated, self.now):
             # Its bodies are counted as busy time when handed out.
             work = self.overheads.per_task + cost.interface
         else:
@@ -310,7 +327,7 @@ class _Build:
         self.task[worker] = scc_id
         self.sent_at[worker] = self.began[worker] = self.now
         # The helper repeats the interface before it asks for bodies.
-        interface = self.desk.shared[scc_id].interface_cost
+        interface = self.costs.get(scc_id, ZERO).interface
         work = self.overheads.per_task + interface
         self.push(self.now + self.overheads.round_trip + work, _ASK, worker, scc_id)
         self.busy += work
@@ -322,7 +339,9 @@ class _Build:
         shared = self.desk.shared[scc_id]
         chunk = self.desk.chunk(worker, scc_id, self.scheduler.top_priority())
         if chunk:
-            work = sum(shared.costs[module_id] for module_id in chunk)
+            assert self.sharing is not None
+            bodies = self.sharing.bodies[scc_id]
+            work = sum(bodies[module_id] for module_id in chunk)
             self.busy += work
             self.push(self.now + self.overheads.round_trip + work, _ASK, worker, scc_id)
             return

@@ -9,7 +9,12 @@ coordinator, simulated by `sim_core.simulate`:
 - `sim sh` / `ovh sh`: the same with big SCCs' bodies shared;
 - `ahead`: `ovh sh` (or `ovh` without sharing) with the coordinator's
   send-ahead: small tasks queued behind a worker's task about to end start
-  with no round trip.  The coordinator as it is; shown when send-ahead is on.
+  with no round trip.  The coordinator as it is, knowing every SCC's cost
+  (as after a run that recorded them); shown when send-ahead is on.
+- `cold`: `ahead` deciding by the size estimates of a run with no recorded
+  costs (an empty cache): what to run first, what to share and who joins;
+  the work still takes the measured time.  Shown when such estimates are
+  given (`simulate.py` gives them with a trace's costs).
 
 The bounds: `ideal` (serial start + max(total work / N, critical path)) and,
 with sharing, `ideal sh`, whose chains end in an SCC's largest body.
@@ -33,6 +38,19 @@ class Model:
     label: str
     overheads: Overheads
     sharing: Sharing | None
+    # What the coordinator decides by, if not the costs themselves.
+    decide_by: Mapping[int, PhaseCost] | None = None
+
+    def run(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost], workers: int) -> float:
+        return simulate(nodes, costs, workers, self.overheads, sharing=self.sharing, decide_by=self.decide_by).makespan
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """The coordinator's own estimates, without recorded costs: per SCC, and per shared SCC's body."""
+
+    sccs: Mapping[int, PhaseCost]
+    bodies: Mapping[int, Mapping[str, float]]
 
 
 @dataclass(frozen=True)
@@ -43,7 +61,7 @@ class Measured:
     wall: float
 
 
-def models(overheads: Overheads, sharing: Sharing | None) -> list[Model]:
+def models(overheads: Overheads, sharing: Sharing | None, estimates: Estimates | None = None) -> list[Model]:
     bare = Overheads(serial_start=overheads.serial_start, head_start=overheads.head_start)
     loaded = replace(overheads, send_ahead=0.0)
     columns = [Model("sim", bare, None), Model("ovh", loaded, None)]
@@ -51,6 +69,9 @@ def models(overheads: Overheads, sharing: Sharing | None) -> list[Model]:
         columns += [Model("sim sh", bare, sharing), Model("ovh sh", loaded, sharing)]
     if overheads.send_ahead > 0:
         columns.append(Model("ahead", overheads, sharing))
+    if estimates is not None:
+        guessed = None if sharing is None else replace(sharing, estimates=estimates.bodies)
+        columns.append(Model("cold", overheads, guessed, estimates.sccs))
     return columns
 
 
@@ -101,8 +122,9 @@ def table(
     overheads: Overheads,
     sharing: Sharing | None,
     max_workers: int,
+    estimates: Estimates | None = None,
 ) -> str:
-    columns = models(overheads, sharing)
+    columns = models(overheads, sharing, estimates)
     realistic = columns[-1]  # Every overhead, with what the coordinator does about them.
     header = ["N", "ideal s", *(["ideal sh"] if sharing else []), *(f"{m.label} s" for m in columns)]
     rows = [[*header, "eff", "speedup", "bound by"]]
@@ -115,7 +137,7 @@ def table(
         bounds = [ideal(nodes, costs, workers, start)]
         if sharing is not None:
             bounds.append(ideal(nodes, costs, workers, start, sharing))
-        times = {m.label: simulate(nodes, costs, workers, m.overheads, sharing=m.sharing).makespan for m in columns}
+        times = {m.label: m.run(nodes, costs, workers) for m in columns}
         path = critical_path(nodes, costs, sharing)
         rows.append([
             str(workers),
@@ -134,11 +156,12 @@ def compare_measured(
     overheads: Overheads,
     sharing: Sharing | None,
     measured: Measured,
+    estimates: Estimates | None = None,
 ) -> str:
     """The traced run's wall time beside each model's prediction for its worker count."""
     predicted = ", ".join(
-        f"{m.label} {simulate(nodes, costs, measured.workers, m.overheads, sharing=m.sharing).makespan:.2f} s"
-        for m in models(overheads, sharing)
+        f"{m.label} {m.run(nodes, costs, measured.workers):.2f} s"
+        for m in models(overheads, sharing, estimates)
     )
     return f"measured at N={measured.workers}: {measured.wall:.2f} s wall; predicted: {predicted}"
 

@@ -18,7 +18,10 @@ speedup over one process checking everything in order.
 With `--trace FILE` (written by `mypy-split --trace FILE` on the same project
 and flags, cold), the SCCs' costs and the overheads are the ones that run
 measured (`sim_trace.py`), and its wall time is printed beside the
-prediction for its worker count.
+prediction for its worker count.  A traced run with no cost file before it
+decided by size estimates, not by the costs it went on to measure: the
+`cold` column replays that (`sim_report.py`), and is the one to compare
+with `perf_compare.py`'s cold runs (an empty cache has no cost file).
 
 Costs, per module: the measured phase times mypy-split records in
 `<cache_dir>/<major>.<minor>/mypy_split_costs.json`
@@ -58,7 +61,7 @@ from mypy_split.tuning import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_f
 from mypy_split.schedule import PhaseCost  # noqa: E402
 from mypy_split.sharing import share_min_seconds  # noqa: E402
 from sim_core import Overheads, Sharing  # noqa: E402
-from sim_report import Measured, compare_measured, describe, table  # noqa: E402
+from sim_report import Estimates, Measured, compare_measured, describe, table  # noqa: E402
 from sim_trace import (  # noqa: E402
     TraceError,
     TraceMeasures,
@@ -166,6 +169,16 @@ def shareable_bodies(
         else:
             result[scc.id] = {m: target / len(order) for m in order}
     return result
+
+
+def cold_estimates(plan: BuildPlan, sharing: Sharing | None) -> Estimates:
+    """What the coordinator of a run with no recorded costs decides by: its size estimates."""
+    blank = CostModel({}, None)
+    bodies = {}
+    for scc_id in sharing.bodies if sharing is not None else ():
+        order = phases.order_in_scc(plan.scc(scc_id), plan.graph)
+        bodies[scc_id] = blank.bodies_and_interface(order, plan.graph)[0]
+    return Estimates(blank.scc_costs(plan), bodies)
 
 
 # ---------------------------------------------------------------- command line
@@ -329,10 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     sharing = None if args.no_sharing else Sharing(shareable_bodies(plan, model, rate, costs), args.share_min)
     shape = describe(plan.nodes, costs, overheads, sharing)
     print("\n".join([f"{len(plan.graph)} modules in {shape[0]}", *shape[1:]]))
+    # A traced cold run decided by size estimates unless a cost file was there before it.
+    estimates = cold_estimates(plan, sharing) if from_trace and not measured else None
     if trace is not None and from_trace:
-        print(compare_measured(plan.nodes, costs, overheads, sharing, Measured(trace.workers, trace.wall)))
+        measured_run = Measured(trace.workers, trace.wall)
+        print(compare_measured(plan.nodes, costs, overheads, sharing, measured_run, estimates))
     print()
-    print(table(plan.nodes, costs, overheads, sharing, args.max_workers))
+    print(table(plan.nodes, costs, overheads, sharing, args.max_workers, estimates))
     return 0
 
 

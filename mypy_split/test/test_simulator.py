@@ -23,7 +23,7 @@ from mypy_split.test.test_misc_tools import dag
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "misc"))
 
 from sim_core import Overheads, Sharing, critical_path, ideal, simulate  # noqa: E402
-from sim_report import Measured, compare_measured, table  # noqa: E402
+from sim_report import Estimates, Measured, compare_measured, table  # noqa: E402
 from sim_trace import TraceError, measure, misplaced, read_trace, renumbered  # noqa: E402
 
 # One SCC: 1 s of interface, four bodies of 1 s.
@@ -69,6 +69,29 @@ def test_a_helper_yields_to_a_queued_scc_that_outranks_the_bodies_left() -> None
     assert (result.makespan, result.helpers, result.tasks) == (4.0, 1, 2)
 
 
+def test_a_coordinator_that_underestimates_the_bodies_shares_them_less() -> None:
+    nodes = dag({0: []})
+    # It believes the four bodies worth 0.1 s each: two shares of 0.2 s are
+    # under the 0.25 s minimum, so nobody joins, and the 4 s take 4 s.
+    guessed = replace(SHARING, estimates={0: {"a": 0.1, "b": 0.1, "c": 0.1, "d": 0.1}})
+    result = simulate(nodes, CYCLE_COSTS, 2, sharing=guessed, decide_by={0: PhaseCost(0.1, 0.4)})
+    assert (result.makespan, result.helpers) == (5.0, 0)
+    # Believing them worth 1 s each, as they are, it shares as before.
+    right = replace(SHARING, estimates=CYCLE_BODIES)
+    assert simulate(nodes, CYCLE_COSTS, 2, sharing=right, decide_by=CYCLE_COSTS).makespan == 3.0
+
+
+def test_the_coordinator_ranks_by_its_estimates_and_the_work_takes_the_real_time() -> None:
+    # A chain 0 -> 1 (3 s in all) and two lone SCCs of 1 s, on two workers.
+    nodes = dag({0: [], 1: [0], 2: [], 3: []})
+    costs = {0: PhaseCost(1.0, 0.0), 1: PhaseCost(2.0, 0.0), 2: PhaseCost(1.0, 0.0), 3: PhaseCost(1.0, 0.0)}
+    # Ranked by the real costs the chain starts at once: done at 3.
+    assert simulate(nodes, costs, 2).makespan == 3.0
+    # Believing the lone ones long, it starts them first and the chain waits: 4.
+    wrong = {0: PhaseCost(0.1, 0.0), 1: PhaseCost(0.1, 0.0), 2: PhaseCost(5.0, 0.0), 3: PhaseCost(4.0, 0.0)}
+    assert simulate(nodes, costs, 2, decide_by=wrong).makespan == 4.0
+
+
 def test_every_chunk_of_bodies_costs_a_round_trip() -> None:
     nodes = dag({0: []})
     overheads = Overheads(round_trip=0.1)
@@ -107,6 +130,18 @@ def test_the_table_shows_each_model_per_worker_count() -> None:
     assert rows[2][8:10] == ["76%", "1.52x"]
     measured = compare_measured(nodes, CYCLE_COSTS, Overheads(), SHARING, Measured(workers=2, wall=3.2))
     assert measured == "measured at N=2: 3.20 s wall; predicted: sim 5.00 s, ovh 5.00 s, sim sh 3.00 s, ovh sh 3.00 s"
+
+
+def test_the_cold_column_decides_by_the_estimates_and_is_the_realistic_one() -> None:
+    nodes = dag({0: []})
+    overheads = Overheads(round_trip=0.1, send_ahead=0.02)
+    estimates = Estimates({0: PhaseCost(0.1, 0.4)}, {0: {"a": 0.1, "b": 0.1, "c": 0.1, "d": 0.1}})
+    rows = [line.split() for line in table(nodes, CYCLE_COSTS, overheads, SHARING, 2, estimates).splitlines()]
+    assert rows[0][-6:] == ["cold", "s", "eff", "speedup", "bound", "by"]
+    # ahead 3.30 as above; cold shares nothing (two shares of 0.2 s believed): 5.10.
+    assert rows[2][7:11] == ["3.30", "5.10", "49%", "0.98x"]
+    measured = compare_measured(nodes, CYCLE_COSTS, Overheads(), SHARING, Measured(2, 5.0), estimates)
+    assert measured.endswith("ovh sh 3.00 s, cold 5.00 s")
 
 
 # ---------------------------------------------------------------- round trips and send-ahead
