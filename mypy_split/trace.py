@@ -165,7 +165,6 @@ class Recorder:
             executors=executors,
         )
 
-
     def chain_costs(self, nodes: Sequence[SccNode], costs: Mapping[int, PhaseCost]) -> dict[int, PhaseCost]:
         """Each SCC's phases as a chain of work sees them.
 
