@@ -72,10 +72,11 @@ from sim_trace import (  # noqa: E402
     renumbered,
 )
 
-# Seconds per byte of source when nothing was measured: the self-check's
-# graph (806 modules with typeshed, ~10.8 MB) at the 4.3 s of phase work
-# measured for it in issue 4 (compiled engine, 2-core machine).
-UNMEASURED_RATE = 4e-7
+# Seconds per weighted byte (`costs.SizeWeights`) when nothing was measured:
+# the self-check's graph (806 modules with typeshed, 10.7 MB, 12.9 MB
+# weighted) at the 4.3 s of phase work measured for it in issue 4 (compiled
+# engine, 2-core machine).
+UNMEASURED_RATE = 3.3e-7
 # Overheads without a trace: seconds to start a worker, loading per task,
 # and a worker's idle round trip between tasks (the median gap between one
 # task's end and the next one's start in traces of the self-check, 2 cores).
@@ -228,7 +229,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-head-start", action="store_true", help="model no head start, whatever the trace shows")
     parser.add_argument(
         "--rate", type=float,
-        help=f"estimate's seconds per byte (default: the measured modules' rate, else {UNMEASURED_RATE})",
+        help=f"estimate's seconds per weighted byte (default: the measured modules' rate, else {UNMEASURED_RATE})",
     )
     parser.add_argument("mypy_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

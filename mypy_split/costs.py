@@ -4,7 +4,8 @@ Each run records the seconds its checked SCCs spent in the interface and the
 implementation phase, shared among an SCC's modules by size, and saves them
 next to the cache (`mypy_split_costs.json` in the cache folder of the Python
 version) for the next run's scheduler.  A module never measured is estimated
-from its size at the rate the measured ones show, so both kinds compare.
+from its size, weighted by what kind of file it is (`SizeWeights`), at the
+rate the measured ones show, so both kinds compare.
 
 The file is advisory: a missing, foreign or damaged one means estimates, and
 concurrent runs replace it whole (write to a temporary name, then rename).
@@ -16,18 +17,42 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from typing import NamedTuple
 
 from mypy.build import SCC, Graph, State
 from mypy.options import Options
 
 from mypy_split.graph import BuildPlan
-from mypy_split.schedule import INTERFACE_SHARE, PhaseCost
+from mypy_split.schedule import PhaseCost
 
 COST_FILE = "mypy_split_costs.json"
 COST_FILE_VERSION = 1
-# Seconds per byte of source when nothing was measured yet (about what the
-# compiled engine needs; measured runs replace it with their own rate).
+# Seconds per weighted byte (a byte of function bodies of a checked module)
+# when nothing was measured yet: about what the compiled engine needs;
+# measured runs replace it with their own rate.
 DEFAULT_RATE = 1e-6
+
+
+class SizeWeights(NamedTuple):
+    """What a byte of one kind of file costs in each phase, in bytes of checked function bodies."""
+
+    interface: float
+    implementation: float
+    # Per module, whatever its size (the phases' fixed work), in the same unit.
+    fixed_interface: float = 0.0
+
+
+# Fitted to the phases traced on cold runs of the self-check and textual (2, 8
+# and 16 workers): a stub is all declarations, and checking them (overloads,
+# protocols) costs more per byte than anything else; a module whose errors are
+# ignored (an installed package followed silently) has its function bodies
+# dropped by the parser; a checked module spends about three quarters of its
+# time in bodies.  Sizes alone put a big cycle's bodies at a third of their
+# cost beside the standard library's stubs, and one helper joined where three
+# would pay.
+STUB_WEIGHTS = SizeWeights(interface=1.2, implementation=0.04)
+IGNORED_WEIGHTS = SizeWeights(interface=0.4, implementation=0.04)
+SOURCE_WEIGHTS = SizeWeights(interface=0.3, implementation=1.0, fixed_interface=2000.0)
 
 
 def cost_file(options: Options) -> str | None:
@@ -77,12 +102,8 @@ class CostModel:
         known = self.recorded.get(module_id)
         if known is not None:
             return known
-        state = graph[module_id]
-        path = state.path
-        seconds = self.module_size(state) * rate
-        if path is not None and path.endswith(".pyi"):
-            return PhaseCost(seconds, 0.0)  # A stub has no bodies to check.
-        return PhaseCost(seconds * INTERFACE_SHARE, seconds * (1 - INTERFACE_SHARE))
+        interface, implementation = self.weighted_size(graph[module_id])
+        return PhaseCost(interface * rate, implementation * rate)
 
     def bodies_and_interface(self, module_ids: list[str], graph: Graph) -> tuple[dict[str, float], float]:
         """Expected seconds of each module's bodies, in the given order, and of the modules' interface phase."""
@@ -99,10 +120,16 @@ class CostModel:
             state = graph.get(module_id)
             if state is not None:
                 seconds += cost.interface + cost.implementation
-                size += self.module_size(state)
+                size += sum(self.weighted_size(state))
         rate = seconds / size if seconds > 0 and size > 0 else DEFAULT_RATE
         self._rate = (graph, rate)
         return rate
+
+    def weighted_size(self, state: State) -> PhaseCost:
+        """A module's size in each phase, in weighted bytes (see `SizeWeights`)."""
+        size = self.module_size(state)
+        weights = size_weights(state)
+        return PhaseCost(size * weights.interface + weights.fixed_interface, size * weights.implementation)
 
     def module_size(self, state: State) -> int:
         """Bytes of a module's source: as its cache entry records them, else as the file has them.
@@ -142,13 +169,13 @@ class CostModel:
         return costs
 
     def record(self, module_ids: Iterable[str], graph: Graph, interface: float, implementation: float) -> None:
-        """One SCC's measured phases, shared among its modules by size."""
+        """One SCC's measured phases, each shared among its modules by their weighted sizes."""
         modules = sorted(module_ids)
-        sizes = [max(self.source_size(graph[module_id].path), 1) for module_id in modules]
-        total = sum(sizes)
-        for module_id, size in zip(modules, sizes):
-            share = size / total
-            self.measured[module_id] = PhaseCost(interface * share, implementation * share)
+        weighted = [self.weighted_size(graph[module_id]) for module_id in modules]
+        interfaces = shares([size.interface for size in weighted])
+        implementations = shares([size.implementation for size in weighted])
+        for module_id, interface_share, implementation_share in zip(modules, interfaces, implementations):
+            self.measured[module_id] = PhaseCost(interface * interface_share, implementation * implementation_share)
 
     def save(self) -> None:
         """Merge this run's measurements into the file (best effort)."""
@@ -156,6 +183,23 @@ class CostModel:
             return
         # This run holds the cache lock: the file still holds what `load` read.
         write_costs(self.path, {**self.recorded, **self.measured})
+
+
+def size_weights(state: State) -> SizeWeights:
+    path = state.path
+    if path is not None and path.endswith(".pyi"):
+        return STUB_WEIGHTS
+    if state.ignore_all or state.options.ignore_errors:
+        return IGNORED_WEIGHTS
+    return SOURCE_WEIGHTS
+
+
+def shares(sizes: list[float]) -> list[float]:
+    """Each size's fraction of the total (equal fractions when all are empty)."""
+    total = sum(sizes)
+    if total <= 0:
+        return [1 / len(sizes)] * len(sizes)
+    return [size / total for size in sizes]
 
 
 def read_costs(path: str) -> dict[str, PhaseCost]:
