@@ -88,10 +88,9 @@ class Coordinator:
         self.affinity = MemoryAffinity(plan.nodes)
         self.kept_in_memory_from = kept_in_memory_from()
         self.send_ahead_seconds = seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS)
-        self.stale_work: StaleWork[int] = StaleWork(lambda scc_id: sum(self.scc_costs[scc_id]))
-        for scc in plan.sccs:
-            if any(self.graph[module_id].meta is None for module_id in scc.mod_ids):
-                self.stale_work.stale(scc.id)
+        self.stale_work: StaleWork[int] = StaleWork(
+            lambda scc_id: sum(self.scc_costs[scc_id]), lambda scc_id: shared_tasks.shareable_seconds(self, scc_id)
+        )
         self.interface_seconds: dict[int, float] = {}
         self.replay = SequentialLoop(plan.nodes)
         self.replay_action: Action = self.replay.start()
@@ -106,6 +105,10 @@ class Coordinator:
         self.source_hashes: dict[str, str] = {}
         self.printer = ResultPrinter(self.graph, manager, self.show, self.source_hashes)
         self.sharing = sharing.SharingDesk(sharing.share_min_seconds(), sharing.forked_sharing())
+        # Known stale already (after `sharing`: the stale work asks what it may share).
+        for scc in plan.sccs:
+            if any(self.graph[module_id].meta is None for module_id in scc.mod_ids):
+                self.stale_work.stale(scc.id)
         # When each worker was last sent a task, and when each SCC's interface
         # was reported: only tasks sent after that may depend on the SCC.
         self.task_sent_at: dict[int, float] = {}
@@ -561,7 +564,11 @@ class Coordinator:
             modules = " ".join(m for dep in recheck for m in sorted(self.plan.scc(dep).mod_ids))
             self.manager.log(f"This process checks in memory again, before SCC {scc_id}: {modules}")
 
+        interface_seconds = 0.0
+
         def interface_checked(module_ids: list[str]) -> None:
+            nonlocal interface_seconds
+            interface_seconds = time.perf_counter() - started
             self.note_sensitive(scc_id, module_ids)
             self.scheduler.interface_done(scc_id)
             if self.pool is None and self.worker_count > 0:
@@ -577,7 +584,8 @@ class Coordinator:
         )
         for module_errors in checked:
             self.show(module_errors)
-        self.costs.record(scc.mod_ids, self.graph, time.perf_counter() - started, 0.0)
+        # The phases apart, as a worker reports them: the next run may share these bodies.
+        self.costs.record(scc.mod_ids, self.graph, interface_seconds, time.perf_counter() - started - interface_seconds)
         self.printer.after_checking_here()
         self.scheduler.implementation_done(scc_id)
         self.classify_ready()

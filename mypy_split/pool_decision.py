@@ -32,13 +32,16 @@ Key = TypeVar("Key", bound=Hashable)
 class StaleWork(Generic[Key]):
     """Expected seconds of the SCCs (or modules) known to need checking."""
 
-    def __init__(self, cost_of: Callable[[Key], float]) -> None:
+    def __init__(self, cost_of: Callable[[Key], float], shareable_of: Callable[[Key], float] | None = None) -> None:
         self._cost_of = cost_of
+        # Seconds of one piece that other processes could take off it (a big
+        # cycle's bodies, shared among workers).
+        self._shareable_of = shareable_of
         self._minimum = seconds_from_environment(POOL_WORTH_VARIABLE, POOL_WORTH_SECONDS)
         self._known: set[Key] = set()
         # Kept as they grow: the load asks after every parsed module.
         self._total = 0.0
-        self._largest = 0.0
+        self._largest_serial = 0.0
 
     def stale(self, key: Key) -> None:
         """It needs checking: its source changed, it was classified stale, or it was parsed."""
@@ -46,8 +49,9 @@ class StaleWork(Generic[Key]):
             return
         self._known.add(key)
         cost = self._cost_of(key)
+        shareable = min(cost, self._shareable_of(key)) if self._shareable_of is not None else 0.0
         self._total += cost
-        self._largest = max(self._largest, cost)
+        self._largest_serial = max(self._largest_serial, cost - shareable)
 
     def interface_known(self, changed: bool, dependents: Iterable[Key]) -> None:
         """An SCC's new interface: if it changed, each direct dependent will be stale."""
@@ -58,10 +62,12 @@ class StaleWork(Generic[Key]):
     def workers_pay(self) -> bool:
         """Whether the stale work known so far is worth starting workers.
 
-        What counts is the work besides the largest piece: one SCC alone (a
-        body edit of a big module, say) gains nothing from another process.
+        What counts is the work other processes could take: all but the
+        largest part that must stay in one process.  One SCC alone (a body
+        edit of a big module, say) gains nothing from another process,
+        unless its bodies can be shared: then the helpers' part counts.
         """
-        return self._total - self._largest >= self._minimum
+        return self._total - self._largest_serial >= self._minimum
 
 
 class StartWhileLoading:

@@ -22,18 +22,41 @@ if TYPE_CHECKING:
 
 
 def maybe_share(coordinator: Coordinator, scc_id: int, owner: WorkerHandle, message: CheckScc) -> None:
-    """Make the task a shared one if the SCC's bodies are worth several processes.
+    """Make the task a shared one if the SCC's bodies are worth several processes."""
+    expected = expected_costs(coordinator, scc_id)
+    if expected is not None:
+        bodies, interface = expected
+        message.shared = coordinator.sharing.offer(scc_id, owner.index, bodies, interface, time.monotonic())
+
+
+def shareable_seconds(coordinator: Coordinator, scc_id: int) -> float:
+    """Seconds of the SCC's bodies that other workers could take off its owner (0: it will not be shared).
+
+    With N workers, N - 1 helpers can each take about 1/N of the bodies;
+    a retried SCC may lose its sharing, which only this estimate misses.
+    """
+    expected = expected_costs(coordinator, scc_id)
+    if expected is None or coordinator.worker_count < 2:
+        return 0.0
+    bodies = expected[0]
+    if not sharing.worth_sharing(bodies, coordinator.sharing.share_min):
+        return 0.0
+    return sum(bodies.values()) * (1 - 1 / coordinator.worker_count)
+
+
+def expected_costs(coordinator: Coordinator, scc_id: int) -> tuple[dict[str, float], float] | None:
+    """Expected seconds of each body and of the interface of an SCC that sharing may split, else None.
 
     Reports and fine-grained dependencies are gathered per task as a
-    whole SCC, so they turn sharing off; so does a retry.
+    whole SCC, so they turn sharing off; a one-module SCC has nothing to
+    split, and one that must be checked in one piece cannot be split.
     """
     if coordinator.manager.reports is not None or coordinator.manager.options.cache_fine_grained:
-        return
+        return None
     scc = coordinator.plan.scc(scc_id)
-    if len(scc.mod_ids) < 2:
-        return
-    bodies, interface = coordinator.costs.bodies_and_interface(phases.order_in_scc(scc, coordinator.graph), coordinator.graph)
-    message.shared = coordinator.sharing.offer(scc_id, owner.index, bodies, interface, time.monotonic())
+    if len(scc.mod_ids) < 2 or phases.needs_one_piece(scc, coordinator.graph):
+        return None
+    return coordinator.costs.bodies_and_interface(phases.order_in_scc(scc, coordinator.graph), coordinator.graph)
 
 def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle) -> None:
     """Put an idle worker to work on a shared SCC, if one still has enough bodies left."""

@@ -53,6 +53,23 @@ def test_a_changed_interface_counts_its_dependents_and_an_unchanged_one_does_not
     assert work.workers_pay()
 
 
+def test_one_big_scc_pays_when_other_workers_could_share_its_bodies() -> None:
+    """What helpers could take off the owner counts as work for other processes."""
+    shareable = {0: 1.5}
+    work: StaleWork[int] = StaleWork(COSTS.__getitem__, lambda scc_id: shareable.get(scc_id, 0.0))
+    work.stale(0)
+    assert work.workers_pay()
+
+
+def test_bodies_too_small_to_share_leave_the_big_scc_in_one_process() -> None:
+    shareable = {0: 0.5}
+    work: StaleWork[int] = StaleWork(COSTS.__getitem__, lambda scc_id: shareable.get(scc_id, 0.0))
+    work.stale(0)
+    assert not work.workers_pay()
+    work.stale(1)  # 0.5 s shareable, 0.6 s besides: enough together
+    assert work.workers_pay()
+
+
 def test_an_scc_counts_once() -> None:
     work: StaleWork[int] = StaleWork(COSTS.__getitem__)
     for _ in range(3):

@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
+from mypy_split.costs import COST_FILE, read_costs, write_costs
 from mypy_split.driver import SINGLE_WORKER_VARIABLE
 from mypy_split.graph import SccNode
 from mypy_split.schedule import PhaseCost
+from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
 from mypy_split.trace import COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
@@ -209,3 +212,60 @@ def test_workers_start_during_the_load_once_the_parsed_modules_are_worth_it(
     starts = [event["ts"] for event in spans if event["name"] == "start-up"]
     assert len(starts) == 2
     assert load["ts"] < min(starts) < load["ts"] + load["dur"]
+
+
+def test_workers_share_a_big_cycle_that_is_the_only_stale_work(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """An interface edit that leaves one big cycle stale starts workers when its bodies can be shared.
+
+    The cycle alone is one piece of work, which another process could not
+    shorten if it had to be checked whole; but its bodies, as recorded by
+    the run before (written into the cost file here), are worth sharing, so
+    the coordinator starts workers for it instead of checking it itself.
+    """
+    cycle = [f"c{index}" for index in range(4)]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("import c0\n")
+    for index, name in enumerate(cycle):
+        after = cycle[(index + 1) % len(cycle)]
+        (project / f"{name}.py").write_text(
+            f"import base\nimport {after}\ndef use() -> int:\n    return base.value()\n"
+        )
+    base = project / "base.py"
+    base.write_text("def value() -> int:\n    return 1\n")
+    caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
+    run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
+    run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, caches["split"], {})
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    cost_path = str(caches["split"] / version / COST_FILE)
+    recorded = read_costs(cost_path)
+    assert set(cycle) <= set(recorded)
+    # Bodies of a second each: 4 s in all, 2 s of it for a helper at -n 2.
+    write_costs(cost_path, {**recorded, **{name: PhaseCost(0.1, 1.0) for name in cycle}})
+    base.write_text("def value() -> str:\n    return 'one'\n")
+    expected = run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
+    trace_file = tmp_path / "trace.json"
+    env = {POOL_WORTH_VARIABLE: "1", SHARE_MIN_VARIABLE: "0.25"}
+    args = ["main.py", "-n", "2", "--trace", str(trace_file)]
+    ours = run_tool(MYPY_SPLIT, args, project, caches["split"], env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
+    assert expected.returncode == 1
+    spans = [event for event in json.loads(trace_file.read_text())["traceEvents"] if event["ph"] == "X"]
+    assert [event for event in spans if event["name"] == "start-up"]
+    on_workers = {event["args"].get("module") for event in spans if event["tid"] > 0 and event["name"] == INTERFACE}
+    assert on_workers & set(cycle)
+
+
+def test_an_scc_checked_by_the_coordinator_records_its_phases_apart(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """A small edit checked in-process at `-n 2` leaves its bodies' seconds in the cost file, not all as interface."""
+    project = tmp_path / "project"
+    project.mkdir()
+    body = "".join(f"    x{index} = [str(i) for i in range({index})]\n" for index in range(200))
+    (project / "main.py").write_text(f"def f() -> None:\n{body}")
+    cache = copied_cache(warm_cache, tmp_path / "cache")
+    env = {POOL_WORTH_VARIABLE: "1000"}
+    ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, cache, env)
+    assert ours.returncode == 0, ours.stdout
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    recorded = read_costs(str(cache / version / COST_FILE))
+    assert recorded["main"].implementation > 0
