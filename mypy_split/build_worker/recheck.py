@@ -19,12 +19,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import mypy.build
 from mypy.build import SCC, BuildManager, Graph, State
 
 from mypy_split import phases
-from mypy_split.protocol import CheckScc
+
+if TYPE_CHECKING:
+    # Only for annotations: the coordinator imports this module on runs that start no worker.
+    from mypy_split.protocol import CheckScc
 
 
 def recheck_in_memory(task: CheckScc, graph: Graph, manager: BuildManager, from_cache: set[str]) -> None:

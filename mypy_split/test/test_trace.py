@@ -269,3 +269,18 @@ def test_an_scc_checked_by_the_coordinator_records_its_phases_apart(tmp_path: Pa
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     recorded = read_costs(str(cache / version / COST_FILE))
     assert recorded["main"].implementation > 0
+
+
+def test_a_run_that_starts_no_worker_imports_no_protocol(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """At `-n 2`, an edit checked in-process and a warm run pay for no worker machinery (about 11 ms to import)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("x: int = 'no'\n")
+    cache = copied_cache(warm_cache, tmp_path / "cache")
+    env = {POOL_WORTH_VARIABLE: "1000", "PYTHONPROFILEIMPORTTIME": "1"}
+    for _ in ("edited", "warm"):
+        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, cache, env)
+        assert ours.returncode == 1
+        imported = {line.rsplit("|", 1)[-1].strip() for line in ours.stderr.splitlines() if line.startswith("import time:")}
+        assert "mypy_split.parallel" in imported
+        assert not imported & {"mypy_split.protocol", "mypy_split.pool"}
