@@ -58,6 +58,7 @@ def expected_costs(coordinator: Coordinator, scc_id: int) -> tuple[dict[str, flo
         return None
     return coordinator.costs.bodies_and_interface(phases.order_in_scc(scc, coordinator.graph), coordinator.graph)
 
+
 def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle) -> None:
     """Put an idle worker to work on a shared SCC, if one still has enough bodies left."""
     if coordinator.scheduler.has_queued():
@@ -80,6 +81,7 @@ def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHan
     worker.task = scc_id
     coordinator.task_sent_at[worker.index] = now
     pool.send(worker, message)
+
 
 def hand_bodies(coordinator: Coordinator, worker: WorkerHandle, scc_id: int) -> None:
     """The next chunk of bodies for a participant that asked (TakeBodies).
@@ -131,6 +133,7 @@ def unpark(coordinator: Coordinator, owner: WorkerHandle, scc_id: int, forked_sp
         coordinator.observer.worker_spans(worker.index, scc_id, spans)
     for worker in parked:
         worker.parked_for = None
+
 
 def maybe_finish_shared(coordinator: Coordinator, scc_id: int) -> None:
     """The shared SCC's result, once the owner's commit and every body are in; or take-over if it stalled."""
