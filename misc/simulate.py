@@ -336,8 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     costs.update(from_trace)
     print(
         f"costs: {len(from_trace)} SCCs from the trace, {measured} modules measured "
-        f"({model.path or 'no cost file: cache disabled'}), the rest estimated from size at "
-        f"{rate * 1e6:.3f} s/MB; graph loaded in {load_seconds:.2f} s"
+        f"({model.path or 'no cost file: cache disabled'}), the rest estimated from size (weighted by kind "
+        f"and phase) at {rate * 1e6:.3f} s per weighted MB; graph loaded in {load_seconds:.2f} s"
     )
     overheads = choose_overheads(args, trace, load_seconds)
     sharing = None if args.no_sharing else Sharing(shareable_bodies(plan, model, rate, costs), args.share_min)
