@@ -148,6 +148,11 @@ def test_one_worker_runs_in_process_unless_asked(
     assert rows - {"coordinator"} == workers_seen
 
 
+def cost_file_in(cache: Path) -> str:
+    """Where a run of this Python version keeps its cost file in the cache folder."""
+    return str(cache / f"{sys.version_info.major}.{sys.version_info.minor}" / COST_FILE)
+
+
 def project_of_modules(tmp_path: Path, names: list[str], text: str) -> Path:
     """A project whose main.py imports each of `names`, every one with the same text."""
     project = tmp_path / "project"
@@ -236,8 +241,7 @@ def test_workers_share_a_big_cycle_that_is_the_only_stale_work(tmp_path: Path, w
     caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
     run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
     run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, caches["split"], {})
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    cost_path = str(caches["split"] / version / COST_FILE)
+    cost_path = cost_file_in(caches["split"])
     recorded = read_costs(cost_path)
     assert set(cycle) <= set(recorded)
     # Bodies of a second each: 4 s in all, 2 s of it for a helper at -n 2.
@@ -266,8 +270,7 @@ def test_an_scc_checked_by_the_coordinator_records_its_phases_apart(tmp_path: Pa
     env = {POOL_WORTH_VARIABLE: "1000"}
     ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, cache, env)
     assert ours.returncode == 0, ours.stdout
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    recorded = read_costs(str(cache / version / COST_FILE))
+    recorded = read_costs(cost_file_in(cache))
     assert recorded["main"].implementation > 0
 
 
