@@ -27,7 +27,7 @@ from mypy.modulefinder import BuildSource
 from mypy.options import Options
 from mypy.typestate import type_state
 
-from mypy_split import engine, fine_grained, phases, raw_trees
+from mypy_split import engine, fine_grained, phases, raw_trees, worker_seed
 from mypy_split.cachelock import cache_lock
 from mypy_split.costs import CostModel
 from mypy_split.failures import ReloadWithoutWorkers
@@ -177,6 +177,7 @@ def build_and_report_locked(
         except BaseException:
             if early_pool is not None:
                 early_pool.kill()
+            worker_seed.retire()
             raise
         if parallelism is not None:
             # Keep import errors per file, to be replayed where the module is checked.
@@ -184,6 +185,7 @@ def build_and_report_locked(
         try:
             check_program(sources, manager, parallelism, sink, early_pool)
         finally:
+            worker_seed.retire()
             engine.close_build(manager)
     except ReloadWithoutWorkers:
         reloading = True
@@ -305,20 +307,25 @@ def start_pool_early(options: Options, parallelism: Parallelism | None) -> Worke
     the stale work found pays (see pool_decision.py: possibly during the
     load), and a fully fresh run starts none.  Started before the build
     opens its cache and loads plugins, they can be forked from this process
-    (worker_process.py): a SQLite connection must not cross a fork.
+    (worker_process.py): a SQLite connection must not cross a fork.  For
+    the same reason the seed of workers started later is forked now
+    (worker_seed.py); the build retires it if it was not used.
     """
     if parallelism is None or options.dump_graph:
         # `--dump-graph` prints the graph and checks nothing: a head start
         # would only write the builtins cycle's entries, where mypy writes none.
         return None
-    # A build that reads no cache (reports, --no-incremental) finds every SCC stale.
-    if reads_cache(options) and not parallelism.cold_cache:
-        return None
     # A second build of this process (after `--install-types`, say) may hold
     # SQLite connections of the first (the file store's records stay open).
+    may_fork = not engine.cache_opened_in_this_process()
+    # A build that reads no cache (reports, --no-incremental) finds every SCC stale.
+    if reads_cache(options) and not parallelism.cold_cache:
+        if may_fork:
+            worker_seed.plant(inherited_fds(parallelism))
+        return None
     return start_pool(
         parallelism,
-        may_fork=not engine.cache_opened_in_this_process(),
+        may_fork=may_fork,
         head_start=parallelism.cold_cache and head_start_allowed(options),
     )
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from mypy_split.protocol import FrameReader, Message, ProtocolError, Shutdown, encode
-from mypy_split.worker_process import WorkerProcess, start_worker_process
+from mypy_split.worker_process import WorkerProcess, start_worker_processes
 
 _STDERR_TAIL = 16 * 1024
 SHUTDOWN_GRACE = 1.0
@@ -115,8 +115,7 @@ class WorkerPool:
         # started before any thread, so that each can still be forked.
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            for index in range(count):
-                process = start_worker_process(self._pass_fds, may_fork)
+            for index, process in enumerate(start_worker_processes(count, self._pass_fds, may_fork)):
                 self.workers.append(WorkerHandle(index, process))
             for worker in self.workers:
                 thread = threading.Thread(target=self._write_loop, args=(worker,), daemon=True)

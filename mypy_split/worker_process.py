@@ -1,16 +1,19 @@
-"""How a worker process comes to be: forked from the coordinator where it can be, else a fresh interpreter.
+"""How a worker process comes to be: forked from the coordinator where it can be, else from its seed, else fresh.
 
 A fresh interpreter (`sys.executable`, never the user's `--python-executable`)
 spends about a quarter of a second of CPU importing the engine before it can
 do anything, in every worker.  The coordinator has already paid for that
 import, so on Linux, while it is still small and runs a single thread (the
 workers of a run with an empty cache start before the graph loads), a worker
-is forked from it instead and skips the import.  Elsewhere, or later in a run
-(the coordinator then holds SQLite connections, a whole graph, and may have
-threads), workers are fresh interpreters: a SQLite connection must not cross
-a fork (a forked worker's own connection then finds the database locked),
-forking a process with threads can deadlock, and macOS does not support
-forking a process that has used its system frameworks.
+is forked from it instead and skips the import.  Later in a run the
+coordinator can no longer be forked: it holds SQLite connections, a whole
+graph, and may have threads.  A SQLite connection must not cross a fork (a
+forked worker's own connection then finds the database locked), and forking
+a process with threads can deadlock.  Workers started then are forked from
+the run's seed (worker_seed.py), a copy of the coordinator made while it was
+still small; where there is none, they are fresh interpreters (always on
+macOS, which does not support forking a process that has used its system
+frameworks, and on Windows).
 
 Either way the worker's stdin and stdout are its pipes to the coordinator,
 its stderr a third pipe, the user's project folder is off its `sys.path`, and
@@ -72,10 +75,30 @@ class WorkerProcess(Protocol):
     def kill(self) -> None: ...
 
 
-def start_worker_process(pass_fds: tuple[int, ...], may_fork: bool) -> WorkerProcess:
-    """A new worker process; forked only if `may_fork` and this process can be forked safely."""
-    if may_fork and fork_is_safe():
-        return ForkedWorker(pass_fds)
+def start_worker_processes(count: int, pass_fds: tuple[int, ...], may_fork: bool) -> list[WorkerProcess]:
+    """`count` new worker processes: forked from this process if `may_fork` and that is safe,
+    else forked from this run's seed while it has one (worker_seed.py), else fresh interpreters."""
+    from mypy_split import worker_seed
+
+    started: list[WorkerProcess] = []
+    try:
+        if may_fork and fork_is_safe():
+            while len(started) < count:
+                started.append(fork_worker(pass_fds))
+        if len(started) < count:
+            started.extend(worker_seed.grow_workers(count - len(started), pass_fds))
+        while len(started) < count:
+            started.append(spawn_worker(pass_fds))
+    except BaseException:
+        for process in started:
+            process.kill()
+            process.wait()
+        raise
+    return started
+
+
+def spawn_worker(pass_fds: tuple[int, ...]) -> WorkerProcess:
+    """A worker in a fresh interpreter."""
     return subprocess.Popen(
         [sys.executable, "-c", _BOOT, _PACKAGE_PARENT],
         stdin=subprocess.PIPE,
@@ -105,29 +128,46 @@ def name_this_process() -> None:
         pass
 
 
-class ForkedWorker:
-    """A worker forked from this process, with `subprocess.Popen`'s pipes, waiting and killing."""
+def flush_standard_streams() -> None:
+    """Before a fork: buffered output would otherwise be written twice, once by each process."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
-    def __init__(self, pass_fds: tuple[int, ...]) -> None:
+
+def worker_pipes() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The pipes of one worker: its ends (stdin, stdout, stderr), then this process's."""
+    child_in, parent_in = os.pipe()
+    parent_out, child_out = os.pipe()
+    parent_err, child_err = os.pipe()
+    return (child_in, child_out, child_err), (parent_in, parent_out, parent_err)
+
+
+def fork_worker(pass_fds: tuple[int, ...]) -> ChildWorker:
+    """A worker forked from this process, which must be fork-safe (fork_is_safe)."""
+    flush_standard_streams()
+    child_ends, parent_ends = worker_pipes()
+    pid = os.fork()
+    if pid == 0:
+        become_worker(child_ends, pass_fds)
+    for fd in child_ends:
+        os.close(fd)
+    return ChildWorker(pid, parent_ends)
+
+
+class ChildWorker:
+    """A worker that is our child but no `subprocess.Popen` (forked here, or adopted from the seed),
+    with `Popen`'s pipes, waiting and killing."""
+
+    def __init__(self, pid: int, pipes: tuple[int, int, int]) -> None:
+        """`pipes`: this process's ends of the worker's stdin, stdout and stderr."""
         self.returncode: int | None = None
-        # Buffered output would be written twice, once by each process.
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        child_in, parent_in = os.pipe()
-        parent_out, child_out = os.pipe()
-        parent_err, child_err = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            _become_worker(child_in, child_out, child_err, pass_fds)
         self._pid = pid
-        for fd in (child_in, child_out, child_err):
-            os.close(fd)
-        self._stdin = os.fdopen(parent_in, "wb")
-        self._stdout = os.fdopen(parent_out, "rb")
-        self._stderr = os.fdopen(parent_err, "rb")
+        self._stdin = os.fdopen(pipes[0], "wb")
+        self._stdout = os.fdopen(pipes[1], "rb")
+        self._stderr = os.fdopen(pipes[2], "rb")
 
     @property
     def pid(self) -> int:
@@ -185,8 +225,8 @@ class ForkedWorker:
 _inherited_streams: list[object] = []
 
 
-def _become_worker(stdin: int, stdout: int, stderr: int, pass_fds: tuple[int, ...]) -> None:
-    """In the forked child: take the pipes as fds 0-2, drop everything else of the coordinator's, serve.
+def become_worker(pipes: tuple[int, int, int], pass_fds: tuple[int, ...]) -> None:
+    """In a forked child: take the pipes as fds 0-2, drop everything else of the coordinator's, serve.
 
     Never returns: the coordinator's code on the stack below must not run here.
     """
@@ -196,10 +236,9 @@ def _become_worker(stdin: int, stdout: int, stderr: int, pass_fds: tuple[int, ..
         # a descriptor number this process has reused, say).
         gc.freeze()
         name_this_process()
-        os.dup2(stdin, 0)
-        os.dup2(stdout, 1)
-        os.dup2(stderr, 2)
-        _close_all_but({0, 1, 2, *pass_fds})
+        for number, fd in enumerate(pipes):
+            os.dup2(fd, number)
+        close_all_but({0, 1, 2, *pass_fds})
         # The coordinator's streams may have been replaced (captured, held);
         # the replaced ones are kept referenced, for the same reason.
         _inherited_streams.extend((sys.stdout, sys.stderr))
@@ -218,7 +257,8 @@ def _become_worker(stdin: int, stdout: int, stderr: int, pass_fds: tuple[int, ..
         os._exit(_FORKED_START_FAILED)
 
 
-def _close_all_but(keep: set[int]) -> None:
+def close_all_but(keep: set[int]) -> None:
+    """Close every descriptor of this process but `keep`."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd not in keep:

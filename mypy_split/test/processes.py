@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mypy_split.worker_process import WORKER_NAME
+from mypy_split.worker_seed import SEED_NAME
 
 # What a spawned worker's command line holds (a forked one shares its coordinator's).
 WORKER_MARK = "mypy_split.build_worker"
@@ -69,12 +70,17 @@ def children_of(pid: int) -> list[int]:
 
 
 def workers_of(coordinator: int) -> list[ProcInfo]:
-    """The coordinator's live worker processes (its children running the worker)."""
+    """The coordinator's live worker processes: its children running the worker, and those its seed
+    forked and has not yet handed over (worker_seed.py)."""
     found = []
     for pid in children_of(coordinator):
         info = proc_info(pid)
-        if info is not None and is_worker(info) and info.state != "Z":
+        if info is None or info.state == "Z":
+            continue
+        if is_worker(info):
             found.append(info)
+        elif info.name == SEED_NAME:
+            found.extend(workers_of(pid))
     return found
 
 

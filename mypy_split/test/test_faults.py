@@ -40,7 +40,7 @@ from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.projects import Project, generate
 from mypy_split.test.processes import WORKER_MARK, ProcInfo, describe, leftovers, workers_of
-from mypy_split.worker_process import WORKER_NAME
+from mypy_split.worker_process import SPAWN_ONLY_VARIABLE, WORKER_NAME
 
 WORKERS = 2
 RUN_TIMEOUT = 180.0
@@ -134,7 +134,7 @@ def workspace(tmp_path: Path, warm_cache: WarmCache) -> Iterator[Workspace]:
 def tool_env(cache: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment run_tool gives, for runs started by hand."""
     env = dict(os.environ)
-    for name in ("MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", STOP_BETWEEN_PHASES, CRASH_ON, MARKERS):
+    for name in ("MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", STOP_BETWEEN_PHASES, CRASH_ON, MARKERS, SPAWN_ONLY_VARIABLE):
         env.pop(name, None)
     env.update({"MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb"})
     env.update(extra or {})
@@ -367,15 +367,27 @@ def start_forked(space: Workspace) -> None:
     space.cache.mkdir()
 
 
-def assert_started_as(worker: ProcInfo, start: str) -> None:
+def start_env(space: Workspace, start: str) -> dict[str, str]:
+    """Set the run up so that its workers start as `start` says; the environment it needs.
+
+    "forked": from the coordinator, on an empty cache; "seeded": from its
+    seed, once the stale work found on the warm cache pays (worker_seed.py);
+    "spawned": the same, with forking turned off.
+    """
     if start == "forked":
-        assert worker.name == WORKER_NAME and WORKER_MARK not in worker.cmdline, worker
-    else:
+        start_forked(space)
+    return {SPAWN_ONLY_VARIABLE: "1"} if start == "spawned" else {}
+
+
+def assert_started_as(worker: ProcInfo, start: str) -> None:
+    if start == "spawned":
         assert WORKER_MARK in worker.cmdline, worker
+    else:
+        assert worker.name == WORKER_NAME and WORKER_MARK not in worker.cmdline, worker
 
 
 @pytest.mark.parametrize(
-    ("target", "start"), [("cycle", "spawned"), ("alone", "spawned"), ("cycle", "forked")]
+    ("target", "start"), [("cycle", "seeded"), ("alone", "seeded"), ("cycle", "spawned"), ("cycle", "forked")]
 )
 def test_kill_worker_stopped_between_phases(
     target: str, start: str, workspace: Workspace, references: References
@@ -384,9 +396,8 @@ def test_kill_worker_stopped_between_phases(
     module = module_in_cycle() if target == "cycle" else module_alone()
     markers = workspace.root / "markers"
     markers.mkdir()
-    if start == "forked":
-        start_forked(workspace)
-    run = Run(workspace, env={STOP_BETWEEN_PHASES: module, MARKERS: str(markers)})
+    env = start_env(workspace, start)
+    run = Run(workspace, env={**env, STOP_BETWEEN_PHASES: module, MARKERS: str(markers)})
     stopped = run.wait_for_stopped_worker()
     assert_started_as(stopped, start)
     assert (markers / f"stop-{module}").exists()
@@ -420,8 +431,8 @@ SIGNAL_MOMENTS = ["pool-starting", "mid-run"]
 POOL_STARTING_ARGS = [*TARGETS, "-n", "8"]
 
 
-def start_for(moment: str, space: Workspace) -> Run:
-    return Run(space, args=POOL_STARTING_ARGS if moment == "pool-starting" else ARGS)
+def start_for(moment: str, space: Workspace, env: dict[str, str] | None = None) -> Run:
+    return Run(space, env=env, args=POOL_STARTING_ARGS if moment == "pool-starting" else ARGS)
 
 
 def send_signal(run: Run, moment: str, references: References, signum: int, to_group: bool = False) -> float:
@@ -443,15 +454,21 @@ def send_signal(run: Run, moment: str, references: References, signum: int, to_g
     return sent
 
 
-@pytest.mark.parametrize("moment", SIGNAL_MOMENTS)
-@pytest.mark.parametrize("to_group", [False, True], ids=["coordinator", "process-group"])
-def test_sigint(to_group: bool, moment: str, workspace: Workspace, references: References) -> None:
+@pytest.mark.parametrize(
+    ("moment", "to_group", "start"),
+    [
+        *((moment, to_group, "seeded") for moment in SIGNAL_MOMENTS for to_group in (False, True)),
+        ("pool-starting", True, "spawned"),
+    ],
+    ids=lambda value: {False: "coordinator", True: "process-group"}.get(value, value),
+)
+def test_sigint(to_group: bool, moment: str, start: str, workspace: Workspace, references: References) -> None:
     """Ctrl-C: "Interrupted", exit 2, no traceback, every worker gone at once.
 
     Sent to the coordinator alone, or to its whole process group as a
     terminal's Ctrl-C is.
     """
-    run = start_for(moment, workspace)
+    run = start_for(moment, workspace, start_env(workspace, start))
     sent = send_signal(run, moment, references, signal.SIGINT, to_group)
     result = run.finish()
     run.assert_nothing_left(since=sent)
@@ -461,12 +478,13 @@ def test_sigint(to_group: bool, moment: str, workspace: Workspace, references: R
     check_next_run(workspace, references)
 
 
-@pytest.mark.parametrize(("moment", "start"), [*((moment, "spawned") for moment in SIGNAL_MOMENTS), ("mid-run", "forked")])
+@pytest.mark.parametrize(
+    ("moment", "start"),
+    [*((moment, "seeded") for moment in SIGNAL_MOMENTS), ("pool-starting", "spawned"), ("mid-run", "forked")],
+)
 def test_sigterm(moment: str, start: str, workspace: Workspace, references: References) -> None:
     """SIGTERM: workers stopped at once, then the coordinator dies of SIGTERM."""
-    if start == "forked":
-        start_forked(workspace)
-    run = start_for(moment, workspace)
+    run = start_for(moment, workspace, start_env(workspace, start))
     if moment == "mid-run":
         assert_started_as(run.wait_for_workers(WORKERS)[0], start)
     sent = send_signal(run, moment, references, signal.SIGTERM)

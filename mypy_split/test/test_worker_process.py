@@ -1,4 +1,4 @@
-"""How workers start: forked from a small single-threaded coordinator on Linux, else fresh interpreters.
+"""How workers start: forked from a small single-threaded coordinator or from its seed on Linux, else fresh interpreters.
 
 The pool is driven from a fresh Python process of its own: the test process
 runs threads (pytest-xdist), and a process with threads is never forked.
@@ -16,22 +16,38 @@ from pathlib import Path
 
 import pytest
 
+from mypy_split import worker_seed
 from mypy_split.worker_process import SPAWN_ONLY_VARIABLE, WORKER_NAME, fork_is_safe
 
 LINUX = sys.platform.startswith("linux")
 
 # Starts a pool of two workers with a descriptor to pass on, waits for both to
 # be ready, and reports what each worker holds before the pool is closed.
+# Its argument: "fork" (this process may fork them), or "seed" (a seed is
+# planted, then a thread makes this process unsafe to fork).
 POOL_SCRIPT = textwrap.dedent(
     """
-    import json, os, sys, time
+    import ctypes, json, os, sys, threading, time
+    from mypy_split import worker_seed
     from mypy_split.pool import Received, WorkerPool
     from mypy_split.protocol import Ready
     from mypy_split.task_messages import hello_for
 
     passed = os.open("passed.txt", os.O_RDONLY)
     hello = hello_for(["program.py"], os.getcwd(), None, None)
-    pool = WorkerPool(2, hello, (passed,), may_fork=True)
+    seed = None
+    if sys.argv[1] in ("seed", "dead seed"):
+        worker_seed.plant((passed,))
+        seed = worker_seed._planted.pid if worker_seed._planted else None
+        if seed is not None and sys.argv[1] == "dead seed":
+            os.kill(seed, 9)
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, daemon=True).start()
+    pool = WorkerPool(2, hello, (passed,), may_fork=sys.argv[1] == "fork")
+    seed_gone = seed is None or not os.path.exists(f"/proc/{seed}")
+    subreaper = ctypes.c_int(-1)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(37, ctypes.byref(subreaper), 0, 0, 0)
     ready = {}
     deadline = time.monotonic() + 60
     while len(ready) < 2 and time.monotonic() < deadline:
@@ -51,8 +67,11 @@ POOL_SCRIPT = textwrap.dedent(
         targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
         with open(f"/proc/{pid}/comm") as comm:
             name = comm.read().strip()
+        with open(f"/proc/{pid}/stat") as stat:
+            parent = int(stat.read().rsplit(")", 1)[1].split()[1])
         report.append({
             "pid": pid,
+            "ours": parent == os.getpid(),
             "kind": type(worker.process).__name__,
             "name": name,
             "pipes": sorted(t for t in targets if t.startswith("pipe:")),
@@ -61,7 +80,10 @@ POOL_SCRIPT = textwrap.dedent(
         })
     pool.close()
     gone = all(not os.path.exists(f"/proc/{entry['pid']}") for entry in report)
-    print(json.dumps({"ready": ready, "workers": report, "gone": gone}))
+    print(json.dumps({
+        "ready": ready, "workers": report, "gone": gone,
+        "seed": seed, "seed_gone": seed_gone, "subreaper": subreaper.value,
+    }))
     """
 )
 
@@ -93,7 +115,7 @@ EARLY_POOL_SCRIPT = textwrap.dedent(
 )
 
 
-def run_script(tmp_path: Path, script: str, spawn_only: bool = False) -> object:
+def run_script(tmp_path: Path, script: str, spawn_only: bool = False, argument: str = "") -> object:
     (tmp_path / "program.py").write_text("x: int = 1\n")
     (tmp_path / "passed.txt").write_text("")
     env = dict(os.environ)
@@ -103,43 +125,103 @@ def run_script(tmp_path: Path, script: str, spawn_only: bool = False) -> object:
     package_parent = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, argument], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def run_pool(tmp_path: Path, spawn_only: bool) -> dict[str, object]:
-    result = run_script(tmp_path, POOL_SCRIPT, spawn_only)
+def run_pool(tmp_path: Path, spawn_only: bool, start: str = "fork") -> dict[str, object]:
+    result = run_script(tmp_path, POOL_SCRIPT, spawn_only, start)
     assert isinstance(result, dict)
     return result
 
 
-@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
-def test_forked_workers_hold_only_their_own_pipes_and_the_passed_descriptor(tmp_path: Path) -> None:
-    result = run_pool(tmp_path, spawn_only=False)
+def assert_workers_hold_only_their_own(result: dict[str, object], kind: str) -> None:
+    """Both workers ready, children of the pool's process, holding their pipes and the passed descriptor."""
     assert result["ready"] == {"0": [], "1": []}
     workers = result["workers"]
     assert isinstance(workers, list) and len(workers) == 2
     for worker in workers:
-        assert worker["kind"] == "ForkedWorker"
-        assert worker["name"] == WORKER_NAME
+        assert worker["kind"] == kind
+        assert worker["ours"], worker
         # Another worker's pipe held here would hide that worker's exit.
         assert set(worker["pipes"]) <= set(worker["own_pipes"]), worker
         assert worker["passed"]
     assert result["gone"], "a worker was left after the pool closed"
 
 
-def test_spawned_workers_when_forking_is_turned_off(tmp_path: Path) -> None:
-    result = run_pool(tmp_path, spawn_only=True)
-    assert result["ready"] == {"0": [], "1": []}
+@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
+def test_forked_workers_hold_only_their_own_pipes_and_the_passed_descriptor(tmp_path: Path) -> None:
+    result = run_pool(tmp_path, spawn_only=False)
+    assert_workers_hold_only_their_own(result, "ChildWorker")
     workers = result["workers"]
     assert isinstance(workers, list)
-    for worker in workers:
-        assert worker["kind"] == "Popen"
-        assert set(worker["pipes"]) <= set(worker["own_pipes"]), worker
-        assert worker["passed"]
-    assert result["gone"]
+    assert all(worker["name"] == WORKER_NAME for worker in workers)
+
+
+@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
+def test_workers_grown_from_the_seed_are_adopted_and_hold_only_their_own(tmp_path: Path) -> None:
+    """A process that can no longer fork gets its workers from the seed it planted, as its own children."""
+    result = run_pool(tmp_path, spawn_only=False, start="seed")
+    assert isinstance(result["seed"], int)
+    assert_workers_hold_only_their_own(result, "ChildWorker")
+    workers = result["workers"]
+    assert isinstance(workers, list)
+    assert all(worker["name"] == WORKER_NAME for worker in workers)
+    assert result["seed_gone"], "the seed was not reaped once spent"
+    assert result["subreaper"] == 0, "the pool's process still adopts orphans"
+
+
+@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
+def test_workers_are_spawned_when_the_seed_died(tmp_path: Path) -> None:
+    result = run_pool(tmp_path, spawn_only=False, start="dead seed")
+    assert isinstance(result["seed"], int)
+    assert_workers_hold_only_their_own(result, "Popen")
+    assert result["seed_gone"], "the dead seed was not reaped"
+    assert result["subreaper"] == 0
+
+
+@pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
+def test_an_unused_seed_is_retired_and_reaped(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import json, os, time
+        from mypy_split import worker_seed
+
+        worker_seed.plant(())
+        seed = worker_seed._planted.pid
+        deadline = time.monotonic() + 30
+        # Settled once it has named itself and let go of what it does not hold.
+        while time.monotonic() < deadline:
+            with open(f"/proc/{seed}/comm") as comm:
+                name = comm.read().strip()
+            held = {fd: os.readlink(f"/proc/{seed}/fd/{fd}") for fd in os.listdir(f"/proc/{seed}/fd")}
+            if name == worker_seed.SEED_NAME and len(held) <= 4:
+                break
+            time.sleep(0.01)
+        worker_seed.retire()
+        print(json.dumps([name, held, os.path.exists(f"/proc/{seed}"), worker_seed._planted is None]))
+        """
+    )
+    result = run_script(tmp_path, script)
+    assert isinstance(result, list)
+    name, held, left, forgotten = result
+    assert isinstance(held, dict)
+    assert name == worker_seed.SEED_NAME
+    # Its standard streams are not ours (a reader of our output must never
+    # wait for the seed); besides them it holds its socket and nothing else.
+    assert [held.pop(fd) for fd in ("0", "1", "2")] == [os.devnull] * 3
+    assert [target.startswith("socket:") for target in held.values()] == [True], held
+    assert not left, "the seed is left (or a zombie) after its retirement"
+    assert forgotten
+
+
+def test_spawned_workers_when_forking_is_turned_off(tmp_path: Path) -> None:
+    for start in ("fork", "seed"):
+        result = run_pool(tmp_path, spawn_only=True, start=start)
+        assert result["seed"] is None
+        assert_workers_hold_only_their_own(result, "Popen")
 
 
 @pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
@@ -163,4 +245,4 @@ def test_forking_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
 def test_no_fork_once_a_build_of_this_process_has_opened_a_cache(tmp_path: Path) -> None:
-    assert run_script(tmp_path, EARLY_POOL_SCRIPT) == [["ForkedWorker"], ["Popen"]]
+    assert run_script(tmp_path, EARLY_POOL_SCRIPT) == [["ChildWorker"], ["Popen"]]
