@@ -212,8 +212,11 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
     reap_orphans()
     peak = sampler.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # Without /proc, or for a run shorter than a sample, the largest single process is what we know.
-    peak = max(peak, usage.ru_maxrss * 1024)
+    # Without /proc, the largest single process is what we know.  Only then:
+    # on Linux a child's max RSS also counts what its parent (this script,
+    # holding the corpus's import graph) had resident when it was forked.
+    if not sampler.available:
+        peak = usage.ru_maxrss * 1024
     return Sample(wall, cpu_seconds(after) - cpu_seconds(before), peak, process.returncode, load)
 
 

@@ -9,9 +9,11 @@ a core interface edit makes dependents stale while a body edit does not.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -192,3 +194,28 @@ def test_benchmark_tools_carry_their_own_settings(tmp_path: Path) -> None:
     assert corpora.tool_env(tmp_path, plain) == corpora.tool_env(tmp_path)
     with pytest.raises(argparse.ArgumentTypeError):
         corpora.parse_tool("split:2+not a setting")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memory is sampled from /proc")
+def test_perf_compare_memory_is_the_tools_own(tmp_path: Path) -> None:
+    """A run's peak is what its processes held, not what the measuring script held when it started them.
+
+    (A child's max RSS as wait4 reports it includes its parent's resident
+    pages at the fork: perf_compare holds a corpus's import graph.)
+    """
+    script = (
+        "import sys, perf_compare\n"
+        "held = bytearray(400 * 2**20)\n"
+        "held[::4096] = b'x' * len(held[::4096])\n"
+        "sample = perf_compare.measure([sys.executable, '-c', 'import time; time.sleep(0.3)'], "
+        "__import__('pathlib').Path('.'), {})\n"
+        "print(sample.peak)\n"
+    )
+    misc = Path(__file__).resolve().parents[2] / "misc"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(misc)},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    peak = int(done.stdout.split()[-1])
+    assert 0 < peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB for an idle interpreter"
