@@ -31,6 +31,7 @@ def check_as_worker(
     interface_checked: Callable[[list[str]], None],
     after_workers: bool = True,
     recheck: Sequence[SCC] = (),
+    between_modules: Callable[[], None] | None = None,
 ) -> list[phases.ModuleErrors]:
     """Both phases of the SCC (or its one piece); the errors to show, in mypy's order.
 
@@ -39,6 +40,7 @@ def check_as_worker(
     `after_workers`: whether workers may have written cache entries since
     the graph was loaded.  `recheck`: dependencies checked by workers that
     the SCC must see in memory (`affinity.py`), checked again here first.
+    `between_modules`: called between two modules' bodies.
     """
     manager.parallel_worker = after_workers
     try:
@@ -61,7 +63,9 @@ def check_as_worker(
         interface_checked(list(result.module_ids))
         tasks.end(scc.id, True)
         tasks.start(scc.id, "implementation", None)
-        shown = phases.check_implementation(list(result.module_ids), list(result.meta_files), graph, manager)
+        shown = phases.check_implementation(
+            list(result.module_ids), list(result.meta_files), graph, manager, between_modules
+        )
         tasks.end(scc.id, True)
         return shown
     finally:

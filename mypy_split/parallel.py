@@ -343,11 +343,11 @@ class Coordinator:
         self.handle_events(pool)
         self.classify_ready()
 
-    def handle_events(self, pool: WorkerPool) -> None:
-        """Wait for at least one event from the workers, and act on all that came."""
+    def handle_events(self, pool: WorkerPool, timeout: float | None = None) -> None:
+        """Wait for at least one event from the workers (at most `timeout` s), and act on all that came."""
         from mypy_split.pool import Lost
 
-        for event in pool.poll(timeout=None):
+        for event in pool.poll(timeout):
             if isinstance(event, Lost):
                 self.on_lost(event.worker, event.cause)
             else:
@@ -577,10 +577,14 @@ class Coordinator:
                 if self.stale_work.workers_pay():
                     # They start up while this process checks the bodies.
                     self.start_pool()
+            # The SCCs this interface unblocks go to idle workers now, not once
+            # this process is done with the bodies: as for an interface result
+            # from a worker.
+            self.serve_workers()
 
         checked = check_as_worker(
             scc, self.graph, self.manager, self.tasks, interface_checked, after_workers=self.pool is not None,
-            recheck=[self.plan.scc(dep) for dep in recheck],
+            recheck=[self.plan.scc(dep) for dep in recheck], between_modules=self.serve_workers,
         )
         for module_errors in checked:
             self.show(module_errors)
@@ -589,6 +593,18 @@ class Coordinator:
         self.printer.after_checking_here()
         self.scheduler.implementation_done(scc_id)
         self.classify_ready()
+
+    def serve_workers(self) -> None:
+        """While this process checks an SCC: act on what workers sent, give idle ones work, and go on.
+
+        Nothing is checked here meanwhile (dispatch only marks what this
+        process takes), and the replay waits until the SCC is done.
+        """
+        if self.pool is None:
+            return
+        self.handle_events(self.pool, timeout=0)
+        self.classify_ready()
+        self.dispatch()
 
     def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
         sensitive = bool(phases.cache_sensitive_modules(module_ids, self.graph, self.kept_in_memory_from))

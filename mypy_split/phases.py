@@ -243,14 +243,21 @@ def apply_interface_hashes(result: InterfaceResult, graph: Graph) -> None:
 
 
 def check_implementation(
-    module_ids: list[str], meta_files: list[str | None], graph: Graph, manager: BuildManager
+    module_ids: list[str],
+    meta_files: list[str | None],
+    graph: Graph,
+    manager: BuildManager,
+    between_modules: Callable[[], None] | None = None,
 ) -> list[ModuleErrors]:
     """Check the remaining function bodies, module by module; write `meta_ex` files.
 
-    Returns the errors of every module whose errors are shown, in check order.
+    Returns the errors of every module whose errors are shown, in check
+    order.  `between_modules` is called after each module but the last.
     """
     shown: list[ModuleErrors] = []
-    for module_id, meta_file in zip(module_ids, meta_files):
+    for index, (module_id, meta_file) in enumerate(zip(module_ids, meta_files)):
+        if index and between_modules is not None:
+            between_modules()
         results = mypy.build.process_stale_scc_implementation(
             graph, [module_id], manager, [meta_file]
         )

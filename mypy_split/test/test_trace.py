@@ -199,6 +199,64 @@ def test_workers_start_while_this_process_checks_the_bodies_of_a_changed_interfa
     assert set(importers) <= checked_on_workers
 
 
+def slow_bodies(count: int) -> str:
+    """Functions whose bodies take the checker a while (the interface phase skips them)."""
+    return "".join(
+        f"def slow{index}(n: int) -> int:\n"
+        "    total = 0\n"
+        "    for k in range(n):\n"
+        f"        total += k * {index} % 7\n"
+        "        if total > 100:\n"
+        "            total -= len(str(k)) + int(str(total)[:1] or 0)\n"
+        "    return total\n"
+        for index in range(count)
+    )
+
+
+def test_workers_get_work_while_this_process_checks_the_bodies_of_a_changed_interface(
+    tmp_path: Path, warm_cache: WarmCache
+) -> None:
+    """What an SCC checked in-process unblocks goes to workers during its bodies, not after them.
+
+    The cycle `base`-`base2` changes its interface, which makes `a` stale,
+    whose new interface makes `b` stale.  The coordinator checks the cycle
+    itself (too little work for workers until its interface is known); `a`
+    is sent to a worker as soon as that interface is, and `b` once `a`'s
+    interface result has come back, between the two modules' bodies.
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("import a\nimport b\n")
+    base = project / "base.py"
+    base.write_text("import base2\ndef value() -> int:\n    return 1\n" + slow_bodies(400))
+    (project / "base2.py").write_text("import base\n" + slow_bodies(400))
+    (project / "a.py").write_text("import base\nx = base.value()\n")
+    (project / "b.py").write_text("import a\ny: int = a.x\n")
+    caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
+    run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
+    run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, caches["split"], {})
+    base.write_text(base.read_text().replace("def value() -> int:\n    return 1", "def value() -> str:\n    return ''"))
+    expected = run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
+    trace_file = tmp_path / "trace.json"
+    # Any work beyond the cycle pays for workers; the cycle itself is not shared.
+    env = {POOL_WORTH_VARIABLE: "0.000001", SHARE_MIN_VARIABLE: "1000"}
+    args = ["main.py", "-n", "2", "--trace", str(trace_file)]
+    ours = run_tool(MYPY_SPLIT, args, project, caches["split"], env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
+    assert "b.py:2: error: Incompatible types" in expected.stdout
+    spans = [event for event in json.loads(trace_file.read_text())["traceEvents"] if event["ph"] == "X"]
+    bodies = [
+        event for event in spans
+        if event["tid"] == 0 and event["name"] == IMPLEMENTATION and event["args"].get("module") in ("base", "base2")
+    ]
+    bodies_end = max(event["ts"] + event["dur"] for event in bodies)
+    on_workers = {
+        event["args"].get("module"): event["ts"] for event in spans if event["tid"] > 0 and event["name"] == INTERFACE
+    }
+    assert {"a", "b"} <= set(on_workers)
+    assert on_workers["a"] < on_workers["b"] < bodies_end, (on_workers, bodies_end)
+
+
 def test_workers_start_during_the_load_once_the_parsed_modules_are_worth_it(
     tmp_path: Path, warm_cache: WarmCache
 ) -> None:
