@@ -119,11 +119,11 @@ def fork_is_safe() -> bool:
         return False
 
 
-def name_this_process() -> None:
-    """Call this process WORKER_NAME where the system has process names (Linux)."""
+def name_this_process(name: str = WORKER_NAME) -> None:
+    """Call this process `name` where the system has process names (Linux)."""
     try:
         with open("/proc/self/comm", "w") as comm:
-            comm.write(WORKER_NAME)
+            comm.write(name)
     except OSError:
         pass
 

@@ -32,6 +32,7 @@ from mypy_split.worker_process import (
     close_all_but,
     flush_standard_streams,
     fork_is_safe,
+    name_this_process,
     worker_pipes,
 )
 
@@ -153,7 +154,7 @@ def _serve(channel: socket.socket, pass_fds: tuple[int, ...]) -> None:
     try:
         # As in a forked worker: nothing of the coordinator's is finalized here.
         gc.freeze()
-        _name_seed()
+        name_this_process(SEED_NAME)
         # Ctrl-C reaches the whole process group; the coordinator retires us.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -172,14 +173,6 @@ def _serve(channel: socket.socket, pass_fds: tuple[int, ...]) -> None:
             channel.send(pid.to_bytes(_PID_BYTES, "little"))
     finally:
         os._exit(0)
-
-
-def _name_seed() -> None:
-    try:
-        with open("/proc/self/comm", "w") as comm:
-            comm.write(SEED_NAME)
-    except OSError:
-        pass
 
 
 def _let_go_of_coordinator_streams() -> None:

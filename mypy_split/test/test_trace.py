@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,6 +166,34 @@ def project_of_modules(tmp_path: Path, names: list[str], text: str) -> Path:
     return project
 
 
+def traced_run_after_edit(
+    tmp_path: Path,
+    warm_cache: WarmCache,
+    project: Path,
+    edit: Callable[[], None],
+    env: dict[str, str],
+    before_edit: Callable[[Path], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Check the project with mypy and with us (`-n 2`), `edit` it, check again; the second trace's spans.
+
+    Both checks after the edit must print the same (errors: exit 1).
+    `before_edit` gets our cache before the edit.
+    """
+    caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
+    run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
+    run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, caches["split"], {})
+    if before_edit is not None:
+        before_edit(caches["split"])
+    edit()
+    expected = run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
+    trace_file = tmp_path / "trace.json"
+    args = ["main.py", "-n", "2", "--trace", str(trace_file)]
+    ours = run_tool(MYPY_SPLIT, args, project, caches["split"], env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
+    assert expected.returncode == 1
+    return [event for event in json.loads(trace_file.read_text())["traceEvents"] if event["ph"] == "X"]
+
+
 def test_workers_start_while_this_process_checks_the_bodies_of_a_changed_interface(
     tmp_path: Path, warm_cache: WarmCache
 ) -> None:
@@ -176,19 +207,9 @@ def test_workers_start_while_this_process_checks_the_bodies_of_a_changed_interfa
     project = project_of_modules(tmp_path, importers, "import base\ndef use() -> int:\n    return base.value()\n")
     base = project / "base.py"
     base.write_text("def value() -> int:\n    return 1\n")
-    caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
-    run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
-    run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, caches["split"], {})
-    base.write_text("def value() -> str:\n    return 'one'\n")
-    expected = run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
-    trace_file = tmp_path / "trace.json"
+    edit = functools.partial(base.write_text, "def value() -> str:\n    return 'one'\n")
     # Any work beyond the one changed module pays for workers.
-    env = {POOL_WORTH_VARIABLE: "0.000001"}
-    args = ["main.py", "-n", "2", "--trace", str(trace_file)]
-    ours = run_tool(MYPY_SPLIT, args, project, caches["split"], env)
-    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
-    assert expected.returncode == 1
-    spans = [event for event in json.loads(trace_file.read_text())["traceEvents"] if event["ph"] == "X"]
+    spans = traced_run_after_edit(tmp_path, warm_cache, project, edit, {POOL_WORTH_VARIABLE: "0.000001"})
     base_bodies = next(
         event for event in spans
         if event["tid"] == 0 and event["name"] == IMPLEMENTATION and event["args"].get("module") == "base"
@@ -232,19 +253,10 @@ def test_workers_get_work_while_this_process_checks_the_bodies_of_a_changed_inte
     (project / "base2.py").write_text("import base\n" + slow_bodies(400))
     (project / "a.py").write_text("import base\nx = base.value()\n")
     (project / "b.py").write_text("import a\ny: int = a.x\n")
-    caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
-    run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
-    run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, caches["split"], {})
-    base.write_text(base.read_text().replace("def value() -> int:\n    return 1", "def value() -> str:\n    return ''"))
-    expected = run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
-    trace_file = tmp_path / "trace.json"
+    changed = base.read_text().replace("def value() -> int:\n    return 1", "def value() -> str:\n    return ''")
     # Any work beyond the cycle pays for workers; the cycle itself is not shared.
     env = {POOL_WORTH_VARIABLE: "0.000001", SHARE_MIN_VARIABLE: "1000"}
-    args = ["main.py", "-n", "2", "--trace", str(trace_file)]
-    ours = run_tool(MYPY_SPLIT, args, project, caches["split"], env)
-    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
-    assert "b.py:2: error: Incompatible types" in expected.stdout
-    spans = [event for event in json.loads(trace_file.read_text())["traceEvents"] if event["ph"] == "X"]
+    spans = traced_run_after_edit(tmp_path, warm_cache, project, functools.partial(base.write_text, changed), env)
     bodies = [
         event for event in spans
         if event["tid"] == 0 and event["name"] == IMPLEMENTATION and event["args"].get("module") in ("base", "base2")
@@ -296,23 +308,17 @@ def test_workers_share_a_big_cycle_that_is_the_only_stale_work(tmp_path: Path, w
         )
     base = project / "base.py"
     base.write_text("def value() -> int:\n    return 1\n")
-    caches = {tool: copied_cache(warm_cache, tmp_path / tool) for tool in ("mypy", "split")}
-    run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
-    run_tool(MYPY_SPLIT, ["main.py", "-n", "2"], project, caches["split"], {})
-    cost_path = cost_file_in(caches["split"])
-    recorded = read_costs(cost_path)
-    assert set(cycle) <= set(recorded)
-    # Bodies of a second each: 4 s in all, 2 s of it for a helper at -n 2.
-    write_costs(cost_path, {**recorded, **{name: PhaseCost(0.1, 1.0) for name in cycle}})
-    base.write_text("def value() -> str:\n    return 'one'\n")
-    expected = run_tool(MYPY, ["main.py"], project, caches["mypy"], {})
-    trace_file = tmp_path / "trace.json"
+
+    def record_slow_bodies(cache: Path) -> None:
+        cost_path = cost_file_in(cache)
+        recorded = read_costs(cost_path)
+        assert set(cycle) <= set(recorded)
+        # Bodies of a second each: 4 s in all, 2 s of it for a helper at -n 2.
+        write_costs(cost_path, {**recorded, **{name: PhaseCost(0.1, 1.0) for name in cycle}})
+
+    edit = functools.partial(base.write_text, "def value() -> str:\n    return 'one'\n")
     env = {POOL_WORTH_VARIABLE: "1", SHARE_MIN_VARIABLE: "0.25"}
-    args = ["main.py", "-n", "2", "--trace", str(trace_file)]
-    ours = run_tool(MYPY_SPLIT, args, project, caches["split"], env)
-    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
-    assert expected.returncode == 1
-    spans = [event for event in json.loads(trace_file.read_text())["traceEvents"] if event["ph"] == "X"]
+    spans = traced_run_after_edit(tmp_path, warm_cache, project, edit, env, record_slow_bodies)
     assert [event for event in spans if event["name"] == "start-up"]
     on_workers = {event["args"].get("module") for event in spans if event["tid"] > 0 and event["name"] == INTERFACE}
     assert on_workers & set(cycle)
