@@ -170,7 +170,7 @@ def traced_run_after_edit(
     tmp_path: Path,
     warm_cache: WarmCache,
     project: Path,
-    edit: Callable[[], None],
+    edit: Callable[[], object],
     env: dict[str, str],
     before_edit: Callable[[Path], None] | None = None,
 ) -> list[dict[str, Any]]:
