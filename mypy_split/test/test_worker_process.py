@@ -36,11 +36,14 @@ POOL_SCRIPT = textwrap.dedent(
     passed = os.open("passed.txt", os.O_RDONLY)
     hello = hello_for(["program.py"], os.getcwd(), None, None)
     seed = None
-    if sys.argv[1] in ("seed", "dead seed"):
+    if sys.argv[1] in ("seed", "dead seed", "no subreaper"):
         worker_seed.plant((passed,))
         seed = worker_seed._planted.pid if worker_seed._planted else None
         if seed is not None and sys.argv[1] == "dead seed":
             os.kill(seed, 9)
+        if sys.argv[1] == "no subreaper":
+            # As where prctl is refused (seccomp, say): orphans could not be adopted.
+            worker_seed._set_child_subreaper = lambda on: False
         stop = threading.Event()
         threading.Thread(target=stop.wait, daemon=True).start()
     pool = WorkerPool(2, hello, (passed,), may_fork=sys.argv[1] == "fork")
@@ -174,11 +177,13 @@ def test_workers_grown_from_the_seed_are_adopted_and_hold_only_their_own(tmp_pat
 
 
 @pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
-def test_workers_are_spawned_when_the_seed_died(tmp_path: Path) -> None:
-    result = run_pool(tmp_path, spawn_only=False, start="dead seed")
+@pytest.mark.parametrize("start", ["dead seed", "no subreaper"])
+def test_workers_are_spawned_when_the_seed_cannot_give_them(tmp_path: Path, start: str) -> None:
+    """A seed killed before use, or a system that refuses to make us a subreaper: fresh interpreters."""
+    result = run_pool(tmp_path, spawn_only=False, start=start)
     assert isinstance(result["seed"], int)
     assert_workers_hold_only_their_own(result, "Popen")
-    assert result["seed_gone"], "the dead seed was not reaped"
+    assert result["seed_gone"], "the seed was not reaped"
     assert result["subreaper"] == 0
 
 
