@@ -374,7 +374,9 @@ class Coordinator:
                 return
             message = adopted
         if isinstance(message, Ready):
-            self.observer.worker_spans(worker.index, None, [("start-up", worker.started, time.monotonic())])
+            now = time.monotonic()
+            ready = message.ready_at if worker.started <= message.ready_at <= now else now
+            self.observer.worker_spans(worker.index, None, [("start-up", worker.started, ready)])
             if message.error or message.version != PROTOCOL_VERSION:
                 # Unusable worker (another protocol, or its setup failed):
                 # retire it; its tasks run elsewhere.

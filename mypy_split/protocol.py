@@ -32,7 +32,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 12
+PROTOCOL_VERSION = 13
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -118,15 +118,21 @@ class Hello(Message):
 
 @dataclass
 class Ready(Message):
-    """Worker -> coordinator: set up (or not: `error` lines say why), with its pid."""
+    """Worker -> coordinator: set up (or not: `error` lines say why), with its pid.
+
+    `ready_at`: when it was (`time.monotonic()`, the same clock in every
+    process of the machine), so that its start-up span ends there and not
+    when the coordinator got round to reading this.
+    """
 
     KIND: ClassVar[int] = 2
     version: int
     pid: int
     error: list[str] = field(default_factory=list)
+    ready_at: float = 0.0
 
     def header(self) -> dict[str, JsonValue]:
-        return {"version": self.version, "pid": self.pid, "error": list(self.error)}
+        return {"version": self.version, "pid": self.pid, "error": list(self.error), "ready_at": self.ready_at}
 
 
 @dataclass
@@ -420,7 +426,12 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             head_start=h.get("head_start") is True,
         )
     if cls is Ready:
-        return Ready(version=_int(h["version"]), pid=_int(h["pid"]), error=_strs(h["error"]))
+        # Read leniently too: a worker of another version answers with Ready.
+        ready_at = h.get("ready_at")
+        return Ready(
+            version=_int(h["version"]), pid=_int(h["pid"]), error=_strs(h["error"]),
+            ready_at=float(ready_at) if isinstance(ready_at, (int, float)) else 0.0,
+        )
     if cls is GraphData:
         sccs = []
         for item in _list(h["sccs"]):

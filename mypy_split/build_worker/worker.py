@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import BinaryIO
@@ -76,7 +77,7 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
         send(Ready(PROTOCOL_VERSION, os.getpid(), list(error.messages) or ["cannot start"]))
         return
     session.channel_fds = (incoming.fileno(), outgoing.fileno())
-    send(Ready(PROTOCOL_VERSION, os.getpid()))
+    send(Ready(PROTOCOL_VERSION, os.getpid(), ready_at=time.monotonic()))
 
     def receive() -> Message | None:
         return read_message(incoming)

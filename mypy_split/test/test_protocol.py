@@ -34,7 +34,7 @@ from mypy_split.report_records import CoberturaPackageData, FileCounts, TaskRepo
 
 SAMPLES: list[Message] = [
     Hello(version=PROTOCOL_VERSION, argv=["-p", "pkg", "--strict"], cwd="/tmp/project"),
-    Ready(version=PROTOCOL_VERSION, pid=1234),
+    Ready(version=PROTOCOL_VERSION, pid=1234, ready_at=12.5),
     Ready(version=PROTOCOL_VERSION, pid=1, error=["plugin.py: error: boom"]),
     GraphData(
         states=[b"\x00\x01binary", b""],
@@ -192,6 +192,13 @@ def test_missing_fields_are_rejected() -> None:
     body = struct.pack(">B", Hello.KIND) + struct.pack(">I", 2) + b"{}"
     with pytest.raises(ProtocolError, match="bad Hello message"):
         decode(body)
+
+
+def test_a_ready_message_of_an_older_version_still_decodes() -> None:
+    """Its version tells the coordinator to retire that worker: it must be read, without the newer fields."""
+    header = b'{"version": 12, "pid": 7, "error": []}'
+    body = struct.pack(">B", Ready.KIND) + struct.pack(">I", len(header)) + header
+    assert decode(body) == Ready(version=12, pid=7, ready_at=0.0)
 
 
 def test_wrong_field_types_are_rejected() -> None:

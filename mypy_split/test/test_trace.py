@@ -266,6 +266,16 @@ def test_workers_get_work_while_this_process_checks_the_bodies_of_a_changed_inte
         event["args"].get("module"): event["ts"] for event in spans if event["tid"] > 0 and event["name"] == INTERFACE
     }
     assert {"a", "b"} <= set(on_workers)
+    # A worker's start-up ends when it was ready, before its first task, not when this process read that.
+    rows = [
+        sorted((event for event in spans if event["tid"] == worker), key=lambda event: event["ts"])
+        for worker in {event["tid"] for event in spans if event["tid"] > 0}
+    ]
+    working = [row for row in rows if len(row) > 1]
+    assert working
+    for row in working:
+        assert row[0]["name"] == "start-up", row[0]
+        assert row[0]["ts"] + row[0]["dur"] <= row[1]["ts"], (row[0], row[1])
     assert on_workers["a"] < on_workers["b"] < bodies_end, (on_workers, bodies_end)
 
 
