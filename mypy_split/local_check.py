@@ -9,18 +9,25 @@ Where no worker ever ran, the metas read with the graph are the cache's, and
 the manager loads dependencies as `mypy -n 0` does (a worker also reads each
 dependency's meta again: 10 ms on a one-file edit of the self-check).  The
 coordinator holds imports-only trees (`raw_trees.py`), so the SCC's whole
-trees are built first.
+trees are built first.  Workers running meanwhile are served at the
+interface point and between two modules' bodies (`serve_workers`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from mypy.build import SCC, BuildManager, Graph
 
 from mypy_split import phases, raw_trees
+from mypy_split.affinity import LOCAL
 from mypy_split.build_worker.recheck import check_without_writing, nothing_reported
 from mypy_split.observe import RunningTasks
+
+if TYPE_CHECKING:
+    from mypy_split.parallel import Coordinator
 
 
 def check_as_worker(
@@ -70,3 +77,66 @@ def check_as_worker(
         return shown
     finally:
         manager.parallel_worker = False
+
+
+def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
+    """Check an SCC in the coordinator's process, at its place in the sequential order.
+
+    While it does, the workers (started at its interface if they pay by
+    then) are served: see `serve_workers`.
+    """
+    c = coordinator
+    # Before this process writes its first cache entry (see parse_gate.py).
+    c.gate.before_checking_here()
+    c.printer.before_checking_here()
+    started = time.perf_counter()
+    scc = c.plan.scc(scc_id)
+    old_hashes = {module_id: c.graph[module_id].interface_hash for module_id in scc.mod_ids}
+    recheck = c.affinity.missing(scc_id, LOCAL)
+    c.affinity.assign(scc_id, LOCAL, recheck)
+    if recheck:
+        modules = " ".join(m for dep in recheck for m in sorted(c.plan.scc(dep).mod_ids))
+        c.manager.log(f"This process checks in memory again, before SCC {scc_id}: {modules}")
+
+    interface_seconds = 0.0
+
+    def interface_checked(module_ids: list[str]) -> None:
+        nonlocal interface_seconds
+        interface_seconds = time.perf_counter() - started
+        c.note_sensitive(scc_id, module_ids)
+        c.scheduler.interface_done(scc_id)
+        if c.pool is None and c.worker_count > 0:
+            changed = any(c.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())
+            c.stale_work.interface_known(changed, scc.direct_dependents)
+            if c.stale_work.workers_pay():
+                # They start up while this process checks the bodies.
+                c.start_pool()
+        # The SCCs this interface unblocks go to idle workers now, not once
+        # this process is done with the bodies: as for an interface result
+        # from a worker.
+        serve_workers(c)
+
+    checked = check_as_worker(
+        scc, c.graph, c.manager, c.tasks, interface_checked, after_workers=c.pool is not None,
+        recheck=[c.plan.scc(dep) for dep in recheck], between_modules=lambda: serve_workers(c),
+    )
+    for module_errors in checked:
+        c.show(module_errors)
+    # The phases apart, as a worker reports them: the next run may share these bodies.
+    c.costs.record(scc.mod_ids, c.graph, interface_seconds, time.perf_counter() - started - interface_seconds)
+    c.printer.after_checking_here()
+    c.scheduler.implementation_done(scc_id)
+    c.classify_ready()
+
+
+def serve_workers(coordinator: Coordinator) -> None:
+    """While the coordinator checks an SCC: act on what workers sent, give idle ones work, and go on.
+
+    Nothing is checked in-process meanwhile (dispatch only marks what the
+    coordinator takes), and the replay waits until the SCC is done.
+    """
+    if coordinator.pool is None:
+        return
+    coordinator.handle_events(coordinator.pool, timeout=0)
+    coordinator.classify_ready()
+    coordinator.dispatch()

@@ -31,7 +31,7 @@ from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task, kept_in_memo
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
 from mypy_split.graph import BuildPlan
-from mypy_split.local_check import check_as_worker
+from mypy_split.local_check import check_in_coordinator
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, RunningTasks
 from mypy_split.parse_gate import ParseGate
 from mypy_split.pool_decision import StaleWork
@@ -535,7 +535,7 @@ class Coordinator:
                     if self.worker_busy_with(action.scc_id):
                         # A part still runs there and may still write its cache entries.
                         return moved
-                    self.check_here(action.scc_id)
+                    check_in_coordinator(self, action.scc_id)
                 elif action.scc_id not in self.results:
                     return moved
                 else:
@@ -551,62 +551,6 @@ class Coordinator:
         if self.pool is None:
             return False
         return any(worker.task == scc_id for worker in self.pool.live_workers)
-
-    def check_here(self, scc_id: int) -> None:
-        """Check an SCC in this process, at its place in the sequential order (`local_check.py`)."""
-        # Before this process writes its first cache entry (see parse_gate.py).
-        self.gate.before_checking_here()
-        self.printer.before_checking_here()
-        started = time.perf_counter()
-        scc = self.plan.scc(scc_id)
-        old_hashes = {module_id: self.graph[module_id].interface_hash for module_id in scc.mod_ids}
-        recheck = self.affinity.missing(scc_id, LOCAL)
-        self.affinity.assign(scc_id, LOCAL, recheck)
-        if recheck:
-            modules = " ".join(m for dep in recheck for m in sorted(self.plan.scc(dep).mod_ids))
-            self.manager.log(f"This process checks in memory again, before SCC {scc_id}: {modules}")
-
-        interface_seconds = 0.0
-
-        def interface_checked(module_ids: list[str]) -> None:
-            nonlocal interface_seconds
-            interface_seconds = time.perf_counter() - started
-            self.note_sensitive(scc_id, module_ids)
-            self.scheduler.interface_done(scc_id)
-            if self.pool is None and self.worker_count > 0:
-                changed = any(self.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())
-                self.stale_work.interface_known(changed, scc.direct_dependents)
-                if self.stale_work.workers_pay():
-                    # They start up while this process checks the bodies.
-                    self.start_pool()
-            # The SCCs this interface unblocks go to idle workers now, not once
-            # this process is done with the bodies: as for an interface result
-            # from a worker.
-            self.serve_workers()
-
-        checked = check_as_worker(
-            scc, self.graph, self.manager, self.tasks, interface_checked, after_workers=self.pool is not None,
-            recheck=[self.plan.scc(dep) for dep in recheck], between_modules=self.serve_workers,
-        )
-        for module_errors in checked:
-            self.show(module_errors)
-        # The phases apart, as a worker reports them: the next run may share these bodies.
-        self.costs.record(scc.mod_ids, self.graph, interface_seconds, time.perf_counter() - started - interface_seconds)
-        self.printer.after_checking_here()
-        self.scheduler.implementation_done(scc_id)
-        self.classify_ready()
-
-    def serve_workers(self) -> None:
-        """While this process checks an SCC: act on what workers sent, give idle ones work, and go on.
-
-        Nothing is checked here meanwhile (dispatch only marks what this
-        process takes), and the replay waits until the SCC is done.
-        """
-        if self.pool is None:
-            return
-        self.handle_events(self.pool, timeout=0)
-        self.classify_ready()
-        self.dispatch()
 
     def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
         sensitive = bool(phases.cache_sensitive_modules(module_ids, self.graph, self.kept_in_memory_from))
