@@ -38,7 +38,7 @@ from mypy_split.observe import NULL_OBSERVER
 from mypy_split.output import MessageSink
 from mypy_split.pool_decision import StartWhileLoading
 from mypy_split.reports import all_supported as reports_supported
-from mypy_split.tuning import head_start_enabled
+from mypy_split.tuning import head_start_enabled, worker_seed_enabled
 
 if TYPE_CHECKING:
     from mypy_split.pool import WorkerPool
@@ -185,8 +185,11 @@ def build_and_report_locked(
         try:
             check_program(sources, manager, parallelism, sink, early_pool)
         finally:
-            worker_seed.retire()
-            engine.close_build(manager)
+            try:
+                engine.close_build(manager)
+            finally:
+                # Released by now: it has been exiting meanwhile.
+                worker_seed.retire()
     except ReloadWithoutWorkers:
         reloading = True
         if manager is not None:
@@ -308,8 +311,8 @@ def start_pool_early(options: Options, parallelism: Parallelism | None) -> Worke
     load), and a fully fresh run starts none.  Started before the build
     opens its cache and loads plugins, they can be forked from this process
     (worker_process.py): a SQLite connection must not cross a fork.  For
-    the same reason the seed of workers started later is forked now
-    (worker_seed.py); the build retires it if it was not used.
+    the same reason the seed of workers started later, if turned on, is
+    forked now (worker_seed.py); the build retires it if it was not used.
     """
     if parallelism is None or options.dump_graph:
         # `--dump-graph` prints the graph and checks nothing: a head start
@@ -320,7 +323,7 @@ def start_pool_early(options: Options, parallelism: Parallelism | None) -> Worke
     may_fork = not engine.cache_opened_in_this_process()
     # A build that reads no cache (reports, --no-incremental) finds every SCC stale.
     if reads_cache(options) and not parallelism.cold_cache:
-        if may_fork:
+        if may_fork and worker_seed_enabled():
             worker_seed.plant(inherited_fds(parallelism))
         return None
     return start_pool(
@@ -438,6 +441,8 @@ def check_program(
             costs.save()
             observer.build_measured(plan.nodes, costs.measured_scc_costs(plan))
     finally:
+        # No worker starts after this.
+        worker_seed.release()
         for unused in (early_pool, starter.take_pool() if starter is not None else None):
             if unused is not None:
                 unused.kill()

@@ -29,6 +29,15 @@ def head_start_enabled() -> bool:
     return os.environ.get(HEAD_START_VARIABLE, "1") != "0"
 
 
+# Workers started mid-run forked from a seed (worker_seed.py): off by default,
+# since the seed costs every run that starts no worker about 10 ms.
+WORKER_SEED_VARIABLE = "MYPY_SPLIT_WORKER_SEED"
+
+
+def worker_seed_enabled() -> bool:
+    return os.environ.get(WORKER_SEED_VARIABLE, "0") == "1"
+
+
 def seconds_from_environment(variable: str, default: float) -> float:
     try:
         return float(os.environ.get(variable, default))

@@ -89,10 +89,19 @@ class WorkerSeed:
             return None
         return ChildWorker(int.from_bytes(reply, "little"), parent_ends)
 
+    @property
+    def released(self) -> bool:
+        return self._channel.fileno() < 0
+
+    def release(self) -> None:
+        """Let the seed exit, without waiting for it (its exit takes milliseconds)."""
+        self._channel.close()
+
     def retire(self) -> None:
         """Let the seed exit (killed if it does not), and reap it."""
-        self._channel.close()
+        self.release()
         deadline = time.monotonic() + _PATIENCE
+        pause = 0.0002
         while True:
             try:
                 pid, _ = os.waitpid(self.pid, os.WNOHANG)
@@ -103,7 +112,8 @@ class WorkerSeed:
             if time.monotonic() > deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 deadline = float("inf")
-            time.sleep(0.001)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.01)
 
 
 # This process's seed, between `plant` and its use or retirement.
@@ -132,14 +142,20 @@ def grow_workers(count: int, pass_fds: tuple[int, ...]) -> list[ChildWorker]:
     seed, _planted = _planted, None
     if seed is None:
         return []
-    if seed.pass_fds != pass_fds:
+    if seed.released or seed.pass_fds != pass_fds:
         seed.retire()
         return []
     return seed.grow(count)
 
 
+def release() -> None:
+    """Let this run's seed, if it was not used, exit now: no worker will be started any more."""
+    if _planted is not None:
+        _planted.release()
+
+
 def retire() -> None:
-    """Retire this run's seed, if it was not used."""
+    """Retire this run's seed, if it was not used, and reap it."""
     global _planted
     seed, _planted = _planted, None
     if seed is not None:

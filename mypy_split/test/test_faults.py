@@ -35,7 +35,7 @@ from typing import IO, NoReturn
 
 import pytest
 
-from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE, WORKER_SEED_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.projects import Project, generate
@@ -134,7 +134,10 @@ def workspace(tmp_path: Path, warm_cache: WarmCache) -> Iterator[Workspace]:
 def tool_env(cache: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment run_tool gives, for runs started by hand."""
     env = dict(os.environ)
-    for name in ("MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", STOP_BETWEEN_PHASES, CRASH_ON, MARKERS, SPAWN_ONLY_VARIABLE):
+    for name in (
+        "MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", STOP_BETWEEN_PHASES, CRASH_ON, MARKERS, SPAWN_ONLY_VARIABLE,
+        WORKER_SEED_VARIABLE,
+    ):
         env.pop(name, None)
     env.update({"MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb"})
     env.update(extra or {})
@@ -371,12 +374,12 @@ def start_env(space: Workspace, start: str) -> dict[str, str]:
     """Set the run up so that its workers start as `start` says; the environment it needs.
 
     "forked": from the coordinator, on an empty cache; "seeded": from its
-    seed, once the stale work found on the warm cache pays (worker_seed.py);
-    "spawned": the same, with forking turned off.
+    seed (turned on), once the stale work found on the warm cache pays
+    (worker_seed.py); "spawned": the same, fresh interpreters (the default).
     """
     if start == "forked":
         start_forked(space)
-    return {SPAWN_ONLY_VARIABLE: "1"} if start == "spawned" else {}
+    return {WORKER_SEED_VARIABLE: "1"} if start == "seeded" else {}
 
 
 def assert_started_as(worker: ProcInfo, start: str) -> None:

@@ -21,7 +21,7 @@ from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
 from mypy_split.trace import COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
-from mypy_split.tuning import POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_VARIABLE, WORKER_SEED_VARIABLE
 
 
 def chain_nodes() -> list[SccNode]:
@@ -254,8 +254,9 @@ def test_workers_get_work_while_this_process_checks_the_bodies_of_a_changed_inte
     (project / "a.py").write_text("import base\nx = base.value()\n")
     (project / "b.py").write_text("import a\ny: int = a.x\n")
     changed = base.read_text().replace("def value() -> int:\n    return 1", "def value() -> str:\n    return ''")
-    # Any work beyond the cycle pays for workers; the cycle itself is not shared.
-    env = {POOL_WORTH_VARIABLE: "0.000001", SHARE_MIN_VARIABLE: "1000"}
+    # Any work beyond the cycle pays for workers; the cycle itself is not
+    # shared; the workers are forked from the seed, ready at once.
+    env = {POOL_WORTH_VARIABLE: "0.000001", SHARE_MIN_VARIABLE: "1000", WORKER_SEED_VARIABLE: "1"}
     spans = traced_run_after_edit(tmp_path, warm_cache, project, functools.partial(base.write_text, changed), env)
     bodies = [
         event for event in spans
