@@ -137,6 +137,9 @@ def serve_workers(coordinator: Coordinator) -> None:
     """
     if coordinator.pool is None:
         return
+    # Served workers write to the same cache: hold no open transaction of
+    # the SQLite store (a module's meta_ex) while they may wait for it.
+    coordinator.manager.commit()
     coordinator.handle_events(coordinator.pool, timeout=0)
     coordinator.classify_ready()
     coordinator.dispatch()

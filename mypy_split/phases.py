@@ -257,9 +257,6 @@ def check_implementation(
     shown: list[ModuleErrors] = []
     for index, (module_id, meta_file) in enumerate(zip(module_ids, meta_files)):
         if index and between_modules is not None:
-            # Workers served meanwhile write to the same cache: hold no open
-            # transaction of the SQLite store while they may wait for it.
-            manager.commit()
             between_modules()
         results = mypy.build.process_stale_scc_implementation(
             graph, [module_id], manager, [meta_file]

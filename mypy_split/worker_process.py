@@ -10,8 +10,8 @@ coordinator can no longer be forked: it holds SQLite connections, a whole
 graph, and may have threads.  A SQLite connection must not cross a fork (a
 forked worker's own connection then finds the database locked), and forking
 a process with threads can deadlock.  Workers started then are forked from
-the run's seed (worker_seed.py), a copy of the coordinator made while it was
-still small; where there is none, they are fresh interpreters (always on
+the run's seed (worker_seed.py, when turned on), a copy of the coordinator
+made while it was still small; where there is none, they are fresh interpreters (always on
 macOS, which does not support forking a process that has used its system
 frameworks, and on Windows).
 

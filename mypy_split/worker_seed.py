@@ -7,7 +7,9 @@ the coordinator can no longer be forked; a fresh interpreter then spends
 about a quarter of a second of CPU importing the engine, per worker, on the
 cores the run needs.
 
-So on Linux, a run with workers on an existing cache first forks a seed,
+So on Linux, with MYPY_SPLIT_WORKER_SEED=1 (off by default: a run that
+starts no worker pays about 10 ms of copy-on-write faults for it, see
+README), a run with workers on an existing cache first forks a seed,
 while the coordinator is still small and runs a single thread: an idle copy
 that holds a socket, the descriptors workers inherit, and nothing else.  If
 the run needs workers, the coordinator makes their pipes and sends the
