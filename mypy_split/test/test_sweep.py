@@ -1,0 +1,76 @@
+"""misc/cache_memory_sweep.py: it finds cache-versus-memory differences and grades them.
+
+The known cases (`cache_memory_cases.py`) are written as mypy corpus cases and
+swept one by one: each must be found, with the level the README gives it, and
+a case without such a difference must not be.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from mypy_split.test.cache_memory_cases import CASES, Case
+from mypy_split.test.casefile import Case as CaseFile
+from mypy_split.test.casefile import Step
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.mypy_corpus import CorpusCase
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "misc"))
+
+import cache_memory_sweep  # noqa: E402
+
+
+def corpus_case(name: str, base: str, main: str) -> CorpusCase:
+    step = Step(flags=[], targets=["tmp/main.py"], writes={"tmp/main.py": main, "tmp/base.py": base})
+    return CorpusCase(CaseFile(name=name, source="known", line=1, steps=[step]))
+
+
+def by_name(name: str) -> Case:
+    return next(case for case in CASES if case.name == name)
+
+
+def expected_level(case: Case) -> str:
+    if not case.flagged:
+        return "NONE"
+    return "BINDING" if case.binding else "MESSAGES"
+
+
+# One case of each level, and one whose difference is a note gained from the cache.
+SWEPT = [
+    case
+    for case in CASES
+    if case.name == "plain_function_bound_as_method_in_protocol_conflict"
+    or case.binding
+    or case is CASES[0]
+]
+
+
+@pytest.mark.parametrize("case", SWEPT, ids=lambda case: case.name)
+def test_known_difference_found_and_graded(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
+    finding = cache_memory_sweep.sweep_case(corpus_case(case.name, case.base, case.main), warm_cache, tmp_path)
+    assert finding is not None, "not found"
+    assert finding.level == expected_level(case)
+    assert finding.modules["base"] == cache_memory_sweep.LEVELS.index(finding.level)
+    # The two forms, as the diff shows them (the project lives in tmp/ here).
+    assert "-tmp/" + case.cold.splitlines()[0] in finding.diff or "+tmp/" + case.warm.splitlines()[-1] in finding.diff
+
+
+def test_same_answer_is_no_finding(tmp_path: Path, warm_cache: WarmCache) -> None:
+    base = CASES[0].base
+    main = "from base import User\nUser(name=1)\n"
+    assert cache_memory_sweep.sweep_case(corpus_case("same", base, main), warm_cache, tmp_path) is None
+
+
+def test_sweepable_cases() -> None:
+    case = corpus_case("two modules", "x = 1\n", "import base\n")
+    assert cache_memory_sweep.sweepable(case)
+    alone = CorpusCase(CaseFile("alone", "known", 1, [Step(targets=["tmp/main.py"], writes={"tmp/main.py": ""})]))
+    assert not cache_memory_sweep.sweepable(alone)
+    no_cache = corpus_case("no cache", "x = 1\n", "import base\n")
+    no_cache.case.steps[0].flags.append("--no-incremental")
+    assert not cache_memory_sweep.sweepable(no_cache)
+    skipped = CorpusCase(case.case, skip="marked skip")
+    assert not cache_memory_sweep.sweepable(skipped)
