@@ -391,6 +391,7 @@ class Coordinator:
             # The worker built the whole trees of these modules: no blocker hides there.
             self.gate.built(set(self.plan.scc(message.scc_id).mod_ids))
             self.on_interface(message)
+            shared_tasks.reserve_for_forks(self, worker, message.scc_id)
             if self.tasks.end(message.scc_id, True, only="interface"):
                 self.tasks.start(message.scc_id, "implementation", worker.index)
         elif isinstance(message, ImplementationDone):

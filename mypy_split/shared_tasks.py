@@ -105,22 +105,55 @@ def hand_bodies(coordinator: Coordinator, worker: WorkerHandle, scc_id: int) -> 
 
 
 def park_for_forks(coordinator: Coordinator, owner: WorkerHandle, scc_id: int) -> int:
-    """How many children the owner forks now (0: none); that many idle workers wait meanwhile."""
+    """How many children the owner forks now (0: none); that many workers wait meanwhile.
+
+    Those reserved at the owner's commit (`reserve_for_forks`) come first;
+    other idle workers only when nothing is queued.  Reserved workers not
+    needed after all are let go.
+    """
     shared = coordinator.sharing.shared.get(scc_id)
     pool = coordinator.pool
-    if shared is None or pool is None or coordinator.scheduler.has_queued():
+    if shared is None or pool is None or not shared.pending:
+        # Nothing left to hand out: workers still parked wait for copies forked earlier.
         return 0
-    idle = [
+    reserved = [worker for worker in pool.live_workers if worker.parked_for == owner.index]
+    idle = [] if coordinator.scheduler.has_queued() else idle_workers(pool, owner)
+    candidates = reserved + idle
+    forks = shared.forks_for(owner.index, len(candidates), coordinator.sharing.share_min)
+    for worker in candidates[:forks]:
+        worker.parked_for = owner.index
+    for worker in candidates[forks:]:
+        worker.parked_for = None
+    if forks:
+        coordinator.manager.log(f"Worker {owner.index} checks the bodies of SCC {scc_id} with {forks} forked copies")
+    return forks
+
+
+def reserve_for_forks(coordinator: Coordinator, owner: WorkerHandle, scc_id: int) -> None:
+    """The owner of a forkable shared SCC committed its interface: idle workers wait for its copies.
+
+    Its dependents were queued at that moment and would take the idle
+    workers before the owner's ask for bodies arrives, leaving it to check
+    them alone.  When the bodies, shared, still take longer than any SCC not
+    started yet, the workers are better spent on them.
+    """
+    shared = coordinator.sharing.shared.get(scc_id)
+    pool = coordinator.pool
+    if shared is None or pool is None or not shared.forkable or owner.index != shared.owner:
+        return
+    idle = idle_workers(pool, owner)
+    others_path = coordinator.scheduler.longest_unstarted_path(scc_id)
+    for worker in idle[: shared.reserve(len(idle), coordinator.sharing.share_min, others_path)]:
+        worker.parked_for = owner.index
+        coordinator.manager.log(f"Worker {worker.index} waits for the forked copies of worker {owner.index}")
+
+
+def idle_workers(pool: WorkerPool, owner: WorkerHandle) -> list[WorkerHandle]:
+    return [
         worker
         for worker in pool.live_workers
         if worker is not owner and worker.task is None and worker.next_task is None and worker.parked_for is None
     ]
-    forks = shared.forks_for(owner.index, len(idle), coordinator.sharing.share_min)
-    for worker in idle[:forks]:
-        worker.parked_for = owner.index
-    if forks:
-        coordinator.manager.log(f"Worker {owner.index} checks the bodies of SCC {scc_id} with {forks} forked copies")
-    return forks
 
 
 def unpark(coordinator: Coordinator, owner: WorkerHandle, scc_id: int, forked_spans: list[list[TimedSpan]]) -> None:

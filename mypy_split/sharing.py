@@ -167,6 +167,18 @@ class SharedScc:
             most = min(most, int(self.left() / share_min) - 1)
         return max(0, min(idle, most))
 
+    def reserve(self, idle: int, share_min: float, others_path: float) -> int:
+        """How many idle workers wait for the owner's copies, at its interface commit (0: none).
+
+        Only while the bodies, shared that way, still take longer than
+        `others_path`, the longest critical path of the SCCs not started:
+        those (the SCC's dependents, just queued) then wait for a worker.
+        """
+        forks = self.forks_for(self.owner, idle, share_min)
+        if forks and self.left() / (forks + 1) > others_path:
+            return forks
+        return 0
+
     def hand_all(self, worker: int) -> list[str]:
         """Every body not handed out yet, to one participant."""
         chunk, self.pending = self.pending, []

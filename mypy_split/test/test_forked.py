@@ -23,7 +23,7 @@ from mypy_split.build_worker.forked import can_share, share_by_forking
 from mypy_split.protocol import ImplementationDone
 from mypy_split.sharing import FORKED_SHARING_VARIABLE, SharedScc
 from mypy_split.test.conftest import WarmCache
-from mypy_split.test.differential import MYPY_SPLIT, run_tool
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
 from mypy_split.test.test_sharing import (
     FLAGS,
     assert_cache_answers,
@@ -167,6 +167,18 @@ def test_forkable_sharing_takes_no_repeating_helpers_and_forks_for_idle_workers(
     assert shared.done(interface_committed=True)
 
 
+def test_idle_workers_wait_for_the_copies_while_the_bodies_are_the_longer_path() -> None:
+    costs = {"a": 0.5, "b": 0.25, "c": 0.125, "d": 0.125}
+    shared = SharedScc.start(9, owner=0, costs=costs, interface_cost=0.5, forkable=True)
+    # 1.0 s of bodies over three processes beats dependents 0.2 s long.
+    assert shared.reserve(idle=2, share_min=0.25, others_path=0.2) == 2
+    # Shared over two, 0.5 s: not longer than a 0.5 s path, which takes the worker.
+    assert shared.reserve(idle=1, share_min=0.25, others_path=0.5) == 0
+    assert shared.reserve(idle=0, share_min=0.25, others_path=0.0) == 0
+    plain = SharedScc.start(9, owner=0, costs=costs, interface_cost=0.5)
+    assert plain.reserve(idle=2, share_min=0.25, others_path=0.0) == 0
+
+
 def test_plain_sharing_forks_nothing() -> None:
     shared = SharedScc.start(9, owner=0, costs={"a": 0.5, "b": 0.5}, interface_cost=0.1)
     assert shared.forks_for(0, idle=3, share_min=0.0) == 0
@@ -199,3 +211,33 @@ def test_a_forked_copy_that_dies_leaves_its_bodies_to_the_owner(tmp_path: Path, 
     assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
     assert "forked copies" in ours.stderr, ours.stderr[-3000:]
     assert_cache_answers(tmp_path, project, cache, expected)
+
+
+DEPENDENTS = {f"users/u{index}.py": f"from ring import m{index}\nx: str = m{index}.top{index}()\n" for index in (0, 1)}
+
+
+def test_an_idle_worker_waits_for_the_copies_rather_than_take_the_dependents(
+    tmp_path: Path, warm_cache: WarmCache
+) -> None:
+    """At the cycle's commit its dependents are queued; the idle worker still lends its CPU to a copy."""
+    project = write_project(tmp_path)
+    (project / "users").mkdir()
+    (project / "users" / "__init__.py").write_text("")
+    for name, text in DEPENDENTS.items():
+        (project / name).write_text(text)
+    # Bodies long enough that, shared, they outlast the dependents' path.
+    heavy = "def heavy() -> int:\n    x = 0\n" + "    x = x + len(str(x))\n" * 150 + "    return x\n"
+    for index in range(6):
+        with open(project / f"ring/m{index}.py", "a") as module:
+            module.write(heavy)
+    flags = [*FLAGS, "-p", "users"]
+    expected = run_tool(MYPY, flags, project, fresh_cache(warm_cache, tmp_path / "mypy-cache"), {})
+    assert expected.returncode == 1 and "users/u1.py" in expected.stdout, expected.describe()
+    cache = fresh_cache(warm_cache, tmp_path / "split-cache")
+    trace = tmp_path / "trace.json"
+    env = {FORKED_SHARING_VARIABLE: "1"}
+    ours = run_tool(MYPY_SPLIT, [*flags, "-n", "2", "-v", "--trace", str(trace)], project, cache, env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
+    assert "waits for the forked copies of worker" in ours.stderr, ours.stderr[-3000:]
+    assert "with 1 forked copies" in ours.stderr, ours.stderr[-3000:]
+    assert any(len(workers) >= 2 for workers in parts_per_scc(trace).values()), parts_per_scc(trace)
