@@ -132,6 +132,17 @@ class Calc:
     def add(self, x: int) -> int: return x
 '''
 
+CONSTRUCTOR_IN_PROTOCOL_CONFLICT = (
+    "from typing import Protocol\n"
+    "from base import {name}\n"
+    "class Makes(Protocol):\n"
+    "    def m(self, zz: bytes) -> bytes: ...\n"
+    "class Holder:\n"
+    "    m = {name}\n"
+    "def take(w: Makes) -> None: ...\n"
+    "take(Holder())\n"
+)
+
 CASES: tuple[Case, ...] = (
     # -- Methods that plugins or semantic analysis generate (dataclass,
     # NamedTuple, NewType): their type links back to the generated definition
@@ -229,6 +240,23 @@ CASES: tuple[Case, ...] = (
         "main.py:4: note:          def _asdict() -> dict[str, Any]\n",
         "main.py:4: note:          def _asdict(_self) -> dict[str, Any]\n",
     ),
+    # A class or NewType copied into a class body and shown in a protocol
+    # conflict: from the cache its constructor is printed under its name
+    # (found by misc/cache_memory_grid.py).
+    Case(
+        "namedtuple_constructor_in_protocol_conflict",
+        NAMEDTUPLE,
+        CONSTRUCTOR_IN_PROTOCOL_CONFLICT.format(name="Point"),
+        "main.py:8: note:         def (x: int) -> Point\n",
+        "main.py:8: note:         def __new__(x: int) -> Point\n",
+    ),
+    Case(
+        "newtype_constructor_in_protocol_conflict",
+        'from typing import NewType\n\nUserId = NewType("UserId", int)\n',
+        CONSTRUCTOR_IN_PROTOCOL_CONFLICT.format(name="UserId"),
+        "main.py:8: note:         def (item: int) -> UserId\n",
+        "main.py:8: note:         def __init__(item: int) -> UserId\n",
+    ),
     # -- Callables stored in variables (aliases, partial objects): the link to
     # the function's definition is not in the cache, so what it gives is lost
     # warm.
@@ -305,6 +333,29 @@ CASES: tuple[Case, ...] = (
         "main.py:3: note:     def to(self: Conv, x: str) -> str\n",
         "main.py:3: note:     def to(self, self: Conv, x: int) -> int\n"
         "main.py:3: note:     def to(self, self: Conv, x: str) -> str\n",
+    ),
+    # Found by misc/cache_memory_grid.py: a property with a setter is an
+    # overload too, and an overloaded function copied into a class body.
+    Case(
+        "property_setter_called_on_class",
+        "class Box:\n"
+        "    @property\n"
+        "    def size(self) -> int: return 1\n"
+        "    @size.setter\n"
+        "    def size(self, value: int) -> None: ...\n",
+        "from base import Box\nBox.size(1, 2)\n",
+        "main.py:2: note:     def size(self: Box) -> int\n",
+        "main.py:2: note:     def size(self, self: Box) -> int\n",
+    ),
+    Case(
+        "overloaded_function_copied_into_class",
+        "from typing import Any, overload\n\n"
+        "@overload\ndef conv(x: int) -> int: ...\n"
+        "@overload\ndef conv(x: str) -> str: ...\n"
+        "def conv(x: Any) -> Any: return x\n",
+        "from base import conv\nclass Holder:\n    m = conv\nHolder().m(b'x')\n",
+        "main.py:4: note:     def conv(x) -> int\nmain.py:4: note:     def conv(x) -> str\n",
+        "main.py:4: note:     def conv() -> int\nmain.py:4: note:     def conv() -> str\n",
     ),
     Case(
         "decorated_method_in_protocol_conflict",

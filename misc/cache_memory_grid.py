@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""A grid of constructs and uses, swept for cache-versus-memory differences.
+
+`cache_memory_sweep.py` looks for the class in mypy's own cases, which rarely
+use a dependency wrongly.  This script writes its own: for each construct a
+module `base` can define (functions, overloads, decorated and generated
+methods, aliases, partial objects, dataclasses, named tuples, ...), a `main`
+that uses it in every way that makes mypy print something about it (bad
+calls, calls through the class, copies into a class body, protocol
+conflicts, overrides, assignments, `reveal_type`).  Each pair is swept as a
+mypy case (`cache_memory_sweep.sweep_case`): mypy on a cold cache against
+mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
+
+    python misc/cache_memory_grid.py --jobs 2 --show-diffs
+    python misc/cache_memory_grid.py --constructs 'dataclass*'
+
+Exit status 1 if a difference comes from a `base` that `sensitive.py` does
+not flag (`NONE`): a member of the class that mypy-split misses in every mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import fnmatch
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cache_memory_sweep import DEFAULT_CACHE, Finding, report, sweep_case
+
+from mypy_split.test.casefile import Case, Step
+from mypy_split.test.mypy_corpus import CorpusCase, warm_cache_factory
+
+HEADER = "from __future__ import annotations\nimport functools\nfrom typing import *\n"
+
+# Callables: what `base` defines under the name `thing`.
+CALLABLES = {
+    "function": "def thing(a: int, b: str = '') -> int: return a\n",
+    "function_self_named": "def thing(self: Any, a: int) -> int: return a\n",
+    "overloaded_function": (
+        "@overload\ndef thing(a: int) -> int: ...\n@overload\ndef thing(a: str) -> str: ...\n"
+        "def thing(a: Any) -> Any: return a\n"
+    ),
+    "decorated_function": (
+        "P = ParamSpec('P')\nR = TypeVar('R')\n"
+        "def deco(f: Callable[P, R]) -> Callable[P, R]: return f\n"
+        "@deco\ndef thing(a: int, b: str = '') -> int: return a\n"
+    ),
+    "decorator_changing_signature": (
+        "def deco(f: Callable[..., int]) -> Callable[[int, int], int]: return lambda x, y: x\n"
+        "@deco\ndef thing(a: int) -> int: return a\n"
+    ),
+    "alias_of_function": "def target(a: int, b: str = '') -> int: return a\nthing = target\n",
+    "partial": "def target(a: int, b: str = '') -> int: return a\nthing = functools.partial(target, 1)\n",
+    "callable_variable": "thing: Callable[[int, str], int] = lambda a, b: a\n",
+    "lambda_variable": "thing = lambda a, b='': a\n",
+    "generic_function": "T = TypeVar('T')\ndef thing(a: T, b: list[T]) -> T: return a\n",
+    "lru_cache_function": "@functools.lru_cache\ndef thing(a: int) -> int: return a\n",
+    "class_constructor": "class thing:\n    def __init__(self, a: int, b: str = '') -> None: ...\n",
+    "dataclass_constructor": (
+        "from dataclasses import dataclass\n@dataclass\nclass thing:\n    a: int\n    b: str = ''\n"
+    ),
+    "namedtuple_constructor": "class thing(NamedTuple):\n    a: int\n    b: str = ''\n",
+    "functional_namedtuple": "thing = NamedTuple('thing', [('a', int), ('b', str)])\n",
+    "typeddict_constructor": "class thing(TypedDict):\n    a: int\n    b: str\n",
+    "newtype_constructor": "thing = NewType('thing', int)\n",
+    "enum_class": "import enum\nclass thing(enum.Enum):\n    a = 1\n    b = 2\n",
+}
+
+# Class members: what `base` defines as `Thing.member`.
+MEMBERS = {
+    "method": "    def member(self, a: int, b: str = '') -> int: return a\n",
+    "static_method": "    @staticmethod\n    def member(a: int, b: str = '') -> int: return a\n",
+    "class_method": "    @classmethod\n    def member(cls, a: int, b: str = '') -> int: return a\n",
+    "property": "    @property\n    def member(self) -> int: return 1\n",
+    "property_with_setter": (
+        "    @property\n    def member(self) -> int: return 1\n"
+        "    @member.setter\n    def member(self, value: int) -> None: ...\n"
+    ),
+    "overloaded_method": (
+        "    @overload\n    def member(self, a: int) -> int: ...\n"
+        "    @overload\n    def member(self, a: str) -> str: ...\n"
+        "    def member(self, a: Any) -> Any: return a\n"
+    ),
+    "decorated_method": (
+        "    @staticmethod\n    def _deco(f: Callable[P, R]) -> Callable[P, R]: return f\n"
+        "    @_deco\n    def member(self, a: int, b: str = '') -> int: return a\n"
+    ),
+    "method_alias": "    def target(self, a: int, b: str = '') -> int: return a\n    member = target\n",
+    "static_alias": "    @staticmethod\n    def target(a: int) -> int: return a\n    member = target\n",
+    "function_attribute": "    member = staticmethod(len)\n",
+    "callable_attribute": "    member: Callable[[int], int]\n",
+    "cached_property": "    @functools.cached_property\n    def member(self) -> int: return 1\n",
+    "abstract_method": (
+        "    @abc.abstractmethod\n    def member(self, a: int) -> int: ...\n"
+    ),
+    "generic_method": "    def member(self, a: T, b: list[T]) -> T: return a\n",
+}
+MEMBER_PRELUDE = "import abc\nP = ParamSpec('P')\nR = TypeVar('R')\nT = TypeVar('T')\n"
+CLASS_KINDS = {
+    "class": "class Thing:\n",
+    "dataclass": "from dataclasses import dataclass\n@dataclass(order=True)\nclass Thing:\n    x: int = 0\n",
+    "namedtuple": "class Thing(NamedTuple):\n    x: int = 0\n",
+    "generic_class": "class Thing(Generic[T]):\n",
+    "protocol": "class Thing(Protocol):\n",
+}
+
+CALLABLE_USES = """\
+from base import thing
+thing(1, 2, 3, 4, 5)
+thing(zzz=1)
+thing()
+thing(b'x')
+reveal_type(thing)
+v1: int = thing
+class Holder:
+    m = thing
+Holder().m(1, 2, 3, 4, 5)
+Holder().m(zzz=1)
+Holder.m(1, 2, 3, 4, 5)
+reveal_type(Holder().m)
+reveal_type(Holder.m)
+class Wants(Protocol):
+    def m(self, zz: bytes) -> bytes: ...
+def take(w: Wants) -> None: ...
+take(Holder())
+thing._replace(zzz=1)
+thing(1) < thing(1)
+thing(1)._asdict(1)
+"""
+
+MEMBER_USES = """\
+from base import Thing
+t = Thing()
+t.member(1, 2, 3, 4, 5)
+t.member(zzz=1)
+t.member(b'x')
+Thing.member(1, 2, 3, 4, 5)
+Thing.member(t, zzz=1)
+Thing.member(t, b'x')
+reveal_type(t.member)
+reveal_type(Thing.member)
+v1: int = t.member
+v2: int = Thing.member
+t.member = 'x'
+class Holder:
+    m = Thing.member
+Holder().m(1, 2, 3, 4, 5)
+reveal_type(Holder().m)
+class Sub(Thing):
+    def member(self, zz: bytes) -> bytes: ...
+class Wants(Protocol):
+    def member(self, zz: bytes) -> bytes: ...
+def take(w: Wants) -> None: ...
+take(t)
+t < 1
+t._replace(zzz=1)
+"""
+
+
+def grid() -> dict[str, tuple[str, str]]:
+    """Every (base, main) pair, by name."""
+    pairs = {f"callable/{name}": (HEADER + text, HEADER + CALLABLE_USES) for name, text in CALLABLES.items()}
+    for kind, opening in CLASS_KINDS.items():
+        for name, member in MEMBERS.items():
+            base = HEADER + MEMBER_PRELUDE + opening + member
+            pairs[f"{kind}/{name}"] = (base, HEADER + MEMBER_USES)
+    return pairs
+
+
+def as_case(name: str, base: str, main: str) -> CorpusCase:
+    step = Step(flags=[], targets=["tmp/main.py"], writes={"tmp/main.py": main, "tmp/base.py": base})
+    return CorpusCase(Case(name=name, source="grid", line=0, steps=[step]))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--constructs", action="append", metavar="GLOB", help="grid entries to keep")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--show-diffs", action="store_true")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where warm caches are kept")
+    args = parser.parse_args(argv)
+    pairs = {
+        name: pair
+        for name, pair in grid().items()
+        if not args.constructs or any(fnmatch.fnmatchcase(name, pattern) for pattern in args.constructs)
+    }
+    cases = [as_case(name, base, main) for name, (base, main) in pairs.items()]
+    warm = warm_cache_factory(args.cache_dir)
+    print(f"{len(cases)} grid entries, {args.jobs} jobs", flush=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mypy-grid-") as workroot:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            results = list(pool.map(lambda case: sweep_case(case, warm, Path(workroot)), cases))
+    findings: list[Finding] = [finding for finding in results if finding is not None]
+    status = report(findings, len(cases), args.show_diffs)
+    print(f"\n{len(cases)} entries in {time.perf_counter() - start:.0f}s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
