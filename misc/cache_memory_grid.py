@@ -15,7 +15,8 @@ mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
     python misc/cache_memory_grid.py --constructs 'dataclass*'
 
 Exit status 1 if a difference comes from a `base` that `sensitive.py` does
-not flag (`NONE`): a member of the class that mypy-split misses in every mode.
+not flag (`NONE`): a member of the class that mypy-split misses in every
+mode, unless it is the one such kind README lists (`KNOWN_UNFLAGGED`).
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from cache_memory_sweep import DEFAULT_CACHE, Finding, report, sweep_case
+from cache_memory_sweep import Finding, report, sweep_case
+from conformance import DEFAULT_CACHE
 
 from mypy_split.test.casefile import Case, Step
 from mypy_split.test.mypy_corpus import CorpusCase, warm_cache_factory
+
+# A function copied into a class body and shown in a protocol conflict: any
+# function loaded from the cache keeps no argument list.  Pinned in
+# test_known_differences.py; flagging every module that defines a function
+# would cost more than the parallel run saves.
+KNOWN_UNFLAGGED = frozenset({"callable/function", "callable/function_self_named", "callable/generic_function"})
 
 HEADER = "from __future__ import annotations\nimport functools\nfrom typing import *\n"
 
@@ -195,7 +203,7 @@ def main(argv: list[str]) -> int:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(lambda case: sweep_case(case, warm, Path(workroot)), cases))
     findings: list[Finding] = [finding for finding in results if finding is not None]
-    status = report(findings, len(cases), args.show_diffs)
+    status = report(findings, len(cases), args.show_diffs, KNOWN_UNFLAGGED)
     print(f"\n{len(cases)} entries in {time.perf_counter() - start:.0f}s")
     return status
 

@@ -183,17 +183,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def report(findings: list[Finding], swept: int, show_diffs: bool) -> int:
+def report(findings: list[Finding], swept: int, show_diffs: bool, known: frozenset[str] = frozenset()) -> int:
+    """Print the counts and each finding; 1 if a `NONE` one is not among the `known` case names."""
     counts = Counter(finding.level for finding in findings)
     print(f"\n{swept} cases swept, {len(findings)} answer differently from the cache")
     for level in (*LEVELS, "unstable", "unclassified"):
         print(f"  {level:<12} {counts[level]:>4}")
     for finding in findings:
         flagged = {module: LEVELS[level] for module, level in finding.modules.items() if module != MAIN_MODULE}
-        print(f"\n{finding.level}: {finding.case.where}\n  project modules: {flagged}")
+        pinned = " (known, README)" if finding.case.case.name in known else ""
+        print(f"\n{finding.level}{pinned}: {finding.case.where}\n  project modules: {flagged}")
         if show_diffs:
             print("  " + finding.diff.rstrip("\n").replace("\n", "\n  "))
-    return 1 if counts["NONE"] else 0
+    unknown = [f for f in findings if f.level == "NONE" and f.case.case.name not in known]
+    return 1 if unknown else 0
 
 
 def main(argv: list[str]) -> int:

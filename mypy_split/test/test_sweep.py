@@ -1,4 +1,4 @@
-"""misc/cache_memory_sweep.py: it finds cache-versus-memory differences and grades them.
+"""misc/cache_memory_sweep.py and cache_memory_grid.py: they find cache-versus-memory differences and grade them.
 
 The known cases (`cache_memory_cases.py`) are written as mypy corpus cases and
 swept one by one: each must be found, with the level the README gives it, and
@@ -20,6 +20,7 @@ from mypy_split.test.mypy_corpus import CorpusCase
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "misc"))
 
+import cache_memory_grid  # noqa: E402
 import cache_memory_sweep  # noqa: E402
 
 
@@ -74,3 +75,15 @@ def test_sweepable_cases() -> None:
     assert not cache_memory_sweep.sweepable(no_cache)
     skipped = CorpusCase(case.case, skip="marked skip")
     assert not cache_memory_sweep.sweepable(skipped)
+
+
+@pytest.mark.parametrize(
+    ("entry", "level"),
+    [("callable/function", "NONE"), ("namedtuple/method", "MESSAGES"), ("class/method", None)],
+)
+def test_grid_entries(tmp_path: Path, warm_cache: WarmCache, entry: str, level: str | None) -> None:
+    """The grid's pairs: a plain method shows no difference; the listed kinds are found, graded."""
+    base, main = cache_memory_grid.grid()[entry]
+    finding = cache_memory_sweep.sweep_case(cache_memory_grid.as_case(entry, base, main), warm_cache, tmp_path)
+    assert (finding.level if finding else None) == level
+    assert cache_memory_grid.KNOWN_UNFLAGGED <= set(cache_memory_grid.grid())
