@@ -39,7 +39,18 @@ from mypy_split.test.mypy_corpus import CorpusCase, warm_cache_factory
 # function loaded from the cache keeps no argument list.  Pinned in
 # test_known_differences.py; flagging every module that defines a function
 # would cost more than the parallel run saves.
-KNOWN_UNFLAGGED = frozenset({"callable/function", "callable/function_self_named", "callable/generic_function"})
+KNOWN_UNFLAGGED = frozenset(
+    f"callable/{name}"
+    for name in (
+        "function",
+        "function_self_named",
+        "generic_function",
+        "keyword_only_function",
+        "positional_only_function",
+        "async_function",
+        "generator_function",
+    )
+)
 
 HEADER = "from __future__ import annotations\nimport functools\nfrom typing import *\n"
 
@@ -75,6 +86,31 @@ CALLABLES = {
     "typeddict_constructor": "class thing(TypedDict):\n    a: int\n    b: str\n",
     "newtype_constructor": "thing = NewType('thing', int)\n",
     "enum_class": "import enum\nclass thing(enum.Enum):\n    a = 1\n    b = 2\n",
+    "keyword_only_function": "def thing(a: int, *, b: str = '') -> int: return a\n",
+    "positional_only_function": "def thing(a: int, /, b: str = '') -> int: return a\n",
+    "star_args_function": "def thing(*args: int, **kwargs: str) -> int: return 1\n",
+    "async_function": "async def thing(a: int, b: str = '') -> int: return a\n",
+    "generator_function": "def thing(a: int, b: str = '') -> Iterator[int]: yield a\n",
+    "contextmanager_function": (
+        "import contextlib\n@contextlib.contextmanager\ndef thing(a: int, b: str = '') -> Iterator[int]: yield a\n"
+    ),
+    "wraps_decorated_function": (
+        "P = ParamSpec('P')\nR = TypeVar('R')\n"
+        "def deco(f: Callable[P, R]) -> Callable[P, R]:\n"
+        "    @functools.wraps(f)\n"
+        "    def inner(*args: P.args, **kwargs: P.kwargs) -> R: return f(*args, **kwargs)\n"
+        "    return inner\n"
+        "@deco\ndef thing(a: int, b: str = '') -> int: return a\n"
+    ),
+    "callable_instance": (
+        "class Caller:\n    def __call__(self, a: int, b: str = '') -> int: return a\nthing = Caller()\n"
+    ),
+    "class_with_new": "class thing:\n    def __new__(cls, a: int, b: str = '') -> thing: return object.__new__(cls)\n",
+    "functional_typeddict": "thing = TypedDict('thing', {'a': int, 'b': str})\n",
+    "generic_class_constructor": (
+        "T = TypeVar('T')\nclass thing(Generic[T]):\n    def __init__(self, a: T, b: str = '') -> None: ...\n"
+    ),
+    "final_class_constructor": "@final\nclass thing:\n    def __init__(self, a: int) -> None: ...\n",
 }
 
 # Class members: what `base` defines as `Thing.member`.
@@ -105,6 +141,31 @@ MEMBERS = {
         "    @abc.abstractmethod\n    def member(self, a: int) -> int: ...\n"
     ),
     "generic_method": "    def member(self, a: T, b: list[T]) -> T: return a\n",
+    "keyword_only_method": "    def member(self, a: int, *, b: str = '') -> int: return a\n",
+    "positional_only_method": "    def member(self, a: int, /) -> int: return a\n",
+    "star_args_method": "    def member(self, *args: int, **kwargs: str) -> int: return 1\n",
+    "keyword_only_static_method": "    @staticmethod\n    def member(a: int, *, b: str = '') -> int: return a\n",
+    "star_args_class_method": "    @classmethod\n    def member(cls, *args: int, **kwargs: str) -> int: return 1\n",
+    "async_method": "    async def member(self, a: int) -> int: return a\n",
+    "final_method": "    @final\n    def member(self, a: int) -> int: return a\n",
+    "overloaded_class_method": (
+        "    @overload\n    @classmethod\n    def member(cls, a: int) -> int: ...\n"
+        "    @overload\n    @classmethod\n    def member(cls, a: str) -> str: ...\n"
+        "    @classmethod\n    def member(cls, a: Any) -> Any: return a\n"
+    ),
+    "overloaded_static_method": (
+        "    @overload\n    @staticmethod\n    def member(a: int) -> int: ...\n"
+        "    @overload\n    @staticmethod\n    def member(a: str) -> str: ...\n"
+        "    @staticmethod\n    def member(a: Any) -> Any: return a\n"
+    ),
+    "descriptor": (
+        "    class _Desc:\n"
+        "        def __get__(self, obj: object, owner: Any) -> Callable[[int], int]: return lambda a: a\n"
+        "    member = _Desc()\n"
+    ),
+    "class_var_callable": "    member: ClassVar[Callable[[int], int]] = staticmethod(lambda a: a)\n",
+    "partial_attribute": "    member = functools.partial(int, base=10)\n",
+    "nested_class": "    class member:\n        def __init__(self, a: int) -> None: ...\n",
 }
 MEMBER_PRELUDE = "import abc\nP = ParamSpec('P')\nR = TypeVar('R')\nT = TypeVar('T')\n"
 CLASS_KINDS = {

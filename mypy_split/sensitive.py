@@ -12,7 +12,8 @@ a worker checking an importer must have such a module in memory too.
 
 - `MESSAGES`: only the text of errors and notes about the module's symbols
   can differ (a note naming where a generated method is defined, a signature
-  printed with or without `self`, overload variants);
+  printed with or without `self`, overload variants, an instance method with
+  keyword-only or star arguments printed through its class);
 - `BINDING`: how the module's methods bind can differ, so types, and
   errors themselves, can differ: a decorated method (or overload item) whose
   decorated signature does not take the plain instance first.
@@ -33,9 +34,13 @@ from __future__ import annotations
 import enum
 
 from mypy.nodes import (
+    ARG_NAMED,
+    ARG_NAMED_OPT,
     ARG_POS,
     ARG_STAR,
+    ARG_STAR2,
     Decorator,
+    FuncDef,
     MypyFile,
     OverloadedFuncDef,
     SymbolNode,
@@ -148,7 +153,29 @@ def _node_sensitivity(node: SymbolNode, owner: TypeInfo | None) -> Sensitivity:
         return Sensitivity.MESSAGES
     if isinstance(node, Var):
         return _variable_sensitivity(node)
+    if isinstance(node, FuncDef) and owner is not None and _signature_printed_with_self_from_cache(node):
+        return Sensitivity.MESSAGES
     return Sensitivity.NONE
+
+
+# Argument kinds that make the engine print a callable as `def name(...)`
+# rather than `Callable[[...], ...]` in errors about its type.
+_SPELLED_OUT = (ARG_STAR, ARG_STAR2, ARG_NAMED, ARG_NAMED_OPT)
+
+
+def _signature_printed_with_self_from_cache(func: FuncDef) -> bool:
+    """An instance method whose unbound signature errors spell out as `def member(...)`.
+
+    From the cache the engine prefixes such a signature with the method's
+    first argument's name whether or not the signature still has it, so
+    `Thing.member` reads `def member(self, self: Thing, ...)` there and
+    `def member(self: Thing, ...)` in memory (found by
+    misc/cache_memory_grid.py).  Static methods get no prefix, and class
+    methods are bound through the class too, the same both ways.
+    """
+    if func.is_static or func.is_class:
+        return False
+    return any(kind in _SPELLED_OUT for kind in func.arg_kinds)
 
 
 def _decorated_method_binds_differently(node: Decorator, owner: TypeInfo) -> bool:

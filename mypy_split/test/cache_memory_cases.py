@@ -334,6 +334,19 @@ CASES: tuple[Case, ...] = (
         "main.py:3: note:     def to(self, self: Conv, x: int) -> int\n"
         "main.py:3: note:     def to(self, self: Conv, x: str) -> str\n",
     ),
+    # An instance method with keyword-only or star arguments, whose type
+    # errors spell out as `def member(...)`: read through the class, from the
+    # cache its first argument's name is put in front again (found by
+    # misc/cache_memory_grid.py).
+    Case(
+        "keyword_only_method_through_the_class",
+        "class Thing:\n    def member(self, a: int, *, b: str = '') -> int: return a\n",
+        "from base import Thing\nv: int = Thing.member\n",
+        'main.py:2: error: Incompatible types in assignment (expression has type'
+        ' "def member(self: Thing, a: int, *, b: str = ...) -> int", variable has type "int")  [assignment]\n',
+        'main.py:2: error: Incompatible types in assignment (expression has type'
+        ' "def member(self, self: Thing, a: int, *, b: str = ...) -> int", variable has type "int")  [assignment]\n',
+    ),
     # Found by misc/cache_memory_grid.py: a property with a setter is an
     # overload too, and an overloaded function copied into a class body.
     Case(

@@ -80,6 +80,9 @@ MODULES = {
         "def fluent(f: Callable[[Any], None]) -> Callable[[T], T]: raise NotImplementedError\n"
         "class C:\n    @fluent\n    def m(self) -> None: ...\n"
     ),
+    # Printed through the class as `def m(self, self: C, ...)` from the cache.
+    "keyword_only_method": "class C:\n    def m(self, x: int, *, y: int = 0) -> None: ...\n",
+    "star_args_method": "class C:\n    def m(self, *args: int, **kwargs: int) -> None: ...\n",
     # Not flagged: what semantic analysis understands, and plain code.
     "plain": (
         "import os\nfrom dataclasses import dataclass\nfrom abc import ABC, abstractmethod\n"
@@ -91,7 +94,9 @@ MODULES = {
         "    @staticmethod\n    def s() -> None: ...\n"
         "    @classmethod\n    def c(cls) -> None: ...\n"
         "    @functools.cached_property\n    def cp(self) -> int: return 1\n"
-        "def f(x: int) -> C: return C()\n"
+        "    @staticmethod\n    def sk(*, k: int) -> None: ...\n"
+        "    @classmethod\n    def cs(cls, *args: int, **kwargs: int) -> None: ...\n"
+        "def f(x: int, *args: int, k: int = 0) -> C: return C()\n"
     ),
 }
 BINDING = {"decorated_method_other_self", "decorated_method_self_type_variable", "pkg.sub"}
