@@ -198,6 +198,13 @@ take(Holder())
 thing._replace(zzz=1)
 thing(1) < thing(1)
 thing(1)._asdict(1)
+f2: Callable[[str], str] = thing
+functools.partial(thing, zzz=1)
+list(map(thing, [b'x']))
+sorted([b'x'], key=thing)
+class Sub(thing):
+    def __init__(self) -> None:
+        super().__init__(zzz=1)
 """
 
 MEMBER_USES = """\
@@ -226,6 +233,16 @@ def take(w: Wants) -> None: ...
 take(t)
 t < 1
 t._replace(zzz=1)
+type(t).member(1, 2, 3, 4, 5)
+def through_type(k: type[Thing]) -> None:
+    k.member(zzz=1)
+class Sub2(Thing):
+    def other(self) -> None:
+        super().member(zzz=1)
+m2: Callable[[int], str] = t.member
+m3: Callable[[int], str] = Thing.member
+functools.partial(t.member, zzz=1)
+functools.partial(Thing.member, zzz=1)
 """
 
 
