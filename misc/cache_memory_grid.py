@@ -22,14 +22,12 @@ mode, unless it is the one such kind README lists (`KNOWN_UNFLAGGED`).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import fnmatch
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from cache_memory_sweep import Finding, report, sweep_case
+from cache_memory_sweep import report, sweep_all
 from conformance import DEFAULT_CACHE
 
 from mypy_split.test.casefile import Case, Step
@@ -277,11 +275,7 @@ def main(argv: list[str]) -> int:
     warm = warm_cache_factory(args.cache_dir)
     print(f"{len(cases)} grid entries, {args.jobs} jobs", flush=True)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mypy-grid-") as workroot:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = list(pool.map(lambda case: sweep_case(case, warm, Path(workroot)), cases))
-    findings: list[Finding] = [finding for finding in results if finding is not None]
-    status = report(findings, len(cases), args.show_diffs, KNOWN_UNFLAGGED)
+    status = report(sweep_all(cases, warm, args.jobs), len(cases), args.show_diffs, KNOWN_UNFLAGGED)
     print(f"\n{len(cases)} entries in {time.perf_counter() - start:.0f}s")
     return status
 

@@ -214,12 +214,17 @@ def main(argv: list[str]) -> int:
     warm = warm_cache_factory(args.cache_dir)
     print(f"{len(cases)} cases with project modules besides the main program, {args.jobs} jobs", flush=True)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mypy-sweep-") as workroot:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = list(pool.map(lambda item: sweep_case(item, warm, Path(workroot)), cases))
-    status = report([finding for finding in results if finding is not None], len(cases), args.show_diffs)
+    status = report(sweep_all(cases, warm, args.jobs), len(cases), args.show_diffs)
     print(f"\n{len(cases)} cases in {time.perf_counter() - start:.0f}s")
     return status
+
+
+def sweep_all(cases: list[CorpusCase], warm: WarmCache, jobs: int) -> list[Finding]:
+    """The findings of these cases, in their order, swept on `jobs` threads (the work is in subprocesses)."""
+    with tempfile.TemporaryDirectory(prefix="mypy-sweep-") as workroot:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(lambda item: sweep_case(item, warm, Path(workroot)), cases))
+    return [finding for finding in results if finding is not None]
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from mypy_split.build_worker.forked import can_share, share_by_forking
 from mypy_split.protocol import ImplementationDone
 from mypy_split.sharing import FORKED_SHARING_VARIABLE, SharedScc
 from mypy_split.test.conftest import WarmCache
-from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.test_sharing import (
     FLAGS,
     assert_cache_answers,
@@ -192,14 +192,20 @@ def test_forked_copies_share_a_cycle_and_answer_as_mypy(tmp_path: Path, warm_cac
     project = write_project(tmp_path)
     expected = reference(tmp_path, project, warm_cache)
     cache = fresh_cache(warm_cache, tmp_path / "split-cache")
+    stderr = run_forked(tmp_path, project, [*FLAGS, "-n", "3"], cache, expected)
+    assert "forked copies" in stderr, stderr[-3000:]
+    assert_cache_answers(tmp_path, project, cache, expected)
+
+
+def run_forked(tmp_path: Path, project: Path, args: list[str], cache: Path, expected: RunResult) -> str:
+    """mypy-split with forked sharing gives mypy's answer, children's bodies on the parked workers' rows; its log."""
     trace = tmp_path / "trace.json"
     env = {FORKED_SHARING_VARIABLE: "1"}
-    ours = run_tool(MYPY_SPLIT, [*FLAGS, "-n", "3", "-v", "--trace", str(trace)], project, cache, env)
+    ours = run_tool(MYPY_SPLIT, [*args, "-v", "--trace", str(trace)], project, cache, env)
     assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
-    assert "forked copies" in ours.stderr, ours.stderr[-3000:]
     # The children's bodies show on the rows of the workers kept idle for them.
     assert any(len(workers) >= 2 for workers in parts_per_scc(trace).values()), parts_per_scc(trace)
-    assert_cache_answers(tmp_path, project, cache, expected)
+    return ours.stderr
 
 
 def test_a_forked_copy_that_dies_leaves_its_bodies_to_the_owner(tmp_path: Path, warm_cache: WarmCache) -> None:
@@ -234,10 +240,6 @@ def test_an_idle_worker_waits_for_the_copies_rather_than_take_the_dependents(
     expected = run_tool(MYPY, flags, project, fresh_cache(warm_cache, tmp_path / "mypy-cache"), {})
     assert expected.returncode == 1 and "u1.py" in expected.stdout, expected.describe()
     cache = fresh_cache(warm_cache, tmp_path / "split-cache")
-    trace = tmp_path / "trace.json"
-    env = {FORKED_SHARING_VARIABLE: "1"}
-    ours = run_tool(MYPY_SPLIT, [*flags, "-n", "2", "-v", "--trace", str(trace)], project, cache, env)
-    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
-    assert "waits for the forked copies of worker" in ours.stderr, ours.stderr[-3000:]
-    assert "with 1 forked copies" in ours.stderr, ours.stderr[-3000:]
-    assert any(len(workers) >= 2 for workers in parts_per_scc(trace).values()), parts_per_scc(trace)
+    stderr = run_forked(tmp_path, project, [*flags, "-n", "2"], cache, expected)
+    assert "waits for the forked copies of worker" in stderr, stderr[-3000:]
+    assert "with 1 forked copies" in stderr, stderr[-3000:]
