@@ -13,6 +13,7 @@ mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
 
     python misc/cache_memory_grid.py --jobs 2 --show-diffs
     python misc/cache_memory_grid.py --constructs 'dataclass*'
+    python misc/cache_memory_grid.py --jobs 2 --flag=--strict
 
 Exit status 1 if a difference comes from a `base` that `sensitive.py` does
 not flag (`NONE`): a member of the class that mypy-split misses in every
@@ -254,8 +255,9 @@ def grid() -> dict[str, tuple[str, str]]:
     return pairs
 
 
-def as_case(name: str, base: str, main: str) -> CorpusCase:
-    step = Step(flags=[], targets=["tmp/main.py"], writes={"tmp/main.py": main, "tmp/base.py": base})
+def as_case(name: str, base: str, main: str, flags: list[str] | None = None) -> CorpusCase:
+    writes = {"tmp/main.py": main, "tmp/base.py": base}
+    step = Step(flags=list(flags or []), targets=["tmp/main.py"], writes=writes)
     return CorpusCase(Case(name=name, source="grid", line=0, steps=[step]))
 
 
@@ -264,6 +266,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--constructs", action="append", metavar="GLOB", help="grid entries to keep")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--show-diffs", action="store_true")
+    parser.add_argument("--flag", action="append", default=[], metavar="FLAG", help="a mypy flag for every pair")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where warm caches are kept")
     args = parser.parse_args(argv)
     pairs = {
@@ -271,7 +274,7 @@ def main(argv: list[str]) -> int:
         for name, pair in grid().items()
         if not args.constructs or any(fnmatch.fnmatchcase(name, pattern) for pattern in args.constructs)
     }
-    cases = [as_case(name, base, main) for name, (base, main) in pairs.items()]
+    cases = [as_case(name, base, main, args.flag) for name, (base, main) in pairs.items()]
     warm = warm_cache_factory(args.cache_dir)
     print(f"{len(cases)} grid entries, {args.jobs} jobs", flush=True)
     start = time.perf_counter()
