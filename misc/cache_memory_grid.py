@@ -14,25 +14,36 @@ mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
     python misc/cache_memory_grid.py --jobs 2 --show-diffs
     python misc/cache_memory_grid.py --constructs 'dataclass*'
     python misc/cache_memory_grid.py --jobs 2 --flag=--strict
+    python misc/cache_memory_grid.py --jobs 2 --exact 2 --exact 3
 
 Exit status 1 if a difference comes from a `base` that `sensitive.py` does
 not flag (`NONE`): a member of the class that mypy-split misses in every
 mode, unless it is the one such kind README lists (`KNOWN_UNFLAGGED`).
+With `--exact N`, `mypy-split -n N` in exact mode also checks every pair,
+with workers forced, and must print mypy's cold answer (exit status 1 for a
+pair outside `KNOWN_UNFLAGGED` where it does not).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import fnmatch
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from cache_memory_sweep import report, sweep_all
 from conformance import DEFAULT_CACHE
 
+from mypy_split.affinity import AFFINITY_VARIABLE
+from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.casefile import Case, Step
-from mypy_split.test.mypy_corpus import CorpusCase, warm_cache_factory
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, apply_step, run_tool
+from mypy_split.test.mypy_corpus import CorpusCase, WarmCache, warm_cache_factory
+from mypy_split.tuning import POOL_WORTH_VARIABLE
 
 # A function copied into a class body and shown in a protocol conflict: any
 # function loaded from the cache keeps no argument list.  Pinned in
@@ -261,6 +272,43 @@ def as_case(name: str, base: str, main: str, flags: list[str] | None = None) -> 
     return CorpusCase(Case(name=name, source="grid", line=0, steps=[step]))
 
 
+# Exact mode, with workers for any stale work and every cycle shared.
+EXACT_MODE = {AFFINITY_VARIABLE: "1", POOL_WORTH_VARIABLE: "0", SHARE_MIN_VARIABLE: "0"}
+
+
+def exact_mode_differs(case: CorpusCase, warm: WarmCache, workroot: Path, counts: list[str]) -> list[str]:
+    """The worker counts at which exact mode's answer (stdout, exit code) is not mypy's cold one."""
+    step = case.case.steps[0]
+    cache = warm(step.flags)
+    with tempfile.TemporaryDirectory(dir=workroot) as name:
+        workdir = Path(name)
+        project = workdir / "project"
+        project.mkdir()
+        apply_step(project, step, 0, int(time.time()) - 1000)
+
+        def run(command: list[str], extra: list[str], label: str, env: dict[str, str]) -> tuple[str, int]:
+            shutil.copytree(cache, workdir / label, symlinks=True)
+            result = run_tool(command, [*step.args, *extra], project, workdir / label, {**step.env, **env})
+            return result.stdout, result.returncode
+
+        cold = run(MYPY, [], "mypy", {})
+        return [n for n in counts if run(MYPY_SPLIT, ["-n", n], f"split-{n}", EXACT_MODE) != cold]
+
+
+def check_exact_mode(cases: list[CorpusCase], warm: WarmCache, jobs: int, counts: list[str]) -> int:
+    """Print the pairs where exact mode is not mypy's cold answer; 1 if one is outside `KNOWN_UNFLAGGED`."""
+    with tempfile.TemporaryDirectory(prefix="mypy-grid-exact-") as workroot:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            differs = list(pool.map(lambda case: exact_mode_differs(case, warm, Path(workroot), counts), cases))
+    wrong = [(case.case.name, at) for case, at in zip(cases, differs) if at]
+    right = len(cases) - len(wrong)
+    print(f"\nexact mode at -n {', '.join(counts)}: {right} of {len(cases)} pairs give mypy's cold answer")
+    for name, at in wrong:
+        pinned = " (known, README)" if name in KNOWN_UNFLAGGED else ""
+        print(f"  not at -n {', '.join(at)}{pinned}: {name}")
+    return 1 if any(name not in KNOWN_UNFLAGGED for name, _ in wrong) else 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--constructs", action="append", metavar="GLOB", help="grid entries to keep")
@@ -268,6 +316,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--show-diffs", action="store_true")
     parser.add_argument("--flag", action="append", default=[], metavar="FLAG", help="a mypy flag for every pair")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where warm caches are kept")
+    parser.add_argument("--exact", action="append", default=[], metavar="N", help="check exact mode at -n N too")
     args = parser.parse_args(argv)
     pairs = {
         name: pair
@@ -279,6 +328,8 @@ def main(argv: list[str]) -> int:
     print(f"{len(cases)} grid entries, {args.jobs} jobs", flush=True)
     start = time.perf_counter()
     status = report(sweep_all(cases, warm, args.jobs), len(cases), args.show_diffs, KNOWN_UNFLAGGED)
+    if args.exact:
+        status = max(status, check_exact_mode(cases, warm, args.jobs, args.exact))
     print(f"\n{len(cases)} entries in {time.perf_counter() - start:.0f}s")
     return status
 

@@ -87,3 +87,20 @@ def test_grid_entries(tmp_path: Path, warm_cache: WarmCache, entry: str, level: 
     finding = cache_memory_sweep.sweep_case(cache_memory_grid.as_case(entry, base, main), warm_cache, tmp_path)
     assert (finding.level if finding else None) == level
     assert cache_memory_grid.KNOWN_UNFLAGGED <= set(cache_memory_grid.grid())
+
+
+def test_grid_exact_mode_check(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """Exact mode gives mypy's cold answer on a flagged pair (workers forced, every run)."""
+    grid = cache_memory_grid.grid()
+    flagged = cache_memory_grid.as_case("class/keyword_only_method", *grid["class/keyword_only_method"])
+    assert cache_memory_grid.exact_mode_differs(flagged, warm_cache, tmp_path, ["2", "3"]) == []
+
+
+def test_grid_exact_mode_verdict(monkeypatch: pytest.MonkeyPatch, warm_cache: WarmCache) -> None:
+    """Only a pair outside the known unflagged kind where exact mode differs fails the check."""
+    grid = cache_memory_grid.grid()
+    known = cache_memory_grid.as_case("callable/function", *grid["callable/function"])
+    other = cache_memory_grid.as_case("class/method", *grid["class/method"])
+    monkeypatch.setattr(cache_memory_grid, "exact_mode_differs", lambda case, *_: ["2"])
+    assert cache_memory_grid.check_exact_mode([known], warm_cache, 1, ["2"]) == 0
+    assert cache_memory_grid.check_exact_mode([known, other], warm_cache, 1, ["2"]) == 1
