@@ -113,13 +113,18 @@ def run_mypy(step: Step, project: Path, cache: Path) -> RunResult:
     return without_log(run_tool(MYPY, step.args, project, cache, step.env))
 
 
-def cold_then_cached(step: Step, workdir: Path, warm: Path) -> tuple[RunResult, RunResult]:
+def cold_run(step: Step, workdir: Path, warm: Path) -> tuple[RunResult, Path, Path]:
+    """mypy's answer with every project module checked in memory; the project and the cache it left."""
     project = workdir / "project"
     cache = workdir / "cache"
     project.mkdir()
     shutil.copytree(warm, cache, symlinks=True)
     apply_step(project, step, 0, int(time.time()) - 1000)
-    cold = run_mypy(step, project, cache)
+    return run_mypy(step, project, cache), project, cache
+
+
+def cold_then_cached(step: Step, workdir: Path, warm: Path) -> tuple[RunResult, RunResult]:
+    cold, project, cache = cold_run(step, workdir, warm)
     with open(project / MAIN, "a", encoding="utf-8") as main:
         main.write(TOUCH)
     return cold, run_mypy(step, project, cache)
@@ -156,7 +161,7 @@ def sweep_case(item: CorpusCase, warm: WarmCache, workroot: Path) -> Finding | N
         )
     )
     with tempfile.TemporaryDirectory(dir=workroot) as name:
-        again, _ = cold_then_cached(step, Path(name), cache)
+        again, _, _ = cold_run(step, Path(name), cache)
     if again != cold:
         return Finding(item, "unstable", {}, diff)
     with tempfile.TemporaryDirectory(dir=workroot) as name:
