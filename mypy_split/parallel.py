@@ -104,7 +104,7 @@ class Coordinator:
         # Per module checked on a worker, the hash of the source it checked.
         self.source_hashes: dict[str, str] = {}
         self.printer = ResultPrinter(self.graph, manager, self.show, self.source_hashes)
-        self.sharing = sharing.SharingDesk(sharing.share_min_seconds(), sharing.forked_sharing())
+        self.sharing = sharing.SharingDesk(sharing.share_min_seconds(), sharing.forked_sharing(self.worker_count))
         # Known stale already (after `sharing`: the stale work asks what it may share).
         for scc in plan.sccs:
             if any(self.graph[module_id].meta is None for module_id in scc.mod_ids):

@@ -36,11 +36,14 @@ if TYPE_CHECKING:
 # idle worker is shared.
 SHARE_MIN_SECONDS = 0.25
 SHARE_MIN_VARIABLE = "MYPY_SPLIT_SHARE_MIN"
-# "1" turns forked sharing on (build_worker/forked.py).  It is off by
-# default: it saves the helpers' repeated interface (CPU, and a copy of the
-# cycle in memory), but on the 2-CPU virtual machine we measure on, the
-# copy-on-write faults of two processes cost more wall time than it saves.
+# "1" turns forked sharing on (build_worker/forked.py), "0" off.  Unset, it
+# is on from 4 workers on a machine with 4 CPUs or more: it saves the
+# helpers' repeated interface (CPU, and a copy of the cycle in memory), and
+# on 16 CPUs it also saved wall time; on the 2-CPU virtual machine we
+# measure on, the copy-on-write faults of two processes cost more wall time
+# than it saves (README, "Sharing a big cycle").
 FORKED_SHARING_VARIABLE = "MYPY_SPLIT_FORKED_SHARING"
+FORKED_SHARING_MIN_WORKERS = 4
 # Bodies handed out at a time: enough to make a round trip negligible.
 CHUNK_SECONDS = 0.02
 
@@ -52,14 +55,23 @@ def share_min_seconds() -> float:
         return SHARE_MIN_SECONDS
 
 
-def forked_sharing() -> bool:
+def forked_sharing(worker_count: int) -> bool:
     """Whether an owner may fork copies of itself to share its bodies (build_worker/forked.py).
 
-    Only when asked for, and only on Linux: a forked child needs the kernel
-    to end it with its parent, and macOS does not support forking a process
-    that has used system libraries.
+    Only on Linux: a forked child needs the kernel to end it with its
+    parent, and macOS does not support forking a process that has used
+    system libraries.
     """
-    return sys.platform == "linux" and os.environ.get(FORKED_SHARING_VARIABLE) == "1"
+    if sys.platform != "linux":
+        return False
+    return forked_sharing_wanted(os.environ.get(FORKED_SHARING_VARIABLE), worker_count, len(os.sched_getaffinity(0)))
+
+
+def forked_sharing_wanted(setting: str | None, worker_count: int, cpus: int) -> bool:
+    """The setting's "1" or "0"; else (unset or unknown) on with many workers on many CPUs."""
+    if setting in ("0", "1"):
+        return setting == "1"
+    return min(worker_count, cpus) >= FORKED_SHARING_MIN_WORKERS
 
 
 def worth_sharing(implementation_costs: Mapping[str, float], share_min: float) -> bool:

@@ -1,4 +1,4 @@
-"""Bodies shared with forked copies of a worker (build_worker/forked.py, `MYPY_SPLIT_FORKED_SHARING=1`).
+"""Bodies shared with forked copies of a worker (build_worker/forked.py; `MYPY_SPLIT_FORKED_SHARING`).
 
 The dealing itself is tested on real forks with stand-in checks: every
 module is checked exactly once, by the owner or by one child, also when a
@@ -21,7 +21,7 @@ import pytest
 
 from mypy_split.build_worker.forked import can_share, share_by_forking
 from mypy_split.protocol import ImplementationDone
-from mypy_split.sharing import FORKED_SHARING_VARIABLE, SharedScc
+from mypy_split.sharing import FORKED_SHARING_VARIABLE, SharedScc, forked_sharing_wanted
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.test_sharing import (
@@ -146,6 +146,18 @@ def alive(pid: int) -> bool:
 
 
 # -- the coordinator's decisions, pure ------------------------------------------
+
+
+def test_forked_sharing_is_the_default_with_four_workers_on_four_cpus() -> None:
+    assert forked_sharing_wanted(None, worker_count=4, cpus=4)
+    assert forked_sharing_wanted(None, worker_count=16, cpus=8)
+    assert not forked_sharing_wanted(None, worker_count=3, cpus=16)
+    # Workers beyond the CPUs do not make a 2-CPU machine one where it pays.
+    assert not forked_sharing_wanted(None, worker_count=8, cpus=2)
+    assert not forked_sharing_wanted("0", worker_count=16, cpus=16)
+    assert forked_sharing_wanted("1", worker_count=2, cpus=2)
+    assert forked_sharing_wanted("yes", worker_count=4, cpus=4)
+    assert not forked_sharing_wanted("yes", worker_count=2, cpus=4)
 
 
 def test_forkable_sharing_takes_no_repeating_helpers_and_forks_for_idle_workers() -> None:
