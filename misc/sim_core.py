@@ -259,7 +259,11 @@ class _Build:
 
     def dispatch(self) -> None:
         self.idle.sort()
-        while self.idle and (scc_id := self.scheduler.next_task()) is not None:
+        while self.idle and self.scheduler.has_queued():
+            if self.desk.shared and self.join_as_helper(self.idle[0], ahead=True):
+                continue  # The bodies are the build's tail (shared_tasks.help_ahead_of_queue).
+            scc_id = self.scheduler.next_task()
+            assert scc_id is not None
             self.sent_at[worker := self.idle.pop(0)] = self.now
             self.start_task(worker, scc_id, wait=self.overheads.round_trip)
         if self.desk.shared and not self.scheduler.has_queued():
@@ -313,16 +317,17 @@ class _Build:
 
     # -- sharing, as Coordinator.join_as_helper, hand_bodies and maybe_finish_shared
 
-    def join_as_helper(self, worker: int) -> None:
+    def join_as_helper(self, worker: int, ahead: bool = False) -> bool:
         sent_at = self.sent_at.get(worker, NEVER)
 
         def may_help(scc_id: int) -> bool:
             # Not if it may hold the SCC loaded from the cache, without bodies.
             return sent_at < self.interface_at.get(scc_id, self.now)
 
-        scc_id = self.desk.helper_task(worker, self.now, may_help, self.scheduler.longest_unstarted_path)
+        others_path = self.rest_of_build if ahead else self.scheduler.longest_unstarted_path
+        scc_id = self.desk.helper_task(worker, self.now, may_help, others_path, ahead)
         if scc_id is None:
-            return
+            return False
         self.idle.remove(worker)
         self.task[worker] = scc_id
         self.sent_at[worker] = self.began[worker] = self.now
@@ -333,6 +338,15 @@ class _Build:
         self.busy += work
         self.repeated += interface
         self.helpers += 1
+        return True
+
+    def rest_of_build(self, scc_id: int) -> float:
+        """As shared_tasks.rest_of_build: how long the other workers, one more taken, stay busy."""
+        shared = self.desk.shared[scc_id]
+        running = {task: self.now - self.began[worker] for worker, task in self.task.items() if task != scc_id}
+        running.update({task: 0.0 for task in self.next_task.values()})
+        others = self.workers - (1 + len(shared.helpers - shared.finished)) - 1
+        return self.scheduler.rest_of_build(scc_id, running, others)
 
     def ask(self, worker: int, scc_id: int) -> None:
         """A participant asks for bodies: a chunk to check, or the end of its task."""

@@ -191,6 +191,8 @@ class Coordinator:
         for worker in pool.live_workers:
             if worker.task is not None or worker.parked_for is not None:
                 continue
+            if self.sharing.shared and shared_tasks.help_ahead_of_queue(self, pool, worker):
+                continue
             scc_id = self.pick_task(worker.index)
             if scc_id is None:
                 shared_tasks.join_as_helper(self, pool, worker)

@@ -18,6 +18,7 @@ serve as the print order of a build whose real work runs elsewhere.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -242,6 +243,27 @@ class ParallelScheduler:
             ),
             default=0.0,
         )
+
+    def rest_of_build(self, besides: int, running: Mapping[int, float], workers: int) -> float:
+        """How long `workers` workers stay busy with the build but one SCC, at the least.
+
+        The longest chain left, and all the work left spread over them;
+        `running` maps each SCC in progress to the seconds it has run (what
+        is left of its chain and work counts).  With no worker, forever.
+        """
+        if workers <= 0:
+            return math.inf
+        chain = self.longest_unstarted_path(besides)
+        work = sum(
+            cost
+            for scc_id, cost in self._total_costs.items()
+            if scc_id != besides and scc_id not in self._running and scc_id not in self._done
+        )
+        for scc_id, elapsed in running.items():
+            if scc_id != besides and scc_id not in self._done:
+                chain = max(chain, self._priority[scc_id] - elapsed)
+                work += max(0.0, self._total_costs[scc_id] - elapsed)
+        return max(chain, work / workers)
 
     @property
     def _total_costs(self) -> dict[int, float]:

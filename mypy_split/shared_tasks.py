@@ -11,6 +11,7 @@ and its replay; the decisions are the `SharingDesk`'s.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mypy_split import phases, sharing
@@ -59,10 +60,49 @@ def expected_costs(coordinator: Coordinator, scc_id: int) -> tuple[dict[str, flo
     return coordinator.costs.bodies_and_interface(phases.order_in_scc(scc, coordinator.graph), coordinator.graph)
 
 
-def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle) -> None:
-    """Put an idle worker to work on a shared SCC, if one still has enough bodies left."""
-    if coordinator.scheduler.has_queued():
-        return
+def help_ahead_of_queue(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle) -> bool:
+    """An idle worker helps with a shared SCC's bodies rather than take queued work, if they are the build's tail.
+
+    Queued work goes first while it keeps the other workers busy as long as
+    the bodies, shared as now, take.  Bodies that outlast both the longest
+    chain not started and the work not started spread over the other
+    workers are what the build ends with: one more process on them ends it
+    sooner.  With forked sharing the worker waits for a copy of the owner,
+    forked at the owner's next ask for bodies.  True if the worker was used.
+    """
+    for scc_id, shared in coordinator.sharing.shared.items():
+        if not shared.forkable or not shared.pending:
+            continue
+        waiting = sum(1 for other in pool.live_workers if other.parked_for == shared.owner)
+        rest = rest_of_build(coordinator, pool, scc_id, 1 + waiting)
+        if shared.may_fork_ahead(waiting, coordinator.sharing.share_min, rest):
+            worker.parked_for = shared.owner
+            coordinator.manager.log(f"Worker {worker.index} waits for the forked copies of worker {shared.owner}")
+            return True
+    return join_as_helper(coordinator, pool, worker, ahead=True)
+
+
+def rest_of_build(coordinator: Coordinator, pool: WorkerPool, scc_id: int, participants: int) -> float:
+    """How long the workers not on this shared SCC, one more taken, stay busy with the rest of the build."""
+    now = time.monotonic()
+    running: dict[int, float] = {}
+    for worker in pool.live_workers:
+        if worker.task is not None and worker.task != scc_id:
+            running[worker.task] = now - coordinator.task_began.get(worker.index, now)
+        if worker.next_task is not None:
+            running[worker.next_task] = 0.0
+    others = len(pool.live_workers) - participants - 1
+    return coordinator.scheduler.rest_of_build(scc_id, running, others)
+
+
+def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle, ahead: bool = False) -> bool:
+    """Put an idle worker to work on a shared SCC, if one still has enough bodies left; True if it was.
+
+    Only while nothing is queued, or `ahead` of queued work when the bodies
+    are the build's tail (`help_ahead_of_queue`).
+    """
+    if coordinator.scheduler.has_queued() and not ahead:
+        return False
     now = time.monotonic()
     sent_at = coordinator.task_sent_at.get(worker.index, 0.0)
 
@@ -71,9 +111,19 @@ def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHan
         # those trees have no bodies to check.
         return scc_id not in coordinator.local and sent_at < coordinator.interface_at.get(scc_id, now)
 
-    scc_id = coordinator.sharing.helper_task(worker.index, now, may_help, coordinator.scheduler.longest_unstarted_path)
+    def participants(scc_id: int) -> int:
+        shared = coordinator.sharing.shared[scc_id]
+        return 1 + len(shared.helpers - shared.finished)
+
+    if ahead:
+        others_path: Callable[[int], float] = lambda scc_id: rest_of_build(  # noqa: E731
+            coordinator, pool, scc_id, participants(scc_id)
+        )
+    else:
+        others_path = coordinator.scheduler.longest_unstarted_path
+    scc_id = coordinator.sharing.helper_task(worker.index, now, may_help, others_path, ahead)
     if scc_id is None:
-        return
+        return False
     # The helper repeats the interface in memory: it holds the SCC and
     # must hold what the SCC needs, like any task.
     message = coordinator.task_message(scc_id, coordinator.to_recheck(scc_id, worker))
@@ -81,6 +131,7 @@ def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHan
     worker.task = scc_id
     coordinator.task_sent_at[worker.index] = now
     pool.send(worker, message)
+    return True
 
 
 def hand_bodies(coordinator: Coordinator, worker: WorkerHandle, scc_id: int) -> None:

@@ -154,17 +154,45 @@ class SharedScc:
         build (else they are not what the build waits for).  A worker that
         took part once holds the SCC in memory and cannot repeat it.
         """
+        if not self.takes_helper(worker):
+            return False
+        return share_min <= 0 or self.outlasts(running_for, share_min, others_path)
+
+    def may_join_ahead(self, worker: int, running_for: float, share_min: float, rest: float) -> bool:
+        """Whether a worker joins now rather than take queued work: `may_join` against `rest`.
+
+        `rest` is how long the other workers stay busy with everything else
+        without this one; only bodies that outlast it are the build's tail.
+        Forced sharing (tests) does not waive this: queued work waits.
+        """
+        return self.takes_helper(worker) and self.outlasts(running_for, max(share_min, 0.0), rest)
+
+    def takes_helper(self, worker: int) -> bool:
         if worker == self.owner or worker in self.helpers or not self.pending:
             return False
-        if self.forkable:
-            # Idle workers lend the owner their CPUs instead, at its next ask for bodies.
-            return False
-        if share_min <= 0:
-            return True
+        # With forked sharing, idle workers lend the owner their CPUs instead, at its next ask for bodies.
+        return not self.forkable
+
+    def outlasts(self, running_for: float, share_min: float, others_path: float) -> bool:
+        """Whether one more participant keeps shares worth `share_min`, and the bodies outlast `others_path` now."""
         drained = min(self.interface_cost, max(0.0, running_for))
         left = self.left() - drained
         active = 1 + len(self.helpers - self.finished)
         return left / (active + 1) >= share_min and left / active > others_path
+
+    def may_fork_ahead(self, waiting: int, share_min: float, rest: float) -> bool:
+        """Whether one more worker waits for a copy of the owner rather than take queued work.
+
+        `waiting` workers wait already; the owner and its copies would share
+        the bodies left, each share worth `share_min` and one module at
+        least, while they outlast `rest` (the rest of the build's work on
+        the other workers) as shared now.
+        """
+        if not self.forkable or self.owner in self.finished:
+            return False
+        participants = 2 + waiting
+        left = self.left()
+        return len(self.pending) >= participants and left / participants >= share_min and left / (1 + waiting) > rest
 
     def forks_for(self, worker: int, idle: int, share_min: float) -> int:
         """How many copies of the owner, asking for bodies now, share those left (0: none).
@@ -289,17 +317,25 @@ class SharingDesk:
         return True
 
     def helper_task(
-        self, worker: int, now: float, may_help: Callable[[int], bool], others_path: Callable[[int], float]
+        self,
+        worker: int,
+        now: float,
+        may_help: Callable[[int], bool],
+        others_path: Callable[[int], float],
+        ahead: bool = False,
     ) -> int | None:
         """The shared SCC an idle worker joins now (recorded as joined), or None.
 
         `may_help` rules out SCCs the worker must not touch; `others_path`
-        is the longest unstarted chain of the rest of the build.
+        is the longest unstarted chain of the rest of the build, or, joining
+        `ahead` of queued work, how long the other workers stay busy without
+        this one (`SharedScc.may_join_ahead`).
         """
         for scc_id, shared in self.shared.items():
             if not may_help(scc_id):
                 continue
-            if not shared.may_join(worker, now - shared.started, self.share_min, others_path(scc_id)):
+            may_join = shared.may_join_ahead if ahead else shared.may_join
+            if not may_join(worker, now - shared.started, self.share_min, others_path(scc_id)):
                 continue
             shared.join(worker)
             self.helping[worker] = scc_id

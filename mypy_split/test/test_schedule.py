@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from mypy_split.graph import SccNode
@@ -215,6 +217,28 @@ def test_longest_unstarted_path_ignores_running_done_and_the_one_aside() -> None
     assert scheduler.next_task() == 2  # the longer path first
     assert scheduler.longest_unstarted_path(besides=0) == 4.0  # 3 waits for 2
     assert scheduler.longest_unstarted_path(besides=3) == 2.0
+
+
+def test_rest_of_build_counts_the_chains_and_the_work_left_beside_one_scc() -> None:
+    nodes = make_nodes({0: [], 1: [0], 2: [0], 3: [2]})
+    costs = {0: PhaseCost(1.0, 5.0), 1: PhaseCost(1.0, 1.0), 2: PhaseCost(2.0, 1.0), 3: PhaseCost(1.0, 3.0)}
+    scheduler = ParallelScheduler(nodes, costs)
+    # Nothing started: beside 0, the chain 2 -> 3 (6 s) and 9 s of work.
+    assert scheduler.rest_of_build(0, {}, workers=1) == 9.0
+    assert scheduler.rest_of_build(0, {}, workers=4) == 6.0
+    assert scheduler.rest_of_build(0, {}, workers=0) == math.inf
+    scheduler.take_classifiable()
+    scheduler.classified(0, fresh=False)
+    scheduler.next_task()
+    scheduler.interface_done(0)
+    for scc_id in scheduler.take_classifiable():
+        scheduler.classified(scc_id, fresh=False)
+    assert scheduler.next_task() == 2
+    # 2 ran 1 s of its 3: 2 s left of it and 5 s of its chain; with 1 and 3, 8 s of work.
+    assert scheduler.rest_of_build(0, {0: 4.0, 2: 1.0}, workers=1) == 8.0
+    assert scheduler.rest_of_build(0, {0: 4.0, 2: 1.0}, workers=2) == 5.0
+    # A running SCC past its expected time counts as done: 6 s of work left in 1 and 3.
+    assert scheduler.rest_of_build(0, {2: 9.0}, workers=1) == 6.0
 
 
 def test_next_small_task_takes_the_head_of_the_queue_only_when_it_is_small() -> None:

@@ -133,6 +133,36 @@ def test_bodies_go_costliest_first_and_the_scc_is_done_when_all_are_reported() -
     assert set(shared.results) == {0, 1}
 
 
+def test_joining_ahead_of_queued_work_needs_bodies_that_outlast_the_rest_of_the_build() -> None:
+    shared = SharedScc.start(7, owner=0, costs={"m1": 0.1, "m2": 0.3, "m3": 0.2}, interface_cost=0.2)
+    # 0.6 s of bodies against other workers busy 0.5 s: join; against 0.6 s: take the queued work.
+    assert shared.may_join_ahead(1, running_for=0.0, share_min=0.25, rest=0.5)
+    assert not shared.may_join_ahead(1, running_for=0.0, share_min=0.25, rest=0.6)
+    # Forced sharing (0) still leaves queued work first unless the bodies outlast it.
+    assert shared.may_join(1, running_for=0.0, share_min=0.0, others_path=5.0)
+    assert not shared.may_join_ahead(1, running_for=0.0, share_min=0.0, rest=5.0)
+    assert not shared.may_join_ahead(1, running_for=0.0, share_min=0.4, rest=0.0)  # shares under the minimum
+    assert not shared.may_join_ahead(0, running_for=0.0, share_min=0.0, rest=0.0)  # the owner itself
+    forkable = SharedScc.start(7, owner=0, costs={"m1": 0.1, "m2": 0.3, "m3": 0.2}, interface_cost=0.2, forkable=True)
+    assert not forkable.may_join_ahead(1, running_for=0.0, share_min=0.0, rest=0.0)
+
+
+def test_a_worker_waits_for_a_fork_ahead_of_queued_work_while_the_bodies_outlast_the_rest() -> None:
+    costs = {"a": 0.5, "b": 0.25, "c": 0.125, "d": 0.125}
+    shared = SharedScc.start(9, owner=0, costs=costs, interface_cost=0.5, forkable=True)
+    # 1.0 s of bodies, by the owner alone, outlast other workers busy 0.8 s: one waits for a copy.
+    assert shared.may_fork_ahead(waiting=0, share_min=0.25, rest=0.8)
+    # With one waiting, owner and copy take 0.5 s: not beyond 0.5 s of the rest.
+    assert not shared.may_fork_ahead(waiting=1, share_min=0.25, rest=0.5)
+    assert shared.may_fork_ahead(waiting=1, share_min=0.25, rest=0.4)
+    # Shares of 0.25 s at least: four processes at most, and one module each.
+    assert not shared.may_fork_ahead(waiting=3, share_min=0.25, rest=0.0)
+    assert not shared.may_fork_ahead(waiting=3, share_min=0.0, rest=0.0)
+    assert shared.may_fork_ahead(waiting=2, share_min=0.0, rest=0.0)
+    plain = SharedScc.start(9, owner=0, costs=costs, interface_cost=0.5)
+    assert not plain.may_fork_ahead(waiting=0, share_min=0.0, rest=0.0)
+
+
 def test_a_shared_scc_is_not_done_before_its_owner_reports() -> None:
     # A helper checked every body while the owner was still in its interface.
     shared = SharedScc.start(5, owner=0, costs={"a": 0.1, "b": 0.1}, interface_cost=0.5)

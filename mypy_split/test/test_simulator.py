@@ -69,6 +69,24 @@ def test_a_helper_yields_to_a_queued_scc_that_outranks_the_bodies_left() -> None
     assert (result.makespan, result.helpers, result.tasks) == (4.0, 1, 2)
 
 
+def test_an_idle_worker_helps_ahead_of_queued_work_when_the_bodies_are_the_tail() -> None:
+    # SCC 0: 0.5 s of interface and four bodies of 2 s; nine independent SCCs of 0.6 s.
+    nodes = dag({scc_id: [] for scc_id in range(10)})
+    costs = {0: PhaseCost(0.5, 8.0), **{scc_id: PhaseCost(0.3, 0.3) for scc_id in range(1, 10)}}
+    sharing = Sharing({0: {"a": 2.0, "b": 2.0, "c": 2.0, "d": 2.0}}, share_min=0.25)
+    # Four workers: the 8 s of bodies outlast the 5.4 s of queued work over
+    # the two others, so worker 1 joins at once rather than take SCC 1. It
+    # repeats the interface while the owner checks it, then each checks two
+    # bodies: done at 4.5; the others run the nine small SCCs by 3.0.
+    result = simulate(nodes, costs, 4, sharing=sharing)
+    assert (result.makespan, result.helpers) == (4.5, 1)
+    # Two workers: none would be left for the queue, so it goes first; then
+    # the worker cannot help, having taken tasks after 0's interface (it may
+    # hold 0 loaded from the cache). The owner checks all four bodies.
+    result = simulate(nodes, costs, 2, sharing=sharing)
+    assert (result.makespan, result.helpers) == (8.5, 0)
+
+
 def test_a_coordinator_that_underestimates_the_bodies_shares_them_less() -> None:
     nodes = dag({0: []})
     # It believes the four bodies worth 0.1 s each: two shares of 0.2 s are
