@@ -124,6 +124,8 @@ def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHan
     scc_id = coordinator.sharing.helper_task(worker.index, now, may_help, others_path, ahead)
     if scc_id is None:
         return False
+    if ahead:
+        coordinator.manager.log(f"Worker {worker.index} helps with the bodies of SCC {scc_id} ahead of queued work")
     # The helper repeats the interface in memory: it holds the SCC and
     # must hold what the SCC needs, like any task.
     message = coordinator.task_message(scc_id, coordinator.to_recheck(scc_id, worker))
