@@ -77,7 +77,9 @@ def help_ahead_of_queue(coordinator: Coordinator, pool: WorkerPool, worker: Work
         rest = rest_of_build(coordinator, pool, scc_id, 1 + waiting)
         if shared.may_fork_ahead(waiting, coordinator.sharing.share_min, rest):
             worker.parked_for = shared.owner
-            coordinator.manager.log(f"Worker {worker.index} waits for the forked copies of worker {shared.owner}")
+            coordinator.manager.log(
+                f"Worker {worker.index} waits for the forked copies of worker {shared.owner}, ahead of queued work"
+            )
             return True
     return join_as_helper(coordinator, pool, worker, ahead=True)
 

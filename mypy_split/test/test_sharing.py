@@ -16,12 +16,24 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
+from mypy_split.costs import COST_FILE, write_costs
 from mypy_split.protocol import ImplementationDone
-from mypy_split.sharing import SHARE_MIN_SECONDS, SHARE_MIN_VARIABLE, SharedScc, take_chunk, worth_sharing
+from mypy_split.schedule import PhaseCost
+from mypy_split.sharing import (
+    FORKED_SHARING_VARIABLE,
+    SHARE_MIN_SECONDS,
+    SHARE_MIN_VARIABLE,
+    SharedScc,
+    take_chunk,
+    worth_sharing,
+)
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
 
@@ -252,6 +264,50 @@ def test_a_cycle_is_shared_and_answers_as_mypy(tmp_path: Path, warm_cache: WarmC
     assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
     assert any(len(workers) >= 2 for workers in parts_per_scc(trace).values()), parts_per_scc(trace)
     assert_cache_answers(tmp_path, project, cache, expected)
+
+
+# Modules of their own beside the cycle: ready with it (they need the
+# package's interface, as the cycle does), queued while it runs.
+BESIDE = {f"u{index}.py": f"import ring\n\ndef f{index}() -> int:\n    return 'u{index}'\n" for index in range(4)}
+# The flags the warm cache was made with: the standard library is fresh, so
+# nothing runs but the project, and the recorded costs are all there is.
+BESIDE_FLAGS = ["-p", "ring", *(arg for name in BESIDE for arg in ("-m", name[:-3]))]
+
+
+def write_costs_making_the_cycle_the_tail(cache: Path) -> None:
+    """Recorded costs: the cycle's bodies far outlast the modules beside it."""
+    path = cache / f"{sys.version_info.major}.{sys.version_info.minor}" / COST_FILE
+    ring = {name[:-3].replace("/", "."): PhaseCost(0.01, 50.0) for name in CYCLE if not name.endswith("__init__.py")}
+    write_costs(str(path), {**ring, **{name[:-3]: PhaseCost(0.001, 0.001) for name in BESIDE}})
+
+
+@pytest.mark.parametrize("forked", [False, True])
+def test_an_idle_worker_helps_the_tail_cycle_ahead_of_queued_work(
+    tmp_path: Path, warm_cache: WarmCache, forked: bool
+) -> None:
+    if forked and sys.platform != "linux":
+        pytest.skip("forked sharing is Linux only")
+    project = write_project(tmp_path)
+    for name, text in BESIDE.items():
+        (project / name).write_text(text)
+    # Bodies that take a while, so that bodies are left when the later workers come up.
+    heavy = "def heavy() -> int:\n    x = 0\n" + "    x = x + len(str(x))\n" * 300 + "    return x\n"
+    for index in range(6):
+        with open(project / f"ring/m{index}.py", "a") as module:
+            module.write(heavy)
+    expected = run_tool(MYPY, BESIDE_FLAGS, project, fresh_cache(warm_cache, tmp_path / "mypy-cache"), {})
+    assert expected.returncode == 1 and "u3.py" in expected.stdout, expected.describe()
+    cache = fresh_cache(warm_cache, tmp_path / "split-cache")
+    write_costs_making_the_cycle_the_tail(cache)
+    env = {FORKED_SHARING_VARIABLE: "1" if forked else "0"}
+    ours = run_tool(MYPY_SPLIT, [*BESIDE_FLAGS, "-n", "3", "-v"], project, cache, env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
+    if forked:
+        # The idle worker waits for a copy, now or at the owner's commit (whichever finds it idle first).
+        assert "forked copies" in ours.stderr, ours.stderr[-3000:]
+    else:
+        # The second worker to come free after the cycle starts helps; the third runs the queue.
+        assert "ahead of queued work" in ours.stderr, ours.stderr[-3000:]
 
 
 def test_the_default_threshold_keeps_a_small_cycle_whole(tmp_path: Path, warm_cache: WarmCache) -> None:

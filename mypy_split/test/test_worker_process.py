@@ -194,6 +194,15 @@ def test_an_unused_seed_is_retired_and_reaped(tmp_path: Path) -> None:
         import json, os, time
         from mypy_split import worker_seed
 
+        def links(pid):
+            found = {}
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    found[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except FileNotFoundError:
+                    pass  # closed while we looked: the seed is still letting go
+            return found
+
         worker_seed.plant(())
         seed = worker_seed._planted.pid
         deadline = time.monotonic() + 30
@@ -201,7 +210,7 @@ def test_an_unused_seed_is_retired_and_reaped(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             with open(f"/proc/{seed}/comm") as comm:
                 name = comm.read().strip()
-            held = {fd: os.readlink(f"/proc/{seed}/fd/{fd}") for fd in os.listdir(f"/proc/{seed}/fd")}
+            held = links(seed)
             if name == worker_seed.SEED_NAME and len(held) <= 4:
                 break
             time.sleep(0.01)
