@@ -10,6 +10,7 @@ and its replay; the decisions are the `SharingDesk`'s.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -74,8 +75,7 @@ def help_ahead_of_queue(coordinator: Coordinator, pool: WorkerPool, worker: Work
         if not shared.forkable or not shared.pending:
             continue
         waiting = sum(1 for other in pool.live_workers if other.parked_for == shared.owner)
-        rest = rest_of_build(coordinator, pool, scc_id, 1 + waiting)
-        if shared.may_fork_ahead(waiting, coordinator.sharing.share_min, rest):
+        if shared.may_fork_ahead(waiting, coordinator.sharing.share_min, rest_of_build(coordinator, pool, scc_id)):
             worker.parked_for = shared.owner
             coordinator.manager.log(
                 f"Worker {worker.index} waits for the forked copies of worker {shared.owner}, ahead of queued work"
@@ -84,17 +84,23 @@ def help_ahead_of_queue(coordinator: Coordinator, pool: WorkerPool, worker: Work
     return join_as_helper(coordinator, pool, worker, ahead=True)
 
 
-def rest_of_build(coordinator: Coordinator, pool: WorkerPool, scc_id: int, participants: int) -> float:
-    """How long the workers not on this shared SCC, one more taken, stay busy with the rest of the build."""
+def rest_of_build(coordinator: Coordinator, pool: WorkerPool, scc_id: int) -> float:
+    """How long the workers not on this shared SCC, one more taken, stay busy with the rest of the build.
+
+    On it are its owner, its helpers still at work, and the workers parked for the owner's copies.
+    """
+    shared = coordinator.sharing.shared[scc_id]
     now = time.monotonic()
     running: dict[int, float] = {}
+    parked = 0
     for worker in pool.live_workers:
+        parked += worker.parked_for == shared.owner
         if worker.task is not None and worker.task != scc_id:
             running[worker.task] = now - coordinator.task_began.get(worker.index, now)
         if worker.next_task is not None:
             running[worker.next_task] = 0.0
-    others = len(pool.live_workers) - participants - 1
-    return coordinator.scheduler.rest_of_build(scc_id, running, others)
+    participants = 1 + len(shared.helpers - shared.finished) + parked
+    return coordinator.scheduler.rest_of_build(scc_id, running, len(pool.live_workers) - participants - 1)
 
 
 def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle, ahead: bool = False) -> bool:
@@ -113,16 +119,9 @@ def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHan
         # those trees have no bodies to check.
         return scc_id not in coordinator.local and sent_at < coordinator.interface_at.get(scc_id, now)
 
-    def participants(scc_id: int) -> int:
-        shared = coordinator.sharing.shared[scc_id]
-        return 1 + len(shared.helpers - shared.finished)
-
+    others_path: Callable[[int], float] = coordinator.scheduler.longest_unstarted_path
     if ahead:
-        others_path: Callable[[int], float] = lambda scc_id: rest_of_build(  # noqa: E731
-            coordinator, pool, scc_id, participants(scc_id)
-        )
-    else:
-        others_path = coordinator.scheduler.longest_unstarted_path
+        others_path = functools.partial(rest_of_build, coordinator, pool)
     scc_id = coordinator.sharing.helper_task(worker.index, now, may_help, others_path, ahead)
     if scc_id is None:
         return False

@@ -41,7 +41,7 @@ SHARE_MIN_VARIABLE = "MYPY_SPLIT_SHARE_MIN"
 # helpers' repeated interface (CPU, and a copy of the cycle in memory), and
 # on 16 CPUs it also saved wall time; on the 2-CPU virtual machine we
 # measure on, the copy-on-write faults of two processes cost more wall time
-# than it saves (README, "Sharing a big cycle").
+# than it saves (README, "Big import cycles: shared bodies").
 FORKED_SHARING_VARIABLE = "MYPY_SPLIT_FORKED_SHARING"
 FORKED_SHARING_MIN_WORKERS = 4
 # Bodies handed out at a time: enough to make a round trip negligible.
