@@ -30,6 +30,7 @@ from mypy_split.test.test_sharing import (
     fresh_cache,
     parts_per_scc,
     reference,
+    write_heavy_project,
     write_project,
 )
 
@@ -238,15 +239,9 @@ def test_an_idle_worker_waits_for_the_copies_rather_than_take_the_dependents(
     tmp_path: Path, warm_cache: WarmCache
 ) -> None:
     """At the cycle's commit its dependents are queued; the idle worker still lends its CPU to a copy."""
-    project = write_project(tmp_path)
     # Modules of their own, not a package: no SCC but the cycle's may keep the other worker busy.
-    for name, text in DEPENDENTS.items():
-        (project / name).write_text(text)
     # Bodies long enough that, shared, they outlast the dependents' path.
-    heavy = "def heavy() -> int:\n    x = 0\n" + "    x = x + len(str(x))\n" * 150 + "    return x\n"
-    for index in range(6):
-        with open(project / f"ring/m{index}.py", "a") as module:
-            module.write(heavy)
+    project = write_heavy_project(tmp_path, DEPENDENTS, heavy_lines=150)
     # Flags the warm cache was made with: the standard library is fresh, only the project is checked.
     flags = ["-p", "ring", "-m", "u0", "-m", "u1"]
     expected = run_tool(MYPY, flags, project, fresh_cache(warm_cache, tmp_path / "mypy-cache"), {})

@@ -224,6 +224,18 @@ def write_project(root: Path) -> Path:
     return project
 
 
+def write_heavy_project(root: Path, beside: dict[str, str], heavy_lines: int) -> Path:
+    """The cycle, each module given a function of `heavy_lines` statements, and modules beside it."""
+    project = write_project(root)
+    for name, text in beside.items():
+        (project / name).write_text(text)
+    heavy = "def heavy() -> int:\n    x = 0\n" + "    x = x + len(str(x))\n" * heavy_lines + "    return x\n"
+    for index in range(6):
+        with open(project / f"ring/m{index}.py", "a") as module:
+            module.write(heavy)
+    return project
+
+
 def fresh_cache(warm_cache: WarmCache, target: Path) -> Path:
     shutil.copytree(warm_cache([]), target)
     return target
@@ -287,14 +299,8 @@ def test_an_idle_worker_helps_the_tail_cycle_ahead_of_queued_work(
 ) -> None:
     if forked and sys.platform != "linux":
         pytest.skip("forked sharing is Linux only")
-    project = write_project(tmp_path)
-    for name, text in BESIDE.items():
-        (project / name).write_text(text)
     # Bodies that take a while, so that bodies are left when the later workers come up.
-    heavy = "def heavy() -> int:\n    x = 0\n" + "    x = x + len(str(x))\n" * 300 + "    return x\n"
-    for index in range(6):
-        with open(project / f"ring/m{index}.py", "a") as module:
-            module.write(heavy)
+    project = write_heavy_project(tmp_path, BESIDE, heavy_lines=300)
     expected = run_tool(MYPY, BESIDE_FLAGS, project, fresh_cache(warm_cache, tmp_path / "mypy-cache"), {})
     assert expected.returncode == 1 and "u3.py" in expected.stdout, expected.describe()
     cache = fresh_cache(warm_cache, tmp_path / "split-cache")
