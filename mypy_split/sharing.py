@@ -332,7 +332,8 @@ class SharingDesk:
         this one (`SharedScc.may_join_ahead`).
         """
         for scc_id, shared in self.shared.items():
-            if not may_help(scc_id):
+            # Cheap refusals first: `others_path` walks the whole plan.
+            if not shared.takes_helper(worker) or not may_help(scc_id):
                 continue
             may_join = shared.may_join_ahead if ahead else shared.may_join
             if not may_join(worker, now - shared.started, self.share_min, others_path(scc_id)):
