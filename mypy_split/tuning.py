@@ -38,6 +38,20 @@ def worker_seed_enabled() -> bool:
     return os.environ.get(WORKER_SEED_VARIABLE, "0") == "1"
 
 
+# Bytes asked for in each worker's input pipe (Linux), so that a task frame
+# usually goes out in one write; Linux lets any process ask for up to 1 MiB.
+# Tests ask for one page, so that task frames wait in the coordinator's outbox.
+PIPE_ROOM_BYTES = 1 << 20
+PIPE_ROOM_VARIABLE = "MYPY_SPLIT_PIPE_ROOM"
+
+
+def pipe_room() -> int:
+    try:
+        return int(os.environ.get(PIPE_ROOM_VARIABLE, PIPE_ROOM_BYTES))
+    except ValueError:
+        return PIPE_ROOM_BYTES
+
+
 def seconds_from_environment(variable: str, default: float) -> float:
     try:
         return float(os.environ.get(variable, default))
