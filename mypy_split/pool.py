@@ -3,11 +3,11 @@
 Workers (forked or fresh interpreters, see worker_process.py) talk over their
 stdin/stdout, which carry our frames.  `poll` turns everything that happens
 into events: a message arrived, or a worker is gone (with its exit status and
-the tail of its stderr).  Frames go out from this thread, without blocking:
-what a worker's pipe cannot take at once waits in its buffer and is written
-as the pipe drains, from `poll`.  (A writer thread per worker did this before;
-each frame then cost a thread wake-up and a hand-over of the interpreter lock,
-about half a millisecond of the loop's time on a loaded machine.)
+the tail of its stderr).  Frames are written by the coordinator's own loop and
+never block it: what a worker's pipe cannot take at once waits in that
+worker's `Outbox` and goes out from `poll` as the pipe drains.  (Not a writer
+thread per worker: each frame would cost a thread wake-up and a hand-over of
+the interpreter lock, about half a millisecond of the loop on a busy machine.)
 """
 
 from __future__ import annotations
