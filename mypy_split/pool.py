@@ -12,7 +12,6 @@ the interpreter lock, about half a millisecond of the loop on a busy machine.)
 
 from __future__ import annotations
 
-import fcntl
 import os
 import selectors
 import signal
@@ -337,6 +336,10 @@ class Outbox:
 
 def resize_pipe(fd: int, room: int) -> None:
     """Ask for a pipe of `room` bytes, where the system allows it; a smaller pipe only means more writes."""
+    try:
+        import fcntl
+    except ImportError:  # Windows, where the pool is never started (cli.py)
+        return
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
     if set_size is None:
         return
