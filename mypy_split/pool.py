@@ -157,7 +157,7 @@ class WorkerPool:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             events = self._poll_once(timeout)
-            if events or deadline is None and not self._selector.get_map():
+            if events or (deadline is None and not self._selector.get_map()):
                 return events
             if deadline is not None:
                 timeout = deadline - time.monotonic()

@@ -258,11 +258,13 @@ def reference(tmp_path: Path, project: Path, warm_cache: WarmCache) -> RunResult
     return expected
 
 
-def assert_cache_answers(tmp_path: Path, project: Path, cache: Path, expected: RunResult) -> None:
+def assert_cache_answers(
+    tmp_path: Path, project: Path, cache: Path, expected: RunResult, flags: list[str] = FLAGS
+) -> None:
     """`mypy` on a copy of the cache we left prints its own answer, without checking again."""
     copy = tmp_path / f"{cache.name}-for-mypy"
     shutil.copytree(cache, copy)
-    again = run_tool(MYPY, [*FLAGS, "-v"], project, copy, {})
+    again = run_tool(MYPY, [*flags, "-v"], project, copy, {})
     assert again.stdout == expected.stdout, again.describe()
     assert stale_lines(again) == [], stale_lines(again)
 
