@@ -10,7 +10,7 @@ Read back here:
   row's implementation spans of it together, helpers' chunks included;
 - the serial start (the coordinator's graph loading), each worker's start
   after it (until it had the graph), the loading per task (dependencies
-  loaded or checked again), and the round trip: the idle gap between one
+  loaded or checked again, garbage collected first), and the round trip: the idle gap between one
   task's last span and the next task's first on the same worker.  Gaps also
   hold waits for work to become ready, so their median stands for the
   round trip (their mean, shown too, bounds it from above).  A run with the
@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from mypy_split.graph import SccNode
 from mypy_split.schedule import PhaseCost
 from mypy_split.trace import (
+    COLLECT,
     COORDINATOR,
     IMPLEMENTATION,
     INTERFACE,
@@ -53,7 +54,8 @@ PARSE = "parse"
 GRAPH_PLANNED = "load graph and plan"
 # Spans of a task's own checking work, before its implementation.
 FRONT = frozenset({PARSE, INTERFACE, WHOLE})
-LOADING = frozenset({LOAD_DEPS, RECHECK})
+# A task's overhead before its checking: dependencies loaded or checked again, garbage collected.
+LOADING = frozenset({LOAD_DEPS, RECHECK, COLLECT})
 
 
 class TraceError(Exception):

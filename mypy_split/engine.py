@@ -95,17 +95,23 @@ def collector_paused(options: Options) -> Iterator[None]:
             _gc_frozen_once = True
 
 
+def collect_garbage(options: Options) -> None:
+    """A full collection, so that what `objects_kept` freezes next holds no garbage."""
+    if _IS_CPYTHON and not options.test_env:
+        gc.collect()
+
+
 @contextlib.contextmanager
 def objects_kept(options: Options) -> Iterator[None]:
-    """Collect once, then build objects that live until the process ends, uncollected.
+    """Build objects that live until the process ends, uncollected.
 
     A worker keeps every tree it parses or loads until it exits, so after each
     task's parsing and loading the collector is told to skip them for good
     (freeze); without this, every later collection scans them all again.
+    Whatever is not collected before (`collect_garbage`) is frozen with them.
     """
     active = _IS_CPYTHON and not options.test_env
     if active:
-        gc.collect()
         gc.disable()
     try:
         yield

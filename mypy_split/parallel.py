@@ -45,7 +45,13 @@ from mypy_split.schedule import (
     RunInterface,
     SequentialLoop,
 )
-from mypy_split.tuning import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_from_environment
+from mypy_split.tuning import (
+    COLLECT_TAIL_SECONDS,
+    COLLECT_TAIL_VARIABLE,
+    SEND_AHEAD_SECONDS,
+    SEND_AHEAD_VARIABLE,
+    seconds_from_environment,
+)
 
 if TYPE_CHECKING:
     # Imported with the first worker at run time: a run with nothing stale never pays for them.
@@ -88,6 +94,7 @@ class Coordinator:
         self.affinity = MemoryAffinity(plan.nodes)
         self.kept_in_memory_from = kept_in_memory_from()
         self.send_ahead_seconds = seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS)
+        self.collect_tail_seconds = seconds_from_environment(COLLECT_TAIL_VARIABLE, COLLECT_TAIL_SECONDS)
         self.stale_work: StaleWork[int] = StaleWork(
             lambda scc_id: sum(self.scc_costs[scc_id]), lambda scc_id: shared_tasks.shareable_seconds(self, scc_id)
         )
@@ -332,7 +339,15 @@ class Coordinator:
     def task_message(self, scc_id: int, recheck: list[int]) -> CheckScc:
         from mypy_split import task_messages
 
-        return task_messages.task_message(self.plan, self.manager, scc_id, recheck)
+        message = task_messages.task_message(self.plan, self.manager, scc_id, recheck)
+        message.collect_garbage = self.collect_before(scc_id)
+        return message
+
+    def collect_before(self, scc_id: int) -> bool:
+        """Whether the worker collects garbage before this task: not near the build's end (tuning.py)."""
+        workers = len(self.pool.live_workers) if self.pool is not None else 1
+        left = self.scheduler.unstarted_work() + sum(self.scc_costs[scc_id])
+        return left > self.collect_tail_seconds * max(1, workers)
 
     # -- events ---------------------------------------------------------------
 

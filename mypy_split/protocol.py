@@ -32,7 +32,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 13
+PROTOCOL_VERSION = 14
 
 _U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -196,6 +196,9 @@ class CheckScc(Message):
     # the coordinator's state has them (its meta records them; a later run
     # that loads the module from the cache judges import errors by them).
     imports_ignored: list[dict[int, list[str]]] = field(default_factory=list)
+    # Whether the worker collects garbage before building this task's trees;
+    # near the build's end the coordinator says no (tuning.collect_tail_seconds).
+    collect_garbage: bool = True
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -213,6 +216,7 @@ class CheckScc(Message):
             "imports_ignored": [
                 [[line, list(codes)] for line, codes in ignored.items()] for ignored in self.imports_ignored
             ],
+            "collect_garbage": self.collect_garbage,
         }
 
     def attachments(self) -> list[bytes]:
@@ -509,7 +513,7 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
         shared=bool(h["shared"]), helper=bool(h["helper"]),
         recheck=[_int(scc_id) for scc_id in _list(h["recheck"])],
         recheck_modules=recheck_modules, recheck_opts=recheck_opts, raw_trees=raw_trees, stats=stats,
-        imports_ignored=imports_ignored,
+        imports_ignored=imports_ignored, collect_garbage=bool(h["collect_garbage"]),
     )
 
 

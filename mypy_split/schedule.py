@@ -193,6 +193,11 @@ class ParallelScheduler:
         self._interface_done: set[int] = set()
         self._done: set[int] = set()
         self._total = len(nodes)
+        # SCCs started, taken elsewhere or found fresh; the sum of their costs
+        # is kept once first asked for (a run that never asks never sums).
+        self._started: set[int] = set()
+        self._started_cost: float | None = None
+        self._all_cost = 0.0
 
     def take_classifiable(self) -> list[int]:
         """SCCs whose dependencies' interfaces are all known, in plan order."""
@@ -202,6 +207,7 @@ class ParallelScheduler:
 
     def classified(self, scc_id: int, fresh: bool) -> None:
         if fresh:
+            self._count_started(scc_id)
             self._done.add(scc_id)
             self._release_dependents(scc_id)
         else:
@@ -212,6 +218,7 @@ class ParallelScheduler:
         if not self._queue:
             return None
         _, _, scc_id = heapq.heappop(self._queue)
+        self._count_started(scc_id)
         self._running.add(scc_id)
         return scc_id
 
@@ -265,6 +272,22 @@ class ParallelScheduler:
                 work += max(0.0, self._total_costs[scc_id] - elapsed)
         return max(chain, work / workers)
 
+    def unstarted_work(self) -> float:
+        """Expected seconds of the SCCs not started yet: queued, blocked, or not yet known to be fresh."""
+        totals = self._total_costs
+        if self._started_cost is None:
+            self._all_cost = sum(totals.values())
+            self._started_cost = sum(totals[scc_id] for scc_id in self._started)
+        return max(0.0, self._all_cost - self._started_cost)
+
+    def _count_started(self, scc_id: int) -> None:
+        """The SCC leaves the unstarted work: started, taken elsewhere, or found fresh."""
+        if scc_id in self._started:
+            return
+        self._started.add(scc_id)
+        if self._started_cost is not None:
+            self._started_cost += self._total_costs[scc_id]
+
     @property
     def _total_costs(self) -> dict[int, float]:
         if self._totals is None:
@@ -283,6 +306,7 @@ class ParallelScheduler:
         """Start this queued SCC now, whatever its place in the queue."""
         self._queue = [entry for entry in self._queue if entry[2] != scc_id]
         heapq.heapify(self._queue)
+        self._count_started(scc_id)
         self._running.add(scc_id)
 
     def interface_done(self, scc_id: int) -> None:
@@ -299,10 +323,14 @@ class ParallelScheduler:
         """A task's executor disappeared: run the SCC again from the start."""
         if scc_id in self._running and scc_id not in self._done:
             self._running.discard(scc_id)
+            self._started.discard(scc_id)
+            if self._started_cost is not None:
+                self._started_cost -= self._total_costs[scc_id]
             self._enqueue(scc_id)
 
     def withdraw(self, scc_id: int) -> None:
         """Take a queued or running SCC out of the pool's hands (it runs elsewhere)."""
+        self._count_started(scc_id)
         self._running.discard(scc_id)
         self._queue = [entry for entry in self._queue if entry[2] != scc_id]
         heapq.heapify(self._queue)

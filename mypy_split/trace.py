@@ -37,6 +37,8 @@ LOAD_DEPS = "load dependencies"
 RECHECK = "recheck dependencies"
 LOAD_GRAPH = "load graph"
 START_UP = "start-up"
+# A worker's garbage collection before a task (not near the build's end).
+COLLECT = "collect garbage"
 WORK = frozenset({INTERFACE, IMPLEMENTATION, WHOLE, LOAD_DEPS, RECHECK, "parse"})
 
 

@@ -35,6 +35,7 @@ def check_ahead(session: WorkerSession, send: Send, receive: Receive) -> bool:
         send(HeadStart([], declined="the program is given as text"))
         return True
     started = time.perf_counter()
+    engine.collect_garbage(manager.options)
     try:
         with session.span("parse"), engine.objects_kept(manager.options):
             graph = load_graph([BuildSource(None, HEAD_MODULE, followed=True)], manager)

@@ -147,6 +147,11 @@ class WorkerSession:
         scc = manager.scc_by_id[task.scc_id]
         started = time.perf_counter()
         self.begin_task(task.scc_id, scc)
+        if task.collect_garbage:
+            # Otherwise the garbage of earlier tasks is frozen with this one's
+            # trees; near the build's end that memory would hardly be reused.
+            with self.span("collect garbage"):
+                engine.collect_garbage(manager.options)
         with engine.objects_kept(manager.options):
             if task.recheck:
                 with self.span("recheck dependencies"):

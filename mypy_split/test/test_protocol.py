@@ -59,6 +59,7 @@ SAMPLES: list[Message] = [
         import_errors=[[], [], []],
         shared=True,
         helper=True,
+        collect_garbage=False,
     ),
     TakeBodies(scc_id=8),
     Bodies(scc_id=8, module_ids=["c", "d"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -257,6 +258,72 @@ def test_next_small_task_takes_the_head_of_the_queue_only_when_it_is_small() -> 
     # Taken like next_task: a lost one comes back.
     scheduler.task_lost(1)
     assert scheduler.next_task() == 1
+
+
+def test_unstarted_work_leaves_with_each_start_and_comes_back_with_a_lost_task() -> None:
+    nodes = make_nodes({0: [], 1: [0], 2: [0], 3: [2]})
+    costs = {0: PhaseCost(1.0, 5.0), 1: PhaseCost(1.0, 1.0), 2: PhaseCost(2.0, 1.0), 3: PhaseCost(1.0, 3.0)}
+    scheduler = ParallelScheduler(nodes, costs)
+    scheduler.take_classifiable()
+    scheduler.classified(0, fresh=False)
+    assert scheduler.next_task() == 0  # started before anyone asked
+    assert scheduler.unstarted_work() == 9.0  # 1, 2 and 3, blocked or not
+    scheduler.interface_done(0)
+    scheduler.take_classifiable()
+    scheduler.classified(1, fresh=True)
+    assert scheduler.unstarted_work() == 7.0
+    scheduler.classified(2, fresh=False)
+    assert scheduler.unstarted_work() == 7.0  # queued is not started
+    assert scheduler.next_task() == 2
+    assert scheduler.unstarted_work() == 4.0
+    scheduler.task_lost(2)
+    scheduler.task_lost(2)  # no second return
+    assert scheduler.unstarted_work() == 7.0
+    scheduler.take(2)
+    scheduler.take(2)  # no second start
+    assert scheduler.unstarted_work() == 4.0
+    scheduler.withdraw(2)  # already counted as started
+    scheduler.withdraw(3)  # blocked, taken out for another executor
+    assert scheduler.unstarted_work() == 0.0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_unstarted_work_agrees_with_its_definition_after_any_events(seed: int) -> None:
+    """Kept up to date step by step, it equals the cost of the SCCs never started, found fresh or taken out."""
+    chooser = random.Random(seed)
+    count = 12
+    deps = {scc_id: chooser.sample(range(scc_id), min(scc_id, chooser.randint(0, 2))) for scc_id in range(count)}
+    costs = {scc_id: PhaseCost(chooser.uniform(0, 2), chooser.uniform(0, 2)) for scc_id in range(count)}
+    scheduler = ParallelScheduler(make_nodes(deps), costs)
+    gone: set[int] = set()  # started, found fresh or taken out
+    running: list[int] = []
+    asked = False
+    for _ in range(60):
+        if not asked and chooser.random() < 0.3:
+            asked = True  # from now on kept up to date
+        for scc_id in scheduler.take_classifiable():
+            fresh = chooser.random() < 0.3
+            scheduler.classified(scc_id, fresh)
+            gone.update([scc_id] if fresh else [])
+        action = chooser.choice(["start", "start", "interface", "lose", "withdraw"])
+        if action == "start" and (started := scheduler.next_task()) is not None:
+            running.append(started)
+            gone.add(started)
+        elif action == "interface" and running:
+            scc_id = running.pop(chooser.randrange(len(running)))
+            scheduler.interface_done(scc_id)
+            scheduler.implementation_done(scc_id)
+        elif action == "lose" and running:
+            scc_id = running.pop(chooser.randrange(len(running)))
+            scheduler.task_lost(scc_id)
+            gone.discard(scc_id)
+        elif action == "withdraw" and (queued := scheduler.queued_in_order()):
+            scc_id = chooser.choice(queued)
+            scheduler.withdraw(scc_id)
+            gone.add(scc_id)
+        if asked:
+            expected = sum(sum(cost) for scc_id, cost in costs.items() if scc_id not in gone)
+            assert scheduler.unstarted_work() == pytest.approx(expected)
 
 
 def test_actions_are_equal_only_to_the_same_kind_with_the_same_fields() -> None:

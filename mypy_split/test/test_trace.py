@@ -20,8 +20,8 @@ from mypy_split.schedule import PhaseCost
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
-from mypy_split.trace import COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
-from mypy_split.tuning import POOL_WORTH_VARIABLE, WORKER_SEED_VARIABLE
+from mypy_split.trace import COLLECT, COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
+from mypy_split.tuning import COLLECT_TAIL_VARIABLE, POOL_WORTH_VARIABLE, WORKER_SEED_VARIABLE
 
 
 def chain_nodes() -> list[SccNode]:
@@ -112,6 +112,25 @@ def test_trace_and_stats_of_a_parallel_run(tmp_path: Path, warm_cache: WarmCache
     # Each SCC's span names its first module (ids change with the hash seed; misc/simulate.py maps them).
     named = {event["args"].get("module") for event in events if event["ph"] == "X" and "scc" in event["args"]}
     assert {"a", "b", "main"} <= named and None not in named
+
+
+@pytest.mark.parametrize(("tail_seconds", "collects"), [("0", True), ("1000", False)])
+def test_workers_collect_garbage_before_each_task_except_near_the_builds_end(
+    tail_seconds: str, collects: bool, tmp_path: Path, warm_cache: WarmCache
+) -> None:
+    """Near the end (all of this build, with a big tail setting) no task starts with a collection."""
+    names = [f"m{index}" for index in range(6)]
+    project = project_of_modules(tmp_path, names, "def f() -> int:\n    return 'no'\n")
+    args = [*(f"{name}.py" for name in names), "-n", "2", "--trace", str(tmp_path / "trace.json")]
+    expected = run_tool(MYPY, args[: len(names)], project, copied_cache(warm_cache, tmp_path / "c1"), {})
+    env = {COLLECT_TAIL_VARIABLE: tail_seconds}
+    ours = run_tool(MYPY_SPLIT, args, project, copied_cache(warm_cache, tmp_path / "c2"), env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
+    spans = [event for event in json.loads((tmp_path / "trace.json").read_text())["traceEvents"] if event["ph"] == "X"]
+    tasks = {(span["tid"], span["args"]["scc"]) for span in spans if span["tid"] > 0 and span["name"] == INTERFACE}
+    collected = {(span["tid"], span["args"]["scc"]) for span in spans if span["name"] == COLLECT}
+    assert len(tasks) >= len(names)
+    assert collected == (tasks if collects else set())
 
 
 def test_an_unwritable_trace_file_is_a_usage_error(tmp_path: Path, warm_cache: WarmCache) -> None:
