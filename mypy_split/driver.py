@@ -279,7 +279,7 @@ def build_and_keep(
 
 
 # `-n 1` checks in this process: one worker would do the same work plus its
-# start-up, a second graph load and the messages (about 1.2x the time).  This
+# start-up, a second graph load and the messages (1.07x the CPU time).  This
 # variable set to 1 makes it start a real worker all the same (the tests do).
 SINGLE_WORKER_VARIABLE = "MYPY_SPLIT_SINGLE_WORKER"
 
