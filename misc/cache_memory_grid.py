@@ -43,7 +43,7 @@ from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.casefile import Case, Step
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, apply_step, run_tool
 from mypy_split.test.mypy_corpus import CorpusCase, WarmCache, warm_cache_factory
-from mypy_split.tuning import POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE
 
 # A function copied into a class body and shown in a protocol conflict: any
 # function loaded from the cache keeps no argument list.  Pinned in
@@ -273,7 +273,10 @@ def as_case(name: str, base: str, main: str, flags: list[str] | None = None) -> 
 
 
 # Exact mode, with workers for any stale work and every cycle shared.
-EXACT_MODE = {AFFINITY_VARIABLE: "1", POOL_WORTH_VARIABLE: "0", SHARE_MIN_VARIABLE: "0"}
+# `--exact 3` means 3 workers, whatever the CPUs here.
+EXACT_MODE = {
+    AFFINITY_VARIABLE: "1", POOL_WORTH_VARIABLE: "0", SHARE_MIN_VARIABLE: "0", USABLE_CPUS_VARIABLE: "64"
+}
 
 
 def exact_mode_differs(case: CorpusCase, warm: WarmCache, workroot: Path, counts: list[str]) -> list[str]:

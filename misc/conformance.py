@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mypy_split.tuning import POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.mypy_corpus import (
     DEFAULT_INDEX,
@@ -163,6 +163,8 @@ def main(argv: list[str]) -> int:
     # so that the parallel path is what gets compared.
     os.environ.setdefault(POOL_WORTH_VARIABLE, "0")
     os.environ.setdefault(SHARE_MIN_VARIABLE, "0")
+    # `--workers 3` means 3 workers, whatever the CPUs here.
+    os.environ.setdefault(USABLE_CPUS_VARIABLE, "64")
     version = engine_version()
     try:
         root = fetch_corpus(args.cache_dir, version, args.index_url)

@@ -43,6 +43,7 @@ from importlib import metadata
 from pathlib import Path
 
 from mypy_split.test.differential import entry_differences, entry_fields
+from mypy_split.tuning import USABLE_CPUS_VARIABLE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # our neighbours, also under PYTHONSAFEPATH
 
@@ -94,6 +95,11 @@ class Tool:
 
 
 REFERENCE = Tool("mypy", 0)
+
+
+def compared_tool(workers: int) -> Tool:
+    """mypy-split with exactly this many workers, whatever the CPUs here: the comparison is about answers."""
+    return Tool("split", workers, (f"{USABLE_CPUS_VARIABLE}={workers}",))
 
 
 def parse_tool(text: str) -> Tool:
@@ -469,7 +475,7 @@ def cross_difference(
     problems = [f"mypy on its own cache: {line}" for line in reference.stale_lines()]
     for tool, who, cache in (
         (REFERENCE, "mypy on mypy-split's cache", split_cache),
-        (Tool("split", workers), "mypy-split on mypy's cache", mypy_cache),
+        (compared_tool(workers), "mypy-split on mypy's cache", mypy_cache),
     ):
         crossed = run(corpus, tool, copy_cache(cache, scratch / "cross"), ["-v"])
         problems += [f"{who}: {line}" for line in crossed.stale_lines()]
@@ -503,7 +509,7 @@ def compare_corpus(corpus: Corpus, workers: list[int], tally: Tally, scratch: Pa
     def step(scenario: str) -> None:
         expected = run(corpus, REFERENCE, mypy_cache)
         for count in workers:
-            actual = run(corpus, Tool("split", count), split_caches[count])
+            actual = run(corpus, compared_tool(count), split_caches[count])
             tally.add(corpus.name, scenario, count, difference(expected, actual))
         print(f"  {corpus.name}: {scenario} done (mypy exit {expected.returncode})", file=sys.stderr)
 

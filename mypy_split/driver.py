@@ -38,7 +38,7 @@ from mypy_split.observe import NULL_OBSERVER
 from mypy_split.output import MessageSink
 from mypy_split.pool_decision import StartWhileLoading
 from mypy_split.reports import all_supported as reports_supported
-from mypy_split.tuning import head_start_enabled, worker_seed_enabled
+from mypy_split.tuning import head_start_enabled, usable_cpus, worker_seed_enabled
 
 if TYPE_CHECKING:
     from mypy_split.pool import WorkerPool
@@ -82,7 +82,9 @@ def run_build(
     if not workers or parallelism is None:
         return build_and_report(sources, options, fscache, sink, stdout, stderr, None)
     try:
-        return build_with_workers(sources, options, fscache, sink, stdout, stderr, parallelism)
+        return build_with_workers(
+            sources, options, fscache, sink, stdout, stderr, parallelism._replace(workers=workers)
+        )
     except ReloadWithoutWorkers:
         # A blocker mypy finds while loading the graph; nothing was shown yet
         # (see parse_gate.py): a run like mypy's own reports it in its place.
@@ -288,7 +290,9 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
     """Worker count for this build: 0 where only one process gives mypy's answer yet, or is faster."""
     if parallelism is None or parallelism.workers <= 0:
         return 0
-    if parallelism.workers == 1 and os.environ.get(SINGLE_WORKER_VARIABLE) != "1":
+    # No more workers than CPUs to run them (tuning.usable_cpus).
+    workers = min(parallelism.workers, usable_cpus())
+    if workers == 1 and os.environ.get(SINGLE_WORKER_VARIABLE) != "1":
         return 0
     if (
         options.fine_grained_incremental
@@ -299,7 +303,7 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
         or options.many_errors_threshold >= 0
     ):
         return 0
-    return parallelism.workers
+    return workers
 
 
 def start_pool_early(options: Options, parallelism: Parallelism | None) -> WorkerPool | None:

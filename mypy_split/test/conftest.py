@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mypy_split.driver import SINGLE_WORKER_VARIABLE
-from mypy_split.tuning import POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.differential import MYPY
 
@@ -34,6 +34,8 @@ os.environ[POOL_WORTH_VARIABLE] = "0"
 os.environ[SHARE_MIN_VARIABLE] = "0"
 # `-n 1` runs in-process for users; the tests keep its real single worker covered.
 os.environ[SINGLE_WORKER_VARIABLE] = "1"
+# Runs get no more workers than CPUs; the tests ask for 3 or 8 on 2 CPUs too.
+os.environ[USABLE_CPUS_VARIABLE] = "64"
 # Tests send Ctrl-C to the runs they start.  A shell's background job ignores
 # SIGINT, children inherit that, and an ignored SIGINT never becomes
 # KeyboardInterrupt: the runs get Python's default (a handler here is reset

@@ -21,7 +21,7 @@ from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
 from mypy_split.trace import COLLECT, COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
-from mypy_split.tuning import COLLECT_TAIL_VARIABLE, POOL_WORTH_VARIABLE, WORKER_SEED_VARIABLE
+from mypy_split.tuning import COLLECT_TAIL_VARIABLE, POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE, WORKER_SEED_VARIABLE
 
 
 def chain_nodes() -> list[SccNode]:
@@ -165,6 +165,24 @@ def test_one_worker_runs_in_process_unless_asked(
     ours = run_tool(MYPY_SPLIT, args, project, copied_cache(warm_cache, tmp_path / "c2"), env)
     assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode)
     assert expected.returncode == 1
+    events = json.loads(trace_file.read_text())["traceEvents"]
+    rows = {event["args"]["name"] for event in events if event["ph"] == "M"}
+    assert rows - {"coordinator"} == workers_seen
+
+
+@pytest.mark.parametrize(("cpus", "workers_seen"), [("3", {"worker 0", "worker 1", "worker 2"}), ("1", set())])
+def test_a_run_gets_no_more_workers_than_usable_cpus(
+    tmp_path: Path, warm_cache: WarmCache, cpus: str, workers_seen: set[str]
+) -> None:
+    """`-n 8` with 3 usable CPUs starts 3 workers; with 1, checks in-process as `-n 1` does."""
+    names = [f"m{index}" for index in range(4)]
+    project = project_of_modules(tmp_path, names, "def f() -> int:\n    return 'no'\n")
+    expected = run_tool(MYPY, ["main.py"], project, copied_cache(warm_cache, tmp_path / "c1"), {})
+    trace_file = tmp_path / "trace.json"
+    env = {USABLE_CPUS_VARIABLE: cpus, SINGLE_WORKER_VARIABLE: ""}
+    args = ["main.py", "-n", "8", "--trace", str(trace_file)]
+    ours = run_tool(MYPY_SPLIT, args, project, copied_cache(warm_cache, tmp_path / "c2"), env)
+    assert (ours.stdout, ours.stderr, ours.returncode) == (expected.stdout, expected.stderr, expected.returncode)
     events = json.loads(trace_file.read_text())["traceEvents"]
     rows = {event["args"]["name"] for event in events if event["ph"] == "M"}
     assert rows - {"coordinator"} == workers_seen
