@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from mypy_split import cpus
+
 # Expected seconds of stale work below which starting workers costs more than
 # it saves (process start, engine import, loading dependencies from the cache):
 # until the stale SCCs found add up to this, they are checked in-process.
@@ -49,9 +51,9 @@ def worker_seed_enabled() -> bool:
 # More workers than CPUs only make them wait for each other, and each one
 # repeats work (a shared cycle's helpers repeat its interface): on 2 CPUs,
 # textual took 16.6 s at `-n 16` against 6.4 s at `-n 2` (`mypy -n 16`: 13.2 s).
-# So a run uses at most as many workers as this process may run on at once
-# (its CPU affinity, else the machine's count).  The variable sets that count
-# instead (the tests set a big one, so `-n 3` runs 3 workers on any machine).
+# So a run uses at most as many workers as this process may keep busy at once
+# (cpus.py: its CPU affinity and any cgroup CPU quota).  The variable sets that
+# count instead (the tests set a big one, so `-n 3` runs 3 workers anywhere).
 USABLE_CPUS_VARIABLE = "MYPY_SPLIT_USABLE_CPUS"
 
 
@@ -60,11 +62,7 @@ def usable_cpus() -> int:
         given = int(os.environ.get(USABLE_CPUS_VARIABLE, "0"))
     except ValueError:
         given = 0
-    if given > 0:
-        return given
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+    return given if given > 0 else cpus.usable_cpus()
 
 
 # Bytes asked for in each worker's input pipe (Linux), so that a task frame
