@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from mypy.build import BuildManager, Graph
 
-from mypy_split import phases
+from mypy_split import cpus, phases
 
 if TYPE_CHECKING:
     from mypy_split.protocol import ErrorRecord, ImplementationDone
@@ -64,7 +64,7 @@ def forked_sharing(worker_count: int) -> bool:
     """
     if sys.platform != "linux":
         return False
-    return forked_sharing_wanted(os.environ.get(FORKED_SHARING_VARIABLE), worker_count, len(os.sched_getaffinity(0)))
+    return forked_sharing_wanted(os.environ.get(FORKED_SHARING_VARIABLE), worker_count, cpus.usable_cpus())
 
 
 def forked_sharing_wanted(setting: str | None, worker_count: int, cpus: int) -> bool:
