@@ -23,23 +23,19 @@ def affinity() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def test_a_v2_quota_on_a_parent_group_limits_its_children(tmp_path: Path) -> None:
-    root = write(
-        tmp_path,
+# Each: the files, the quota found (in CPUs), the usable count on a machine with plenty of CPUs.
+QUOTAS = {
+    "a v2 quota on a parent group limits its children": (
         {
             "proc/self/cgroup": "0::/kubepods/pod1/box\n",
             "sys/fs/cgroup/kubepods/pod1/box/cpu.max": "max 100000\n",
             "sys/fs/cgroup/kubepods/pod1/cpu.max": "150000 100000\n",
             "sys/fs/cgroup/kubepods/cpu.max": "400000 100000\n",
         },
-    )
-    assert cgroup_cpu_quota(root) == 1.5
-    assert usable_cpus(root) == min(affinity(), 2)
-
-
-def test_a_v1_quota_of_the_cpu_controller(tmp_path: Path) -> None:
-    root = write(
-        tmp_path,
+        1.5,
+        2,
+    ),
+    "a v1 quota of the cpu controller, not of another": (
         {
             "proc/self/cgroup": "5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n",
             "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "300000\n",
@@ -48,22 +44,27 @@ def test_a_v1_quota_of_the_cpu_controller(tmp_path: Path) -> None:
             "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000\n",
             "sys/fs/cgroup/memory/docker/abc/cpu.cfs_quota_us": "100000\n",
         },
-    )
-    assert cgroup_cpu_quota(root) == 3.0  # the memory controller's files are not read
-
-
-def test_inside_a_container_the_mount_root_is_the_group(tmp_path: Path) -> None:
-    """The path names the group from the host's root and leads nowhere in the container's mount."""
-    root = write(
-        tmp_path,
+        3.0,
+        3,
+    ),
+    # The path names the group from the host's root and leads nowhere in a container's mount.
+    "inside a container the mount's root is the group; half a CPU still runs one process": (
         {
             "proc/self/cgroup": "3:cpu:/docker/abc\n",
             "sys/fs/cgroup/cpu/cpu.cfs_quota_us": "50000\n",
             "sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n",
         },
-    )
-    assert cgroup_cpu_quota(root) == 0.5
-    assert usable_cpus(root) == 1  # half a CPU still runs one process
+        0.5,
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize(("files", "quota", "cpus"), QUOTAS.values(), ids=QUOTAS.keys())
+def test_a_cgroup_quota_limits_the_cpus(tmp_path: Path, files: dict[str, str], quota: float, cpus: int) -> None:
+    root = write(tmp_path, files)
+    assert cgroup_cpu_quota(root) == quota
+    assert usable_cpus(root) == min(affinity(), cpus)
 
 
 @pytest.mark.parametrize(
