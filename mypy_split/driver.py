@@ -181,11 +181,17 @@ def build_and_report_locked(
                 early_pool.kill()
             worker_seed.retire()
             raise
-        if parallelism is not None:
-            # Keep import errors per file, to be replayed where the module is checked.
-            manager.errors.global_watcher = True
         try:
+            if parallelism is not None:
+                # Keep import errors per file, to be replayed where the module is checked.
+                manager.errors.global_watcher = True
             check_program(sources, manager, parallelism, sink, early_pool)
+        except BaseException:
+            # A signal (Ctrl-C, SIGTERM) before check_program's own cleanup
+            # began (a pool stopped already is closed: this does nothing).
+            if early_pool is not None:
+                early_pool.kill()
+            raise
         finally:
             try:
                 engine.close_build(manager)
@@ -434,9 +440,11 @@ def check_program(
                 from mypy_split.parallel import Coordinator
 
                 hello = functools.partial(hello_message, parallelism)
-                pool, early_pool = early_pool, None
+                # `early_pool` stays set until the end: a signal before the
+                # coordinator's own cleanup begins (while it is built) is
+                # covered below; once it has stopped the pool, kill does nothing.
                 coordinator = Coordinator(
-                    plan, manager, parallelism.workers, hello, show, pool, costs, observer
+                    plan, manager, parallelism.workers, hello, show, early_pool, costs, observer
                 )
                 coordinator.pass_fds = inherited_fds(parallelism)
                 coordinator.gate.load_order = load_order

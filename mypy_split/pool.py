@@ -97,6 +97,7 @@ class WorkerPool:
         # The cache lock: a worker outliving a killed coordinator keeps it held.
         self._pass_fds = pass_fds
         self._selector = selectors.DefaultSelector()
+        self._closed = False
         try:
             self._start(count, may_fork)
         except BaseException:
@@ -241,7 +242,9 @@ class WorkerPool:
         self._unregister(stderr)
 
     def close(self) -> None:
-        """Stop every worker: ask, wait briefly, then kill; reap them all."""
+        """Stop every worker: ask, wait briefly, then kill; reap them all.  Once: later calls do nothing."""
+        if self._closed:
+            return
         for worker in self.workers:
             if worker.alive:
                 self.send(worker, Shutdown())
@@ -263,9 +266,12 @@ class WorkerPool:
                     self._unregister(stream)
                     stream.close()
         self._selector.close()
+        self._closed = True
 
     def kill(self) -> None:
-        """Stop every worker now (Ctrl-C, fatal errors); reap them all."""
+        """Stop every worker now (Ctrl-C, fatal errors); reap them all.  Nothing if already closed."""
+        if self._closed:
+            return
         for worker in self.workers:
             if worker.process.poll() is None:
                 worker.process.kill()

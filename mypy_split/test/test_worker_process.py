@@ -118,6 +118,40 @@ EARLY_POOL_SCRIPT = textwrap.dedent(
 )
 
 
+# A cold run whose coordinator is interrupted while it is built (as by Ctrl-C
+# or SIGTERM arriving then), after the early pool started: what children are
+# left once the build has unwound.
+INTERRUPTED_COORDINATOR_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import mypy.main
+    from mypy.fscache import FileSystemCache
+    from mypy_split import driver, parallel
+    from mypy_split.output import MessageSink
+    from mypy_split.own_flags import OwnFlags
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    parallel.Coordinator.__init__ = interrupted
+    argv = ["program.py", "--cache-dir", "cache", "--no-sqlite-cache"]
+    parallelism = driver.Parallelism(2, argv, os.getcwd(), cold_cache=True)
+    fscache = FileSystemCache()
+    sources, options = mypy.main.process_options(argv, fscache=fscache)
+    sink = MessageSink(options, sys.stderr, sys.stderr, OwnFlags())
+    try:
+        driver.run_build(sources, options, fscache, sink, sys.stderr, sys.stderr, parallelism)
+        outcome = "finished"
+    except KeyboardInterrupt:
+        outcome = "interrupted"
+    children = [
+        name for name in os.listdir("/proc") if name.isdigit() and os.path.exists(f"/proc/{name}/stat")
+        and int(open(f"/proc/{name}/stat").read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    ]
+    print(json.dumps({"outcome": outcome, "children": children}))
+    """
+)
+
+
 def run_script(tmp_path: Path, script: str, spawn_only: bool = False, argument: str = "") -> object:
     (tmp_path / "program.py").write_text("x: int = 1\n")
     (tmp_path / "passed.txt").write_text("")
@@ -152,6 +186,13 @@ def assert_workers_hold_only_their_own(result: dict[str, object], kind: str) -> 
         assert set(worker["pipes"]) <= set(worker["own_pipes"]), worker
         assert worker["passed"]
     assert result["gone"], "a worker was left after the pool closed"
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_an_interrupt_while_the_coordinator_is_built_stops_the_early_pool(tmp_path: Path) -> None:
+    """Between the workers' start and the coordinator's own cleanup, the driver stops them, reaped."""
+    result = run_script(tmp_path, INTERRUPTED_COORDINATOR_SCRIPT)
+    assert result == {"outcome": "interrupted", "children": []}
 
 
 @pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
