@@ -118,9 +118,11 @@ EARLY_POOL_SCRIPT = textwrap.dedent(
 )
 
 
-# A cold run whose coordinator is interrupted while it is built (as by Ctrl-C
-# or SIGTERM arriving then), after the early pool started: what children are
-# left once the build has unwound.
+# A run whose coordinator is interrupted while it is built (as by Ctrl-C or
+# SIGTERM arriving then), after its workers started: what children are left
+# once the build has unwound.  Its argument: "cold" (workers started before
+# the build opened), or "warm" (started while the graph loads, the cache
+# known to exist).
 INTERRUPTED_COORDINATOR_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
@@ -130,11 +132,20 @@ INTERRUPTED_COORDINATOR_SCRIPT = textwrap.dedent(
     from mypy_split.output import MessageSink
     from mypy_split.own_flags import OwnFlags
 
-    def interrupted(*args, **kwargs):
+    started = []
+    def interrupted(self, plan, manager, worker_count, hello, show, pool, *rest):
+        started.append(len(pool.workers) if pool is not None else 0)
         raise KeyboardInterrupt
     parallel.Coordinator.__init__ = interrupted
     argv = ["program.py", "--cache-dir", "cache", "--no-sqlite-cache"]
-    parallelism = driver.Parallelism(2, argv, os.getcwd(), cold_cache=True)
+    parallelism = driver.Parallelism(2, argv, os.getcwd())
+    if sys.argv[1] == "warm":
+        fscache = FileSystemCache()
+        sources, options = mypy.main.process_options(argv, fscache=fscache)
+        sink = MessageSink(options, sys.stderr, sys.stderr, OwnFlags())
+        driver.run_build(sources, options, fscache, sink, sys.stderr, sys.stderr, None)
+        with open("program.py", "a") as program:
+            program.write("y: str = 'changed'\\n")
     fscache = FileSystemCache()
     sources, options = mypy.main.process_options(argv, fscache=fscache)
     sink = MessageSink(options, sys.stderr, sys.stderr, OwnFlags())
@@ -147,7 +158,7 @@ INTERRUPTED_COORDINATOR_SCRIPT = textwrap.dedent(
         name for name in os.listdir("/proc") if name.isdigit() and os.path.exists(f"/proc/{name}/stat")
         and int(open(f"/proc/{name}/stat").read().rsplit(")", 1)[1].split()[1]) == os.getpid()
     ]
-    print(json.dumps({"outcome": outcome, "children": children}))
+    print(json.dumps({"outcome": outcome, "started": started, "children": children}))
     """
 )
 
@@ -189,10 +200,11 @@ def assert_workers_hold_only_their_own(result: dict[str, object], kind: str) -> 
 
 
 @pytest.mark.skipif(not LINUX, reason="reads /proc")
-def test_an_interrupt_while_the_coordinator_is_built_stops_the_early_pool(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_an_interrupt_while_the_coordinator_is_built_stops_its_workers(tmp_path: Path, cache: str) -> None:
     """Between the workers' start and the coordinator's own cleanup, the driver stops them, reaped."""
-    result = run_script(tmp_path, INTERRUPTED_COORDINATOR_SCRIPT)
-    assert result == {"outcome": "interrupted", "children": []}
+    result = run_script(tmp_path, INTERRUPTED_COORDINATOR_SCRIPT, argument=cache)
+    assert result == {"outcome": "interrupted", "started": [2], "children": []}
 
 
 @pytest.mark.skipif(not LINUX, reason="workers are forked on Linux only")
