@@ -259,12 +259,15 @@ def test_an_unused_seed_is_retired_and_reaped(tmp_path: Path) -> None:
         worker_seed.plant(())
         seed = worker_seed._planted.pid
         deadline = time.monotonic() + 30
-        # Settled once it has named itself and let go of what it does not hold.
+        # Settled once it has named itself, let go of our standard streams and
+        # closed what it does not hold (in that order: named with only 4
+        # descriptors, it may not have let go of the streams yet).
         while time.monotonic() < deadline:
             with open(f"/proc/{seed}/comm") as comm:
                 name = comm.read().strip()
             held = links(seed)
-            if name == worker_seed.SEED_NAME and len(held) <= 4:
+            streams_gone = all(held.get(fd) == os.devnull for fd in ("0", "1", "2"))
+            if name == worker_seed.SEED_NAME and streams_gone and len(held) <= 4:
                 break
             time.sleep(0.01)
         worker_seed.retire()
