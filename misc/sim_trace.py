@@ -10,8 +10,9 @@ Read back here:
   row's implementation spans of it together, helpers' chunks included;
 - the serial start (the coordinator's graph loading), each worker's start
   after it (until it had the graph), the loading per task (dependencies
-  loaded or checked again, garbage collected first), and the round trip: the idle gap between one
-  task's last span and the next task's first on the same worker.  Gaps also
+  loaded or checked again, garbage collected first), and the round trip:
+  the idle gap between one task's last span and the next task's first on
+  the same worker.  Gaps also
   hold waits for work to become ready, so their median stands for the
   round trip (their mean, shown too, bounds it from above).  A run with the
   coordinator's send-ahead on has short gaps for the tasks it sent ahead:

@@ -64,6 +64,8 @@ def forked_sharing(worker_count: int) -> bool:
     """
     if sys.platform != "linux":
         return False
+    # The CPUs really there, not tuning.usable_cpus: the tests raise that one to
+    # keep their worker counts, and must not turn forked sharing on with it.
     return forked_sharing_wanted(os.environ.get(FORKED_SHARING_VARIABLE), worker_count, cpus.usable_cpus())
 
 
