@@ -19,7 +19,6 @@ from mypy.util import get_terminal_width, should_force_color
 
 from mypy_split.daemon import transport
 from mypy_split.daemon.status import (
-    DEFAULT_STATUS_FILE,
     BadStatus,
     alive,
     is_running,

@@ -22,7 +22,6 @@ from mypy.find_sources import InvalidSourceList, create_source_list
 from mypy.fscache import FileSystemCache
 from mypy.fswatcher import FileData, FileSystemWatcher
 from mypy.modulefinder import BuildSource, compute_search_paths
-from mypy.options import Options
 from mypy.server.update import (
     FineGrainedBuildManager,
     ensure_deps_loaded,
