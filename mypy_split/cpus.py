@@ -12,6 +12,8 @@ import math
 import os
 from pathlib import Path
 
+from mypy_split.cgroups import governing_groups
+
 
 def usable_cpus(root: Path = Path("/")) -> int:
     """The CPUs of the affinity mask, fewer where a cgroup quota allows less time (at least 1)."""
@@ -27,42 +29,12 @@ def usable_cpus(root: Path = Path("/")) -> int:
 
 def cgroup_cpu_quota(root: Path = Path("/")) -> float | None:
     """The smallest CPU quota (in CPUs) over this process's cgroups and their parents; None if none is set."""
-    try:
-        memberships = (root / "proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    quotas: list[float] = []
-    for line in memberships:
-        fields = line.split(":", 2)
-        if len(fields) != 3:
-            continue
-        _, controllers, path = fields
-        if controllers == "":
-            for mount in (root / "sys/fs/cgroup", root / "sys/fs/cgroup/unified"):
-                quotas += [q for folder in groups(mount, path) if (q := v2_quota(folder)) is not None]
-        elif "cpu" in controllers.split(","):
-            for mount in (root / "sys/fs/cgroup" / controllers, root / "sys/fs/cgroup/cpu"):
-                quotas += [q for folder in groups(mount, path) if (q := v1_quota(folder)) is not None]
+    quotas = [
+        quota
+        for version, folder in governing_groups(root, "cpu")
+        if (quota := v2_quota(folder) if version == 2 else v1_quota(folder)) is not None
+    ]
     return min(quotas, default=None)
-
-
-def groups(mount: Path, path: str) -> list[Path]:
-    """The group's folder under the mount and each parent up to the mount itself.
-
-    Inside a container the mount's root is often the container's own group
-    while the path names it from the host's root: the path then leads nowhere,
-    and the mount's root is the group.
-    """
-    if not mount.is_dir():
-        return []
-    folder = mount / path.strip("/")
-    if not folder.is_dir():
-        return [mount]
-    found = [folder]
-    while folder != mount:
-        folder = folder.parent
-        found.append(folder)
-    return found
 
 
 def v2_quota(folder: Path) -> float | None:

@@ -50,6 +50,7 @@ from mypy_split.tuning import (
     COLLECT_TAIL_VARIABLE,
     SEND_AHEAD_SECONDS,
     SEND_AHEAD_VARIABLE,
+    available_memory,
     seconds_from_environment,
 )
 
@@ -111,7 +112,9 @@ class Coordinator:
         # Per module checked on a worker, the hash of the source it checked.
         self.source_hashes: dict[str, str] = {}
         self.printer = ResultPrinter(self.graph, manager, self.show, self.source_hashes)
-        self.sharing = sharing.SharingDesk(sharing.share_min_seconds(), sharing.forked_sharing(self.worker_count))
+        self.sharing = sharing.SharingDesk(
+            sharing.share_min_seconds(), sharing.forked_sharing(self.worker_count), available_memory, manager.log
+        )
         # Known stale already (after `sharing`: the stale work asks what it may share).
         for scc in plan.sccs:
             if any(self.graph[module_id].meta is None for module_id in scc.mod_ids):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mypy_split import phases, sharing
+from mypy_split.tuning import SHARED_COPY_BYTES_PER_SOURCE_BYTE
 
 if TYPE_CHECKING:
     from mypy_split.parallel import Coordinator
@@ -28,7 +29,16 @@ def maybe_share(coordinator: Coordinator, scc_id: int, owner: WorkerHandle, mess
     expected = expected_costs(coordinator, scc_id)
     if expected is not None:
         bodies, interface = expected
-        message.shared = coordinator.sharing.offer(scc_id, owner.index, bodies, interface, time.monotonic())
+        message.shared = coordinator.sharing.offer(
+            scc_id, owner.index, bodies, interface, time.monotonic(), copy_bytes(coordinator, scc_id)
+        )
+
+
+def copy_bytes(coordinator: Coordinator, scc_id: int) -> int:
+    """Expected memory of one more process holding the SCC, from its modules' source sizes."""
+    states = [coordinator.graph[module_id] for module_id in coordinator.plan.scc(scc_id).mod_ids]
+    source = sum(coordinator.costs.module_size(state) for state in states)
+    return source * SHARED_COPY_BYTES_PER_SOURCE_BYTE
 
 
 def shareable_seconds(coordinator: Coordinator, scc_id: int) -> float:
@@ -75,7 +85,9 @@ def help_ahead_of_queue(coordinator: Coordinator, pool: WorkerPool, worker: Work
         if not shared.forkable or not shared.pending:
             continue
         waiting = sum(1 for other in pool.live_workers if other.parked_for == shared.owner)
-        if shared.may_fork_ahead(waiting, coordinator.sharing.share_min, rest_of_build(coordinator, pool, scc_id)):
+        if shared.may_fork_ahead(
+            waiting, coordinator.sharing.share_min, rest_of_build(coordinator, pool, scc_id)
+        ) and coordinator.sharing.copies_in_memory(shared, waiting + 1) > waiting:
             worker.parked_for = shared.owner
             coordinator.manager.log(
                 f"Worker {worker.index} waits for the forked copies of worker {shared.owner}, ahead of queued work"
@@ -173,7 +185,8 @@ def park_for_forks(coordinator: Coordinator, owner: WorkerHandle, scc_id: int) -
     reserved = [worker for worker in pool.live_workers if worker.parked_for == owner.index]
     idle = [] if coordinator.scheduler.has_queued() else idle_workers(pool, owner)
     candidates = reserved + idle
-    forks = shared.forks_for(owner.index, len(candidates), coordinator.sharing.share_min)
+    affordable = coordinator.sharing.copies_in_memory(shared, len(candidates)) if shared.forkable else 0
+    forks = shared.forks_for(owner.index, affordable, coordinator.sharing.share_min)
     for worker in candidates[:forks]:
         worker.parked_for = owner.index
     for worker in candidates[forks:]:
@@ -196,6 +209,7 @@ def reserve_for_forks(coordinator: Coordinator, owner: WorkerHandle, scc_id: int
     if shared is None or pool is None or not shared.forkable or owner.index != shared.owner:
         return
     idle = idle_workers(pool, owner)
+    idle = idle[: coordinator.sharing.copies_in_memory(shared, len(idle))]
     others_path = coordinator.scheduler.longest_unstarted_path(scc_id)
     for worker in idle[: shared.reserve(len(idle), coordinator.sharing.share_min, others_path)]:
         worker.parked_for = owner.index

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from mypy.build import BuildManager, Graph
 
 from mypy_split import cpus, phases
+from mypy_split.tuning import MEMORY_HEADROOM
 
 if TYPE_CHECKING:
     from mypy_split.protocol import ErrorRecord, ImplementationDone
@@ -106,6 +107,7 @@ class SharedScc:
         pending: list[str],
         started: float = 0.0,
         forkable: bool = False,
+        copy_bytes: int = 0,
     ) -> None:
         self.scc_id = scc_id
         self.owner = owner
@@ -125,6 +127,8 @@ class SharedScc:
         self.stopped: set[int] = set()
         # The owner may fork copies of itself for the bodies, once it asks for them.
         self.forkable = forkable
+        # Expected memory of one more process holding the SCC (0: not known, not limited).
+        self.copy_bytes = copy_bytes
 
     @classmethod
     def start(
@@ -135,10 +139,11 @@ class SharedScc:
         interface_cost: float,
         started: float = 0.0,
         forkable: bool = False,
+        copy_bytes: int = 0,
     ) -> SharedScc:
         order = {module_id: index for index, module_id in enumerate(costs)}
         pending = sorted(costs, key=lambda m: (-costs[m], order[m]))
-        return cls(scc_id, owner, costs, interface_cost, pending, started, forkable)
+        return cls(scc_id, owner, costs, interface_cost, pending, started, forkable, copy_bytes)
 
     def left(self) -> float:
         """Expected seconds of the bodies not handed out yet."""
@@ -301,22 +306,54 @@ class SharingDesk:
     It decides; the coordinator builds and sends the messages.
     """
 
-    def __init__(self, share_min: float, forking: bool = False) -> None:
+    def __init__(
+        self,
+        share_min: float,
+        forking: bool = False,
+        memory_left: Callable[[], int | None] = lambda: None,
+        log: Callable[[str], None] = lambda line: None,
+    ) -> None:
         self.share_min = share_min
         # Owners may fork copies of themselves for the bodies (build_worker/forked.py).
         self.forking = forking
+        # Bytes the run may still take, asked before another process holds a shared SCC.
+        self.memory_left = memory_left
+        self.log = log
+        # SCCs that memory kept from being held by as many processes as would pay (logged once).
+        self.short_of_memory: set[int] = set()
         self.shared: dict[int, SharedScc] = {}
         # Helper tasks in flight: worker index -> SCC.
         self.helping: dict[int, int] = {}
         # A retried SCC must not go to a worker that holds it from helping.
         self.tainted: dict[int, set[int]] = {}
 
-    def offer(self, scc_id: int, owner: int, bodies: dict[str, float], interface: float, now: float) -> bool:
-        """Share the SCC whose task `owner` starts now, if its bodies are worth it; True if shared."""
+    def offer(
+        self, scc_id: int, owner: int, bodies: dict[str, float], interface: float, now: float, copy_bytes: int = 0
+    ) -> bool:
+        """Share the SCC whose task `owner` starts now, if its bodies are worth it; True if shared.
+
+        `copy_bytes` is the expected memory of each more process holding it.
+        """
         if scc_id in self.tainted or not worth_sharing(bodies, self.share_min):
             return False
-        self.shared[scc_id] = SharedScc.start(scc_id, owner, bodies, interface, now, self.forking)
+        self.shared[scc_id] = SharedScc.start(scc_id, owner, bodies, interface, now, self.forking, copy_bytes)
         return True
+
+    def copies_in_memory(self, shared: SharedScc, wanted: int) -> int:
+        """How many of `wanted` more processes may hold the SCC in the memory left (tuning.MEMORY_HEADROOM)."""
+        if wanted <= 0 or shared.copy_bytes <= 0:
+            return max(0, wanted)
+        left = self.memory_left()
+        if left is None:
+            return wanted
+        room = int(left // (shared.copy_bytes * MEMORY_HEADROOM))
+        if room < wanted and shared.scc_id not in self.short_of_memory:
+            self.short_of_memory.add(shared.scc_id)
+            self.log(
+                f"SCC {shared.scc_id}: {room} of {wanted} more processes may hold it: about "
+                f"{shared.copy_bytes >> 20} MiB each, {left >> 20} MiB of memory left"
+            )
+        return min(room, wanted)
 
     def helper_task(
         self,
@@ -339,6 +376,8 @@ class SharingDesk:
                 continue
             may_join = shared.may_join_ahead if ahead else shared.may_join
             if not may_join(worker, now - shared.started, self.share_min, others_path(scc_id)):
+                continue
+            if not self.copies_in_memory(shared, 1):
                 continue
             shared.join(worker)
             self.helping[worker] = scc_id

@@ -9,14 +9,7 @@ from pathlib import Path
 import pytest
 
 from mypy_split.cpus import cgroup_cpu_quota, usable_cpus
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
+from mypy_split.test.fake_root import write_files as write
 
 
 def affinity() -> int:

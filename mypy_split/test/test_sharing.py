@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,11 +32,13 @@ from mypy_split.sharing import (
     SHARE_MIN_SECONDS,
     SHARE_MIN_VARIABLE,
     SharedScc,
+    SharingDesk,
     take_chunk,
     worth_sharing,
 )
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
+from mypy_split.tuning import AVAILABLE_MEMORY_VARIABLE
 
 CYCLE = {
     "ring/__init__.py": "",
@@ -173,6 +176,37 @@ def test_a_worker_waits_for_a_fork_ahead_of_queued_work_while_the_bodies_outlast
     assert shared.may_fork_ahead(waiting=2, share_min=0.0, rest=0.0)
     plain = SharedScc.start(9, owner=0, costs=costs, interface_cost=0.5)
     assert not plain.may_fork_ahead(waiting=0, share_min=0.0, rest=0.0)
+
+
+def test_no_more_processes_hold_a_shared_scc_than_the_memory_left_allows() -> None:
+    MiB = 1 << 20
+    left: list[int | None] = [1000 * MiB]
+    logged: list[str] = []
+    desk = SharingDesk(0.0, memory_left=lambda: left[0], log=logged.append)
+    costs = {"a": 1.0, "b": 1.0, "c": 1.0, "d": 1.0}
+    # 200 MiB a copy, with half as much again free besides: 300 MiB each.
+    assert desk.offer(3, owner=0, bodies=costs, interface=0.1, now=0.0, copy_bytes=200 * MiB)
+    shared = desk.shared[3]
+    assert desk.copies_in_memory(shared, 5) == 3
+    assert desk.copies_in_memory(shared, 2) == 2
+    assert logged == ["SCC 3: 3 of 5 more processes may hold it: about 200 MiB each, 1000 MiB of memory left"]
+
+    def join(worker: int) -> int | None:
+        return desk.helper_task(worker, now=0.0, may_help=lambda scc_id: True, others_path=lambda scc_id: 0.0)
+
+    assert join(1) == 3
+    left[0] = 299 * MiB
+    assert join(2) is None
+    assert desk.copies_in_memory(shared, 1) == 0
+    assert len(logged) == 1  # once per SCC
+    left[0] = 300 * MiB
+    assert join(2) == 3
+    # Nothing known about the memory, or nothing known about the copy: no limit.
+    left[0] = None
+    assert desk.copies_in_memory(shared, 4) == 4
+    unknown = SharingDesk(0.0, memory_left=lambda: 0)
+    assert unknown.offer(4, owner=0, bodies=costs, interface=0.1, now=0.0)
+    assert unknown.copies_in_memory(unknown.shared[4], 4) == 4
 
 
 def test_a_shared_scc_is_not_done_before_its_owner_reports() -> None:
@@ -327,6 +361,25 @@ def test_the_default_threshold_keeps_a_small_cycle_whole(tmp_path: Path, warm_ca
     assert ours.returncode == 1, ours.describe()
     parts = parts_per_scc(trace)
     assert parts and all(len(workers) == 1 for workers in parts.values()), parts
+
+
+@pytest.mark.parametrize("forked", [False, True])
+def test_no_worker_joins_a_cycle_the_memory_left_cannot_hold_again(
+    tmp_path: Path, warm_cache: WarmCache, forked: bool
+) -> None:
+    """Sharing forced, but no memory left for another copy: each SCC stays with one process."""
+    if forked and sys.platform != "linux":
+        pytest.skip("forked sharing is Linux only")
+    project = write_project(tmp_path)
+    expected = reference(tmp_path, project, warm_cache)
+    cache = fresh_cache(warm_cache, tmp_path / "split-cache")
+    trace = tmp_path / "trace.json"
+    env = {AVAILABLE_MEMORY_VARIABLE: "0", FORKED_SHARING_VARIABLE: "1" if forked else "0"}
+    ours = run_tool(MYPY_SPLIT, [*FLAGS, "-n", "3", "-v", "--trace", str(trace)], project, cache, env)
+    assert (ours.stdout, ours.returncode) == (expected.stdout, expected.returncode), ours.describe()
+    parts = parts_per_scc(trace)
+    assert parts and all(len(workers) == 1 for workers in parts.values()), parts
+    assert re.search(r"SCC \d+: 0 of \d+ more processes may hold it", ours.stderr), ours.stderr[-3000:]
 
 
 def test_a_part_killed_between_its_phases(tmp_path: Path, warm_cache: WarmCache) -> None:

@@ -1,0 +1,75 @@
+"""How much more memory this process tree may take: the machine's, and its control groups' limits.
+
+The machine's is `MemAvailable` in `/proc/meminfo` (free memory plus what
+the kernel can reclaim at once).  A container or CI job limited in memory
+(`docker --memory`, a Kubernetes memory limit) sees its host's there; its
+limit is its control group's (cgroup v2 `memory.max` less `memory.current`,
+v1 `memory.limit_in_bytes` less `memory.usage_in_bytes`), on its own group
+or any above it.  Outside Linux nothing is known (None).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mypy_split.cgroups import governing_groups
+
+# cgroup v1 writes "no limit" as the largest page-aligned 63-bit number; anything this big is none.
+NO_V1_LIMIT = 1 << 62
+
+
+def available_memory(root: Path = Path("/")) -> int | None:
+    """Bytes that may still be taken: the least of the machine's and each governing group's room."""
+    rooms = [room for room in (machine_available(root), cgroup_room(root)) if room is not None]
+    return min(rooms, default=None)
+
+
+def machine_available(root: Path = Path("/")) -> int | None:
+    """`MemAvailable` of `/proc/meminfo`, in bytes."""
+    try:
+        lines = (root / "proc/meminfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name == "MemAvailable":
+            fields = value.split()
+            try:
+                return int(fields[0]) * (1024 if fields[1:] == ["kB"] else 1)
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def cgroup_room(root: Path = Path("/")) -> int | None:
+    """The least room (limit less usage, in bytes) over this process's cgroups and their parents."""
+    rooms = [
+        room
+        for version, folder in governing_groups(root, "memory")
+        if (room := v2_room(folder) if version == 2 else v1_room(folder)) is not None
+    ]
+    return min(rooms, default=None)
+
+
+def v2_room(folder: Path) -> int | None:
+    """`memory.max` ("max" for none) less `memory.current`."""
+    limit = read_number(folder / "memory.max")
+    if limit is None:
+        return None
+    return max(0, limit - (read_number(folder / "memory.current") or 0))
+
+
+def v1_room(folder: Path) -> int | None:
+    """`memory.limit_in_bytes` less `memory.usage_in_bytes`."""
+    limit = read_number(folder / "memory.limit_in_bytes")
+    if limit is None or limit >= NO_V1_LIMIT:
+        return None
+    return max(0, limit - (read_number(folder / "memory.usage_in_bytes") or 0))
+
+
+def read_number(path: Path) -> int | None:
+    """The integer a cgroup file holds; None for "max", a missing file or anything else."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
