@@ -6,8 +6,24 @@ A limit set on a group applies to every group below it, so each reader
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+# A limit's value: CPUs (a float) or bytes (an int).
+Limit = TypeVar("Limit", int, float)
+
+
+def tightest_limit(
+    root: Path, controller: str, read_v1: Callable[[Path], Limit | None], read_v2: Callable[[Path], Limit | None]
+) -> Limit | None:
+    """The least value the reader of each group's version finds over the governing groups; None if none."""
+    found = [
+        limit
+        for version, folder in governing_groups(root, controller)
+        if (limit := read_v2(folder) if version == 2 else read_v1(folder)) is not None
+    ]
+    return min(found, default=None)
 
 
 def governing_groups(root: Path, controller: str) -> Iterator[tuple[int, Path]]:

@@ -12,7 +12,7 @@ import math
 import os
 from pathlib import Path
 
-from mypy_split.cgroups import governing_groups
+from mypy_split.cgroups import tightest_limit
 
 
 def usable_cpus(root: Path = Path("/")) -> int:
@@ -29,12 +29,7 @@ def usable_cpus(root: Path = Path("/")) -> int:
 
 def cgroup_cpu_quota(root: Path = Path("/")) -> float | None:
     """The smallest CPU quota (in CPUs) over this process's cgroups and their parents; None if none is set."""
-    quotas = [
-        quota
-        for version, folder in governing_groups(root, "cpu")
-        if (quota := v2_quota(folder) if version == 2 else v1_quota(folder)) is not None
-    ]
-    return min(quotas, default=None)
+    return tightest_limit(root, "cpu", v1_quota, v2_quota)
 
 
 def v2_quota(folder: Path) -> float | None:

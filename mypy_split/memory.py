@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mypy_split.cgroups import governing_groups
+from mypy_split.cgroups import tightest_limit
 
 # cgroup v1 writes "no limit" as the largest page-aligned 63-bit number; anything this big is none.
 NO_V1_LIMIT = 1 << 62
@@ -43,12 +43,7 @@ def machine_available(root: Path = Path("/")) -> int | None:
 
 def cgroup_room(root: Path = Path("/")) -> int | None:
     """The least room (limit less usage, in bytes) over this process's cgroups and their parents."""
-    rooms = [
-        room
-        for version, folder in governing_groups(root, "memory")
-        if (room := v2_room(folder) if version == 2 else v1_room(folder)) is not None
-    ]
-    return min(rooms, default=None)
+    return tightest_limit(root, "memory", v1_room, v2_room)
 
 
 def v2_room(folder: Path) -> int | None:
