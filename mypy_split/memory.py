@@ -47,19 +47,42 @@ def cgroup_room(root: Path = Path("/")) -> int | None:
 
 
 def v2_room(folder: Path) -> int | None:
-    """`memory.max` ("max" for none) less `memory.current`."""
+    """`memory.max` ("max" for none) less `memory.current`, but for the page cache the kernel drops first."""
     limit = read_number(folder / "memory.max")
     if limit is None:
         return None
-    return max(0, limit - (read_number(folder / "memory.current") or 0))
+    used = (read_number(folder / "memory.current") or 0) - stat_value(folder, "inactive_file")
+    return max(0, limit - max(0, used))
 
 
 def v1_room(folder: Path) -> int | None:
-    """`memory.limit_in_bytes` less `memory.usage_in_bytes`."""
+    """`memory.limit_in_bytes` less `memory.usage_in_bytes`, but for the page cache the kernel drops first."""
     limit = read_number(folder / "memory.limit_in_bytes")
     if limit is None or limit >= NO_V1_LIMIT:
         return None
-    return max(0, limit - (read_number(folder / "memory.usage_in_bytes") or 0))
+    used = (read_number(folder / "memory.usage_in_bytes") or 0) - stat_value(folder, "total_inactive_file")
+    return max(0, limit - max(0, used))
+
+
+def stat_value(folder: Path, key: str) -> int:
+    """One counter of the group's `memory.stat` (0 if absent).
+
+    Usage counts the files read lately too; their inactive pages are what
+    the kernel reclaims before it fails an allocation (the working set of
+    `docker stats` and the kubelet leaves them out the same way).
+    """
+    try:
+        lines = (folder / "memory.stat").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name == key:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 def read_number(path: Path) -> int | None:

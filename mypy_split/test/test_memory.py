@@ -25,23 +25,28 @@ LIMITS = {
             "sys/fs/cgroup/kubepods/pod1/box/memory.current": f"{300 * MiB}\n",
             "sys/fs/cgroup/kubepods/pod1/memory.max": f"{2048 * MiB}\n",
             "sys/fs/cgroup/kubepods/pod1/memory.current": f"{1536 * MiB}\n",
+            # Files read lately count in the usage; their inactive pages are dropped first.
+            "sys/fs/cgroup/kubepods/pod1/memory.stat": f"anon {1200 * MiB}\ninactive_file {100 * MiB}\n",
             "sys/fs/cgroup/kubepods/memory.max": f"{4096 * MiB}\n",
             "sys/fs/cgroup/kubepods/memory.current": f"{1600 * MiB}\n",
         },
-        512 * MiB,
-        512 * MiB,
+        612 * MiB,
+        612 * MiB,
     ),
     "a v1 limit of the memory controller, not of another": (
         {
             "proc/self/cgroup": "5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n",
             "sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes": f"{1024 * MiB}\n",
             "sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes": f"{256 * MiB}\n",
+            "sys/fs/cgroup/memory/docker/abc/memory.stat": (
+                f"cache {80 * MiB}\ninactive_file {6 * MiB}\ntotal_inactive_file {56 * MiB}\n"
+            ),
             "sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
             "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{9000 * MiB}\n",
             "sys/fs/cgroup/cpu,cpuacct/docker/abc/memory.limit_in_bytes": f"{64 * MiB}\n",
         },
-        768 * MiB,
-        768 * MiB,
+        824 * MiB,
+        824 * MiB,
     ),
     # The path names the group from the host's root and leads nowhere in a container's mount.
     "inside a container the mount's root is the group; usage past the limit leaves nothing": (
@@ -52,6 +57,16 @@ LIMITS = {
         },
         0,
         0,
+    ),
+    "a garbled memory.stat is read as no page cache": (
+        {
+            "proc/self/cgroup": "0::/a\n",
+            "sys/fs/cgroup/a/memory.max": f"{1024 * MiB}\n",
+            "sys/fs/cgroup/a/memory.current": f"{24 * MiB}\n",
+            "sys/fs/cgroup/a/memory.stat": "inactive_file lots\n",
+        },
+        1000 * MiB,
+        1000 * MiB,
     ),
     "a limit looser than the machine's room leaves the machine's": (
         {
