@@ -164,7 +164,7 @@ def hand_bodies(coordinator: Coordinator, worker: WorkerHandle, scc_id: int) -> 
         return
     forks = park_for_forks(coordinator, worker, scc_id)
     if forks:
-        chunk = coordinator.sharing.shared[scc_id].hand_all(worker.index)
+        chunk = coordinator.sharing.shared[scc_id].hand_all(worker.index, forks)
     else:
         chunk = coordinator.sharing.chunk(worker.index, scc_id, coordinator.scheduler.top_priority())
     coordinator.ensure_pool().send(worker, Bodies(scc_id, chunk, forks))

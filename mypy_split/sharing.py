@@ -129,6 +129,8 @@ class SharedScc:
         self.forkable = forkable
         # Expected memory of one more process holding the SCC (0: not known, not limited).
         self.copy_bytes = copy_bytes
+        # Copies of the owner forked for the bodies; they end with the owner's task.
+        self.forks = 0
 
     @classmethod
     def start(
@@ -226,8 +228,14 @@ class SharedScc:
             return forks
         return 0
 
-    def hand_all(self, worker: int) -> list[str]:
-        """Every body not handed out yet, to one participant."""
+    def copies_held(self) -> int:
+        """Processes besides the owner holding the SCC now: helpers at work, and its forked copies."""
+        forks = 0 if self.owner in self.finished else self.forks
+        return len(self.helpers - self.finished) + forks
+
+    def hand_all(self, worker: int, forks: int = 0) -> list[str]:
+        """Every body not handed out yet, to one participant (the owner, with `forks` copies of itself)."""
+        self.forks += forks
         chunk, self.pending = self.pending, []
         self.handed.setdefault(worker, []).extend(chunk)
         return chunk
@@ -346,6 +354,9 @@ class SharingDesk:
         left = self.memory_left()
         if left is None:
             return wanted
+        # Copies let in earlier may not have grown yet (a helper's does over its
+        # interface phase): what they will take is not left, whatever the machine says.
+        left = max(0, left - sum(other.copy_bytes * other.copies_held() for other in self.shared.values()))
         room = int(left // (shared.copy_bytes * MEMORY_HEADROOM))
         if room < wanted and shared.scc_id not in self.short_of_memory:
             self.short_of_memory.add(shared.scc_id)

@@ -195,12 +195,23 @@ def test_no_more_processes_hold_a_shared_scc_than_the_memory_left_allows() -> No
         return desk.helper_task(worker, now=0.0, may_help=lambda scc_id: True, others_path=lambda scc_id: 0.0)
 
     assert join(1) == 3
-    left[0] = 299 * MiB
+    # Helper 1 has not grown yet: its 200 MiB are counted as taken anyway.
+    left[0] = 499 * MiB
     assert join(2) is None
     assert desk.copies_in_memory(shared, 1) == 0
     assert len(logged) == 1  # once per SCC
-    left[0] = 300 * MiB
+    left[0] = 500 * MiB
     assert join(2) == 3
+    # Helpers done are no longer counted.
+    shared.leave(1)
+    shared.leave(2)
+    left[0] = 300 * MiB
+    assert desk.copies_in_memory(shared, 1) == 1
+    # Nor are forked copies once their owner's task is over.
+    shared.hand_all(0, forks=1)
+    assert desk.copies_in_memory(shared, 1) == 0
+    shared.leave(0)
+    assert desk.copies_in_memory(shared, 1) == 1
     # Nothing known about the memory, or nothing known about the copy: no limit.
     left[0] = None
     assert desk.copies_in_memory(shared, 4) == 4
