@@ -15,6 +15,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -219,3 +221,29 @@ def test_perf_compare_memory_is_the_tools_own(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     peak = int(done.stdout.split()[-1])
     assert 0 < peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB for an idle interpreter"
+
+
+def test_side_by_side_runs_two_at_once_and_times_each(tmp_path: Path) -> None:
+    import corpora
+    import side_by_side
+
+    class Busy(corpora.Corpus):
+        """A 'corpus' whose command spins the CPU for 0.4 s: no mypy needed."""
+
+        def command(self, tool: corpora.Tool, extra: Sequence[str] = ()) -> list[str]:
+            spin = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
+            return [sys.executable, "-c", spin]
+
+    busy = Busy("busy", tmp_path, (), tmp_path / "none.py")
+    tool = corpora.parse_tool("mypy:0")
+    started = time.perf_counter()
+    runs = side_by_side.together(busy, tool, [tmp_path / "a", tmp_path / "b"])
+    elapsed = time.perf_counter() - started
+    assert [run.returncode for run in runs] == [0, 0]
+    # Each run's own CPU time, not its sibling's.
+    assert all(0.35 < run.cpu < 0.7 for run in runs), runs
+    # Started together: on one CPU they share it, on two they overlap; never one after the other plus.
+    assert elapsed < runs[0].wall + runs[1].wall, (elapsed, runs)
+    report = side_by_side.compare(busy, tool, 1, tmp_path)
+    assert re.search(r"round 1: alone wall [\d.]+ s, cpu [\d.]+ s; side by side wall [\d.]+, [\d.]+ s", report), report
+    assert "medians side by side against alone: wall" in report
