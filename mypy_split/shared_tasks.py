@@ -185,8 +185,8 @@ def park_for_forks(coordinator: Coordinator, owner: WorkerHandle, scc_id: int) -
     reserved = [worker for worker in pool.live_workers if worker.parked_for == owner.index]
     idle = [] if coordinator.scheduler.has_queued() else idle_workers(pool, owner)
     candidates = reserved + idle
-    affordable = coordinator.sharing.copies_in_memory(shared, len(candidates)) if shared.forkable else 0
-    forks = shared.forks_for(owner.index, affordable, coordinator.sharing.share_min)
+    forks = shared.forks_for(owner.index, len(candidates), coordinator.sharing.share_min)
+    forks = coordinator.sharing.copies_in_memory(shared, forks)
     for worker in candidates[:forks]:
         worker.parked_for = owner.index
     for worker in candidates[forks:]:
@@ -209,9 +209,12 @@ def reserve_for_forks(coordinator: Coordinator, owner: WorkerHandle, scc_id: int
     if shared is None or pool is None or not shared.forkable or owner.index != shared.owner:
         return
     idle = idle_workers(pool, owner)
-    idle = idle[: coordinator.sharing.copies_in_memory(shared, len(idle))]
     others_path = coordinator.scheduler.longest_unstarted_path(scc_id)
-    for worker in idle[: shared.reserve(len(idle), coordinator.sharing.share_min, others_path)]:
+    # Fewer copies than would pay still pay: each share is only bigger.
+    wanted = coordinator.sharing.copies_in_memory(
+        shared, shared.reserve(len(idle), coordinator.sharing.share_min, others_path)
+    )
+    for worker in idle[:wanted]:
         worker.parked_for = owner.index
         coordinator.manager.log(f"Worker {worker.index} waits for the forked copies of worker {owner.index}")
 
