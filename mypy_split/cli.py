@@ -23,7 +23,7 @@ from mypy.modulefinder import BuildSource
 from mypy.options import Options
 
 import mypy_split
-from mypy_split import engine
+from mypy_split import engine, parsed_arguments
 from mypy_split.driver import BuildOutcome, Parallelism, run_build
 from mypy_split.failures import WorkerCrashed
 from mypy_split.output import MessageSink, exit_code, interrupted, write_summary
@@ -73,6 +73,7 @@ def main(args: list[str] | None = None, stdout: TextIO = sys.stdout, stderr: Tex
     engine.tune_process()
     fscache = FileSystemCache()
     sources, options = mypy.main.process_options(args, stdout=stdout, stderr=stderr, fscache=fscache)
+    parsed_arguments.keep(args, os.getcwd(), sources, options)
     validate_options(options, stdout, stderr)
     apply_own_flags(flags, options, stderr)
     # Workers rebuild our options from mypy's arguments only.

@@ -21,7 +21,7 @@ from mypy.build import SCC, BuildManager, Graph, State
 from mypy.errors import ErrorInfo
 from mypy.fscache import FileSystemCache
 
-from mypy_split import engine, phases, raw_trees
+from mypy_split import engine, parsed_arguments, phases, raw_trees
 from mypy_split.affinity import kept_in_memory_from
 from mypy_split.build_worker import faults, forked
 from mypy_split.build_worker.recheck import recheck_in_memory
@@ -88,9 +88,12 @@ class WorkerSession:
         engine.tune_process()
         engine.reset_process_caches()
         fscache = FileSystemCache()
-        sources, options = mypy.main.process_options(
-            list(hello.argv), stdout=sys.stderr, stderr=sys.stderr, fscache=fscache
-        )
+        parsed = parsed_arguments.take(hello.argv, hello.cwd)
+        if parsed is None:
+            parsed = mypy.main.process_options(
+                list(hello.argv), stdout=sys.stderr, stderr=sys.stderr, fscache=fscache
+            )
+        sources, options = parsed
         options.num_workers = 0
         if hello.cache_dir is not None:
             options.cache_dir = hello.cache_dir
@@ -119,7 +122,9 @@ class WorkerSession:
 
     def read_graph(self, data: GraphData) -> None:
         manager = self.manager
-        with engine.collector_paused(manager.options):
+        # This process keeps every state (and what it checked ahead) until it
+        # exits: frozen for good, the collections before tasks never scan them.
+        with engine.objects_kept(manager.options):
             for blob in data.states:
                 state = State.read(ReadBuffer(blob), manager)
                 # A module this process checked ahead keeps its checked state (head_start.py).
