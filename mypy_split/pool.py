@@ -19,7 +19,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from mypy_split.protocol import FrameReader, Message, ProtocolError, Shutdown, encode
+from mypy_split.framing import FrameReader
+from mypy_split.protocol import Message, ProtocolError, Shutdown, encode
 from mypy_split.tuning import PIPE_ROOM_BYTES, pipe_room
 from mypy_split.worker_process import WorkerProcess, start_worker_processes
 

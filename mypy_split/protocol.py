@@ -1,10 +1,11 @@
-"""Messages between the coordinator and its workers, and their framing on a pipe.
+"""Messages between the coordinator and its workers, and how each is encoded.
 
 A frame is `u32 length` + body; a body is `u8 kind`, `u32 header length`, a
 JSON header, then binary attachments (each `u32 length` + bytes) for the
 engine's own serialized objects (module states, error infos).  Each message
 type is a small record with `encode`/`decode` beside it; nothing here knows
-about processes or the engine.
+about processes or the engine.  Reading and writing frames on a pipe is
+framing.py's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from mypy_split.header_values import FileStat as FileStat
 from mypy_split.header_values import JsonValue as JsonValue
@@ -32,11 +33,10 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 14
+PROTOCOL_VERSION = 15
 
-_U32 = struct.Struct(">I")
+U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
-MAX_FRAME = 1 << 31
 
 # The task id of a head start's results (head_start.py): the worker knows no SCC ids yet.
 HEAD_START_SCC = -1
@@ -353,6 +353,43 @@ class HeadStart(Message):
 
 
 @dataclass
+class PrepareTrees(Message):
+    """Coordinator -> worker, idle: build these modules' trees now, for a task that may follow.
+
+    Per module, as in `CheckScc`: its suppressed-deps options, the native
+    parser's bytes and the coordinator's stat of its file.  The worker keeps
+    the trees it could build without any error (build_worker/session.py).
+    """
+
+    KIND: ClassVar[int] = 12
+    module_ids: list[str]
+    suppressed_opts: list[bytes]
+    raw_trees: list[bytes]
+    stats: list[FileStat | None]
+
+    def header(self) -> dict[str, JsonValue]:
+        return {
+            "module_ids": list(self.module_ids),
+            "stats": [None if stat is None else list(stat) for stat in self.stats],
+        }
+
+    def attachments(self) -> list[bytes]:
+        return [*self.suppressed_opts, *self.raw_trees]
+
+
+@dataclass
+class TreesPrepared(Message):
+    """Worker -> coordinator: the trees of `PrepareTrees` it kept (and it is idle again)."""
+
+    KIND: ClassVar[int] = 13
+    module_ids: list[str]
+    spans: list[TimedSpan] = field(default_factory=list)
+
+    def header(self) -> dict[str, JsonValue]:
+        return {"module_ids": list(self.module_ids), "spans": _spans_json(self.spans)}
+
+
+@dataclass
 class Shutdown(Message):
     """Coordinator -> worker: exit now."""
 
@@ -363,7 +400,7 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
     cls.KIND: cls
     for cls in (
         Hello, Ready, GraphData, CheckScc, InterfaceDone, ImplementationDone, TaskFailed, Shutdown,
-        TakeBodies, Bodies, HeadStart,
+        TakeBodies, Bodies, HeadStart, PrepareTrees, TreesPrepared,
     )
 }
 
@@ -371,24 +408,24 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
 def encode(message: Message) -> bytes:
     """The whole frame for a message, length prefix included."""
     header = json.dumps(message.header(), separators=(",", ":")).encode()
-    parts = [_KIND.pack(message.KIND), _U32.pack(len(header)), header]
+    parts = [_KIND.pack(message.KIND), U32.pack(len(header)), header]
     for attachment in message.attachments():
-        parts.append(_U32.pack(len(attachment)))
+        parts.append(U32.pack(len(attachment)))
         parts.append(attachment)
     body = b"".join(parts)
-    return _U32.pack(len(body)) + body
+    return U32.pack(len(body)) + body
 
 
 def decode(body: bytes) -> Message:
     """A message from a frame body (without its length prefix)."""
-    if len(body) < _KIND.size + _U32.size:
+    if len(body) < _KIND.size + U32.size:
         raise ProtocolError("truncated frame")
     (kind,) = _KIND.unpack_from(body, 0)
     cls = MESSAGE_TYPES.get(kind)
     if cls is None:
         raise ProtocolError(f"unknown message kind {kind}")
-    (header_length,) = _U32.unpack_from(body, _KIND.size)
-    start = _KIND.size + _U32.size
+    (header_length,) = U32.unpack_from(body, _KIND.size)
+    start = _KIND.size + U32.size
     if start + header_length > len(body):
         raise ProtocolError("truncated header")
     try:
@@ -407,10 +444,10 @@ def decode(body: bytes) -> Message:
 def _split_attachments(body: bytes, offset: int) -> list[bytes]:
     attachments = []
     while offset < len(body):
-        if offset + _U32.size > len(body):
+        if offset + U32.size > len(body):
             raise ProtocolError("truncated attachment length")
-        (length,) = _U32.unpack_from(body, offset)
-        offset += _U32.size
+        (length,) = U32.unpack_from(body, offset)
+        offset += U32.size
         if offset + length > len(body):
             raise ProtocolError("truncated attachment")
         attachments.append(body[offset : offset + length])
@@ -480,6 +517,15 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             modules=[_dict(item) for item in _list(h["modules"])], one_piece=bool(h["one_piece"]),
             declined=_str(h["declined"]),
         )
+    if cls is PrepareTrees:
+        module_ids = _strs(h["module_ids"])
+        stats = [None if stat is None else _file_stat(stat) for stat in _list(h["stats"])]
+        if len(stats) != len(module_ids) or len(attachments) != 2 * len(module_ids):
+            raise ProtocolError("PrepareTrees lists do not match its modules")
+        count = len(module_ids)
+        return PrepareTrees(module_ids, attachments[:count], attachments[count:], stats)
+    if cls is TreesPrepared:
+        return TreesPrepared(module_ids=_strs(h["module_ids"]), spans=_spans(h["spans"]))
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))
     return Shutdown()
@@ -522,60 +568,3 @@ def _task_reports(value: JsonValue) -> TaskReports:
     from mypy_split.report_records import TaskReports
 
     return TaskReports.from_json(value)
-
-
-def write_message(stream: BinaryIO, message: Message) -> None:
-    stream.write(encode(message))
-    stream.flush()
-
-
-def read_message(stream: BinaryIO) -> Message | None:
-    """The next message, or None at a clean end of stream (before any byte of a frame)."""
-    prefix = _read_exactly(stream, _U32.size, allow_eof=True)
-    if prefix is None:
-        return None
-    (length,) = _U32.unpack(prefix)
-    if length > MAX_FRAME:
-        raise ProtocolError(f"frame of {length} bytes is too large")
-    body = _read_exactly(stream, length, allow_eof=False)
-    assert body is not None
-    return decode(body)
-
-
-def _read_exactly(stream: BinaryIO, size: int, allow_eof: bool) -> bytes | None:
-    chunks = []
-    remaining = size
-    while remaining:
-        chunk = stream.read(remaining)
-        if not chunk:
-            if allow_eof and remaining == size:
-                return None
-            raise ProtocolError(f"stream ended inside a frame ({size - remaining} of {size} bytes)")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-class FrameReader:
-    """Incremental frame splitter for non-blocking reads on the coordinator side."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[Message]:
-        self._buffer.extend(data)
-        messages = []
-        while len(self._buffer) >= _U32.size:
-            (length,) = _U32.unpack_from(self._buffer, 0)
-            if length > MAX_FRAME:
-                raise ProtocolError(f"frame of {length} bytes is too large")
-            if len(self._buffer) < _U32.size + length:
-                break
-            body = bytes(self._buffer[_U32.size : _U32.size + length])
-            del self._buffer[: _U32.size + length]
-            messages.append(decode(body))
-        return messages
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)

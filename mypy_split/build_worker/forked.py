@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from mypy_split.build_worker import faults
-from mypy_split.protocol import FrameReader, ImplementationDone, ProtocolError, encode
+from mypy_split.framing import FrameReader
+from mypy_split.protocol import ImplementationDone, ProtocolError, encode
 
 _INDEX = struct.Struct("<I")
 # What a Linux pipe holds by default: the whole queue is written before any

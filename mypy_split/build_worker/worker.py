@@ -19,6 +19,7 @@ from mypy.errors import CompileError
 
 from mypy_split.build_worker.head_start import check_ahead
 from mypy_split.build_worker.session import CoordinatorGone, Receive, Send, WorkerSession
+from mypy_split.framing import read_message, write_message
 from mypy_split.protocol import (
     HEAD_START_SCC,
     PROTOCOL_VERSION,
@@ -26,11 +27,11 @@ from mypy_split.protocol import (
     GraphData,
     Hello,
     Message,
+    PrepareTrees,
     Ready,
     Shutdown,
     TaskFailed,
-    read_message,
-    write_message,
+    TreesPrepared,
 )
 from mypy_split.worker_process import name_this_process
 
@@ -94,6 +95,9 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
         elif isinstance(message, CheckScc):
             if not run_task(session, message, send, receive):
                 return
+        elif isinstance(message, PrepareTrees):
+            prepared = session.prepare_trees(message)
+            send(TreesPrepared(prepared, session.take_spans()))
 
 
 def run_task(session: WorkerSession, task: CheckScc, send: Send, receive: Receive) -> bool:
