@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager
 
-from mypy_split import fine_grained, head_start, phases, prepare, shared_tasks, sharing
+from mypy_split import fine_grained, head_start, phases, shared_tasks, sharing
 from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task, kept_in_memory_from
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
@@ -51,7 +51,6 @@ from mypy_split.tuning import (
     SEND_AHEAD_SECONDS,
     SEND_AHEAD_VARIABLE,
     available_memory,
-    prepare_enabled,
     seconds_from_environment,
 )
 
@@ -129,7 +128,6 @@ class Coordinator:
         # then, per worker index, the SCC its results (under HEAD_START_SCC) stand for.
         self.head_start_worker = pool.workers[0] if pool is not None and pool.head_start else None
         self.head_start_scc: dict[int, int] = {}
-        self.preparer = prepare.TreePreparer(self.graph, lambda scc_id: plan.scc(scc_id).mod_ids, prepare_enabled())
 
     def run(self) -> None:
         completed = False
@@ -143,7 +141,6 @@ class Coordinator:
                 self.wait_for_workers()
             # Every parsed module was checked, so this builds nothing (a safety net).
             self.gate.build_all_here()
-            prepare.report(self)
             completed = True
         except ReloadWithoutWorkers:
             # Stopped first, so that no worker writes to the cache any more.
@@ -195,8 +192,6 @@ class Coordinator:
                 for worker in self.pool.live_workers:
                     if worker.task is None and worker.parked_for is None:
                         shared_tasks.join_as_helper(self, self.pool, worker)
-            if self.pool is not None:
-                prepare.offer_to_idle_workers(self, self.pool)
             return
         if self.pool is None and not self.stale_work.workers_pay():
             # A small incremental run: one process is faster.
@@ -239,7 +234,6 @@ class Coordinator:
                 self.scheduler.task_lost(scc_id)
                 return
             self.affinity.assign(scc_id, worker.index)
-            self.preparer.started(scc_id, worker.index)
             worker.next_task = scc_id
             self.task_sent_at[worker.index] = now
             message = self.task_message(scc_id, [])
@@ -273,7 +267,7 @@ class Coordinator:
         whose needs the worker holds, or the one cheapest to complete there.
         """
         if not self.affinity.constrained:
-            return prepare.pick_task(self, executor)
+            return self.scheduler.next_task()
         missing = lambda scc_id: self.affinity.missing(scc_id, executor)  # noqa: E731
         picked = choose_task(self.scheduler.queued_in_order(), missing, self.recheck_cost)
         if picked is not None:
@@ -322,7 +316,6 @@ class Coordinator:
     def begin_task(self, worker: WorkerHandle, scc_id: int, one_piece: bool) -> None:
         """The worker's task is this SCC from now on (sent, or adopted from a head start)."""
         worker.task = scc_id
-        self.preparer.started(scc_id, worker.index)
         self.task_sent_at[worker.index] = self.task_began[worker.index] = time.monotonic()
         self.tasks.start(scc_id, "whole" if one_piece else "interface", worker.index)
 
@@ -390,7 +383,6 @@ class Coordinator:
             Ready,
             TakeBodies,
             TaskFailed,
-            TreesPrepared,
         )
 
         if isinstance(message, HeadStart):
@@ -412,9 +404,6 @@ class Coordinator:
             return
         if isinstance(message, TakeBodies):
             shared_tasks.hand_bodies(self, worker, message.scc_id)
-            return
-        if isinstance(message, TreesPrepared):
-            prepare.on_built(self, worker, message)
             return
         helped = self.sharing.task_over(worker.index) if not isinstance(message, InterfaceDone) else None
         if isinstance(message, InterfaceDone):
@@ -499,7 +488,6 @@ class Coordinator:
         if worker is self.head_start_worker:
             self.head_start_worker = None
         self.affinity.forget(worker.index)
-        self.preparer.lost(worker.index)
         self.requeue_sent_ahead(worker)
         scc_id = worker.task
         if scc_id is not None:
@@ -545,7 +533,6 @@ class Coordinator:
         """This process checks the SCC, at its place in the replay; no worker gets it."""
         self.local.add(scc_id)
         self.affinity.assign(scc_id, LOCAL)
-        self.preparer.started(scc_id, None)
         self.scheduler.withdraw(scc_id)
 
     # -- replay ---------------------------------------------------------------

@@ -33,7 +33,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 15
+PROTOCOL_VERSION = 14
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -353,43 +353,6 @@ class HeadStart(Message):
 
 
 @dataclass
-class PrepareTrees(Message):
-    """Coordinator -> worker, idle: build these modules' trees now, for a task that may follow.
-
-    Per module, as in `CheckScc`: its suppressed-deps options, the native
-    parser's bytes and the coordinator's stat of its file.  The worker keeps
-    the trees it could build without any error (build_worker/session.py).
-    """
-
-    KIND: ClassVar[int] = 12
-    module_ids: list[str]
-    suppressed_opts: list[bytes]
-    raw_trees: list[bytes]
-    stats: list[FileStat | None]
-
-    def header(self) -> dict[str, JsonValue]:
-        return {
-            "module_ids": list(self.module_ids),
-            "stats": [None if stat is None else list(stat) for stat in self.stats],
-        }
-
-    def attachments(self) -> list[bytes]:
-        return [*self.suppressed_opts, *self.raw_trees]
-
-
-@dataclass
-class TreesPrepared(Message):
-    """Worker -> coordinator: the trees of `PrepareTrees` it kept (and it is idle again)."""
-
-    KIND: ClassVar[int] = 13
-    module_ids: list[str]
-    spans: list[TimedSpan] = field(default_factory=list)
-
-    def header(self) -> dict[str, JsonValue]:
-        return {"module_ids": list(self.module_ids), "spans": _spans_json(self.spans)}
-
-
-@dataclass
 class Shutdown(Message):
     """Coordinator -> worker: exit now."""
 
@@ -400,7 +363,7 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
     cls.KIND: cls
     for cls in (
         Hello, Ready, GraphData, CheckScc, InterfaceDone, ImplementationDone, TaskFailed, Shutdown,
-        TakeBodies, Bodies, HeadStart, PrepareTrees, TreesPrepared,
+        TakeBodies, Bodies, HeadStart,
     )
 }
 
@@ -517,15 +480,6 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             modules=[_dict(item) for item in _list(h["modules"])], one_piece=bool(h["one_piece"]),
             declined=_str(h["declined"]),
         )
-    if cls is PrepareTrees:
-        module_ids = _strs(h["module_ids"])
-        stats = [None if stat is None else _file_stat(stat) for stat in _list(h["stats"])]
-        if len(stats) != len(module_ids) or len(attachments) != 2 * len(module_ids):
-            raise ProtocolError("PrepareTrees lists do not match its modules")
-        count = len(module_ids)
-        return PrepareTrees(module_ids, attachments[:count], attachments[count:], stats)
-    if cls is TreesPrepared:
-        return TreesPrepared(module_ids=_strs(h["module_ids"]), spans=_spans(h["spans"]))
     if cls is TaskFailed:
         return TaskFailed(scc_id=_int(h["scc_id"]), blocker=bool(h["blocker"]), lines=_strs(h["lines"]))
     return Shutdown()

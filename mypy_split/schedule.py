@@ -302,19 +302,6 @@ class ParallelScheduler:
         """The queued SCCs, the one `next_task` would start first at the front."""
         return [scc_id for _, _, scc_id in sorted(self._queue)]
 
-    def first_queued(self, count: int) -> list[int]:
-        """The first `count` SCCs of `queued_in_order`."""
-        return [scc_id for _, _, scc_id in heapq.nsmallest(count, self._queue)]
-
-    def waiting_by_priority(self) -> list[int]:
-        """SCCs neither queued nor started yet (their dependencies are not done), the longest path first."""
-        paths = self._priority.everything()
-        queued = {scc_id for _, _, scc_id in self._queue}
-        waiting = [
-            scc_id for scc_id in paths if scc_id not in self._started and scc_id not in queued and scc_id not in self._done
-        ]
-        return sorted(waiting, key=lambda scc_id: (-paths[scc_id], self._order[scc_id]))
-
     def take(self, scc_id: int) -> None:
         """Start this queued SCC now, whatever its place in the queue."""
         self._queue = [entry for entry in self._queue if entry[2] != scc_id]

@@ -10,11 +10,11 @@ checks again in memory first (exact mode, affinity.py).
 from __future__ import annotations
 
 from librt.internal import WriteBuffer
-from mypy.build import BuildManager, Graph
+from mypy.build import BuildManager
 
 from mypy_split import phases, raw_trees
 from mypy_split.graph import BuildPlan
-from mypy_split.protocol import PROTOCOL_VERSION, CheckScc, GraphData, Hello, PrepareTrees
+from mypy_split.protocol import PROTOCOL_VERSION, CheckScc, GraphData, Hello
 
 
 def graph_message(plan: BuildPlan, manager: BuildManager) -> GraphData:
@@ -87,15 +87,3 @@ def task_message(plan: BuildPlan, manager: BuildManager, scc_id: int, recheck: l
 def hello_for(argv: list[str], cwd: str, cache_dir: str | None, report_root: str | None = None) -> Hello:
     """The first message every worker gets: how to set up the same build as the coordinator."""
     return Hello(version=PROTOCOL_VERSION, argv=argv, cwd=cwd, cache_dir=cache_dir, report_root=report_root)
-
-
-def prepare_message(graph: Graph, manager: BuildManager, module_ids: list[str]) -> PrepareTrees:
-    """Trees for an idle worker to build ahead (prepare.py): modules this process parsed, with imports only."""
-    states = [graph[module_id] for module_id in module_ids]
-    data = [raw_trees.raw_data(state) for state in states]
-    return PrepareTrees(
-        module_ids=module_ids,
-        suppressed_opts=[state.suppressed_deps_opts() for state in states],
-        raw_trees=[b"" if raw is None else raw_trees.serialize(raw) for raw in data],
-        stats=[raw_trees.file_stat(manager, state) for state in states],
-    )

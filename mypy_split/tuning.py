@@ -31,18 +31,6 @@ SEND_AHEAD_VARIABLE = "MYPY_SPLIT_SEND_AHEAD"
 # not started yet, the task's own included.  0 turns it off.
 COLLECT_TAIL_SECONDS = 0.5
 COLLECT_TAIL_VARIABLE = "MYPY_SPLIT_COLLECT_TAIL"
-# An idle worker is handed trees to build ahead of their tasks (prepare.py) in
-# batches of about this many bytes of the native parser's output: about 20 ms
-# of building each, the longest a task sent meanwhile waits behind one.
-PREPARE_BATCH_BYTES = 512 * 1024
-# 0 turns building trees ahead off.
-PREPARE_VARIABLE = "MYPY_SPLIT_PREPARE_TREES"
-
-
-def prepare_enabled() -> bool:
-    return os.environ.get(PREPARE_VARIABLE, "1") != "0"
-
-
 # 0 turns off the head start of the builtins cycle on an empty cache (head_start.py).
 HEAD_START_VARIABLE = "MYPY_SPLIT_HEAD_START"
 

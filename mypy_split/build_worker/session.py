@@ -24,7 +24,6 @@ from mypy.fscache import FileSystemCache
 from mypy_split import engine, parsed_arguments, phases, raw_trees
 from mypy_split.affinity import kept_in_memory_from
 from mypy_split.build_worker import faults, forked
-from mypy_split.build_worker.prepared import PreparedTrees
 from mypy_split.build_worker.recheck import recheck_in_memory
 from mypy_split.protocol import (
     Bodies,
@@ -35,7 +34,6 @@ from mypy_split.protocol import (
     ImplementationDone,
     InterfaceDone,
     Message,
-    PrepareTrees,
     TakeBodies,
     TimedSpan,
 )
@@ -70,7 +68,6 @@ class WorkerSession:
         self.kept_in_memory_from = kept_in_memory_from()
         # The coordinator's pipes: a forked child must not hold them open.
         self.channel_fds: tuple[int, ...] = ()
-        self.prepared = PreparedTrees()
 
     @contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -360,17 +357,15 @@ class WorkerSession:
         """Per-module data the graph message left out; trees; replay import errors.
 
         A module the coordinator parsed comes with its serialized tree and the
-        stat taken before that parse: its file is not read here at all.  A
-        tree built ahead here (prepared.py) is taken as it is.
+        stat taken before that parse: its file is not read here at all.
         """
         manager = self.manager
         states = [self.graph[module_id] for module_id in task.module_ids]
+        for state, suppressed_opts in zip(states, task.suppressed_opts):
+            state.options = state.options.clone_for_module(state.id)
+            state.known_suppressed_deps_opts = suppressed_opts
         to_parse = []
         for index, state in enumerate(states):
-            if self.prepared.take(state):
-                continue
-            state.options = state.options.clone_for_module(state.id)
-            state.known_suppressed_deps_opts = task.suppressed_opts[index]
             blob = task.raw_trees[index] if task.raw_trees else b""
             stat = task.stats[index] if task.stats else None
             if not blob:
@@ -390,11 +385,6 @@ class WorkerSession:
                 manager.errors.set_file(state.xpath, state.id, state.options)
                 for blob in import_errors:
                     manager.errors.add_error_info(ErrorInfo.read(ReadBuffer(blob)))
-
-    def prepare_trees(self, message: PrepareTrees) -> list[str]:
-        """Build trees ahead of their task (prepared.py); the modules whose trees were kept."""
-        with self.span("prepare trees"), engine.objects_kept(self.manager.options):
-            return self.prepared.build(message, self.graph, self.manager)
 
     def verify_written(self, module_ids: list[str], new_hashes: list[bytes]) -> None:
         """Every module's meta is on disk with its new interface hash.

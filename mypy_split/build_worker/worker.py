@@ -27,11 +27,9 @@ from mypy_split.protocol import (
     GraphData,
     Hello,
     Message,
-    PrepareTrees,
     Ready,
     Shutdown,
     TaskFailed,
-    TreesPrepared,
 )
 from mypy_split.worker_process import name_this_process
 
@@ -95,9 +93,6 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
         elif isinstance(message, CheckScc):
             if not run_task(session, message, send, receive):
                 return
-        elif isinstance(message, PrepareTrees):
-            prepared = session.prepare_trees(message)
-            send(TreesPrepared(prepared, session.take_spans()))
 
 
 def run_task(session: WorkerSession, task: CheckScc, send: Send, receive: Receive) -> bool:

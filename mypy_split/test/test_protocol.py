@@ -20,13 +20,11 @@ from mypy_split.protocol import (
     ImplementationDone,
     InterfaceDone,
     Message,
-    PrepareTrees,
     ProtocolError,
     Ready,
     Shutdown,
     TakeBodies,
     TaskFailed,
-    TreesPrepared,
     decode,
     encode,
 )
@@ -129,15 +127,6 @@ SAMPLES: list[Message] = [
         one_piece=False,
     ),
     HeadStart(modules=[], declined="pkg.typing is among the sources"),
-    PrepareTrees(
-        module_ids=["b", "c"],
-        suppressed_opts=[b"x", b""],
-        raw_trees=[b"tree of b", b"tree of c"],
-        stats=[(33188, 12, 34, 1, 1000, 1000, 56, 1.5, 1700000000.123456, 1700000000.25), None],
-    ),
-    PrepareTrees(module_ids=[], suppressed_opts=[], raw_trees=[], stats=[]),
-    TreesPrepared(module_ids=["b"], spans=[("prepare trees", 1.0, 1.02)]),
-    TreesPrepared(module_ids=[]),
     InterfaceDone(scc_id=HEAD_START_SCC, interface_hashes={"typing": "00ff"}, seconds=1.2),
     ImplementationDone(
         scc_id=3,
@@ -233,15 +222,6 @@ def test_per_module_lists_must_match_the_modules() -> None:
     )
     with pytest.raises(ProtocolError, match="per-module lists"):
         decode(encode(task)[4:])
-
-
-def test_trees_to_prepare_must_match_their_modules() -> None:
-    message = PrepareTrees(module_ids=["a", "b"], suppressed_opts=[b"", b""], raw_trees=[b"t"], stats=[None, None])
-    with pytest.raises(ProtocolError, match="PrepareTrees lists"):
-        decode(encode(message)[4:])
-    message = PrepareTrees(module_ids=["a"], suppressed_opts=[b""], raw_trees=[b"t"], stats=[None, None])
-    with pytest.raises(ProtocolError, match="PrepareTrees lists"):
-        decode(encode(message)[4:])
 
 
 def test_oversized_frame_is_rejected() -> None:
