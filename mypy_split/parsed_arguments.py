@@ -36,7 +36,14 @@ _kept: ParsedArguments | None = None
 def keep(argv: list[str], cwd: str, sources: list[BuildSource], options: Options) -> None:
     """Remember what `argv` parsed to in `cwd`; call right after parsing, before options change."""
     global _kept
-    _kept = ParsedArguments(tuple(argv), cwd, tuple(sources), copy.deepcopy(options))
+    try:
+        pristine = copy.deepcopy(options)
+    except Exception:
+        # Something in them that cannot be copied (set through mypy's API, say):
+        # workers parse the arguments themselves, as they always could.
+        _kept = None
+        return
+    _kept = ParsedArguments(tuple(argv), cwd, tuple(sources), pristine)
 
 
 def take(argv: list[str], cwd: str) -> tuple[list[BuildSource], Options] | None:

@@ -58,6 +58,14 @@ def test_nothing_is_handed_out_for_other_arguments_or_another_folder(project: Pa
     assert parsed_arguments.take(ARGV, str(project)) is None
 
 
+def test_options_that_cannot_be_copied_are_not_kept(project: Path) -> None:
+    parse(ARGV)
+    sources, options = mypy.main.process_options(list(ARGV), fscache=FileSystemCache())
+    options.per_module_options["pkg"] = {"unpicklable": (n for n in range(3))}
+    parsed_arguments.keep(ARGV, str(project), sources, options)
+    assert parsed_arguments.take(ARGV, str(project)) is None
+
+
 def test_a_worker_starts_from_the_kept_parse(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sources, snapshot = parse(ARGV)
     monkeypatch.setattr(mypy.main, "process_options", refuse_to_parse)
