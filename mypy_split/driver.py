@@ -15,6 +15,7 @@ import io
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
@@ -517,11 +518,14 @@ def load_checked_graph(
     parsed files get imports only (see raw_trees.py), and the load is watched.
     """
     while True:
+        started = time.time()
         graph = load_graph_keeping_raw(sources, manager, load_order)
         manager.add_stats(graph_size=len(graph))
         if not graph:
             print("Nothing to do?!", file=manager.stdout)
             return graph, False
+        # mypy's own `-v` line, at its place.
+        manager.log(f"Loaded graph with {len(graph)} nodes ({time.time() - started:.3f} sec)")
         if manager.options.dump_graph:
             mypy.build.dump_graph(graph, manager.stdout)
             return graph, False

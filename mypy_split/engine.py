@@ -232,6 +232,10 @@ def open_metastore(options: Options, worker: bool) -> MetadataStore:
 def close_build(manager: BuildManager) -> None:
     """What mypy does after every build, successful or not: commit and tidy the cache."""
     manager.commit()
+    manager.log(
+        f"Build finished in {time.time() - manager.start_time:.3f} seconds with {len(manager.modules)} modules, "
+        f"and {manager.errors.num_messages()} errors"
+    )
     manager.dump_stats()
     if manager.reports is not None:
         manager.reports.finish()

@@ -66,6 +66,9 @@ def plan_sccs(graph: Graph, manager: BuildManager) -> BuildPlan:
     indirect dependencies), so these are filled exactly as mypy fills them.
     """
     sccs = mypy.build.sorted_components(graph)
+    if sccs:
+        # mypy's own `-v` line, at its place.
+        manager.log(f"Found {len(sccs)} SCCs; largest has {max(len(scc.mod_ids) for scc in sccs)} nodes")
     manager.scc_by_id = {scc.id: scc for scc in sccs}
     manager.top_order = [scc.id for scc in sccs]
     for scc in sccs:

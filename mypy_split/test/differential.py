@@ -81,6 +81,16 @@ def apply_step(project: Path, step: Step, index: int, base_mtime: int) -> None:
         os.utime(target, (stamp, stamp))
 
 
+_DURATION = re.compile(r"\d+\.\d+ sec")
+
+
+def durations_masked(result: RunResult) -> RunResult:
+    """`-v` lines with their durations (seconds) replaced, which differ from run to run."""
+    lines = result.stderr.splitlines(keepends=True)
+    masked = [_DURATION.sub("N sec", line) if line.startswith("LOG:") else line for line in lines]
+    return RunResult(result.stdout, "".join(masked), result.returncode)
+
+
 def without_log(result: RunResult) -> RunResult:
     """Drop what `-v` adds (LOG and TRACE lines), which is not part of the answer."""
     kept = [
