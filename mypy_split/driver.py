@@ -541,6 +541,8 @@ def load_checked_graph(
         manager.log("Error reading fine-grained dependencies cache -- aborting cache load")
         manager.cache_enabled = False
         manager.log("Falling back to full run -- reloading graph...")
+        # mypy starts its whole run again, logging its configuration first.
+        mypy.build.log_configuration(manager, sources)
 
 
 def load_graph_keeping_raw(sources: list[BuildSource], manager: BuildManager, load_order: LoadOrder | None) -> Graph:

@@ -7,6 +7,8 @@ process gives mypy's output, only-once notes included, by construction.
 
 from __future__ import annotations
 
+import sys
+
 import time
 from collections.abc import Sequence
 
@@ -114,6 +116,8 @@ def run_in_process(
 ) -> None:
     """Check every stale SCC of the plan, showing errors in mypy's order."""
     InProcessRun(plan, manager, show, costs, observer).run()
+    # mypy's own `-vv` line at the end of its loop.
+    manager.trace(f"Transitive deps cache size: {sys.getsizeof(manager.transitive_deps_cache)}")
 
 
 def show_all(errors: list[phases.ModuleErrors], show: phases.ShowErrors) -> None:
