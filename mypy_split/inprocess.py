@@ -8,7 +8,6 @@ process gives mypy's output, only-once notes included, by construction.
 from __future__ import annotations
 
 import sys
-
 import time
 from collections.abc import Sequence
 
