@@ -340,12 +340,17 @@ def write_costs_making_the_cycle_the_tail(cache: Path) -> None:
     write_costs(str(path), {**ring, **{name[:-3]: PhaseCost(0.001, 0.001) for name in BESIDE}})
 
 
-@pytest.mark.parametrize("forked", [False, True])
+
+# Each sharing test runs with helpers repeating the interface, and with forked copies where there are any.
+FORKED_OR_NOT = [
+    False,
+    pytest.param(True, marks=pytest.mark.skipif(sys.platform != "linux", reason="forked sharing is Linux only")),
+]
+
+@pytest.mark.parametrize("forked", FORKED_OR_NOT)
 def test_an_idle_worker_helps_the_tail_cycle_ahead_of_queued_work(
     tmp_path: Path, warm_cache: WarmCache, forked: bool
 ) -> None:
-    if forked and sys.platform != "linux":
-        pytest.skip("forked sharing is Linux only")
     # Bodies that take a while, so that bodies are left when the later workers come up.
     project = write_heavy_project(tmp_path, BESIDE, heavy_lines=300)
     expected = run_tool(MYPY, BESIDE_FLAGS, project, fresh_cache(warm_cache, tmp_path / "mypy-cache"), {})
@@ -374,13 +379,11 @@ def test_the_default_threshold_keeps_a_small_cycle_whole(tmp_path: Path, warm_ca
     assert parts and all(len(workers) == 1 for workers in parts.values()), parts
 
 
-@pytest.mark.parametrize("forked", [False, True])
+@pytest.mark.parametrize("forked", FORKED_OR_NOT)
 def test_no_worker_joins_a_cycle_the_memory_left_cannot_hold_again(
     tmp_path: Path, warm_cache: WarmCache, forked: bool
 ) -> None:
     """Sharing forced, but no memory left for another copy: each SCC stays with one process."""
-    if forked and sys.platform != "linux":
-        pytest.skip("forked sharing is Linux only")
     project = write_project(tmp_path)
     expected = reference(tmp_path, project, warm_cache)
     cache = fresh_cache(warm_cache, tmp_path / "split-cache")
