@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager, Graph
+from mypy.errors import ErrorTuple
 
 from mypy_split import phases
 
@@ -44,8 +45,18 @@ class ResultPrinter:
                 )
             xpath = self.graph[module_id].xpath
             tuples = [record.engine_tuple() for record in kept]
-            lines = self.manager.errors.format_messages(xpath, tuples, formatter=self.manager.error_formatter)
+            lines = self.formatted(xpath, tuples)
             self.show(phases.ModuleErrors(self.manager.errors.simplify_path(xpath), lines, tuples))
+
+    def formatted(self, xpath: str, tuples: list[ErrorTuple]) -> list[str]:
+        """The module's lines as mypy formats them; the file marked as flushed either way."""
+        errors = self.manager.errors
+        if not tuples:
+            # With `pretty`, formatting reads the source even for no errors:
+            # a read of every checked file in the coordinator, for nothing.
+            errors.flushed_files.add(xpath)
+            return []
+        return errors.format_messages(xpath, tuples, formatter=self.manager.error_formatter)
 
     def place_only_once(self, records: list[ErrorRecord]) -> list[ErrorRecord]:
         kept = []
