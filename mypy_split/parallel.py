@@ -236,7 +236,7 @@ class Coordinator:
             self.affinity.assign(scc_id, worker.index)
             worker.next_task = scc_id
             self.task_sent_at[worker.index] = now
-            message = self.task_message(scc_id, [])
+            message = self.task_message(worker, scc_id, [])
             self.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
             pool.send(worker, message)
 
@@ -307,7 +307,7 @@ class Coordinator:
         return None
 
     def send_task(self, pool: WorkerPool, worker: WorkerHandle, scc_id: int) -> None:
-        message = self.task_message(scc_id, self.to_recheck(scc_id, worker))
+        message = self.task_message(worker, scc_id, self.to_recheck(scc_id, worker))
         self.begin_task(worker, scc_id, message.one_piece)
         if not message.one_piece:
             shared_tasks.maybe_share(self, scc_id, worker, message)
@@ -339,10 +339,11 @@ class Coordinator:
             self.pool = WorkerPool(self.worker_count, self.hello(), self.pass_fds)
         return self.pool
 
-    def task_message(self, scc_id: int, recheck: list[int]) -> CheckScc:
+    def task_message(self, worker: WorkerHandle, scc_id: int, recheck: list[int]) -> CheckScc:
+        """The task for this worker, which is sent it right away."""
         from mypy_split import task_messages
 
-        message = task_messages.task_message(self.plan, self.manager, scc_id, recheck)
+        message = task_messages.task_message(self.plan, self.manager, scc_id, recheck, worker.hashes_sent)
         message.collect_garbage = self.collect_before(scc_id)
         return message
 

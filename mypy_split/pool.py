@@ -62,6 +62,8 @@ class WorkerHandle:
     parked_for: int | None = None
     # When the process was started (time.monotonic()), for the trace.
     started: float = field(default_factory=time.monotonic)
+    # The interface hashes sent to it so far (the process keeps them), by module.
+    hashes_sent: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:

@@ -33,7 +33,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 14
+PROTOCOL_VERSION = 15
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -168,7 +168,9 @@ class CheckScc(Message):
     KIND: ClassVar[int] = 4
     scc_id: int
     one_piece: bool
-    # The interface hash (hex) each dependency module must have in the cache.
+    # The interface hash (hex) each module of the task's dependencies (and of
+    # its `recheck`) must have in the cache, less those this worker was sent
+    # before with the same value: a worker keeps every hash it is sent.
     expected_hashes: dict[str, str]
     # Per module: suppressed-deps options (bytes) and import errors (ErrorInfo bytes).
     module_ids: list[str]

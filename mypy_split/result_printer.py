@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager, Graph
-from mypy.errors import ErrorTuple
+from mypy.cache import ErrorTuple
 
 from mypy_split import phases
 

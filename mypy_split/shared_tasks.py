@@ -141,7 +141,7 @@ def join_as_helper(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHan
         coordinator.manager.log(f"Worker {worker.index} helps with the bodies of SCC {scc_id} ahead of queued work")
     # The helper repeats the interface in memory: it holds the SCC and
     # must hold what the SCC needs, like any task.
-    message = coordinator.task_message(scc_id, coordinator.to_recheck(scc_id, worker))
+    message = coordinator.task_message(worker, scc_id, coordinator.to_recheck(scc_id, worker))
     message.shared = message.helper = True
     worker.task = scc_id
     coordinator.task_sent_at[worker.index] = now

@@ -31,8 +31,13 @@ if TYPE_CHECKING:
     from mypy_split.protocol import CheckScc
 
 
-def recheck_in_memory(task: CheckScc, graph: Graph, manager: BuildManager, from_cache: set[str]) -> None:
-    """Check each SCC of `task.recheck`, in order, leaving no trace but the trees in memory."""
+def recheck_in_memory(
+    task: CheckScc, graph: Graph, manager: BuildManager, from_cache: set[str], expected_hashes: dict[str, bytes]
+) -> None:
+    """Check each SCC of `task.recheck`, in order, leaving no trace but the trees in memory.
+
+    `expected_hashes` are the committed interface hashes the coordinator sent.
+    """
     if not task.recheck:
         return
     suppressed = dict(zip(task.recheck_modules, task.recheck_opts))
@@ -47,9 +52,9 @@ def recheck_in_memory(task: CheckScc, graph: Graph, manager: BuildManager, from_
         for state in states:
             # With writes off the engine kept the hash it read from the
             # graph; the task's own cache entry records the new one.
-            expected = task.expected_hashes.get(state.id)
-            if expected is not None:
-                state.interface_hash = bytes.fromhex(expected)
+            committed = expected_hashes.get(state.id)
+            if committed is not None:
+                state.interface_hash = committed
 
 
 @contextmanager

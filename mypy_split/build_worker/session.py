@@ -63,6 +63,8 @@ class WorkerSession:
         self.reports: WorkerReports | None = None
         # Modules of SCCs whose interface this process repeated as a helper.
         self.helped: set[str] = set()
+        # Every interface hash the coordinator sent (each is sent once), by module.
+        self.expected_hashes: dict[str, bytes] = {}
         # Measured work not yet reported; it travels with the next result.
         self.spans: list[TimedSpan] = []
         self.kept_in_memory_from = kept_in_memory_from()
@@ -152,6 +154,7 @@ class WorkerSession:
         scc = manager.scc_by_id[task.scc_id]
         started = time.perf_counter()
         self.begin_task(task.scc_id, scc)
+        self.expected_hashes.update((m, bytes.fromhex(h)) for m, h in task.expected_hashes.items())
         if task.collect_garbage:
             # Otherwise the garbage of earlier tasks is frozen with this one's
             # trees; near the build's end that memory would hardly be reused.
@@ -160,7 +163,7 @@ class WorkerSession:
         with engine.objects_kept(manager.options):
             if task.recheck:
                 with self.span("recheck dependencies"):
-                    recheck_in_memory(task, self.graph, manager, self.from_cache)
+                    recheck_in_memory(task, self.graph, manager, self.from_cache, self.expected_hashes)
                 # The task's own cost starts here (the cost model records it).
                 started = time.perf_counter()
             with self.span("parse"):
@@ -184,7 +187,7 @@ class WorkerSession:
     def check_phases(self, task: CheckScc, scc: SCC, started: float, send: Send, receive: Receive) -> None:
         """Both phases of an SCC whose trees are built and dependencies loaded; results sent."""
         manager = self.manager
-        self.adopt_helped_hashes(task.expected_hashes)
+        self.adopt_helped_hashes()
         replayed_once = set(manager.errors.only_once_messages)
         if task.one_piece:
             with self.span("whole SCC"):
@@ -203,7 +206,7 @@ class WorkerSession:
                 result = phases.check_interface(
                     scc, self.graph, manager, from_cache=self.from_cache, writes=not task.helper
                 )
-            self.verify_dependencies(scc, task.expected_hashes)
+            self.verify_dependencies([*scc.deps, *task.recheck])
             if task.helper:
                 self.helped.update(scc.mod_ids)
             else:
@@ -330,16 +333,18 @@ class WorkerSession:
         """The hash of each module's source as checked here."""
         return {m: h for m in module_ids if (h := self.graph[m].source_hash) is not None}
 
-    def adopt_helped_hashes(self, expected: dict[str, str]) -> None:
+    def adopt_helped_hashes(self) -> None:
         """Take the committed interface hashes of SCCs this process only helped with.
 
         A helper's interface phase writes nothing, so its states keep the old
         hashes; the owner's are the ones in the cache (the same text checked
         the same way), and a dependent checked here records them in its meta.
+        The coordinator may have sent them before this process helped.
         """
-        for module_id, expected_hash in expected.items():
-            if module_id in self.helped:
-                self.graph[module_id].interface_hash = bytes.fromhex(expected_hash)
+        for module_id in self.helped:
+            committed = self.expected_hashes.get(module_id)
+            if committed is not None:
+                self.graph[module_id].interface_hash = committed
 
     def take_fine_grained_deps(self) -> dict[str, list[str]]:
         """What this task added to the engine's fine-grained dependency map.
@@ -405,15 +410,16 @@ class WorkerSession:
             if found is None or found[0].interface_hash != new_hash:
                 raise CacheWriteFailed(f"the cache entry of {module_id} was not written")
 
-    def verify_dependencies(self, scc: SCC, expected: dict[str, str]) -> None:
-        """The dependencies read from the cache are the versions the coordinator knows."""
-        for module_id, expected_hash in expected.items():
-            state = self.graph.get(module_id)
-            if state is None or state.tree is None:
-                continue
-            actual = state.interface_hash.hex()
-            if actual != expected_hash:
-                raise StaleDependency(
-                    f"{module_id}: cache has interface {actual}, expected {expected_hash}"
-                )
+    def verify_dependencies(self, scc_ids: list[int]) -> None:
+        """The modules of these SCCs read from the cache are the versions the coordinator knows."""
+        for scc_id in scc_ids:
+            for module_id in self.manager.scc_by_id[scc_id].mod_ids:
+                state = self.graph.get(module_id)
+                if state is None or state.tree is None:
+                    continue
+                expected = self.expected_hashes.get(module_id)
+                if state.interface_hash != expected:
+                    found = state.interface_hash.hex()
+                    wanted = "none sent" if expected is None else expected.hex()
+                    raise StaleDependency(f"{module_id}: cache has interface {found}, expected {wanted}")
 

@@ -1,10 +1,11 @@
-"""The coordinator keeps serialized trees, not whole ones, when workers check (raw_trees.py).
+"""What a coordinator keeps and sends when workers check: serialized trees (raw_trees.py), hashes once.
 
 A build is run in this process up to the coordinator (its workers are real
 processes) so that the graph it leaves can be inspected: every module the
 coordinator parsed must hold only its imports and its kept bytes, and every
-task sent to a worker must carry those bytes.  The answer itself is proven
-by the differential cases in test-data/blockers.test.
+task sent to a worker must carry those bytes, and the interface hashes of
+its dependencies unless that worker was sent them before.  The answer
+itself is proven by the differential cases in test-data/blockers.test.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import mypy.main
 import pytest
@@ -20,6 +22,7 @@ from mypy.fscache import FileSystemCache
 
 from mypy_split import driver, engine, parallel, tuning
 from mypy_split.output import MessageSink
+from mypy_split.pool import WorkerHandle
 from mypy_split.protocol import CheckScc, decode, encode
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, without_log
@@ -36,7 +39,16 @@ def whole_trees(graph: Graph) -> list[str]:
     return sorted(module_id for module_id, state in graph.items() if state.tree is not None and state.tree.defs)
 
 
-def run_in_this_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Graph, list[CheckScc], str]:
+class SentTask(NamedTuple):
+    worker: int
+    message: CheckScc
+    # The interface hashes (hex) of the modules of the task's dependencies, as the coordinator has them.
+    needed: dict[str, str]
+
+
+def run_in_this_process(
+    project: Path, monkeypatch: pytest.MonkeyPatch, workers: int = 2
+) -> tuple[Graph, list[SentTask], str]:
     """A build as the command line makes it: the graph, the tasks sent, the output.
 
     Whole trees in the coordinator's graph are checked each time a task is
@@ -47,20 +59,26 @@ def run_in_this_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     sources, options = mypy.main.process_options(args, fscache=fscache)
     stdout = io.StringIO()
     sink = MessageSink(options, stdout, io.StringIO())
-    parallelism = driver.Parallelism(2, args, str(project), cold_cache=True)
+    parallelism = driver.Parallelism(workers, args, str(project), cold_cache=True)
     manager = engine.open_build(
         sources, options, fscache=fscache, flush_errors=sink.flush_errors, stdout=stdout, stderr=stdout
     )
     manager.errors.global_watcher = True
-    sent: list[CheckScc] = []
+    sent: list[SentTask] = []
     task_message = parallel.Coordinator.task_message
 
-    def recording(coordinator: parallel.Coordinator, scc_id: int, recheck: list[int]) -> CheckScc:
+    def recording(
+        coordinator: parallel.Coordinator, worker: WorkerHandle, scc_id: int, recheck: list[int]
+    ) -> CheckScc:
         # Through the wire format, as a worker receives it.
-        message = decode(encode(task_message(coordinator, scc_id, recheck))[4:])
+        message = decode(encode(task_message(coordinator, worker, scc_id, recheck))[4:])
         assert isinstance(message, CheckScc)
         assert whole_trees(coordinator.graph) == [], "the coordinator built whole trees"
-        sent.append(message)
+        plan = coordinator.plan
+        needed = {
+            m: plan.graph[m].interface_hash.hex() for dep in plan.scc(scc_id).deps for m in plan.scc(dep).mod_ids
+        }
+        sent.append(SentTask(worker.index, message, needed))
         return message
 
     monkeypatch.setattr(parallel.Coordinator, "task_message", recording)
@@ -90,14 +108,35 @@ def test_coordinator_holds_no_whole_tree_when_workers_check(
     kept = {module_id for module_id, state in graph.items() if state.tree is not None and state.tree.raw_data}
     assert kept == PARSED
     shipped = {
-        module_id for task in sent for module_id, blob in zip(task.module_ids, task.raw_trees) if blob
+        module_id for _, task, _ in sent for module_id, blob in zip(task.module_ids, task.raw_trees) if blob
     }
     assert shipped == PARSED
-    for task in sent:
+    for _, task, _ in sent:
         assert all(stat is not None for stat in task.stats)
     # The workers' answer is the one a single process gives.
     assert 'main.py:3: error: Incompatible types in assignment (expression has type "str"' in output
     assert "b.py:2: error: Incompatible types in assignment" in output
+
+
+def test_each_worker_is_sent_each_interface_hash_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every hash a task's dependencies need reaches its worker with that task or an earlier one, once."""
+    engine.reset_process_caches()
+    # One worker gets every task, so later tasks find earlier hashes there.
+    graph, sent, output = run_in_this_process(project, monkeypatch, workers=1)
+    held: dict[str, str] = {}
+    for task in sent:
+        repeated = {m for m, h in task.message.expected_hashes.items() if held.get(m) == h}
+        assert not repeated, f"sent again: {sorted(repeated)}"
+        held.update(task.message.expected_hashes)
+        missing = {m for m, h in task.needed.items() if held.get(m) != h}
+        assert not missing, f"not sent: {sorted(missing)}"
+    assert [task.worker for task in sent] == [0, 0, 0]
+    # The first task (b) needs the standard library's hashes; `main`, which
+    # needs them and `a` and `b`, is sent only `a`'s.
+    first, _, last = (task.message for task in sent)
+    assert first.module_ids == ["b"] and len(first.expected_hashes) > 20
+    assert last.module_ids == ["main"] and list(last.expected_hashes) == ["a"]
+    assert 'main.py:3: error: Incompatible types in assignment (expression has type "str"' in output
 
 
 @pytest.fixture(autouse=True)
