@@ -5,6 +5,7 @@ A frame is `u32 length` + body (protocol.py says what a body holds).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from mypy_split.protocol import U32, Message, ProtocolError, decode, encode
@@ -12,8 +13,9 @@ from mypy_split.protocol import U32, Message, ProtocolError, decode, encode
 MAX_FRAME = 1 << 31
 
 
-def write_message(stream: BinaryIO, message: Message) -> None:
-    stream.write(encode(message))
+def write_messages(stream: BinaryIO, messages: Iterable[Message]) -> None:
+    """The messages' frames in one write, so that the reader wakes up once for them."""
+    stream.write(b"".join(encode(message) for message in messages))
     stream.flush()
 
 

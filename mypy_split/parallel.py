@@ -48,6 +48,7 @@ from mypy_split.schedule import (
 from mypy_split.tuning import (
     COLLECT_TAIL_SECONDS,
     COLLECT_TAIL_VARIABLE,
+    RESULTS_TOGETHER_SECONDS,
     SEND_AHEAD_SECONDS,
     SEND_AHEAD_VARIABLE,
     available_memory,
@@ -345,6 +346,7 @@ class Coordinator:
 
         message = task_messages.task_message(self.plan, self.manager, scc_id, recheck, worker.hashes_sent)
         message.collect_garbage = self.collect_before(scc_id)
+        message.results_together = self.scc_costs[scc_id].implementation <= RESULTS_TOGETHER_SECONDS
         return message
 
     def collect_before(self, scc_id: int) -> bool:

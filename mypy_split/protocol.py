@@ -201,6 +201,9 @@ class CheckScc(Message):
     # Whether the worker collects garbage before building this task's trees;
     # near the build's end the coordinator says no (tuning.collect_tail_seconds).
     collect_garbage: bool = True
+    # A small task: its InterfaceDone waits for its ImplementationDone, and
+    # both go in one write (one wake-up of the coordinator instead of two).
+    results_together: bool = False
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -219,6 +222,7 @@ class CheckScc(Message):
                 [[line, list(codes)] for line, codes in ignored.items()] for ignored in self.imports_ignored
             ],
             "collect_garbage": self.collect_garbage,
+            "results_together": self.results_together,
         }
 
     def attachments(self) -> list[bytes]:
@@ -516,6 +520,7 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
         recheck=[_int(scc_id) for scc_id in _list(h["recheck"])],
         recheck_modules=recheck_modules, recheck_opts=recheck_opts, raw_trees=raw_trees, stats=stats,
         imports_ignored=imports_ignored, collect_garbage=bool(h["collect_garbage"]),
+        results_together=bool(h["results_together"]),
     )
 
 

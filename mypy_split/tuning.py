@@ -23,6 +23,12 @@ POOL_WORTH_VARIABLE = "MYPY_SPLIT_POOL_MIN_WORK"
 # worker.  0 turns it off.
 SEND_AHEAD_SECONDS = 0.02
 SEND_AHEAD_VARIABLE = "MYPY_SPLIT_SEND_AHEAD"
+# A task whose bodies are expected to take at most this long sends its
+# interface result together with its implementation result: the coordinator
+# wakes up once for it, not twice (on 3,000 small modules, about 3,000 fewer
+# wake-ups, each costing the CPU a worker would use), and the SCCs waiting for
+# that interface wait this long more at most.
+RESULTS_TOGETHER_SECONDS = 0.005
 # Near the build's end a worker skips the garbage collection before its next
 # task (engine.objects_kept): the little work left would hardly reuse what it
 # frees before the process exits, and right after a big SCC the collection

@@ -11,6 +11,8 @@ Inert unless the test sets one of these variables (most name a module):
   module dies of SIGKILL at once.
 - `MYPY_SPLIT_TEST_CRASH_FORKED` (any value): every child a worker forks to
   share bodies (forked.py) dies of SIGKILL before its first module.
+- `MYPY_SPLIT_TEST_SLOW_BODIES`: seconds every worker waits before checking
+  an SCC's bodies, so that what it sent before reaches the coordinator first.
 - `MYPY_SPLIT_TEST_HEAD_START_DIFFERS`: a worker checking the builtins cycle
   ahead (head_start.py) describes that module with another source hash, so
   that the coordinator must refuse its work.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Set
 from typing import TYPE_CHECKING
 
@@ -31,6 +34,7 @@ CRASH_ON = "MYPY_SPLIT_TEST_CRASH_ON"
 MARKERS = "MYPY_SPLIT_TEST_MARKERS"
 HEAD_START_DIFFERS = "MYPY_SPLIT_TEST_HEAD_START_DIFFERS"
 CRASH_FORKED = "MYPY_SPLIT_TEST_CRASH_FORKED"
+SLOW_BODIES = "MYPY_SPLIT_TEST_SLOW_BODIES"
 
 
 def task_started(module_ids: Set[str]) -> None:
@@ -43,10 +47,21 @@ def forked_child_started() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def stops_between_phases(module_ids: Set[str]) -> bool:
+    """Whether the test may stop this SCC's worker between its phases (its interface result goes first)."""
+    return os.environ.get(STOP_BETWEEN_PHASES) in module_ids
+
+
 def between_phases(module_ids: Set[str]) -> None:
     target = os.environ.get(STOP_BETWEEN_PHASES)
     if target in module_ids and _first_time(f"stop-{target}"):
         os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def before_bodies() -> None:
+    pause = os.environ.get(SLOW_BODIES)
+    if pause:
+        time.sleep(float(pause))
 
 
 def head_start_report(modules: list[dict[str, JsonValue]]) -> list[dict[str, JsonValue]]:

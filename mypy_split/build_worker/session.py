@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import mypy.build
 import mypy.main
@@ -39,7 +40,14 @@ from mypy_split.protocol import (
 )
 from mypy_split.reports import WorkerReports, idle_dirs
 
-Send = Callable[[Message], None]
+
+
+class Send(Protocol):
+    """Messages to the coordinator, written together in one write (one wake-up there)."""
+
+    def __call__(self, *messages: Message) -> None: ...
+
+
 Receive = Callable[[], "Message | None"]
 
 
@@ -189,13 +197,17 @@ class WorkerSession:
         manager = self.manager
         self.adopt_helped_hashes()
         replayed_once = set(manager.errors.only_once_messages)
+        # The interface result of a small task waits for the other, so that
+        # the coordinator wakes up once for the task (CheckScc.results_together).
+        held: list[Message] = []
         if task.one_piece:
             with self.span("whole SCC"):
                 phases.check_whole(scc, self.graph, manager)
             module_ids = phases.order_in_scc(scc, self.graph)
             self.verify_written(module_ids, [self.graph[m].interface_hash for m in module_ids])
             hashes = {m: self.graph[m].interface_hash.hex() for m in module_ids}
-            send(
+            # Both results are ready now: they go together.
+            held.append(
                 InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
                     sensitive=self.sensitive(module_ids), source_hashes=self.source_hashes(module_ids),
@@ -212,14 +224,17 @@ class WorkerSession:
             else:
                 self.verify_written(list(result.module_ids), list(result.interface_hashes))
                 hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
-                send(
-                    InterfaceDone(
-                        task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                        sensitive=self.sensitive(list(result.module_ids)),
-                        source_hashes=self.source_hashes(list(result.module_ids)),
-                    )
+                interface_done = InterfaceDone(
+                    task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
+                    sensitive=self.sensitive(list(result.module_ids)),
+                    source_hashes=self.source_hashes(list(result.module_ids)),
                 )
+                if task.results_together and not faults.stops_between_phases(scc.mod_ids):
+                    held.append(interface_done)
+                else:
+                    send(interface_done)
             faults.between_phases(scc.mod_ids)
+            faults.before_bodies()
             started = time.perf_counter()
             children: list[ImplementationDone] = []
             if task.shared:
@@ -232,6 +247,7 @@ class WorkerSession:
         for child in children:
             records.update(child.errors)
         send(
+            *held,
             ImplementationDone(
                 task.scc_id,
                 records,

@@ -19,7 +19,7 @@ from mypy.errors import CompileError
 
 from mypy_split.build_worker.head_start import check_ahead
 from mypy_split.build_worker.session import CoordinatorGone, Receive, Send, WorkerSession
-from mypy_split.framing import read_message, write_message
+from mypy_split.framing import read_message, write_messages
 from mypy_split.protocol import (
     HEAD_START_SCC,
     PROTOCOL_VERSION,
@@ -61,8 +61,8 @@ def claim_standard_streams() -> tuple[BinaryIO, BinaryIO]:
 
 
 def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
-    def send(message: Message) -> None:
-        write_message(outgoing, message)
+    def send(*messages: Message) -> None:
+        write_messages(outgoing, messages)
 
     hello = read_message(incoming)
     if not isinstance(hello, Hello):

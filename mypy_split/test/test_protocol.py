@@ -96,6 +96,8 @@ SAMPLES: list[Message] = [
         recheck=[2, 4],
         recheck_modules=["r", "s", "t"],
         recheck_opts=[b"r1", b"", b"t1"],
+        collect_garbage=False,
+        results_together=True,
     ),
     InterfaceDone(scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitive=["d"]),
     ImplementationDone(

@@ -21,9 +21,11 @@ from mypy.build import Graph
 from mypy.fscache import FileSystemCache
 
 from mypy_split import driver, engine, parallel, tuning
+from mypy_split.build_worker import faults
 from mypy_split.output import MessageSink
 from mypy_split.pool import WorkerHandle
-from mypy_split.protocol import CheckScc, decode, encode
+from mypy_split.framing import FrameReader
+from mypy_split.protocol import CheckScc, Message, decode, encode
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, without_log
 
@@ -137,6 +139,29 @@ def test_each_worker_is_sent_each_interface_hash_once(project: Path, monkeypatch
     assert first.module_ids == ["b"] and len(first.expected_hashes) > 20
     assert last.module_ids == ["main"] and list(last.expected_hashes) == ["a"]
     assert 'main.py:3: error: Incompatible types in assignment (expression has type "str"' in output
+
+
+def test_a_small_task_sends_both_results_in_one_write(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coordinator wakes up once per small task: its two results arrive in the same read."""
+    engine.reset_process_caches()
+    reads: list[list[Message]] = []
+    feed = FrameReader.feed
+
+    def recording(reader: FrameReader, data: bytes) -> list[Message]:
+        messages = feed(reader, data)
+        reads.append(messages)
+        return messages
+
+    monkeypatch.setattr(FrameReader, "feed", recording)
+    # Long enough for a result written before the bodies to be read before they end.
+    monkeypatch.setenv(faults.SLOW_BODIES, "0.2")
+    _, sent, output = run_in_this_process(project, monkeypatch)
+    assert [task.message.results_together for task in sent] == [True, True, True]
+    for task in sent:
+        scc_id = task.message.scc_id
+        kinds = [[type(m).__name__ for m in read if getattr(m, "scc_id", None) == scc_id] for read in reads]
+        assert [k for k in kinds if k] == [["InterfaceDone", "ImplementationDone"]], task.message.module_ids
+    assert "b.py:2: error: Incompatible types in assignment" in output
 
 
 @pytest.fixture(autouse=True)
