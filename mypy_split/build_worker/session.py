@@ -41,7 +41,6 @@ from mypy_split.protocol import (
 from mypy_split.reports import WorkerReports, idle_dirs
 
 
-
 class Send(Protocol):
     """Messages to the coordinator, written together in one write (one wake-up there)."""
 
@@ -229,7 +228,8 @@ class WorkerSession:
                     sensitive=self.sensitive(list(result.module_ids)),
                     source_hashes=self.source_hashes(list(result.module_ids)),
                 )
-                if task.results_together and not faults.stops_between_phases(scc.mod_ids):
+                # Not for a shared SCC: its bodies are asked for (TakeBodies) after the interface result.
+                if task.results_together and not task.shared and not faults.stops_between_phases(scc.mod_ids):
                     held.append(interface_done)
                 else:
                     send(interface_done)
