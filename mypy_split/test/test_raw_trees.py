@@ -22,9 +22,9 @@ from mypy.fscache import FileSystemCache
 
 from mypy_split import driver, engine, parallel, tuning
 from mypy_split.build_worker import faults
+from mypy_split.framing import FrameReader
 from mypy_split.output import MessageSink
 from mypy_split.pool import WorkerHandle
-from mypy_split.framing import FrameReader
 from mypy_split.protocol import CheckScc, Message, decode, encode
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, without_log
