@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager
 
-from mypy_split import fine_grained, head_start, phases, shared_tasks, sharing
+from mypy_split import batches, fine_grained, head_start, phases, shared_tasks, sharing
 from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task, kept_in_memory_from
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
@@ -46,6 +46,8 @@ from mypy_split.schedule import (
     SequentialLoop,
 )
 from mypy_split.tuning import (
+    BATCH_SECONDS,
+    BATCH_VARIABLE,
     COLLECT_TAIL_SECONDS,
     COLLECT_TAIL_VARIABLE,
     RESULTS_TOGETHER_SECONDS,
@@ -97,6 +99,7 @@ class Coordinator:
         self.kept_in_memory_from = kept_in_memory_from()
         self.send_ahead_seconds = seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS)
         self.collect_tail_seconds = seconds_from_environment(COLLECT_TAIL_VARIABLE, COLLECT_TAIL_SECONDS)
+        self.batch_seconds = seconds_from_environment(BATCH_VARIABLE, BATCH_SECONDS)
         self.stale_work: StaleWork[int] = StaleWork(
             lambda scc_id: sum(self.scc_costs[scc_id]), lambda scc_id: shared_tasks.shareable_seconds(self, scc_id)
         )
@@ -218,41 +221,37 @@ class Coordinator:
         self.send_ahead(pool)
 
     def send_ahead(self, pool: WorkerPool) -> None:
-        """Queue a small task behind each busy worker's task that is about to end."""
+        """Queue small tasks (a batch, if several fit) behind each busy worker's task that is about to end."""
         if self.send_ahead_seconds <= 0:
             return
         now = time.monotonic()
         for worker in pool.live_workers:
-            if worker.task is None or worker.next_task is not None or not self.ending_soon(worker, now):
+            if not self.ending_soon(worker, now):
                 continue
-            scc_id = self.scheduler.next_small_task(self.send_ahead_seconds)
-            if scc_id is None:
+            limit = max(1, batches.fair_share(self, pool)) if self.batch_seconds > 0 else 1
+            scc_ids = batches.take_small_tasks(self, worker, self.send_ahead_seconds, limit)
+            if not scc_ids:
                 return
-            if worker.index not in self.sharing.untainted(scc_id, [worker.index]) or self.affinity.missing(
-                scc_id, worker.index
-            ):
-                # It would have to wait there, or check modules again first.
-                self.scheduler.task_lost(scc_id)
-                return
-            self.affinity.assign(scc_id, worker.index)
-            worker.next_task = scc_id
-            self.task_sent_at[worker.index] = now
-            message = self.task_message(worker, scc_id, [])
-            self.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
-            pool.send(worker, message)
+            batches.send(self, pool, worker, scc_ids)
 
     def ending_soon(self, worker: WorkerHandle, now: float) -> bool:
-        """Whether the worker's current task, not a shared one, is expected to end within the send-ahead time."""
+        """Whether the worker's tasks, none shared, are expected to end within the send-ahead time.
+
+        Its current task and those queued behind it: the results of a batch
+        come back together, so the coordinator cannot see it half done.
+        """
         scc_id = worker.task
         if scc_id is None or scc_id in self.sharing.shared or worker.index in self.sharing.helping:
             return False
-        cost = self.scc_costs[scc_id]
+        left = sum(sum(self.scc_costs[queued]) for queued in [scc_id, *worker.queued])
         elapsed = now - self.task_began.get(worker.index, now)
-        return cost.interface + cost.implementation - elapsed <= self.send_ahead_seconds
+        return left - elapsed <= self.send_ahead_seconds
 
     def next_task_on(self, worker: WorkerHandle) -> None:
-        """The worker's task is over: the one sent ahead, if any, runs there now."""
-        worker.task, worker.next_task = worker.next_task, None
+        """The worker's task is over: the first one sent ahead, if any, runs there now."""
+        if worker.task is not None:
+            worker.holding.discard(worker.task)
+        worker.task = worker.queued.popleft() if worker.queued else None
         self.task_began[worker.index] = time.monotonic()
 
     def run_all_here(self) -> None:
@@ -308,6 +307,12 @@ class Coordinator:
         return None
 
     def send_task(self, pool: WorkerPool, worker: WorkerHandle, scc_id: int) -> None:
+        cost = sum(self.scc_costs[scc_id])
+        if self.batch_seconds > 0 and cost <= self.batch_seconds and batches.may_join(self, scc_id, worker):
+            more = batches.take_small_tasks(self, worker, self.batch_seconds - cost, batches.fair_share(self, pool))
+            if more:
+                batches.send(self, pool, worker, [scc_id, *more])
+                return
         message = self.task_message(worker, scc_id, self.to_recheck(scc_id, worker))
         self.begin_task(worker, scc_id, message.one_piece)
         if not message.one_piece:
@@ -481,16 +486,19 @@ class Coordinator:
             shared_tasks.maybe_finish_shared(self, message.scc_id)
 
     def requeue_sent_ahead(self, worker: WorkerHandle) -> None:
-        """A task sent ahead to a worker that will not run it goes back to the queue (not its fault)."""
-        if worker.next_task is not None:
-            self.tasks.end(worker.next_task, False)
-            self.scheduler.task_lost(worker.next_task)
-            worker.next_task = None
+        """Tasks sent ahead to a worker that will not run them go back to the queue (not their fault)."""
+        for scc_id in worker.queued:
+            self.tasks.end(scc_id, False)
+            self.scheduler.task_lost(scc_id)
+        worker.queued.clear()
+        worker.holding.clear()
 
     def on_lost(self, worker: WorkerHandle, cause: str) -> None:
         if worker is self.head_start_worker:
             self.head_start_worker = None
         self.affinity.forget(worker.index)
+        if batches.lose(self, worker):
+            return
         self.requeue_sent_ahead(worker)
         scc_id = worker.task
         if scc_id is not None:

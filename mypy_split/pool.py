@@ -17,6 +17,8 @@ import selectors
 import signal
 import subprocess
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mypy_split.framing import FrameReader
@@ -56,8 +58,10 @@ class WorkerHandle:
     # Stopped by the coordinator, which reaps it: no work for it while its loss is still on the way.
     retired: bool = False
     task: int | None = None
-    # A task sent ahead, which the worker starts when `task` is done.
-    next_task: int | None = None
+    # Tasks sent ahead, which the worker runs in this order when `task` is done.
+    queued: deque[int] = field(default_factory=deque)
+    # Tasks of a batch whose results the worker holds back for the batch's last (batches.py).
+    holding: set[int] = field(default_factory=set)
     # Kept idle while a child forked by this worker (its index) uses the CPU (shared_tasks.py).
     parked_for: int | None = None
     # When the process was started (time.monotonic()), for the trace.
@@ -139,6 +143,10 @@ class WorkerPool:
     def send(self, worker: WorkerHandle, message: Message) -> None:
         """Send a frame without waiting; a worker that cannot take it shows up later as Lost."""
         self.send_frame(worker, encode(message))
+
+    def send_all(self, worker: WorkerHandle, messages: Sequence[Message]) -> None:
+        """Several messages in one write: the worker wakes up once for them."""
+        self.send_frame(worker, b"".join(encode(message) for message in messages))
 
     def send_frame(self, worker: WorkerHandle, frame: bytes) -> None:
         if worker.alive and worker.outbox is not None:

@@ -33,7 +33,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 15
+PROTOCOL_VERSION = 16
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -204,6 +204,10 @@ class CheckScc(Message):
     # A small task: its InterfaceDone waits for its ImplementationDone, and
     # both go in one write (one wake-up of the coordinator instead of two).
     results_together: bool = False
+    # One of a batch of small tasks written together: more follow, and this
+    # task's results wait to go out with those of the batch's last task (one
+    # write and one wake-up of the coordinator for the whole batch).
+    hold_results: bool = False
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -223,6 +227,7 @@ class CheckScc(Message):
             ],
             "collect_garbage": self.collect_garbage,
             "results_together": self.results_together,
+            "hold_results": self.hold_results,
         }
 
     def attachments(self) -> list[bytes]:
@@ -520,7 +525,7 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
         recheck=[_int(scc_id) for scc_id in _list(h["recheck"])],
         recheck_modules=recheck_modules, recheck_opts=recheck_opts, raw_trees=raw_trees, stats=stats,
         imports_ignored=imports_ignored, collect_garbage=bool(h["collect_garbage"]),
-        results_together=bool(h["results_together"]),
+        results_together=bool(h["results_together"]), hold_results=bool(h["hold_results"]),
     )
 
 

@@ -236,6 +236,9 @@ class ParallelScheduler:
     def has_queued(self) -> bool:
         return bool(self._queue)
 
+    def queued_count(self) -> int:
+        return len(self._queue)
+
     def longest_unstarted_path(self, besides: int) -> float:
         """The longest critical path among SCCs not started yet (queued or blocked), one aside.
 

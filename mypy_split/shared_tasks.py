@@ -109,8 +109,8 @@ def rest_of_build(coordinator: Coordinator, pool: WorkerPool, scc_id: int) -> fl
         parked += worker.parked_for == shared.owner
         if worker.task is not None and worker.task != scc_id:
             running[worker.task] = now - coordinator.task_began.get(worker.index, now)
-        if worker.next_task is not None:
-            running[worker.next_task] = 0.0
+        for queued in worker.queued:
+            running[queued] = 0.0
     participants = 1 + len(shared.helpers - shared.finished) + parked
     return coordinator.scheduler.rest_of_build(scc_id, running, len(pool.live_workers) - participants - 1)
 
@@ -223,7 +223,7 @@ def idle_workers(pool: WorkerPool, owner: WorkerHandle) -> list[WorkerHandle]:
     return [
         worker
         for worker in pool.live_workers
-        if worker is not owner and worker.task is None and worker.next_task is None and worker.parked_for is None
+        if worker is not owner and worker.task is None and not worker.queued and worker.parked_for is None
     ]
 
 

@@ -8,7 +8,8 @@ Inert unless the test sets one of these variables (most name a module):
   get there stops (a marker file in the folder named by
   `MYPY_SPLIT_TEST_MARKERS` records it), so the retry can finish.
 - `MYPY_SPLIT_TEST_CRASH_ON`: every worker that starts the SCC holding that
-  module dies of SIGKILL at once.
+  module dies of SIGKILL at once; with `MYPY_SPLIT_TEST_MARKERS` set, only
+  the first.
 - `MYPY_SPLIT_TEST_CRASH_FORKED` (any value): every child a worker forks to
   share bodies (forked.py) dies of SIGKILL before its first module.
 - `MYPY_SPLIT_TEST_SLOW_BODIES`: seconds every worker waits before checking
@@ -38,7 +39,8 @@ SLOW_BODIES = "MYPY_SPLIT_TEST_SLOW_BODIES"
 
 
 def task_started(module_ids: Set[str]) -> None:
-    if os.environ.get(CRASH_ON) in module_ids:
+    target = os.environ.get(CRASH_ON)
+    if target in module_ids and _first_time(f"crash-{target}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -61,8 +61,15 @@ def claim_standard_streams() -> tuple[BinaryIO, BinaryIO]:
 
 
 def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
+    # Results of a batch's tasks wait for its last task's (CheckScc.hold_results).
+    held: list[Message] = []
+
     def send(*messages: Message) -> None:
-        write_messages(outgoing, messages)
+        write_messages(outgoing, [*held, *messages])
+        held.clear()
+
+    def hold(*messages: Message) -> None:
+        held.extend(messages)
 
     hello = read_message(incoming)
     if not isinstance(hello, Hello):
@@ -91,15 +98,20 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> None:
         if isinstance(message, GraphData):
             session.load_graph(message)
         elif isinstance(message, CheckScc):
-            if not run_task(session, message, send, receive):
+            # A shared task talks with the coordinator as it goes: never held.
+            results = hold if message.hold_results and not message.shared else send
+            if not run_task(session, message, results, send, receive):
                 return
 
 
-def run_task(session: WorkerSession, task: CheckScc, send: Send, receive: Receive) -> bool:
-    """Run one task; False if the coordinator is gone (or told us to stop) meanwhile."""
+def run_task(session: WorkerSession, task: CheckScc, results: Send, send: Send, receive: Receive) -> bool:
+    """Run one task, its results given to `results`; False if the coordinator is gone (or told us to stop) meanwhile.
+
+    A failure goes out through `send`, at once, after any results held before it.
+    """
 
     def check() -> bool:
-        session.check(task, send, receive)
+        session.check(task, results, receive)
         return True
 
     return guarded(task.scc_id, check, send)

@@ -98,6 +98,7 @@ SAMPLES: list[Message] = [
         recheck_opts=[b"r1", b"", b"t1"],
         collect_garbage=False,
         results_together=True,
+        hold_results=True,
     ),
     InterfaceDone(scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitive=["d"]),
     ImplementationDone(
