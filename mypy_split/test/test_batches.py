@@ -91,7 +91,7 @@ def test_without_batches_each_task_holds_nothing(project: Path, monkeypatch: pyt
 
 def run_both(project: Path, tmp_path: Path, warm_cache: WarmCache, env: dict[str, str]) -> tuple[RunResult, RunResult]:
     """`mypy -v`, then `mypy-split -n 2 -v` with `env`, each on its own copy of the warm cache."""
-    results = []
+    results: list[RunResult] = []
     for tool, extra in ((MYPY, []), (MYPY_SPLIT, ["-n", "2"])):
         cache = tmp_path / f"cache-{len(results)}"
         shutil.copytree(warm_cache([]), cache, symlinks=True)
