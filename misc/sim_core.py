@@ -19,6 +19,11 @@ scheduler shows here at once.  The model of one build:
   is expected to end within that many seconds gets the next queued task
   behind it if that one is as small, and starts it with no round trip
   (judged when something happens, as the coordinator judges it on a message);
+- with `batch`, the coordinator's batches (`mypy_split/batches.py`): an idle
+  worker, or one whose queued work is about to end, gets as many small queued
+  SCCs as fit in that many seconds together (at most its fair share of the
+  queue); each but the last holds its results until the last one's interface
+  is done, so their dependents wait for the whole batch;
 - every SCC is stale unless listed as fresh (fresh ones cost nothing and
   release their dependents when classified);
 - with `decide_by`, the coordinator decides (priorities, send-ahead, what
@@ -68,6 +73,8 @@ class Overheads:
     round_trip: float = 0.0
     # The coordinator's send-ahead limit (tuning.SEND_AHEAD_SECONDS); 0: off.
     send_ahead: float = 0.0
+    # The coordinator's batch limit (tuning.BATCH_SECONDS); 0: off.
+    batch: float = 0.0
     # When the first worker starts the builtins cycle ahead of the graph; None: no head start.
     head_start: float | None = None
 
@@ -120,6 +127,8 @@ class Simulation:
     repeated: float = 0.0
     # Tasks sent ahead (no round trip).
     sent_ahead: int = 0
+    # Tasks whose results waited for the end of their batch.
+    held: int = 0
 
 
 class SimulationError(Exception):
@@ -180,15 +189,18 @@ class _Build:
         self.sequence = 0
         self.now = overheads.serial_start
         self.idle: list[int] = []
-        # Each busy worker's task, and the one sent ahead behind it.
+        # Each busy worker's task, and those sent ahead behind it, in order.
         self.task: dict[int, int] = {}
-        self.next_task: dict[int, int] = {}
+        self.queued: dict[int, list[int]] = {}
+        # Tasks of a batch that hold their results, and per worker those done and held.
+        self.holding: set[int] = set()
+        self.held: dict[int, list[int]] = {}
         # What the send-ahead and helper rules look at, as the coordinator does.
         self.began: dict[int, float] = {}
         self.sent_at: dict[int, float] = {}
         self.interface_at: dict[int, float] = {}
         self.busy = self.repeated = 0.0
-        self.tasks = self.helpers = self.sent_ahead = 0
+        self.tasks = self.helpers = self.sent_ahead = self.held_count = 0
 
     def run(self) -> Simulation:
         ready = self.overheads.serial_start + self.overheads.worker_start
@@ -207,7 +219,7 @@ class _Build:
             self.dispatch()
         return Simulation(
             self.workers, self.now, self.busy, self.tasks,
-            helpers=self.helpers, repeated=self.repeated, sent_ahead=self.sent_ahead,
+            helpers=self.helpers, repeated=self.repeated, sent_ahead=self.sent_ahead, held=self.held_count,
         )
 
     def push(self, time: float, kind: int, worker: int, scc_id: int) -> None:
@@ -228,15 +240,26 @@ class _Build:
         elif kind == _ASK:
             self.ask(worker, scc_id)
         else:
-            self.scheduler.implementation_done(scc_id)
+            if scc_id in self.holding:
+                self.held.setdefault(worker, []).append(scc_id)
+            else:
+                self.scheduler.implementation_done(scc_id)
             self.task_over(worker)
 
+    def release_held(self, worker: int) -> None:
+        """The results a batch held back reach the coordinator, with its last task's first one."""
+        for scc_id in self.held.pop(worker, []):
+            self.holding.discard(scc_id)
+            self.scheduler.interface_done(scc_id)
+            self.interface_at.setdefault(scc_id, self.now)
+            self.scheduler.implementation_done(scc_id)
+
     def task_over(self, worker: int) -> None:
-        """The worker's task ended: the one sent ahead starts at once, else it is idle."""
+        """The worker's task ended: the first one sent ahead starts at once, else it is idle."""
         del self.task[worker]
-        following = self.next_task.pop(worker, None)
-        if following is not None:
-            self.start_task(worker, following, wait=0.0)
+        queued = self.queued.get(worker)
+        if queued:
+            self.start_task(worker, queued.pop(0), wait=0.0)
         elif self.now < self.overheads.serial_start:
             # A head start that ended before the graph was loaded: no other work exists yet.
             self.push(self.overheads.serial_start, _READY, worker, -1)
@@ -265,6 +288,10 @@ class _Build:
             scc_id = self.scheduler.next_task()
             assert scc_id is not None
             self.sent_at[worker := self.idle.pop(0)] = self.now
+            batch = [scc_id, *self.more_for_batch(scc_id)]
+            self.hold_for(batch)
+            self.queued[worker] = batch[1:]
+            self.sent_ahead += len(batch) - 1
             self.start_task(worker, scc_id, wait=self.overheads.round_trip)
         if self.desk.shared and not self.scheduler.has_queued():
             # Nothing waits: idle workers may join a shared SCC's bodies.
@@ -274,23 +301,59 @@ class _Build:
             self.send_ahead()
 
     def send_ahead(self) -> None:
-        """A small task queued behind each busy worker's task expected to end soon."""
+        """Small tasks (a batch, if several fit) queued behind each busy worker's tasks expected to end soon."""
         for worker in range(self.workers):
-            if worker not in self.task or worker in self.next_task or not self.ending_soon(worker):
+            if worker not in self.task or not self.ending_soon(worker):
                 continue
-            scc_id = self.scheduler.next_small_task(self.overheads.send_ahead)
-            if scc_id is None:
+            limit = max(1, self.fair_share()) if self.overheads.batch > 0 else 1
+            batch = self.take_small(self.overheads.send_ahead, limit)
+            if not batch:
                 return
-            self.next_task[worker] = scc_id
+            self.hold_for(batch)
+            self.queued.setdefault(worker, []).extend(batch)
             self.sent_at[worker] = self.now
-            self.sent_ahead += 1
+            self.sent_ahead += len(batch)
 
     def ending_soon(self, worker: int) -> bool:
+        """As Coordinator.ending_soon: the current task and those queued behind it."""
         scc_id = self.task[worker]
         if scc_id in self.desk.shared or worker in self.desk.helping:
             return False
         elapsed = self.now - self.began[worker]
-        return total(self.estimates.get(scc_id, ZERO)) - elapsed <= self.overheads.send_ahead
+        left = sum(total(self.estimates.get(task, ZERO)) for task in [scc_id, *self.queued.get(worker, [])])
+        return left - elapsed <= self.overheads.send_ahead
+
+    def fair_share(self) -> int:
+        return self.scheduler.queued_count() // self.workers
+
+    def take_small(self, budget: float, limit: int) -> list[int]:
+        """As batches.take_small_tasks: queued SCCs in order, together expected within `budget`."""
+        taken: list[int] = []
+        while len(taken) < limit:
+            scc_id = self.scheduler.next_small_task(budget)
+            if scc_id is None:
+                break
+            if self.sharing is not None and self.sharing.shareable(scc_id):
+                self.scheduler.task_lost(scc_id)
+                break
+            taken.append(scc_id)
+            budget -= total(self.estimates.get(scc_id, ZERO))
+        return taken
+
+    def more_for_batch(self, first: int) -> list[int]:
+        """As Coordinator.send_task: small SCCs to send with `first`, if it is small and batches are on."""
+        cost = total(self.estimates.get(first, ZERO))
+        if self.overheads.batch <= 0 or cost > self.overheads.batch:
+            return []
+        if self.sharing is not None and self.sharing.shareable(first):
+            return []
+        return self.take_small(self.overheads.batch - cost, self.fair_share())
+
+    def hold_for(self, batch: list[int]) -> None:
+        """All but the last of a batch hold their results (a lone task holds nothing)."""
+        if self.overheads.batch > 0:
+            self.holding.update(batch[:-1])
+            self.held_count += len(batch) - 1
 
     def start_task(self, worker: int, scc_id: int, wait: float) -> None:
         cost = self.costs.get(scc_id, ZERO)
@@ -308,6 +371,11 @@ class _Build:
         self.tasks += 1
 
     def interface_done(self, worker: int, scc_id: int) -> None:
+        if scc_id in self.holding:
+            # Held back with the rest of its batch; the bodies go on.
+            self.push(self.now + self.costs.get(scc_id, ZERO).implementation, _IMPLEMENTATION, worker, scc_id)
+            return
+        self.release_held(worker)
         self.scheduler.interface_done(scc_id)
         self.interface_at.setdefault(scc_id, self.now)
         if scc_id in self.desk.shared:
@@ -344,7 +412,7 @@ class _Build:
         """As shared_tasks.rest_of_build: how long the other workers, one more taken, stay busy."""
         shared = self.desk.shared[scc_id]
         running = {task: self.now - self.began[worker] for worker, task in self.task.items() if task != scc_id}
-        running.update({task: 0.0 for task in self.next_task.values()})
+        running.update({task: 0.0 for queued in self.queued.values() for task in queued})
         others = self.workers - (1 + len(shared.helpers - shared.finished)) - 1
         return self.scheduler.rest_of_build(scc_id, running, others)
 

@@ -9,7 +9,8 @@ coordinator, simulated by `sim_core.simulate`:
 - `sim sh` / `ovh sh`: the same with big SCCs' bodies shared;
 - `ahead`: `ovh sh` (or `ovh` without sharing) with the coordinator's
   send-ahead: small tasks queued behind a worker's task about to end start
-  with no round trip.  The coordinator as it is, knowing every SCC's cost
+  with no round trip, several small ones sent together as a batch (their
+  results held for the last one's).  The coordinator as it is, knowing every SCC's cost
   (as after a run that recorded them); shown when send-ahead is on.
 - `cold`: `ahead` deciding by the size estimates of a run with no recorded
   costs (an empty cache): what to run first, what to share and who joins;
@@ -63,7 +64,7 @@ class Measured:
 
 def models(overheads: Overheads, sharing: Sharing | None, estimates: Estimates | None = None) -> list[Model]:
     bare = Overheads(serial_start=overheads.serial_start, head_start=overheads.head_start)
-    loaded = replace(overheads, send_ahead=0.0)
+    loaded = replace(overheads, send_ahead=0.0, batch=0.0)
     columns = [Model("sim", bare, None), Model("ovh", loaded, None)]
     if sharing is not None:
         columns += [Model("sim sh", bare, sharing), Model("ovh sh", loaded, sharing)]
@@ -100,6 +101,7 @@ def describe(
         f"overheads: serial start {overheads.serial_start:.2f} s, worker start {overheads.worker_start:.2f} s, "
         f"loading per task {overheads.per_task * 1000:.2f} ms, round trip {overheads.round_trip * 1000:.2f} ms"
         + (f", send-ahead {overheads.send_ahead * 1000:.0f} ms" if overheads.send_ahead > 0 else "")
+        + (f", batches {overheads.batch * 1000:.0f} ms" if overheads.batch > 0 and overheads.send_ahead > 0 else "")
         + (f", builtins cycle started ahead at {overheads.head_start:.2f} s" if overheads.head_start is not None else "")
         + "; "
         f"sequential (one process) {overheads.serial_start + work:.2f} s"

@@ -8,7 +8,7 @@ The project's graph is loaded and cut into SCCs exactly as mypy-split does
 `sim_core.simulate` replays the build through the real `ParallelScheduler`
 for each worker count: without overheads and with them, each with and
 without sharing big SCCs' bodies (the coordinator's own `SharedScc` rules),
-and with the coordinator's send-ahead (no round trip for a small task
+and with the coordinator's send-ahead and batches (no round trip for a small task
 queued behind a worker's task about to end).  Printed
 per N: the ideal bounds (serial start + max(total work / N, critical path);
 with sharing, a chain ends in an SCC's largest body), the simulated wall
@@ -57,9 +57,15 @@ from mypy.fscache import FileSystemCache  # noqa: E402
 from mypy_split import engine, phases  # noqa: E402
 from mypy_split.costs import CostModel  # noqa: E402
 from mypy_split.graph import BuildPlan, load_graph, plan_sccs  # noqa: E402
-from mypy_split.tuning import SEND_AHEAD_SECONDS, SEND_AHEAD_VARIABLE, seconds_from_environment  # noqa: E402
 from mypy_split.schedule import PhaseCost  # noqa: E402
 from mypy_split.sharing import share_min_seconds  # noqa: E402
+from mypy_split.tuning import (  # noqa: E402
+    BATCH_SECONDS,
+    BATCH_VARIABLE,
+    SEND_AHEAD_SECONDS,
+    SEND_AHEAD_VARIABLE,
+    seconds_from_environment,
+)
 from sim_core import Overheads, Sharing  # noqa: E402
 from sim_report import Estimates, Measured, compare_measured, describe, table  # noqa: E402
 from sim_trace import (  # noqa: E402
@@ -217,6 +223,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the coordinator's send-ahead limit in seconds, 0 for none (default: its own)",
     )
     parser.add_argument(
+        "--batch", type=float, default=seconds_from_environment(BATCH_VARIABLE, BATCH_SECONDS),
+        help="the coordinator's batch limit in seconds, 0 for no batches (default: its own)",
+    )
+    parser.add_argument(
         "--share-min", type=float, default=share_min_seconds(),
         help="the coordinator's minimum share of a shared SCC's bodies, seconds (default: its own)",
     )
@@ -258,6 +268,7 @@ def choose_overheads(args: argparse.Namespace, trace: TraceMeasures | None, load
         per_task=pick(args.task_overhead, trace.per_task if trace else 0.0, PER_TASK),
         round_trip=pick(args.round_trip, trace.round_trip if trace else 0.0, ROUND_TRIP),
         send_ahead=args.send_ahead,
+        batch=args.batch,
         head_start=None if args.no_head_start else pick_head_start(args.head_start, trace),
     )
 

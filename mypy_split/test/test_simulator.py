@@ -1,4 +1,4 @@
-"""The simulator's models of sharing, round trips and send-ahead, and its reading of traces.
+"""The simulator's models of sharing, round trips, send-ahead and batches, and its reading of traces.
 
 Hand-made task sets whose wall times follow from the rules by hand (the
 comments work them out), so a change to `SharedScc` or the scheduler that
@@ -162,7 +162,7 @@ def test_the_cold_column_decides_by_the_estimates_and_is_the_realistic_one() -> 
     assert measured.endswith("ovh sh 3.00 s, cold 5.00 s")
 
 
-# ---------------------------------------------------------------- round trips and send-ahead
+# ---------------------------------------------------------------- round trips, send-ahead and batches
 
 
 def test_send_ahead_saves_the_round_trip_of_the_next_small_task() -> None:
@@ -194,6 +194,36 @@ def test_send_ahead_looks_only_when_something_happens() -> None:
     result = simulate(nodes, costs, 1, Overheads(round_trip=0.1, send_ahead=0.02))
     assert result.makespan == pytest.approx(3.21)
     assert result.sent_ahead == 0
+
+
+# Three 5 ms SCCs and a 1 s one that needs the first.
+SMALL_THEN_BIG = dag({0: [], 1: [], 2: [], 3: [0]})
+SMALL_THEN_BIG_COSTS = {0: PhaseCost(0.002, 0.003), 1: PhaseCost(0.002, 0.003), 2: PhaseCost(0.002, 0.003),
+                        3: PhaseCost(0.5, 0.5)}
+
+
+def test_a_batch_saves_the_round_trips_of_its_small_tasks() -> None:
+    ahead = Overheads(round_trip=0.1, send_ahead=0.02)
+    # Without batches: 0 (after a round trip) ends at 0.105; 3, queued at 0's
+    # interface, is too big to go ahead, so it runs 0.205-1.205 after a round
+    # trip; then 1 after another (1.310), and 2 sent ahead behind it: 1.315.
+    alone = simulate(SMALL_THEN_BIG, SMALL_THEN_BIG_COSTS, 1, ahead)
+    assert alone.makespan == pytest.approx(1.315) and alone.held == 0
+    # One batch of 0, 1 and 2 (15 ms, under 20): 0.115, 0 and 1 held until 2's
+    # interface (0.112) releases 3, which runs after one round trip: 1.215.
+    batched = simulate(SMALL_THEN_BIG, SMALL_THEN_BIG_COSTS, 1, replace(ahead, batch=0.02))
+    assert batched.makespan == pytest.approx(1.215) and (batched.held, batched.sent_ahead) == (2, 2)
+
+
+def test_the_dependents_of_a_batch_wait_for_its_results() -> None:
+    ahead = Overheads(round_trip=0.1, send_ahead=0.02)
+    # Two workers: without batches 0 and 1 run side by side, and 3 starts on
+    # the first one free, at 0.105: 1.205.
+    assert simulate(SMALL_THEN_BIG, SMALL_THEN_BIG_COSTS, 2, ahead).makespan == pytest.approx(1.205)
+    # A fair share of the queue is one more: worker 0 gets 0 and 1, worker 1
+    # gets 2.  0's interface waits for 1's (0.107), and so does 3: 1.207.
+    batched = simulate(SMALL_THEN_BIG, SMALL_THEN_BIG_COSTS, 2, replace(ahead, batch=0.02))
+    assert batched.makespan == pytest.approx(1.207) and batched.held == 1
 
 
 # ---------------------------------------------------------------- traces
