@@ -13,11 +13,9 @@ import pytest
 
 from mypy_split import engine, tuning
 from mypy_split.build_worker import faults
-from mypy_split.framing import FrameReader
-from mypy_split.protocol import Message
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, without_log
-from mypy_split.test.test_raw_trees import SentTask, run_in_this_process
+from mypy_split.test.test_raw_trees import SentTask, run_in_this_process, run_with_slow_bodies
 
 LEAVES = 24
 CULPRIT = "leaf13"
@@ -56,19 +54,7 @@ def batches_sent(sent: list[SentTask]) -> list[list[int]]:
 
 def test_a_batch_sends_its_results_in_one_write(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each SCC of a batch reports both results in the read that brings the batch's last result."""
-    engine.reset_process_caches()
-    reads: list[list[Message]] = []
-    feed = FrameReader.feed
-
-    def recording(reader: FrameReader, data: bytes) -> list[Message]:
-        messages = feed(reader, data)
-        reads.append(messages)
-        return messages
-
-    monkeypatch.setattr(FrameReader, "feed", recording)
-    # Each task's bodies wait, so that results written at different times are read apart.
-    monkeypatch.setenv(faults.SLOW_BODIES, "0.05")
-    _, sent, output = run_in_this_process(project, monkeypatch)
+    reads, sent, output = run_with_slow_bodies(project, monkeypatch, 0.05)
     batches = [batch for batch in batches_sent(sent) if len(batch) > 1]
     assert batches, "no batch was sent"
     for batch in batches:

@@ -141,9 +141,22 @@ def test_each_worker_is_sent_each_interface_hash_once(project: Path, monkeypatch
     assert 'main.py:3: error: Incompatible types in assignment (expression has type "str"' in output
 
 
-def test_a_small_task_sends_both_results_in_one_write(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The coordinator wakes up once per small task: its two results arrive in the same read."""
+def run_with_slow_bodies(
+    project: Path, monkeypatch: pytest.MonkeyPatch, pause: float
+) -> tuple[list[list[Message]], list[SentTask], str]:
+    """`run_in_this_process` with workers pausing `pause` s before each task's bodies; also each read's messages.
+
+    The pause makes results written at different times arrive in different reads.
+    """
     engine.reset_process_caches()
+    reads = recorded_reads(monkeypatch)
+    monkeypatch.setenv(faults.SLOW_BODIES, str(pause))
+    _, sent, output = run_in_this_process(project, monkeypatch)
+    return reads, sent, output
+
+
+def recorded_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[Message]]:
+    """The messages of each read of the coordinator from a worker's pipe, as the run goes (appended to)."""
     reads: list[list[Message]] = []
     feed = FrameReader.feed
 
@@ -153,9 +166,13 @@ def test_a_small_task_sends_both_results_in_one_write(project: Path, monkeypatch
         return messages
 
     monkeypatch.setattr(FrameReader, "feed", recording)
+    return reads
+
+
+def test_a_small_task_sends_both_results_in_one_write(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coordinator wakes up once per small task: its two results arrive in the same read."""
     # Long enough for a result written before the bodies to be read before they end.
-    monkeypatch.setenv(faults.SLOW_BODIES, "0.2")
-    _, sent, output = run_in_this_process(project, monkeypatch)
+    reads, sent, output = run_with_slow_bodies(project, monkeypatch, 0.2)
     assert [task.message.results_together for task in sent] == [True, True, True]
     for task in sent:
         scc_id = task.message.scc_id
