@@ -81,6 +81,8 @@ class Sample:
     peak: int  # bytes, the largest summed RSS seen
     returncode: int
     load: float  # 1-minute load average when the run started
+    # The end of what a failed run (exit other than 0 or 1) wrote to stderr.
+    failure: str = ""
 
 
 def become_subreaper() -> bool:
@@ -190,6 +192,8 @@ def cpu_seconds(usage: resource.struct_rusage) -> float:
 
 # Seconds after which one run counts as hung (or PERF_COMPARE_RUN_TIMEOUT).
 RUN_TIMEOUT = 300.0
+# Characters of a failed run's stderr shown with its round.
+FAILURE_TAIL = 4000
 
 
 def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
@@ -199,7 +203,9 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     sampler = TreeSampler()
     start = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # stderr goes to a file, read only if the run fails: a pipe would need a reader thread.
+    errors = tempfile.TemporaryFile()
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors)
     sampler.start()
     # A run that hangs is killed and shows as exit -9 in the summary.
     killer = threading.Timer(float(os.environ.get("PERF_COMPARE_RUN_TIMEOUT", RUN_TIMEOUT)), process.kill)
@@ -217,7 +223,12 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
     # holding the corpus's import graph) had resident when it was forked.
     if not sampler.available:
         peak = usage.ru_maxrss * 1024
-    return Sample(wall, cpu_seconds(after) - cpu_seconds(before), peak, process.returncode, load)
+    failure = ""
+    if process.returncode not in (0, 1):
+        errors.seek(0)
+        failure = errors.read().decode(errors="replace")[-FAILURE_TAIL:]
+    errors.close()
+    return Sample(wall, cpu_seconds(after) - cpu_seconds(before), peak, process.returncode, load, failure)
 
 
 # ---------------------------------------------------------------- scenarios
@@ -304,6 +315,8 @@ def run_rounds(
                 f"exit {sample.returncode}  load {sample.load:.1f}",
                 file=sys.stderr,
             )
+            if sample.failure:
+                print(f"    its stderr ends:\n{sample.failure}", file=sys.stderr)
     return samples
 
 

@@ -223,6 +223,25 @@ def test_perf_compare_memory_is_the_tools_own(tmp_path: Path) -> None:
     assert 0 < peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB for an idle interpreter"
 
 
+def test_perf_compare_keeps_what_a_failed_run_said(tmp_path: Path) -> None:
+    """A run that exits 2 shows the end of its stderr; one that passes keeps nothing."""
+    script = (
+        "import sys, pathlib, perf_compare\n"
+        "fail = 'import sys; print(\"mypy-split: error: boom\", file=sys.stderr); sys.exit(2)'\n"
+        "ok = 'import sys; print(\"a warning\", file=sys.stderr); sys.exit(1)'\n"
+        "for code in (fail, ok):\n"
+        "    sample = perf_compare.measure([sys.executable, '-c', code], pathlib.Path('.'), {})\n"
+        "    print(sample.returncode, repr(sample.failure))\n"
+    )
+    misc = Path(__file__).resolve().parents[2] / "misc"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(misc)},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["2 'mypy-split: error: boom\\n'", "1 ''"]
+
+
 def test_side_by_side_runs_two_at_once_and_times_each(tmp_path: Path) -> None:
     import corpora
     import side_by_side
