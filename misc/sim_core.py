@@ -305,8 +305,10 @@ class _Build:
         for worker in range(self.workers):
             if worker not in self.task or not self.ending_soon(worker):
                 continue
-            limit = max(1, self.fair_share()) if self.overheads.batch > 0 else 1
-            batch = self.take_small(self.overheads.send_ahead, limit)
+            if self.overheads.batch > 0:
+                batch = self.take_small(self.overheads.batch, max(1, self.fair_share()))
+            else:
+                batch = self.take_small(self.overheads.send_ahead, 1)
             if not batch:
                 return
             self.hold_for(batch)

@@ -228,8 +228,13 @@ class Coordinator:
         for worker in pool.live_workers:
             if not self.ending_soon(worker, now):
                 continue
-            limit = max(1, batches.fair_share(self, pool)) if self.batch_seconds > 0 else 1
-            scc_ids = batches.take_small_tasks(self, worker, self.send_ahead_seconds, limit)
+            # With batches, as many as a batch takes; else one task as small as the send-ahead time.
+            if self.batch_seconds > 0:
+                scc_ids = batches.take_small_tasks(
+                    self, worker, self.batch_seconds, max(1, batches.fair_share(self, pool))
+                )
+            else:
+                scc_ids = batches.take_small_tasks(self, worker, self.send_ahead_seconds, 1)
             if not scc_ids:
                 return
             batches.send(self, pool, worker, scc_ids)

@@ -29,8 +29,9 @@ SEND_AHEAD_VARIABLE = "MYPY_SPLIT_SEND_AHEAD"
 # wake-ups, each costing the CPU a worker would use), and the SCCs waiting for
 # that interface wait this long more at most.
 RESULTS_TOGETHER_SECONDS = 0.005
-# Small queued tasks written to one worker together, a batch, are expected
-# to take at most this many seconds in all: their results come back in one
+# Small queued tasks written to one worker together, a batch (when it is
+# idle, or its queued work should end within the send-ahead time), are
+# expected to take at most this many seconds in all: their results come back in one
 # write after the last one's (batches.py), one wake-up of the coordinator
 # instead of one per task, and the SCCs waiting for them wait this long more
 # at most.  0 turns batches off.
