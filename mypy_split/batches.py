@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 def may_join(coordinator: Coordinator, scc_id: int, worker: WorkerHandle) -> bool:
     """Whether this SCC may be one of a batch for this worker.
 
-    Not one lost before, nor one that may be shared (its
-    bodies are asked for as it goes), nor one the worker would first have
-    to check dependencies for again, or may not run at all.
+    Not one lost before, nor one that may be shared (its bodies are asked
+    for as it goes), nor one the worker would first have to check
+    dependencies for again, or may not run at all.
     """
     return (
         scc_id not in coordinator.attempts

@@ -163,7 +163,11 @@ class GraphData(Message):
 
 @dataclass
 class CheckScc(Message):
-    """Coordinator -> worker: check one stale SCC, interface then implementation."""
+    """Coordinator -> worker: check one stale SCC, interface then implementation.
+
+    Several small ones may come in one write, a batch: all but the last
+    hold their results for the last one's (`hold_results`, batches.py).
+    """
 
     KIND: ClassVar[int] = 4
     scc_id: int
