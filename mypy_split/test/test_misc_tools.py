@@ -198,6 +198,17 @@ def test_benchmark_tools_carry_their_own_settings(tmp_path: Path) -> None:
         corpora.parse_tool("split:2+not a setting")
 
 
+def run_beside_misc(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A Python script run in a fresh interpreter that imports misc/'s modules; it must succeed."""
+    misc = Path(__file__).resolve().parents[2] / "misc"
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, env={**os.environ, "PYTHONPATH": str(misc)},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memory is sampled from /proc")
 def test_perf_compare_memory_is_the_tools_own(tmp_path: Path) -> None:
     """A run's peak is what its processes held, not what the measuring script held when it started them.
@@ -213,12 +224,7 @@ def test_perf_compare_memory_is_the_tools_own(tmp_path: Path) -> None:
         "__import__('pathlib').Path('.'), {})\n"
         "print(sample.peak)\n"
     )
-    misc = Path(__file__).resolve().parents[2] / "misc"
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(misc)},
-        capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_beside_misc(script, tmp_path)
     peak = int(done.stdout.split()[-1])
     assert 0 < peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB for an idle interpreter"
 
@@ -233,12 +239,7 @@ def test_perf_compare_keeps_what_a_failed_run_said(tmp_path: Path) -> None:
         "    sample = perf_compare.measure([sys.executable, '-c', code], pathlib.Path('.'), {})\n"
         "    print(sample.returncode, repr(sample.failure))\n"
     )
-    misc = Path(__file__).resolve().parents[2] / "misc"
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(misc)},
-        capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_beside_misc(script, tmp_path)
     assert done.stdout.splitlines() == ["2 'mypy-split: error: boom\\n'", "1 ''"]
 
 
