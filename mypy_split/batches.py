@@ -70,7 +70,6 @@ def send(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle, scc_i
 
     They run after the worker's current task, if it has one.
     """
-    now = time.monotonic()
     frames = []
     for position, scc_id in enumerate(scc_ids):
         coordinator.affinity.assign(scc_id, worker.index)
@@ -78,15 +77,13 @@ def send(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle, scc_i
         message.hold_results = position < len(scc_ids) - 1
         if message.hold_results:
             worker.holding.add(scc_id)
-        coordinator.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
+        if worker.task is None:
+            coordinator.begin_task(worker, scc_id, message.one_piece)
+        else:
+            worker.queued.append(scc_id)
+            coordinator.tasks.start(scc_id, "whole" if message.one_piece else "interface", worker.index)
         frames.append(message)
-    if worker.task is None:
-        worker.task = scc_ids[0]
-        coordinator.task_began[worker.index] = now
-        worker.queued.extend(scc_ids[1:])
-    else:
-        worker.queued.extend(scc_ids)
-    coordinator.task_sent_at[worker.index] = now
+    coordinator.task_sent_at[worker.index] = time.monotonic()
     if len(scc_ids) > 1:
         coordinator.manager.log(f"Worker {worker.index} gets a batch of SCCs {' '.join(map(str, scc_ids))}")
     pool.send_all(worker, frames)
