@@ -7,11 +7,16 @@ therefore load from the cache only dependencies that are fresh or not
 sensitive: every sensitive stale SCC among its transitive dependencies (its
 *needs*) must be in memory in the process that runs it.
 
-How sensitive is sensitive (`kept_in_memory_from`): by default, modules with
-a method that binds differently from the cache (`Sensitivity.BINDING`: types
-and errors can differ), which are rare; in exact mode also those where only
-the text of messages can differ (`Sensitivity.MESSAGES`), which on an empty
-cache is most of the standard library.
+How sensitive is sensitive (`kept_in_memory_from`): on workers, by default,
+modules with a method that binds differently from the cache
+(`Sensitivity.BINDING`: types and errors can differ), which are rare; in
+exact mode also those where only the text of messages can differ
+(`Sensitivity.MESSAGES`), which on an empty cache is most of the standard
+library.  This process (`LOCAL`) always keeps both: a task checked here is
+checked exactly, and it never loads a messages-sensitive stale SCC from the
+cache, so it can check any of them again for a worker's answer that it
+confirms (`confirm.py`).  For that, each placement records the
+messages-sensitive needs the executor did not hold (`seen_from_cache`).
 
 `MemoryAffinity` keeps, per executor, the SCCs it holds in memory (those it
 checked, or checked again for a task), and answers what a task would miss on
@@ -54,50 +59,59 @@ def kept_in_memory_from() -> Sensitivity:
     return Sensitivity.MESSAGES if exact else Sensitivity.BINDING
 
 _NOTHING: frozenset[int] = frozenset()
+# The levels a task may need in memory.
+_LEVELS = (Sensitivity.MESSAGES, Sensitivity.BINDING)
 
 
 class MemoryAffinity:
-    def __init__(self, nodes: Sequence[SccNode]) -> None:
+    def __init__(self, nodes: Sequence[SccNode], kept: Sensitivity | None = None) -> None:
+        self.kept = kept_in_memory_from() if kept is None else kept
         self._deps = {node.id: node.deps for node in nodes}
         self._position = {node.id: position for position, node in enumerate(nodes)}
-        self._sensitive: set[int] = set()
-        self._needs: dict[int, frozenset[int]] = {}
+        # Per level, the checked SCCs at least that sensitive, and each SCC's needs.
+        self._sensitive: dict[Sensitivity, set[int]] = {level: set() for level in _LEVELS}
+        self._needs: dict[Sensitivity, dict[int, frozenset[int]]] = {level: {} for level in _LEVELS}
         self._held: dict[int, set[int]] = {}
+        self._seen_from_cache: dict[int, set[int]] = {}
 
     @property
     def constrained(self) -> bool:
-        """Whether any task can need anything (no sensitive SCC was checked yet)."""
-        return bool(self._sensitive)
+        """Whether a task on a worker can need anything (a sensitive SCC was checked)."""
+        return bool(self._sensitive[self.kept])
 
-    def checked(self, scc_id: int, sensitive: bool) -> None:
-        """An SCC's interface was checked; `sensitive` if importers must see it in memory.
+    def checked(self, scc_id: int, sensitivity: Sensitivity) -> None:
+        """An SCC's interface was checked; `sensitivity`: its most sensitive module's.
 
         Must be told before any dependent is placed (dependents are queued
         only after their dependencies' interfaces are done).
         """
-        if sensitive:
-            self._sensitive.add(scc_id)
+        for level in _LEVELS:
+            if sensitivity >= level:
+                self._sensitive[level].add(scc_id)
 
-    def needs(self, scc_id: int) -> frozenset[int]:
-        """The sensitive stale SCCs among the task's transitive dependencies."""
-        if scc_id in self._needs:
-            return self._needs[scc_id]
+    def needs(self, scc_id: int, level: Sensitivity | None = None) -> frozenset[int]:
+        """The stale SCCs at least this sensitive (the kept level) among the task's transitive dependencies."""
+        level = self.kept if level is None else level
+        known = self._needs[level]
+        if scc_id in known:
+            return known[scc_id]
         # Iterative post-order: import chains can be deeper than Python's stack.
         stack = [scc_id]
         while stack:
             current = stack[-1]
-            pending = [dep for dep in self._deps[current] if dep not in self._needs]
+            pending = [dep for dep in self._deps[current] if dep not in known]
             if pending:
                 stack.extend(pending)
                 continue
             stack.pop()
-            if current not in self._needs:
-                self._needs[current] = self._combine(current)
-        return self._needs[scc_id]
+            if current not in known:
+                known[current] = self._combine(current, level)
+        return known[scc_id]
 
-    def _combine(self, scc_id: int) -> frozenset[int]:
-        parts = [self._needs[dep] for dep in self._deps[scc_id]]
-        own = [dep for dep in self._deps[scc_id] if dep in self._sensitive]
+    def _combine(self, scc_id: int, level: Sensitivity) -> frozenset[int]:
+        known = self._needs[level]
+        parts = [known[dep] for dep in self._deps[scc_id]]
+        own = [dep for dep in self._deps[scc_id] if dep in self._sensitive[level]]
         non_empty = [part for part in parts if part]
         if not own and len(non_empty) <= 1:
             # Share the one dependency's set: chains stay linear in memory.
@@ -106,7 +120,8 @@ class MemoryAffinity:
 
     def missing(self, scc_id: int, executor: int) -> list[int]:
         """What the executor must check again before the task, in dependency order."""
-        needs = self.needs(scc_id)
+        level = Sensitivity.MESSAGES if executor == LOCAL else self.kept
+        needs = self.needs(scc_id, level)
         if not needs:
             return []
         held = self._held.get(executor, set())
@@ -116,7 +131,14 @@ class MemoryAffinity:
         """The executor will hold these in memory (tasks run in the order they are sent)."""
         held = self._held.setdefault(executor, set())
         held.update(rechecked)
+        unheld = self.needs(scc_id, Sensitivity.MESSAGES) - held
+        if unheld:
+            self._seen_from_cache.setdefault(scc_id, set()).update(unheld)
         held.add(scc_id)
+
+    def seen_from_cache(self, scc_id: int) -> set[int]:
+        """The messages-sensitive needs that some executor placed with the task loads from the cache."""
+        return self._seen_from_cache.get(scc_id, set())
 
     def forget(self, executor: int) -> None:
         """The executor's process is gone, and its memory with it."""

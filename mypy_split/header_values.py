@@ -36,6 +36,14 @@ def file_stat(value: JsonValue) -> FileStat:
     return (mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime)
 
 
+def sensitivity_level(value: JsonValue) -> int:
+    """A `sensitive.Sensitivity` value: 0 (none), 1 (messages) or 2 (binding)."""
+    level = int_value(value)
+    if not 0 <= level <= 2:
+        raise ProtocolError(f"a sensitivity is 0, 1 or 2, got {value!r}")
+    return level
+
+
 def spans_json(spans: list[TimedSpan]) -> JsonValue:
     return [[name, start, end] for name, start, end in spans]
 

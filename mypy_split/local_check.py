@@ -24,7 +24,7 @@ from mypy.build import SCC, BuildManager, Graph
 from mypy_split import phases, raw_trees
 from mypy_split.affinity import LOCAL
 from mypy_split.build_worker.recheck import check_without_writing, nothing_reported
-from mypy_split.observe import RunningTasks
+from mypy_split.observe import NULL_OBSERVER, RunningTasks
 
 if TYPE_CHECKING:
     from mypy_split.parallel import Coordinator
@@ -92,6 +92,8 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     started = time.perf_counter()
     scc = c.plan.scc(scc_id)
     old_hashes = {module_id: c.graph[module_id].interface_hash for module_id in scc.mod_ids}
+    # Checked by a worker already, again for mypy's wording (confirm.py).
+    confirming = scc_id in c.confirming
     recheck = c.affinity.missing(scc_id, LOCAL)
     c.affinity.assign(scc_id, LOCAL, recheck)
     if recheck:
@@ -103,10 +105,16 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     def interface_checked(module_ids: list[str]) -> None:
         nonlocal interface_seconds
         interface_seconds = time.perf_counter() - started
+        changed = any(c.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())
+        if confirming:
+            # The worker's interface result released the dependents already.
+            if changed:
+                c.manager.log(f"SCC {scc_id}: checked again here, its interface hash changed")
+            serve_workers(c)
+            return
         c.note_sensitive(scc_id, module_ids)
         c.scheduler.interface_done(scc_id)
         if c.pool is None and c.worker_count > 0:
-            changed = any(c.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())
             c.stale_work.interface_known(changed, scc.direct_dependents)
             if c.stale_work.workers_pay():
                 # They start up while this process checks the bodies.
@@ -116,15 +124,19 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
         # from a worker.
         serve_workers(c)
 
+    # A confirmation is no new progress, nor a task of the schedule's.
+    tasks = RunningTasks(NULL_OBSERVER, lambda _: len(scc.mod_ids)) if confirming else c.tasks
     checked = check_as_worker(
-        scc, c.graph, c.manager, c.tasks, interface_checked, after_workers=c.pool is not None,
+        scc, c.graph, c.manager, tasks, interface_checked, after_workers=c.pool is not None,
         recheck=[c.plan.scc(dep) for dep in recheck], between_modules=lambda: serve_workers(c),
     )
     for module_errors in checked:
         c.show(module_errors)
+    c.printer.after_checking_here()
+    if confirming:
+        return  # The worker's result counted for the schedule and the cost model.
     # The phases apart, as a worker reports them: the next run may share these bodies.
     c.costs.record(scc.mod_ids, c.graph, interface_seconds, time.perf_counter() - started - interface_seconds)
-    c.printer.after_checking_here()
     c.scheduler.implementation_done(scc_id)
     c.classify_ready()
 

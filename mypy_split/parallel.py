@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager
 
-from mypy_split import batches, fine_grained, head_start, phases, shared_tasks, sharing
-from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task, kept_in_memory_from
+from mypy_split import batches, confirm, fine_grained, head_start, phases, shared_tasks, sharing
+from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
 from mypy_split.graph import BuildPlan
@@ -36,6 +36,7 @@ from mypy_split.observe import NULL_OBSERVER, BuildObserver, RunningTasks
 from mypy_split.parse_gate import ParseGate
 from mypy_split.pool_decision import StaleWork
 from mypy_split.result_printer import ResultPrinter
+from mypy_split.sensitive import Sensitivity
 from mypy_split.schedule import (
     Action,
     Classify,
@@ -96,7 +97,6 @@ class Coordinator:
         self.scc_costs = LazyCosts(self.costs, plan)
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
         self.affinity = MemoryAffinity(plan.nodes)
-        self.kept_in_memory_from = kept_in_memory_from()
         self.send_ahead_seconds = seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS)
         self.collect_tail_seconds = seconds_from_environment(COLLECT_TAIL_VARIABLE, COLLECT_TAIL_SECONDS)
         self.batch_seconds = seconds_from_environment(BATCH_VARIABLE, BATCH_SECONDS)
@@ -111,6 +111,8 @@ class Coordinator:
         self.tasks = RunningTasks(observer, lambda scc_id: len(plan.scc(scc_id).mod_ids))
         self.results: dict[int, ImplementationDone] = {}
         self.local: set[int] = set()
+        # Checked by a worker, then again here for mypy's wording (confirm.py).
+        self.confirming: set[int] = set()
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
         # Per module checked on a worker, the hash of the source it checked.
@@ -462,7 +464,11 @@ class Coordinator:
 
     def finish_result(self, result: ImplementationDone, implementation_seconds: float) -> None:
         scc_id = result.scc_id
-        self.results[scc_id] = result
+        if confirm.wanted(self, result):
+            self.local.add(scc_id)
+            self.confirming.add(scc_id)
+        else:
+            self.results[scc_id] = result
         self.costs.record(
             self.plan.scc(scc_id).mod_ids,
             self.graph,
@@ -484,7 +490,7 @@ class Coordinator:
                 state.interface_hash = value
         self.interfaces_reported.add(message.scc_id)
         self.interface_at.setdefault(message.scc_id, time.monotonic())
-        self.affinity.checked(message.scc_id, bool(message.sensitive))
+        self.affinity.checked(message.scc_id, Sensitivity(message.sensitivity))
         self.scheduler.interface_done(message.scc_id)
         if message.scc_id in self.sharing.shared:
             # Helpers may have finished every body before the owner's commit.
@@ -590,5 +596,4 @@ class Coordinator:
         return any(worker.task == scc_id for worker in self.pool.live_workers)
 
     def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
-        sensitive = bool(phases.cache_sensitive_modules(module_ids, self.graph, self.kept_in_memory_from))
-        self.affinity.checked(scc_id, sensitive)
+        self.affinity.checked(scc_id, phases.scc_sensitivity(module_ids, self.graph))

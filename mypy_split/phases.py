@@ -22,7 +22,7 @@ from mypy.errors import Errors
 from mypy.freetree import free_tree
 
 from mypy_split.meta_pairing import keep_only_beside_own_meta
-from mypy_split.sensitive import Sensitivity, reaches
+from mypy_split.sensitive import Sensitivity, cache_sensitivity
 
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
 
@@ -426,13 +426,16 @@ def shown_error_tuples(
     return shown
 
 
-def cache_sensitive_modules(module_ids: list[str], graph: Graph, at_least: Sensitivity) -> list[str]:
-    """The just-checked modules that importers must not load from the cache (`sensitive.py`)."""
-    return [
-        module_id
-        for module_id in module_ids
-        if (tree := graph[module_id].tree) is not None and reaches(tree, at_least)
-    ]
+def scc_sensitivity(module_ids: list[str], graph: Graph) -> Sensitivity:
+    """How differently importers may see the just-checked modules from the cache (`sensitive.py`)."""
+    level = Sensitivity.NONE
+    for module_id in module_ids:
+        tree = graph[module_id].tree
+        if tree is not None:
+            level = max(level, cache_sensitivity(tree))
+        if level is Sensitivity.BINDING:
+            break
+    return level
 
 
 def order_in_scc(scc: SCC, graph: Graph) -> list[str]:

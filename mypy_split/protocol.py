@@ -25,6 +25,7 @@ from mypy_split.header_values import float_value as _float
 from mypy_split.header_values import indirect as _indirect
 from mypy_split.header_values import int_value as _int
 from mypy_split.header_values import list_value as _list
+from mypy_split.header_values import sensitivity_level as _sensitivity
 from mypy_split.header_values import spans as _spans
 from mypy_split.header_values import spans_json as _spans_json
 from mypy_split.header_values import str_list as _strs
@@ -33,7 +34,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 16
+PROTOCOL_VERSION = 17
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -253,8 +254,9 @@ class InterfaceDone(Message):
     seconds: float
     # What the worker did since its last message, for --trace and --stats.
     spans: list[TimedSpan] = field(default_factory=list)
-    # The SCC's modules that importers must see in memory (`sensitive.py`).
-    sensitive: list[str] = field(default_factory=list)
+    # How differently importers may see the SCC's modules from the cache: the
+    # most sensitive module's `sensitive.Sensitivity` (0: not at all).
+    sensitivity: int = 0
     # Per module, the hash of the source checked: the coordinator, which may
     # not have read the file, checks a meta it writes beside (`meta_pairing.py`).
     source_hashes: dict[str, str] = field(default_factory=dict)
@@ -265,7 +267,7 @@ class InterfaceDone(Message):
             "interface_hashes": dict(self.interface_hashes),
             "seconds": self.seconds,
             "spans": _spans_json(self.spans),
-            "sensitive": list(self.sensitive),
+            "sensitivity": self.sensitivity,
             "source_hashes": dict(self.source_hashes),
         }
 
@@ -466,7 +468,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
         hashes = {key: _str(value) for key, value in _dict(h["interface_hashes"]).items()}
         return InterfaceDone(
             scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]),
-            spans=_spans(h["spans"]), sensitive=_strs(h["sensitive"]),
+            spans=_spans(h["spans"]), sensitivity=_sensitivity(h["sensitivity"]),
             source_hashes={key: _str(value) for key, value in _dict(h["source_hashes"]).items()},
         )
     if cls is ImplementationDone:

@@ -69,37 +69,21 @@ class Sensitivity(enum.IntEnum):
 
 def cache_sensitivity(tree: MypyFile) -> Sensitivity:
     """How importers of this checked module may see it differently from the cache."""
-    return _Walk(Sensitivity.BINDING, methods_only=False).table(tree.names, tree.fullname + ".", None)
-
-
-def reaches(tree: MypyFile, level: Sensitivity) -> bool:
-    """Whether the module is at least this sensitive (quicker than the full verdict for `BINDING`)."""
-    # Only methods can bind differently: for that level, skip the rest.
-    walk = _Walk(level, methods_only=level is Sensitivity.BINDING)
-    return walk.table(tree.names, tree.fullname + ".", None) >= level
-
-
-_CLASS = TypeInfo
-_METHOD_OR_CLASS = (TypeInfo, Decorator, OverloadedFuncDef)
+    return _Walk(Sensitivity.BINDING).table(tree.names, tree.fullname + ".", None)
 
 
 class _Walk:
     """The symbols a module defines, classes included, until `enough` is found."""
 
-    def __init__(self, enough: Sensitivity, methods_only: bool) -> None:
+    def __init__(self, enough: Sensitivity) -> None:
         self.enough = enough
-        self.methods_only = methods_only
         self.seen: set[int] = set()
 
     def table(self, names: SymbolTable, own_prefix: str, owner: TypeInfo | None) -> Sensitivity:
         level = Sensitivity.NONE
         for symbol in names.values():
             node = symbol.node
-            if self.methods_only:
-                wanted = _CLASS if owner is None else _METHOD_OR_CLASS
-                if not isinstance(node, wanted):
-                    continue
-            elif symbol.plugin_generated:
+            if symbol.plugin_generated:
                 level = max(level, Sensitivity.MESSAGES)
             if node is None or isinstance(node, MypyFile):
                 continue

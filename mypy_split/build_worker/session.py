@@ -23,7 +23,6 @@ from mypy.errors import ErrorInfo
 from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, parsed_arguments, phases, raw_trees
-from mypy_split.affinity import kept_in_memory_from
 from mypy_split.build_worker import faults, forked
 from mypy_split.build_worker.recheck import recheck_in_memory
 from mypy_split.protocol import (
@@ -74,7 +73,6 @@ class WorkerSession:
         self.expected_hashes: dict[str, bytes] = {}
         # Measured work not yet reported; it travels with the next result.
         self.spans: list[TimedSpan] = []
-        self.kept_in_memory_from = kept_in_memory_from()
         # The coordinator's pipes: a forked child must not hold them open.
         self.channel_fds: tuple[int, ...] = ()
 
@@ -209,7 +207,7 @@ class WorkerSession:
             held.append(
                 InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                    sensitive=self.sensitive(module_ids), source_hashes=self.source_hashes(module_ids),
+                    sensitivity=self.sensitivity(module_ids), source_hashes=self.source_hashes(module_ids),
                 )
             )
         else:
@@ -225,7 +223,7 @@ class WorkerSession:
                 hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
                 interface_done = InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                    sensitive=self.sensitive(list(result.module_ids)),
+                    sensitivity=self.sensitivity(list(result.module_ids)),
                     source_hashes=self.source_hashes(list(result.module_ids)),
                 )
                 # Not for a shared SCC: its bodies are asked for (TakeBodies) after the interface result.
@@ -341,9 +339,9 @@ class WorkerSession:
         manager.missing_stub_packages.update(child.missing_stub_packages)
         manager.commit()
 
-    def sensitive(self, module_ids: list[str]) -> list[str]:
-        """The modules importers must not load from the cache, in this mode (`affinity.py`)."""
-        return phases.cache_sensitive_modules(module_ids, self.graph, self.kept_in_memory_from)
+    def sensitivity(self, module_ids: list[str]) -> int:
+        """How differently importers may see these modules from the cache (`affinity.py` decides)."""
+        return int(phases.scc_sensitivity(module_ids, self.graph))
 
     def source_hashes(self, module_ids: list[str]) -> dict[str, str]:
         """The hash of each module's source as checked here."""

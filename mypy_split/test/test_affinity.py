@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task
 from mypy_split.schedule import ParallelScheduler
+from mypy_split.sensitive import Sensitivity
 from mypy_split.test.test_schedule import make_nodes
 
 # 0 -> 1 -> 2 -> 4 and 0 -> 3 -> 4: a chain and a side branch joining at 4.
 DIAMOND = {0: [], 1: [0], 2: [1], 3: [0], 4: [2, 3]}
+NONE, MESSAGES, BINDING = Sensitivity.NONE, Sensitivity.MESSAGES, Sensitivity.BINDING
 
 
 def test_needs_are_the_sensitive_transitive_dependencies() -> None:
-    affinity = MemoryAffinity(make_nodes(DIAMOND))
+    affinity = MemoryAffinity(make_nodes(DIAMOND), kept=BINDING)
     for scc_id in DIAMOND:
-        affinity.checked(scc_id, sensitive=scc_id in (1, 3))
+        affinity.checked(scc_id, BINDING if scc_id in (1, 3) else NONE)
     assert affinity.constrained
     assert affinity.needs(0) == frozenset()
     assert affinity.needs(1) == frozenset()
@@ -23,24 +25,24 @@ def test_needs_are_the_sensitive_transitive_dependencies() -> None:
 
 
 def test_nothing_sensitive_constrains_nothing() -> None:
-    affinity = MemoryAffinity(make_nodes(DIAMOND))
+    affinity = MemoryAffinity(make_nodes(DIAMOND), kept=BINDING)
     for scc_id in DIAMOND:
-        affinity.checked(scc_id, sensitive=False)
+        affinity.checked(scc_id, NONE)
     assert not affinity.constrained
     assert affinity.missing(4, 0) == []
 
 
 def test_a_deep_chain_needs_no_deep_recursion() -> None:
     depth = 5000
-    affinity = MemoryAffinity(make_nodes({i: [i - 1] if i else [] for i in range(depth)}))
-    affinity.checked(0, sensitive=True)
+    affinity = MemoryAffinity(make_nodes({i: [i - 1] if i else [] for i in range(depth)}), kept=BINDING)
+    affinity.checked(0, BINDING)
     assert affinity.needs(depth - 1) == {0}
 
 
 def test_missing_is_what_the_executor_does_not_hold_in_dependency_order() -> None:
-    affinity = MemoryAffinity(make_nodes(DIAMOND))
+    affinity = MemoryAffinity(make_nodes(DIAMOND), kept=BINDING)
     for scc_id in (0, 1, 3):
-        affinity.checked(scc_id, sensitive=True)
+        affinity.checked(scc_id, BINDING)
     affinity.assign(0, executor=0)
     affinity.assign(3, executor=1)
     assert affinity.missing(4, 0) == [1, 3]
@@ -52,6 +54,41 @@ def test_missing_is_what_the_executor_does_not_hold_in_dependency_order() -> Non
     # A lost worker's memory is gone.
     affinity.forget(1)
     assert affinity.missing(4, 1) == [0, 1, 3]
+
+
+def test_workers_keep_the_kept_level_and_this_process_both() -> None:
+    """By default a worker needs binding-sensitive SCCs only; this process needs the messages ones too."""
+    affinity = MemoryAffinity(make_nodes(DIAMOND), kept=BINDING)
+    affinity.checked(1, BINDING)
+    affinity.checked(3, MESSAGES)
+    assert affinity.needs(4) == {1}
+    assert affinity.needs(4, MESSAGES) == {1, 3}
+    assert affinity.missing(4, 0) == [1]
+    assert affinity.missing(4, LOCAL) == [1, 3]
+    exact = MemoryAffinity(make_nodes(DIAMOND), kept=MESSAGES)
+    exact.checked(3, MESSAGES)
+    assert exact.constrained
+    assert exact.missing(4, 0) == [3]
+
+
+def test_placement_records_what_the_task_sees_from_the_cache() -> None:
+    """The messages-sensitive needs an executor does not hold when it is given the task."""
+    affinity = MemoryAffinity(make_nodes(DIAMOND), kept=BINDING)
+    affinity.checked(1, MESSAGES)
+    affinity.checked(3, MESSAGES)
+    assert not affinity.constrained
+    affinity.assign(1, executor=0)
+    affinity.assign(3, executor=1)
+    # Worker 0 holds 1 and loads 3 from the cache.
+    affinity.assign(4, executor=0)
+    assert affinity.seen_from_cache(4) == {3}
+    # What a task checks again first is in memory: this process misses nothing.
+    affinity.assign(2, executor=LOCAL, rechecked=affinity.missing(2, LOCAL))
+    assert affinity.seen_from_cache(2) == set()
+    # Each executor of a task (helpers of a shared SCC, a second attempt) adds its own.
+    affinity.assign(2, executor=1)
+    assert affinity.seen_from_cache(2) == {1}
+    assert affinity.seen_from_cache(0) == set()
 
 
 def test_choose_prefers_a_task_that_misses_nothing_then_the_cheapest_recheck() -> None:

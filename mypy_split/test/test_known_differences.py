@@ -1,10 +1,9 @@
 """Known differences from mypy, pinned: each one listed in README under "Known limits".
 
-These are the answers of the default mode, where a worker may load from the
-cache any dependency whose methods bind as in memory, for every such case of
-`cache_memory_cases.py`.  With
-`MYPY_SPLIT_MEMORY_AFFINITY=1` all but the last one (the one case that
-`mypy_split/sensitive.py` does not flag) print mypy's cold answer
+What is left is the case of `cache_memory_cases.py` that
+`mypy_split/sensitive.py` does not flag: no mode keeps its `base` in memory
+or checks `main` again, so a worker may load `base` from the cache.  Every
+flagged case prints mypy's cold answer in both modes
 (`test_cache_vs_memory.py`).
 
 A test here passes when mypy-split prints mypy's answer or mypy's answer with
@@ -36,8 +35,8 @@ from mypy_split.test.differential import MYPY_SPLIT, RunResult, run_tool
 ATTEMPTS = 3
 
 
-# The default mode keeps the others' `base` in memory (`test_cache_vs_memory.py`).
-PINNED = [case for case in CASES if not case.binding]
+# Flagged cases print the cold answer (`test_cache_vs_memory.py`).
+PINNED = [case for case in CASES if not case.flagged]
 
 
 @pytest.mark.parametrize("case", PINNED, ids=lambda case: case.name)

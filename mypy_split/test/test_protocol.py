@@ -100,7 +100,7 @@ SAMPLES: list[Message] = [
         results_together=True,
         hold_results=True,
     ),
-    InterfaceDone(scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitive=["d"]),
+    InterfaceDone(scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitivity=2),
     ImplementationDone(
         scc_id=7,
         errors={

@@ -1,0 +1,66 @@
+"""Worker answers whose wording may not be mypy's: this process checks them again first.
+
+By default a worker may load from the cache a stale dependency whose cached
+form changes only the text of some messages about its symbols
+(`Sensitivity.MESSAGES`, sensitive.py): the note naming the module where a
+generated method or a called function is defined, a signature printed with
+or without its `self`, overload variants (README, "Known limits").  Keeping
+all of those in memory on every worker (exact mode, affinity.py) costs more
+than the parallel run saves on an empty cache, and most answers show none of
+these messages: a clean project prints nothing at all.
+
+So a worker's answer for an SCC stands unless both:
+
+- an executor of the task loaded such a dependency from the cache
+  (`MemoryAffinity.seen_from_cache`), and
+- the answer has a message of a kind that depends on it (`may_differ`);
+
+then this process checks the SCC again at its place in the sequential order,
+with those dependencies in memory (`local_check.py`: this process keeps
+every sensitive stale dependency in memory), and shows that answer, as
+`mypy -n 0` would, and writes its cache entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_split.parallel import Coordinator
+    from mypy_split.protocol import ErrorRecord, ImplementationDone
+
+# Call errors: the engine follows them with notes that name the callee's
+# module ("X" defined in "base") or question its first argument's name, and
+# whether it does depends on the callee's form.
+_CALL_CODE = "call-arg"
+# Texts that the cached form of a dependency can change: a signature spelled
+# out (`def f(self, ...)`, overload variants, revealed types), a note naming
+# where a callee is defined, and a binding error that only the cached form of
+# a static method copied into a class body gives.
+_TEXTS = ("def ", " defined in \"", "Invalid self argument")
+
+
+def may_differ(record: ErrorRecord) -> bool:
+    """Whether this message's text can depend on a dependency's form (memory or cache)."""
+    return record.code == _CALL_CODE or any(text in record.message for text in _TEXTS)
+
+
+def answer_may_differ(records: Iterable[ErrorRecord]) -> bool:
+    return any(may_differ(record) for record in records)
+
+
+def wanted(coordinator: Coordinator, result: ImplementationDone) -> bool:
+    """Whether this process checks the SCC again instead of showing the worker's answer."""
+    seen = coordinator.affinity.seen_from_cache(result.scc_id)
+    if not seen:
+        return False
+    if not answer_may_differ(record for records in result.errors.values() for record in records):
+        return False
+    plan = coordinator.plan
+    modules = " ".join(sorted(m for scc_id in seen for m in plan.scc(scc_id).mod_ids))
+    coordinator.manager.log(
+        f"SCC {result.scc_id}: messages that can differ, from a worker that loaded {modules} "
+        "from the cache: this process checks it again"
+    )
+    return True

@@ -1,0 +1,117 @@
+"""A worker's answer worded from a dependency's cached form is checked again in the coordinator.
+
+By default a worker may load from the cache a stale dependency whose cached
+form changes only the text of messages (`confirm.py`).  Two such modules,
+each checked on its own worker, are both imported by `main`: whichever worker
+checks `main` loads one of them from the cache, so an answer of the kinds
+that can differ is checked again in the coordinator, and one that cannot
+differ is shown as the worker found it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mypy_split.build_worker.faults import SLOW_BODIES
+from mypy_split.confirm import may_differ
+from mypy_split.protocol import ErrorRecord
+from mypy_split.test.cache_memory_cases import DATACLASS, NAMEDTUPLE
+from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
+from mypy_split.tuning import BATCH_VARIABLE, SEND_AHEAD_VARIABLE
+
+CONFIRMED = "this process checks it again"
+
+# One task per worker at a time, each base's bodies slow: the two bases are
+# checked side by side, one on each worker.
+SIDE_BY_SIDE = {BATCH_VARIABLE: "0", SEND_AHEAD_VARIABLE: "0", SLOW_BODIES: "0.3"}
+
+
+def record(message: str, code: str | None, severity: str = "error") -> ErrorRecord:
+    return ErrorRecord("main.py", 3, 0, 3, 0, severity, message, code)
+
+
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        ('Unexpected keyword argument "nam" for "User"', "call-arg"),
+        ('"User" defined in "base"', "call-arg"),
+        ('Too many arguments for "_asdict" of "Point"', "call-arg"),
+        ("    def to(self, x: int) -> int", "call-overload"),
+        ('Revealed type is "def (x: builtins.int) -> base.Point"', "misc"),
+        ('Invalid self argument "Config" to attribute function "loader"', "misc"),
+    ],
+)
+def test_messages_whose_text_depends_on_a_dependency_form(message: str, code: str) -> None:
+    assert may_differ(record(message, code))
+
+
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        ('Incompatible types in assignment (expression has type "str", variable has type "int")', "assignment"),
+        ('Name "undefined_name" is not defined', "name-defined"),
+        ("Function is missing a return type annotation", "no-untyped-def"),
+        ('Argument 1 to "f" has incompatible type "str"; expected "int"', "arg-type"),
+    ],
+)
+def test_messages_that_read_the_same_both_ways(message: str, code: str) -> None:
+    assert not may_differ(record(message, code))
+
+
+def write_project(tmp_path: Path, main: str) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "users.py").write_text(DATACLASS)
+    (project / "points.py").write_text(NAMEDTUPLE)
+    (project / "main.py").write_text("from users import User\nfrom points import Point\n\n" + main)
+    return project
+
+
+def mypy_then_split(tmp_path: Path, warm_cache: WarmCache, project: Path) -> tuple[RunResult, RunResult, Path]:
+    """mypy's answer and mypy-split's at -n 2 (with its log), each on the standard library's cache."""
+    mypy_cache = tmp_path / "mypy"
+    shutil.copytree(warm_cache([]), mypy_cache)
+    reference = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
+    cache = tmp_path / "split"
+    shutil.copytree(warm_cache([]), cache)
+    trace = tmp_path / "trace.json"
+    ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2", "-v", "--trace", str(trace)], project, cache, SIDE_BY_SIDE)
+    # The premise: the two bases were checked on two workers.
+    assert interface_rows(trace, "users") != interface_rows(trace, "points"), ours.describe()
+    return reference, ours, cache
+
+
+def interface_rows(trace: Path, module: str) -> set[int]:
+    """The trace's rows (one per worker) with an interface span of the module's SCC."""
+    events = json.loads(trace.read_text())["traceEvents"]
+    return {
+        event["tid"] for event in events
+        if event.get("name") == "interface" and event.get("args", {}).get("module") == module
+    }
+
+
+def test_an_answer_that_can_differ_is_checked_again(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """mypy's cold wording (no `defined in` notes), and a cache in which mypy finds nothing stale."""
+    project = write_project(tmp_path, "User(nam='x')\nPoint(y=1)\n")
+    reference, ours, cache = mypy_then_split(tmp_path, warm_cache, project)
+    assert "defined in" not in reference.stdout and reference.returncode == 1, reference.describe()
+    assert (ours.stdout, ours.returncode) == (reference.stdout, reference.returncode), ours.describe()
+    assert CONFIRMED in ours.stderr, ours.stderr[-4000:]
+    assert "This process checks in memory again, before SCC" in ours.stderr, ours.stderr[-4000:]
+    again = run_tool(MYPY, ["main.py", "-v"], project, cache, {})
+    assert again.stdout == reference.stdout, again.describe()
+    assert stale_lines(again) == [], again.stderr
+
+
+@pytest.mark.parametrize("main", ["x: int = 'a'\n", "User(name='x')\nPoint(x=1)\n"], ids=["other-errors", "clean"])
+def test_other_answers_stand(tmp_path: Path, warm_cache: WarmCache, main: str) -> None:
+    """An answer without such messages is the worker's: nothing is checked twice."""
+    project = write_project(tmp_path, main)
+    reference, ours, _ = mypy_then_split(tmp_path, warm_cache, project)
+    assert (ours.stdout, ours.returncode) == (reference.stdout, reference.returncode), ours.describe()
+    assert CONFIRMED not in ours.stderr, ours.stderr[-4000:]
