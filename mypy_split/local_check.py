@@ -39,6 +39,7 @@ def check_as_worker(
     after_workers: bool = True,
     recheck: Sequence[SCC] = (),
     between_modules: Callable[[], None] | None = None,
+    writes: bool = True,
 ) -> list[phases.ModuleErrors]:
     """Both phases of the SCC (or its one piece); the errors to show, in mypy's order.
 
@@ -47,7 +48,8 @@ def check_as_worker(
     `after_workers`: whether workers may have written cache entries since
     the graph was loaded.  `recheck`: dependencies checked by workers that
     the SCC must see in memory (`affinity.py`), checked again here first.
-    `between_modules`: called between two modules' bodies.
+    `between_modules`: called between two modules' bodies.  Without
+    `writes` the SCC's cache entries and interface hashes stay as they are.
     """
     manager.parallel_worker = after_workers
     try:
@@ -61,18 +63,18 @@ def check_as_worker(
         raw_trees.build_trees_here([graph[module_id] for module_id in sorted(scc.mod_ids)], manager)
         if phases.needs_one_piece(scc, graph):
             tasks.start(scc.id, "whole", None)
-            shown = phases.check_whole(scc, graph, manager)
+            shown = phases.check_whole(scc, graph, manager, writes)
             interface_checked(phases.order_in_scc(scc, graph))
             tasks.end(scc.id, True)
             return shown
         tasks.start(scc.id, "interface", None)
-        result = phases.check_interface(scc, graph, manager)
+        result = phases.check_interface(scc, graph, manager, writes=writes)
         interface_checked(list(result.module_ids))
         tasks.end(scc.id, True)
         tasks.start(scc.id, "implementation", None)
-        shown = phases.check_implementation(
-            list(result.module_ids), list(result.meta_files), graph, manager, between_modules
-        )
+        # No meta file: no `meta_ex` written.
+        meta_files: list[str | None] = list(result.meta_files) if writes else [None] * len(result.module_ids)
+        shown = phases.check_implementation(list(result.module_ids), meta_files, graph, manager, between_modules)
         tasks.end(scc.id, True)
         return shown
     finally:
@@ -105,16 +107,14 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     def interface_checked(module_ids: list[str]) -> None:
         nonlocal interface_seconds
         interface_seconds = time.perf_counter() - started
-        changed = any(c.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())
         if confirming:
             # The worker's interface result released the dependents already.
-            if changed:
-                c.manager.log(f"SCC {scc_id}: checked again here, its interface hash changed")
             serve_workers(c)
             return
         c.note_sensitive(scc_id, module_ids)
         c.scheduler.interface_done(scc_id)
         if c.pool is None and c.worker_count > 0:
+            changed = any(c.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())
             c.stale_work.interface_known(changed, scc.direct_dependents)
             if c.stale_work.workers_pay():
                 # They start up while this process checks the bodies.
@@ -129,7 +129,11 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     checked = check_as_worker(
         scc, c.graph, c.manager, tasks, interface_checked, after_workers=c.pool is not None,
         recheck=[c.plan.scc(dep) for dep in recheck], between_modules=lambda: serve_workers(c),
+        # The worker's entries stay, which importers have read; only their errors are replaced.
+        writes=not confirming,
     )
+    if confirming:
+        cache_confirmed_errors(c, scc, checked)
     for module_errors in checked:
         c.show(module_errors)
     c.printer.after_checking_here()
@@ -139,6 +143,16 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     c.costs.record(scc.mod_ids, c.graph, interface_seconds, time.perf_counter() - started - interface_seconds)
     c.scheduler.implementation_done(scc_id)
     c.classify_ready()
+
+
+def cache_confirmed_errors(c: Coordinator, scc: SCC, checked: list[phases.ModuleErrors]) -> None:
+    """Each module's `meta_ex` (the worker's) gets the errors found here, as `mypy -n 0` stores them."""
+    by_path = phases.path_lookup(list(scc.mod_ids), c.graph, c.manager)
+    found = {by_path.get(shown.path or ""): shown.errors for shown in checked}
+    for module_id in sorted(scc.mod_ids):
+        tuples = found.get(module_id) or []
+        phases.rewrite_cached_errors(module_id, tuples, c.source_hashes.get(module_id), c.graph, c.manager)
+    c.manager.commit()
 
 
 def serve_workers(coordinator: Coordinator) -> None:

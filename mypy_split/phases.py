@@ -122,13 +122,23 @@ def needs_one_piece(scc: SCC, graph: Graph) -> bool:
     return not all(graph[module_id].options.local_partial_types for module_id in scc.mod_ids)
 
 
-def check_whole(scc: SCC, graph: Graph, manager: BuildManager) -> list[ModuleErrors]:
-    """Check an SCC in one piece; returns its modules' errors in mypy's order."""
-    invalidate_error_caches(scc, graph, manager)
-    with engine_flushes(manager) as flushed:
+def check_whole(scc: SCC, graph: Graph, manager: BuildManager, writes: bool = True) -> list[ModuleErrors]:
+    """Check an SCC in one piece; returns its modules' errors in mypy's order.
+
+    Without `writes` its cache entries and interface hashes stay as they are.
+    """
+    states = [graph[module_id] for module_id in scc.mod_ids]
+    kept_hashes = [state.interface_hash for state in states]
+    if writes:
+        invalidate_error_caches(scc, graph, manager)
+    with engine_flushes(manager) as flushed, cache_writes(states, writes):
         mypy.build.process_stale_scc_full(graph, scc, manager)
-    manager.commit()
-    keep_whole_pairs_only_if_own(scc, graph, manager)
+    if writes:
+        manager.commit()
+        keep_whole_pairs_only_if_own(scc, graph, manager)
+    else:
+        for state, kept in zip(states, kept_hashes):
+            state.interface_hash = kept
     # Reading a module's tuples again gives what the engine just formatted.
     by_path = path_lookup(list(scc.mod_ids), graph, manager)
     shown = []

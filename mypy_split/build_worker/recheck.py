@@ -63,9 +63,13 @@ def nothing_reported(states: list[State], manager: BuildManager) -> Iterator[Non
 
     Their errors, only-once notes, report entries and fine-grained
     dependencies belong to the task that checked them first; errors left in
-    the engine's map would also show up in a later blocker's message.
+    the engine's map would also show up in a later blocker's message.  The
+    coordinator may have shown a module's answer already (a worker's), which
+    closes its file to new errors: it is open while checked again.
     """
     errors = manager.errors
+    shown = {state.xpath for state in states} & errors.flushed_files
+    errors.flushed_files -= shown
     only_once = set(errors.only_once_messages)
     seen_import_error = errors.seen_import_error
     kept_errors = {state.xpath: list(errors.error_info_map.get(state.xpath, ())) for state in states}
@@ -80,6 +84,7 @@ def nothing_reported(states: list[State], manager: BuildManager) -> Iterator[Non
         errors.only_once_messages.clear()
         errors.only_once_messages.update(only_once)
         errors.seen_import_error = seen_import_error
+        errors.flushed_files |= shown
         for path, infos in kept_errors.items():
             if infos:
                 errors.error_info_map[path] = infos
