@@ -124,8 +124,10 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
         # from a worker.
         serve_workers(c)
 
-    # A confirmation is no new progress, nor a task of the schedule's.
+    # A confirmation is one span of its own: no new progress, nor a task of the schedule's.
     tasks = RunningTasks(NULL_OBSERVER, lambda _: len(scc.mod_ids)) if confirming else c.tasks
+    if confirming:
+        c.tasks.start(scc_id, "confirm", None)
     checked = check_as_worker(
         scc, c.graph, c.manager, tasks, interface_checked, after_workers=c.pool is not None,
         recheck=[c.plan.scc(dep) for dep in recheck], between_modules=lambda: serve_workers(c),
@@ -134,6 +136,7 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     )
     if confirming:
         cache_confirmed_errors(c, scc, checked)
+        c.tasks.end(scc_id, True)
     for module_errors in checked:
         c.show(module_errors)
     c.printer.after_checking_here()

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from mypy_split.protocol import TimedSpan
 
 # "whole": an SCC checked in one piece (no local partial types), both phases at once.
-Phase = Literal["interface", "implementation", "whole"]
+# "confirm": a worker's SCC checked again in the coordinator for mypy's wording (confirm.py).
+Phase = Literal["interface", "implementation", "whole", "confirm"]
 
 
 class Task(NamedTuple):

@@ -80,7 +80,7 @@ class ProgressLine:
 
     def task_finished(self, task: Task, ok: bool) -> None:
         self.in_flight.pop(task.scc_id, None)
-        if ok and task.phase != "interface":
+        if ok and task.phase in ("implementation", "whole"):
             self.done_modules += task.modules
         self.draw()
 

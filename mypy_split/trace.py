@@ -35,6 +35,8 @@ WHOLE = "whole SCC"
 LOAD_DEPS = "load dependencies"
 # Dependencies a worker checks again in memory before a task (affinity.py).
 RECHECK = "recheck dependencies"
+# A worker's SCC checked again in the coordinator for mypy's wording (confirm.py).
+CONFIRM = "confirm wording"
 LOAD_GRAPH = "load graph"
 START_UP = "start-up"
 # A worker's garbage collection before a task (not near the build's end).
@@ -145,6 +147,7 @@ class Recorder:
         tasks = sum(1 for span in self.spans if span.name in (INTERFACE, WHOLE))
         loading = sum(span.seconds for span in self.spans if span.name == LOAD_DEPS)
         rechecks = [span.seconds for span in self.spans if span.name == RECHECK]
+        confirms = [span.seconds for span in self.spans if span.name == CONFIRM]
         first_work = min((span.start for span in self.spans if span.name in WORK), default=self.finished)
         serial_start = max(0.0, first_work - self.started)
         work = sum(cost.interface + cost.implementation for cost in costs.values())
@@ -160,6 +163,8 @@ class Recorder:
             loading=loading,
             rechecks=len(rechecks),
             recheck_seconds=sum(rechecks),
+            confirms=len(confirms),
+            confirm_seconds=sum(confirms),
             serial_start=serial_start,
             work=work,
             critical_path=critical,
@@ -198,7 +203,7 @@ class TraceObserver:
     timed here, on the coordinator's row.
     """
 
-    PHASE_SPANS = {"interface": INTERFACE, "implementation": IMPLEMENTATION, "whole": WHOLE}
+    PHASE_SPANS = {"interface": INTERFACE, "implementation": IMPLEMENTATION, "whole": WHOLE, "confirm": CONFIRM}
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
@@ -253,6 +258,9 @@ class Stats:
     # Tasks whose worker first checked dependencies again in memory, and the time it took.
     rechecks: int
     recheck_seconds: float
+    # Workers' SCCs checked again in the coordinator for mypy's wording, and the time it took.
+    confirms: int
+    confirm_seconds: float
     serial_start: float
     work: float
     critical_path: float
@@ -271,7 +279,8 @@ class Stats:
             f"  busy: {busy}\n"
             f"  serial start {self.serial_start:.2f} s, checking work {self.work:.2f} s, "
             f"dependency loading {self.loading:.2f} s, "
-            f"checked again in memory {self.recheck_seconds:.2f} s ({self.rechecks} tasks)\n"
+            f"checked again in memory {self.recheck_seconds:.2f} s ({self.rechecks} tasks), "
+            f"confirmed here {self.confirm_seconds:.2f} s ({self.confirms} SCCs)\n"
             f"  critical path {self.critical_path:.2f} s, ideal {self.ideal:.2f} s, "
             f"efficiency {self.efficiency:.0%}\n"
         )

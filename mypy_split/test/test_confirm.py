@@ -80,7 +80,8 @@ def mypy_then_split(tmp_path: Path, warm_cache: WarmCache, project: Path) -> tup
     cache = tmp_path / "split"
     shutil.copytree(warm_cache([]), cache)
     trace = tmp_path / "trace.json"
-    ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2", "-v", "--trace", str(trace)], project, cache, SIDE_BY_SIDE)
+    args = ["main.py", "-n", "2", "-v", "--stats", "--trace", str(trace)]
+    ours = run_tool(MYPY_SPLIT, args, project, cache, SIDE_BY_SIDE)
     # The premise: the two bases were checked on two workers.
     assert interface_rows(trace, "users") != interface_rows(trace, "points"), ours.describe()
     return reference, ours, cache
@@ -102,6 +103,7 @@ def test_an_answer_that_can_differ_is_checked_again(tmp_path: Path, warm_cache: 
     assert "defined in" not in reference.stdout and reference.returncode == 1, reference.describe()
     assert (ours.stdout, ours.returncode) == (reference.stdout, reference.returncode), ours.describe()
     assert CONFIRMED in ours.stderr, ours.stderr[-4000:]
+    assert "(1 SCCs)" in ours.stderr, ours.stderr[-4000:]
     assert "This process checks in memory again, before SCC" in ours.stderr, ours.stderr[-4000:]
     again = run_tool(MYPY, ["main.py", "-v"], project, cache, {})
     assert again.stdout == reference.stdout, again.describe()
@@ -115,3 +117,4 @@ def test_other_answers_stand(tmp_path: Path, warm_cache: WarmCache, main: str) -
     reference, ours, _ = mypy_then_split(tmp_path, warm_cache, project)
     assert (ours.stdout, ours.returncode) == (reference.stdout, reference.returncode), ours.describe()
     assert CONFIRMED not in ours.stderr, ours.stderr[-4000:]
+    assert "confirmed here 0.00 s (0 SCCs)" in ours.stderr, ours.stderr[-4000:]

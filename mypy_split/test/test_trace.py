@@ -20,7 +20,7 @@ from mypy_split.schedule import PhaseCost
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
-from mypy_split.trace import COLLECT, COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
+from mypy_split.trace import COLLECT, CONFIRM, COORDINATOR, IMPLEMENTATION, INTERFACE, LOAD_DEPS, Recorder
 from mypy_split.tuning import COLLECT_TAIL_VARIABLE, POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE, WORKER_SEED_VARIABLE
 
 
@@ -59,6 +59,8 @@ def test_chrome_trace_has_a_named_row_per_process_and_complete_events() -> None:
 
 def test_stats_from_spans_and_measured_costs() -> None:
     recorder = recorded_run()
+    # The coordinator confirmed SCC 1's wording (confirm.py): not a task, not a worker's work.
+    recorder.add(CONFIRM, COORDINATOR, 104.0, 104.5, scc=1)
     costs = {0: PhaseCost(0.5, 2.0), 1: PhaseCost(1.0, 0.5)}
     stats = recorder.summary(chain_nodes(), costs)
     assert stats.wall == pytest.approx(5.0)
@@ -75,6 +77,9 @@ def test_stats_from_spans_and_measured_costs() -> None:
     stats.write(out)
     text = out.getvalue()
     assert "2 tasks" in text and "w0 60%" in text and "efficiency 70%" in text
+    assert stats.confirms == 1
+    assert stats.confirm_seconds == pytest.approx(0.5)
+    assert "confirmed here 0.50 s (1 SCCs)" in text
 
 
 def test_a_shared_sccs_bodies_end_a_chain_in_their_longest_chunk() -> None:
