@@ -17,14 +17,19 @@ So a worker's answer for an SCC stands unless both:
 
 then this process checks the SCC again at its place in the sequential order,
 with those dependencies in memory (`local_check.py`: this process keeps
-every sensitive stale dependency in memory), and shows that answer, as
-`mypy -n 0` would, and writes its cache entries.
+every sensitive stale dependency in memory), shows that answer, as
+`mypy -n 0` would, and puts its errors in the cache entries.  Within a
+budget of expected work (`Budget`): on an empty cache, the first such answer
+can need most of the standard library checked again here, serially.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from mypy_split.affinity import LOCAL
+from mypy_split.tuning import CONFIRM_SECONDS, CONFIRM_SHARE, CONFIRM_VARIABLE, seconds_from_environment
 
 if TYPE_CHECKING:
     from mypy_split.parallel import Coordinator
@@ -50,17 +55,46 @@ def answer_may_differ(records: Iterable[ErrorRecord]) -> bool:
     return any(may_differ(record) for record in records)
 
 
+class Budget:
+    """The expected seconds of confirmations a run may spend (`tuning.CONFIRM_SECONDS`)."""
+
+    def __init__(self, seconds: float, share: float) -> None:
+        self.seconds = seconds
+        self.share = share
+        self.spent = 0.0
+
+    @classmethod
+    def from_environment(cls) -> Budget:
+        return cls(seconds_from_environment(CONFIRM_VARIABLE, CONFIRM_SECONDS), CONFIRM_SHARE)
+
+    def left(self, stale_work: float) -> float:
+        """What is left, given the run's stale work known so far."""
+        if self.seconds <= 0:
+            return 0.0
+        return max(self.seconds, self.share * stale_work) - self.spent
+
+    def take(self, price: float, stale_work: float) -> bool:
+        """Spend `price` if it is left."""
+        if self.seconds <= 0 or price > self.left(stale_work):
+            return False
+        self.spent += price
+        return True
+
+
 def wanted(coordinator: Coordinator, result: ImplementationDone) -> bool:
     """Whether this process checks the SCC again instead of showing the worker's answer."""
-    seen = coordinator.affinity.seen_from_cache(result.scc_id)
+    c = coordinator
+    seen = c.affinity.seen_from_cache(result.scc_id)
     if not seen:
         return False
     if not answer_may_differ(record for records in result.errors.values() for record in records):
         return False
-    plan = coordinator.plan
-    modules = " ".join(sorted(m for scc_id in seen for m in plan.scc(scc_id).mod_ids))
-    coordinator.manager.log(
-        f"SCC {result.scc_id}: messages that can differ, from a worker that loaded {modules} "
-        "from the cache: this process checks it again"
-    )
+    modules = " ".join(sorted(m for scc_id in seen for m in c.plan.scc(scc_id).mod_ids))
+    about = f"SCC {result.scc_id}: messages that can differ, from a worker that loaded {modules} from the cache"
+    price = c.recheck_cost([*c.affinity.missing(result.scc_id, LOCAL), result.scc_id])
+    if not c.confirm_budget.take(price, c.stale_work.total):
+        left = max(0.0, c.confirm_budget.left(c.stale_work.total))
+        c.manager.log(f"{about}: shown as found, checking it again here would take {price:.2f} s of {left:.2f} s left")
+        return False
+    c.manager.log(f"{about}: this process checks it again")
     return True

@@ -113,6 +113,7 @@ class Coordinator:
         self.local: set[int] = set()
         # Checked by a worker, then again here for mypy's wording (confirm.py).
         self.confirming: set[int] = set()
+        self.confirm_budget = confirm.Budget.from_environment()
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
         # Per module checked on a worker, the hash of the source it checked.

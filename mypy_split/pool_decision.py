@@ -59,6 +59,10 @@ class StaleWork(Generic[Key]):
             for key in dependents:
                 self.stale(key)
 
+    @property
+    def total(self) -> float:
+        return self._total
+
     def workers_pay(self) -> bool:
         """Whether the stale work known so far is worth starting workers.
 

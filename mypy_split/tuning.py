@@ -45,6 +45,18 @@ BATCH_VARIABLE = "MYPY_SPLIT_BATCH"
 # not started yet, the task's own included.  0 turns it off.
 COLLECT_TAIL_SECONDS = 0.5
 COLLECT_TAIL_VARIABLE = "MYPY_SPLIT_COLLECT_TAIL"
+# Checking workers' answers again for mypy's wording (confirm.py) may cost the
+# coordinator this many seconds of expected work in a run, or this share of
+# the run's stale work if more: an SCC's own work and that of the
+# dependencies it needs in memory that this process does not hold yet.  On
+# an empty cache one such answer can need most of the standard library, and
+# a big cycle's answer the whole cycle, serially: textual's 141-module cycle
+# took 8.6 s there and made a 5.2 s run take 13 s.  An answer beyond what is
+# left is shown as its worker found it.  0 turns confirmations off; "inf"
+# confirms every one.
+CONFIRM_SECONDS = 0.25
+CONFIRM_SHARE = 0.1
+CONFIRM_VARIABLE = "MYPY_SPLIT_CONFIRM"
 # 0 turns off the head start of the builtins cycle on an empty cache (head_start.py).
 HEAD_START_VARIABLE = "MYPY_SPLIT_HEAD_START"
 

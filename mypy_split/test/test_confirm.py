@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from mypy_split.build_worker.faults import SLOW_BODIES
-from mypy_split.confirm import may_differ
+from mypy_split.confirm import Budget, may_differ
 from mypy_split.protocol import ErrorRecord
 from mypy_split.test.cache_memory_cases import DATACLASS, NAMEDTUPLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
-from mypy_split.tuning import BATCH_VARIABLE, SEND_AHEAD_VARIABLE
+from mypy_split.tuning import BATCH_VARIABLE, CONFIRM_VARIABLE, SEND_AHEAD_VARIABLE
 
 CONFIRMED = "this process checks it again"
 
@@ -63,6 +63,18 @@ def test_messages_that_read_the_same_both_ways(message: str, code: str) -> None:
     assert not may_differ(record(message, code))
 
 
+def test_the_budget_is_seconds_or_a_share_of_the_stale_work() -> None:
+    budget = Budget(0.25, 0.1)
+    assert budget.take(0.2, stale_work=1.0)
+    # 0.05 s left of the 0.25 s floor; a tenth of 4 s is more.
+    assert not budget.take(0.1, stale_work=1.0)
+    assert budget.take(0.1, stale_work=4.0)
+    assert budget.left(4.0) == pytest.approx(0.1)
+    off = Budget(0.0, 0.1)
+    assert not off.take(0.0, stale_work=100.0)
+    assert Budget(float("inf"), 0.1).take(1e6, stale_work=1.0)
+
+
 def write_project(tmp_path: Path, main: str) -> Path:
     project = tmp_path / "project"
     project.mkdir()
@@ -72,7 +84,9 @@ def write_project(tmp_path: Path, main: str) -> Path:
     return project
 
 
-def mypy_then_split(tmp_path: Path, warm_cache: WarmCache, project: Path) -> tuple[RunResult, RunResult, Path]:
+def mypy_then_split(
+    tmp_path: Path, warm_cache: WarmCache, project: Path, env: dict[str, str] | None = None
+) -> tuple[RunResult, RunResult, Path]:
     """mypy's answer and mypy-split's at -n 2 (with its log), each on the standard library's cache."""
     mypy_cache = tmp_path / "mypy"
     shutil.copytree(warm_cache([]), mypy_cache)
@@ -81,7 +95,7 @@ def mypy_then_split(tmp_path: Path, warm_cache: WarmCache, project: Path) -> tup
     shutil.copytree(warm_cache([]), cache)
     trace = tmp_path / "trace.json"
     args = ["main.py", "-n", "2", "-v", "--stats", "--trace", str(trace)]
-    ours = run_tool(MYPY_SPLIT, args, project, cache, SIDE_BY_SIDE)
+    ours = run_tool(MYPY_SPLIT, args, project, cache, {**SIDE_BY_SIDE, **(env or {})})
     # The premise: the two bases were checked on two workers.
     assert interface_rows(trace, "users") != interface_rows(trace, "points"), ours.describe()
     return reference, ours, cache
@@ -118,3 +132,11 @@ def test_other_answers_stand(tmp_path: Path, warm_cache: WarmCache, main: str) -
     assert (ours.stdout, ours.returncode) == (reference.stdout, reference.returncode), ours.describe()
     assert CONFIRMED not in ours.stderr, ours.stderr[-4000:]
     assert "confirmed here 0.00 s (0 SCCs)" in ours.stderr, ours.stderr[-4000:]
+
+
+def test_beyond_the_budget_the_worker_answer_stands(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """With confirmations off the worker's wording shows: one base came from the cache there."""
+    project = write_project(tmp_path, "User(nam='x')\nPoint(y=1)\n")
+    reference, ours, _ = mypy_then_split(tmp_path, warm_cache, project, {CONFIRM_VARIABLE: "0"})
+    assert CONFIRMED not in ours.stderr and "shown as found" in ours.stderr, ours.stderr[-4000:]
+    assert "defined in" in ours.stdout and ours.returncode == reference.returncode, ours.describe()
