@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from mypy.build import BuildManager, Graph, State
 
 from mypy_split import phases
+from mypy_split.build_worker import faults
 
 if TYPE_CHECKING:
     from mypy_split.graph import BuildPlan
@@ -101,8 +102,12 @@ def matching_scc(modules: list[dict[str, JsonValue]], plan: BuildPlan, manager: 
 def settle(coordinator: Coordinator) -> None:
     """Wait for the report of the worker checking ahead, then adopt its work or stop it."""
     pool = coordinator.ensure_pool()
+    faults.before_judging_head_start()
     while coordinator.head_start_worker is not None:
         coordinator.handle_events(pool)
+    # The cycle's results may have come with the report (a small program's
+    # graph loads slower than the cycle is checked): its importers are ready.
+    coordinator.classify_ready()
 
 
 def on_report(coordinator: Coordinator, worker: WorkerHandle, message: HeadStart) -> None:

@@ -17,6 +17,9 @@ Inert unless the test sets one of these variables (most name a module):
 - `MYPY_SPLIT_TEST_HEAD_START_DIFFERS`: a worker checking the builtins cycle
   ahead (head_start.py) describes that module with another source hash, so
   that the coordinator must refuse its work.
+- `MYPY_SPLIT_TEST_HEAD_START_JUDGED_LATE`: seconds the coordinator waits
+  before it judges a head start (the one hook on its side), so that the
+  worker's results come with its report.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ MARKERS = "MYPY_SPLIT_TEST_MARKERS"
 HEAD_START_DIFFERS = "MYPY_SPLIT_TEST_HEAD_START_DIFFERS"
 CRASH_FORKED = "MYPY_SPLIT_TEST_CRASH_FORKED"
 SLOW_BODIES = "MYPY_SPLIT_TEST_SLOW_BODIES"
+HEAD_START_JUDGED_LATE = "MYPY_SPLIT_TEST_HEAD_START_JUDGED_LATE"
 
 
 def task_started(module_ids: Set[str]) -> None:
@@ -62,6 +66,12 @@ def between_phases(module_ids: Set[str]) -> None:
 
 def before_bodies() -> None:
     pause = os.environ.get(SLOW_BODIES)
+    if pause:
+        time.sleep(float(pause))
+
+
+def before_judging_head_start() -> None:
+    pause = os.environ.get(HEAD_START_JUDGED_LATE)
     if pause:
         time.sleep(float(pause))
 

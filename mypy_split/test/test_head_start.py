@@ -20,6 +20,7 @@ from typing import Any, cast
 import pytest
 from mypy.options import Options
 
+from mypy_split.build_worker.faults import HEAD_START_JUDGED_LATE
 from mypy_split.driver import Parallelism, start_pool_early
 from mypy_split.graph import BuildPlan
 from mypy_split.head_start import describe, matching_scc, why_not_ahead
@@ -84,6 +85,19 @@ def test_cold_run_checks_builtins_ahead(
     tmp_path: Path, workers: int, mypy_reference: tuple[Path, RunResult, RunResult]
 ) -> None:
     project, cache, result = cold_split_run(tmp_path, workers, {})
+    assert ADOPTED in result.stderr, result.describe()
+    assert_mypy_answers(result, project, cache, mypy_reference)
+
+
+def test_results_that_come_with_the_report(tmp_path: Path, mypy_reference: tuple[Path, RunResult, RunResult]) -> None:
+    """The coordinator judges the head start only after the worker is done with the cycle.
+
+    Report and results are then read together (as when a big graph loads
+    slower than the cycle is checked): the cycle's importers must still be
+    classified, not left waiting (an internal error, "no work is left", once).
+    """
+    env = {HEAD_START_JUDGED_LATE: "4"}
+    project, cache, result = cold_split_run(tmp_path, 2, env)
     assert ADOPTED in result.stderr, result.describe()
     assert_mypy_answers(result, project, cache, mypy_reference)
 
