@@ -88,29 +88,21 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     then) are served: see `serve_workers`.
     """
     c = coordinator
+    if scc_id in c.confirming:
+        confirm_in_coordinator(c, scc_id)
+        return
     # Before this process writes its first cache entry (see parse_gate.py).
     c.gate.before_checking_here()
     c.printer.before_checking_here()
     started = time.perf_counter()
     scc = c.plan.scc(scc_id)
     old_hashes = {module_id: c.graph[module_id].interface_hash for module_id in scc.mod_ids}
-    # Checked by a worker already, again for mypy's wording (confirm.py).
-    confirming = scc_id in c.confirming
-    recheck = c.affinity.missing(scc_id, LOCAL)
-    c.affinity.assign(scc_id, LOCAL, recheck)
-    if recheck:
-        modules = " ".join(m for dep in recheck for m in sorted(c.plan.scc(dep).mod_ids))
-        c.manager.log(f"This process checks in memory again, before SCC {scc_id}: {modules}")
-
+    recheck = needs_here(c, scc_id)
     interface_seconds = 0.0
 
     def interface_checked(module_ids: list[str]) -> None:
         nonlocal interface_seconds
         interface_seconds = time.perf_counter() - started
-        if confirming:
-            # The worker's interface result released the dependents already.
-            serve_workers(c)
-            return
         c.note_sensitive(scc_id, module_ids)
         c.scheduler.interface_done(scc_id)
         if c.pool is None and c.worker_count > 0:
@@ -124,28 +116,51 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
         # from a worker.
         serve_workers(c)
 
-    # A confirmation is one span of its own: no new progress, nor a task of the schedule's.
-    tasks = RunningTasks(NULL_OBSERVER, lambda _: len(scc.mod_ids)) if confirming else c.tasks
-    if confirming:
-        c.tasks.start(scc_id, "confirm", None)
     checked = check_as_worker(
-        scc, c.graph, c.manager, tasks, interface_checked, after_workers=c.pool is not None,
+        scc, c.graph, c.manager, c.tasks, interface_checked, after_workers=c.pool is not None,
         recheck=[c.plan.scc(dep) for dep in recheck], between_modules=lambda: serve_workers(c),
-        # The worker's entries stay, which importers have read; only their errors are replaced.
-        writes=not confirming,
     )
-    if confirming:
-        cache_confirmed_errors(c, scc, checked)
-        c.tasks.end(scc_id, True)
+    for module_errors in checked:
+        c.show(module_errors)
+    # The phases apart, as a worker reports them: the next run may share these bodies.
+    c.costs.record(scc.mod_ids, c.graph, interface_seconds, time.perf_counter() - started - interface_seconds)
+    c.printer.after_checking_here()
+    c.scheduler.implementation_done(scc_id)
+    c.classify_ready()
+
+
+def confirm_in_coordinator(c: Coordinator, scc_id: int) -> None:
+    """Check again here an SCC a worker checked, for mypy's wording (confirm.py), and show that answer.
+
+    The worker's result already released the dependents and counted for the
+    cost model; its cache entries stay, which importers have read, and only
+    their errors are replaced.  One span of its own: no new progress.
+    """
+    c.gate.before_checking_here()
+    c.printer.before_checking_here()
+    scc = c.plan.scc(scc_id)
+    recheck = needs_here(c, scc_id)
+    c.tasks.start(scc_id, "confirm", None)
+    checked = check_as_worker(
+        scc, c.graph, c.manager, RunningTasks(NULL_OBSERVER, lambda _: len(scc.mod_ids)),
+        lambda _: serve_workers(c), recheck=[c.plan.scc(dep) for dep in recheck],
+        between_modules=lambda: serve_workers(c), writes=False,
+    )
+    cache_confirmed_errors(c, scc, checked)
+    c.tasks.end(scc_id, True)
     for module_errors in checked:
         c.show(module_errors)
     c.printer.after_checking_here()
-    if confirming:
-        return  # The worker's result counted for the schedule and the cost model.
-    # The phases apart, as a worker reports them: the next run may share these bodies.
-    c.costs.record(scc.mod_ids, c.graph, interface_seconds, time.perf_counter() - started - interface_seconds)
-    c.scheduler.implementation_done(scc_id)
-    c.classify_ready()
+
+
+def needs_here(c: Coordinator, scc_id: int) -> list[int]:
+    """What this process checks again in memory before the SCC (affinity.py); it then holds all of it."""
+    recheck = c.affinity.missing(scc_id, LOCAL)
+    c.affinity.assign(scc_id, LOCAL, recheck)
+    if recheck:
+        modules = " ".join(m for dep in recheck for m in sorted(c.plan.scc(dep).mod_ids))
+        c.manager.log(f"This process checks in memory again, before SCC {scc_id}: {modules}")
+    return recheck
 
 
 def cache_confirmed_errors(c: Coordinator, scc: SCC, checked: list[phases.ModuleErrors]) -> None:
