@@ -69,14 +69,13 @@ class Sensitivity(enum.IntEnum):
 
 def cache_sensitivity(tree: MypyFile) -> Sensitivity:
     """How importers of this checked module may see it differently from the cache."""
-    return _Walk(Sensitivity.BINDING).table(tree.names, tree.fullname + ".", None)
+    return _Walk().table(tree.names, tree.fullname + ".", None)
 
 
 class _Walk:
-    """The symbols a module defines, classes included, until `enough` is found."""
+    """The symbols a module defines, classes included, until one binds differently (the top level)."""
 
-    def __init__(self, enough: Sensitivity) -> None:
-        self.enough = enough
+    def __init__(self) -> None:
         self.seen: set[int] = set()
 
     def table(self, names: SymbolTable, own_prefix: str, owner: TypeInfo | None) -> Sensitivity:
@@ -100,7 +99,7 @@ class _Walk:
                 level = max(level, self.table(node.names, node.fullname + ".", node))
             else:
                 level = max(level, _node_sensitivity(node, owner))
-            if level >= self.enough:
+            if level is Sensitivity.BINDING:
                 break
         return level
 
