@@ -15,13 +15,17 @@ mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
     python misc/cache_memory_grid.py --constructs 'dataclass*'
     python misc/cache_memory_grid.py --jobs 2 --flag=--strict
     python misc/cache_memory_grid.py --jobs 2 --exact 2 --exact 3
+    python misc/cache_memory_grid.py --jobs 2 --default 2 --default 3
 
 Exit status 1 if a difference comes from a `base` that `sensitive.py` does
 not flag (`NONE`): a member of the class that mypy-split misses in every
 mode, unless it is the one such kind README lists (`KNOWN_UNFLAGGED`).
 With `--exact N`, `mypy-split -n N` in exact mode also checks every pair,
 with workers forced, and must print mypy's cold answer (exit status 1 for a
-pair outside `KNOWN_UNFLAGGED` where it does not).
+pair outside `KNOWN_UNFLAGGED` where it does not).  `--default N` does the
+same in the default mode, where the coordinator confirms answers whose
+wording the cache could change (`confirm.py`; a pair is far within the
+confirmation budget).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from cache_memory_sweep import report, sweep_all
 from conformance import DEFAULT_CACHE
 
 from mypy_split.affinity import AFFINITY_VARIABLE
+from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.casefile import Case, Step
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, apply_step, run_tool
@@ -272,15 +277,19 @@ def as_case(name: str, base: str, main: str, flags: list[str] | None = None) -> 
     return CorpusCase(Case(name=name, source="grid", line=0, steps=[step]))
 
 
-# Exact mode, with workers for any stale work and every cycle shared.
-# `--exact 3` means 3 workers, whatever the CPUs here.
-EXACT_MODE = {
-    AFFINITY_VARIABLE: "1", POOL_WORTH_VARIABLE: "0", SHARE_MIN_VARIABLE: "0", USABLE_CPUS_VARIABLE: "64"
+# Workers for any stale work and every cycle shared; `-n 3` means 3 workers,
+# whatever the CPUs here; `main` on a worker that did not check `base` (left to
+# itself the coordinator runs both on one worker, one after the other).
+FORCED_WORKERS = {
+    POOL_WORTH_VARIABLE: "0", SHARE_MIN_VARIABLE: "0", USABLE_CPUS_VARIABLE: "64", AWAY_FROM_DEPENDENCIES: "1"
 }
+MODES = {"exact": {**FORCED_WORKERS, AFFINITY_VARIABLE: "1"}, "default": FORCED_WORKERS}
 
 
-def exact_mode_differs(case: CorpusCase, warm: WarmCache, workroot: Path, counts: list[str]) -> list[str]:
-    """The worker counts at which exact mode's answer (stdout, exit code) is not mypy's cold one."""
+def mode_differs(
+    case: CorpusCase, warm: WarmCache, workroot: Path, counts: list[str], mode_env: dict[str, str]
+) -> list[str]:
+    """The worker counts at which the mode's answer (stdout, exit code) is not mypy's cold one."""
     step = case.case.steps[0]
     cache = warm(step.flags)
     with tempfile.TemporaryDirectory(dir=workroot) as name:
@@ -295,17 +304,18 @@ def exact_mode_differs(case: CorpusCase, warm: WarmCache, workroot: Path, counts
             return result.stdout, result.returncode
 
         cold = run(MYPY, [], "mypy", {})
-        return [n for n in counts if run(MYPY_SPLIT, ["-n", n], f"split-{n}", EXACT_MODE) != cold]
+        return [n for n in counts if run(MYPY_SPLIT, ["-n", n], f"split-{n}", mode_env) != cold]
 
 
-def check_exact_mode(cases: list[CorpusCase], warm: WarmCache, jobs: int, counts: list[str]) -> int:
-    """Print the pairs where exact mode is not mypy's cold answer; 1 if one is outside `KNOWN_UNFLAGGED`."""
-    with tempfile.TemporaryDirectory(prefix="mypy-grid-exact-") as workroot:
+def check_mode(mode: str, cases: list[CorpusCase], warm: WarmCache, jobs: int, counts: list[str]) -> int:
+    """Print the pairs where the mode is not mypy's cold answer; 1 if one is outside `KNOWN_UNFLAGGED`."""
+    env = MODES[mode]
+    with tempfile.TemporaryDirectory(prefix=f"mypy-grid-{mode}-") as workroot:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            differs = list(pool.map(lambda case: exact_mode_differs(case, warm, Path(workroot), counts), cases))
+            differs = list(pool.map(lambda case: mode_differs(case, warm, Path(workroot), counts, env), cases))
     wrong = [(case.case.name, at) for case, at in zip(cases, differs) if at]
     right = len(cases) - len(wrong)
-    print(f"\nexact mode at -n {', '.join(counts)}: {right} of {len(cases)} pairs give mypy's cold answer")
+    print(f"\n{mode} mode at -n {', '.join(counts)}: {right} of {len(cases)} pairs give mypy's cold answer")
     for name, at in wrong:
         pinned = " (known, README)" if name in KNOWN_UNFLAGGED else ""
         print(f"  not at -n {', '.join(at)}{pinned}: {name}")
@@ -320,6 +330,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--flag", action="append", default=[], metavar="FLAG", help="a mypy flag for every pair")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where warm caches are kept")
     parser.add_argument("--exact", action="append", default=[], metavar="N", help="check exact mode at -n N too")
+    parser.add_argument("--default", action="append", default=[], metavar="N", help="check the default mode at -n N too")
     args = parser.parse_args(argv)
     pairs = {
         name: pair
@@ -331,8 +342,9 @@ def main(argv: list[str]) -> int:
     print(f"{len(cases)} grid entries, {args.jobs} jobs", flush=True)
     start = time.perf_counter()
     status = report(sweep_all(cases, warm, args.jobs), len(cases), args.show_diffs, KNOWN_UNFLAGGED)
-    if args.exact:
-        status = max(status, check_exact_mode(cases, warm, args.jobs, args.exact))
+    for mode, counts in (("exact", args.exact), ("default", args.default)):
+        if counts:
+            status = max(status, check_mode(mode, cases, warm, args.jobs, counts))
     print(f"\n{len(cases)} entries in {time.perf_counter() - start:.0f}s")
     return status
 

@@ -136,6 +136,10 @@ class MemoryAffinity:
             self._seen_from_cache.setdefault(scc_id, set()).update(unheld)
         held.add(scc_id)
 
+    def held_count(self, executor: int, scc_ids: Iterable[int]) -> int:
+        """How many of these SCCs the executor holds."""
+        return len(self._held.get(executor, set()).intersection(scc_ids))
+
     def seen_from_cache(self, scc_id: int) -> set[int]:
         """The messages-sensitive needs that some executor placed with the task loads from the cache."""
         return self._seen_from_cache.get(scc_id, set())

@@ -25,6 +25,21 @@ if TYPE_CHECKING:
     from mypy_split.pool import WorkerHandle, WorkerPool
 
 
+def ending_soon(coordinator: Coordinator, worker: WorkerHandle, now: float) -> bool:
+    """Whether the worker's tasks, none shared, are expected to end within the send-ahead time.
+
+    Its current task and those queued behind it: the results of a batch
+    come back together, so the coordinator cannot see it half done.
+    """
+    c = coordinator
+    scc_id = worker.task
+    if scc_id is None or scc_id in c.sharing.shared or worker.index in c.sharing.helping:
+        return False
+    left = sum(sum(c.scc_costs[queued]) for queued in [scc_id, *worker.queued])
+    elapsed = now - c.task_began.get(worker.index, now)
+    return left - elapsed <= c.send_ahead_seconds
+
+
 def may_join(coordinator: Coordinator, scc_id: int, worker: WorkerHandle) -> bool:
     """Whether this SCC may be one of a batch for this worker.
 

@@ -28,6 +28,7 @@ from mypy.build import BuildManager
 
 from mypy_split import batches, confirm, fine_grained, head_start, phases, shared_tasks, sharing
 from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task
+from mypy_split.build_worker import faults
 from mypy_split.costs import CostModel, LazyCosts
 from mypy_split.failures import ReloadWithoutWorkers, WorkerCrashed
 from mypy_split.graph import BuildPlan
@@ -229,7 +230,7 @@ class Coordinator:
             return
         now = time.monotonic()
         for worker in pool.live_workers:
-            if not self.ending_soon(worker, now):
+            if not batches.ending_soon(self, worker, now):
                 continue
             # With batches, as many as a batch takes; else one task as small as the send-ahead time.
             if self.batch_seconds > 0:
@@ -241,19 +242,6 @@ class Coordinator:
             if not scc_ids:
                 return
             batches.send(self, pool, worker, scc_ids)
-
-    def ending_soon(self, worker: WorkerHandle, now: float) -> bool:
-        """Whether the worker's tasks, none shared, are expected to end within the send-ahead time.
-
-        Its current task and those queued behind it: the results of a batch
-        come back together, so the coordinator cannot see it half done.
-        """
-        scc_id = worker.task
-        if scc_id is None or scc_id in self.sharing.shared or worker.index in self.sharing.helping:
-            return False
-        left = sum(sum(self.scc_costs[queued]) for queued in [scc_id, *worker.queued])
-        elapsed = now - self.task_began.get(worker.index, now)
-        return left - elapsed <= self.send_ahead_seconds
 
     def next_task_on(self, worker: WorkerHandle) -> None:
         """The worker's task is over: the first one sent ahead, if any, runs there now."""
@@ -303,11 +291,12 @@ class Coordinator:
         may run it, or hands it to this process if no live worker may.
         """
         allowed = self.sharing.untainted(scc_id, [worker.index for worker in pool.live_workers])
+        free = {w.index: w for w in pool.live_workers if w.index in allowed and w.task is None and w.parked_for is None}
         if idle.index in allowed:
-            return idle
-        for worker in pool.live_workers:
-            if worker.index in allowed and worker.task is None and worker.parked_for is None:
-                return worker
+            deps = self.plan.scc(scc_id).deps
+            return free.get(faults.placed_away(idle.index, list(free), lambda w: self.affinity.held_count(w, deps)), idle)
+        if free:
+            return next(iter(free.values()))
         if allowed:
             self.scheduler.task_lost(scc_id)
         else:

@@ -18,8 +18,15 @@ Inert unless the test sets one of these variables (most name a module):
   ahead (head_start.py) describes that module with another source hash, so
   that the coordinator must refuse its work.
 - `MYPY_SPLIT_TEST_HEAD_START_JUDGED_LATE`: seconds the coordinator waits
-  before it judges a head start (the one hook on its side), so that the
-  worker's results come with its report.
+  before it judges a head start, so that the worker's results come with its
+  report.
+- `MYPY_SPLIT_TEST_AWAY_FROM_DEPENDENCIES` (any value): the coordinator sends
+  a task to the idle worker that checked fewest of its direct dependencies
+  (the first such), so that the task loads the others from the cache (a
+  project of two modules otherwise runs both on one worker, one after the
+  other).
+
+The last two are the coordinator's; the others act in workers.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Set
+from collections.abc import Callable, Sequence, Set
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,6 +47,7 @@ HEAD_START_DIFFERS = "MYPY_SPLIT_TEST_HEAD_START_DIFFERS"
 CRASH_FORKED = "MYPY_SPLIT_TEST_CRASH_FORKED"
 SLOW_BODIES = "MYPY_SPLIT_TEST_SLOW_BODIES"
 HEAD_START_JUDGED_LATE = "MYPY_SPLIT_TEST_HEAD_START_JUDGED_LATE"
+AWAY_FROM_DEPENDENCIES = "MYPY_SPLIT_TEST_AWAY_FROM_DEPENDENCIES"
 
 
 def task_started(module_ids: Set[str]) -> None:
@@ -74,6 +82,13 @@ def before_judging_head_start() -> None:
     pause = os.environ.get(HEAD_START_JUDGED_LATE)
     if pause:
         time.sleep(float(pause))
+
+
+def placed_away(idle: int, others_idle: Sequence[int], dependencies_checked: Callable[[int], int]) -> int:
+    """The idle worker a task goes to: `idle`, or under the test setting the one that checked fewest dependencies."""
+    if not os.environ.get(AWAY_FROM_DEPENDENCIES):
+        return idle
+    return min([idle, *others_idle], key=dependencies_checked)
 
 
 def head_start_report(modules: list[dict[str, JsonValue]]) -> list[dict[str, JsonValue]]:

@@ -65,6 +65,15 @@ def run_tool(
     return RunResult(completed.stdout, completed.stderr, completed.returncode)
 
 
+def interface_rows(trace: Path, module: str) -> set[int]:
+    """The trace's rows (one per worker) with an interface span of the module's SCC."""
+    events = json.loads(trace.read_text())["traceEvents"]
+    return {
+        event["tid"] for event in events
+        if event.get("name") == "interface" and event.get("args", {}).get("module") == module
+    }
+
+
 def apply_step(project: Path, step: Step, index: int, base_mtime: int) -> None:
     """Write and delete files; each step's files get a later mtime than the last's."""
     for name in step.deletes:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mypy_split.affinity import LOCAL, MemoryAffinity, choose_task
+from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES, placed_away
 from mypy_split.schedule import ParallelScheduler
 from mypy_split.sensitive import Sensitivity
 from mypy_split.test.test_schedule import make_nodes
@@ -54,6 +57,23 @@ def test_missing_is_what_the_executor_does_not_hold_in_dependency_order() -> Non
     # A lost worker's memory is gone.
     affinity.forget(1)
     assert affinity.missing(4, 1) == [0, 1, 3]
+
+
+def test_held_count_and_the_test_placement_away_from_dependencies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test setting sends a task to the idle worker holding fewest of its dependencies."""
+    affinity = MemoryAffinity(make_nodes(DIAMOND), kept=BINDING)
+    affinity.assign(0, executor=0)
+    affinity.assign(2, executor=0)
+    affinity.assign(3, executor=1)
+    assert affinity.held_count(0, DIAMOND[4]) == 1
+    assert affinity.held_count(2, DIAMOND[4]) == 0
+    checked = lambda executor: affinity.held_count(executor, DIAMOND[4])  # noqa: E731
+    monkeypatch.delenv(AWAY_FROM_DEPENDENCIES, raising=False)
+    assert placed_away(0, [1, 2], checked) == 0
+    monkeypatch.setenv(AWAY_FROM_DEPENDENCIES, "1")
+    assert placed_away(0, [1, 2], checked) == 2
+    # Ties keep the worker that asked.
+    assert placed_away(1, [0], checked) == 1
 
 
 def test_workers_keep_the_kept_level_and_this_process_both() -> None:

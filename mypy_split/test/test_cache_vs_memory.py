@@ -3,8 +3,9 @@
 Each case of `cache_memory_cases.py` that `mypy_split/sensitive.py` flags
 has a module `base`, free of errors, and a module `main` that imports it;
 `mypy main.py` on a cold cache checks both in one process.  At `-n 2` and
-`-n 3` the worker that checks `main` is usually not the one that checked
-`base`: mypy-split must keep `base` in memory there (`mypy_split/affinity.py`)
+`-n 3` a test setting sends `main` to a worker that did not check `base`
+(`MYPY_SPLIT_TEST_AWAY_FROM_DEPENDENCIES`; left to itself the coordinator
+runs both on one worker): mypy-split must keep `base` in memory there (`mypy_split/affinity.py`)
 and print mypy's cold answer, for every flagged case: in exact mode by
 keeping `base` in memory wherever `main` is checked; in the default mode for
 the cases flagged `BINDING` so too, and for the others by checking `main`
@@ -25,14 +26,16 @@ from pathlib import Path
 import pytest
 
 from mypy_split.affinity import AFFINITY_VARIABLE
+from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.cache_memory_cases import CASES, DATACLASS, NAMEDTUPLE, Case, mypy_forms
 from mypy_split.test.conftest import WarmCache
-from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, interface_rows, run_tool, stale_lines
 from mypy_split.test.test_sharing import run_killing_between_phases
 
 # The exact mode this file is about (off by default, see README "Known limits").
 EXACT = {AFFINITY_VARIABLE: "1"}
+AWAY_FROM_BASE = {AWAY_FROM_DEPENDENCIES: "1"}
 
 WORKER_COUNTS = ("2", "3")
 
@@ -48,18 +51,30 @@ def assert_same_answer(ours: RunResult, reference: RunResult, label: str = "") -
 
 
 def check_main_at_worker_counts(
-    tmp_path: Path, warm_cache: WarmCache, project: Path, reference: RunResult, mode: dict[str, str] = EXACT
+    tmp_path: Path,
+    warm_cache: WarmCache,
+    project: Path,
+    reference: RunResult,
+    mode: dict[str, str] = EXACT,
+    bases: tuple[str, ...] = ("base",),
 ) -> Path:
     """mypy-split (in exact mode, unless told) checks `main.py` as mypy did at each worker count.
 
-    Each run starts from the standard library's cache; the last one's cache
-    is returned.
+    `main` goes to a worker that did not check one of its `bases` at least
+    (left to itself, the coordinator would run `base` and `main` on one
+    worker, one after the other), which the trace shows.  Each run starts from the standard library's cache; the
+    last one's cache is returned.
     """
     for workers in WORKER_COUNTS:
         cache = tmp_path / f"split-{workers}"
         shutil.copytree(warm_cache([]), cache)
-        ours = run_tool(MYPY_SPLIT, ["main.py", "-n", workers], project, cache, mode)
+        trace = tmp_path / f"trace-{workers}.json"
+        args = ["main.py", "-n", workers, "--trace", str(trace)]
+        ours = run_tool(MYPY_SPLIT, args, project, cache, {**AWAY_FROM_BASE, **mode})
         assert_same_answer(ours, reference, f"-n {workers}: ")
+        main_rows = interface_rows(trace, "main")
+        apart = [base for base in bases if interface_rows(trace, base) - main_rows]
+        assert main_rows and apart, f"-n {workers}: main checked beside {', '.join(bases)}"
     return tmp_path / f"split-{WORKER_COUNTS[-1]}"
 
 
@@ -105,7 +120,7 @@ def test_needs_split_over_workers(tmp_path: Path, warm_cache: WarmCache) -> None
     shutil.copytree(warm_cache([]), mypy_cache)
     reference = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
     assert "defined in" not in reference.stdout and reference.returncode == 1, reference.describe()
-    check_main_at_worker_counts(tmp_path, warm_cache, project, reference)
+    check_main_at_worker_counts(tmp_path, warm_cache, project, reference, bases=("users", "points"))
 
 
 def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:

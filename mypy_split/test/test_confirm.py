@@ -10,7 +10,6 @@ differ is shown as the worker found it.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from mypy_split.confirm import Budget, may_differ
 from mypy_split.protocol import ErrorRecord
 from mypy_split.test.cache_memory_cases import DATACLASS, NAMEDTUPLE
 from mypy_split.test.conftest import WarmCache
-from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool, stale_lines
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, interface_rows, run_tool, stale_lines
 from mypy_split.tuning import BATCH_VARIABLE, CONFIRM_VARIABLE, SEND_AHEAD_VARIABLE
 
 CONFIRMED = "this process checks it again"
@@ -99,15 +98,6 @@ def mypy_then_split(
     # The premise: the two bases were checked on two workers.
     assert interface_rows(trace, "users") != interface_rows(trace, "points"), ours.describe()
     return reference, ours, cache
-
-
-def interface_rows(trace: Path, module: str) -> set[int]:
-    """The trace's rows (one per worker) with an interface span of the module's SCC."""
-    events = json.loads(trace.read_text())["traceEvents"]
-    return {
-        event["tid"] for event in events
-        if event.get("name") == "interface" and event.get("args", {}).get("module") == module
-    }
 
 
 def test_an_answer_that_can_differ_is_checked_again(tmp_path: Path, warm_cache: WarmCache) -> None:

@@ -89,18 +89,23 @@ def test_grid_entries(tmp_path: Path, warm_cache: WarmCache, entry: str, level: 
     assert cache_memory_grid.KNOWN_UNFLAGGED <= set(cache_memory_grid.grid())
 
 
-def test_grid_exact_mode_check(tmp_path: Path, warm_cache: WarmCache) -> None:
-    """Exact mode gives mypy's cold answer on a flagged pair (workers forced, every run)."""
+@pytest.mark.parametrize("mode", ["exact", "default"])
+def test_grid_mode_check(tmp_path: Path, warm_cache: WarmCache, mode: str) -> None:
+    """Both modes give mypy's cold answer on a flagged pair (workers forced, every run).
+
+    The default mode by confirming the answer in the coordinator.
+    """
     grid = cache_memory_grid.grid()
     flagged = cache_memory_grid.as_case("class/keyword_only_method", *grid["class/keyword_only_method"])
-    assert cache_memory_grid.exact_mode_differs(flagged, warm_cache, tmp_path, ["2", "3"]) == []
+    env = cache_memory_grid.MODES[mode]
+    assert cache_memory_grid.mode_differs(flagged, warm_cache, tmp_path, ["2", "3"], env) == []
 
 
-def test_grid_exact_mode_verdict(monkeypatch: pytest.MonkeyPatch, warm_cache: WarmCache) -> None:
-    """Only a pair outside the known unflagged kind where exact mode differs fails the check."""
+def test_grid_mode_verdict(monkeypatch: pytest.MonkeyPatch, warm_cache: WarmCache) -> None:
+    """Only a pair outside the known unflagged kind where a mode differs fails the check."""
     grid = cache_memory_grid.grid()
     known = cache_memory_grid.as_case("callable/function", *grid["callable/function"])
     other = cache_memory_grid.as_case("class/method", *grid["class/method"])
-    monkeypatch.setattr(cache_memory_grid, "exact_mode_differs", lambda case, *_: ["2"])
-    assert cache_memory_grid.check_exact_mode([known], warm_cache, 1, ["2"]) == 0
-    assert cache_memory_grid.check_exact_mode([known, other], warm_cache, 1, ["2"]) == 1
+    monkeypatch.setattr(cache_memory_grid, "mode_differs", lambda case, *_: ["2"])
+    assert cache_memory_grid.check_mode("exact", [known], warm_cache, 1, ["2"]) == 0
+    assert cache_memory_grid.check_mode("default", [known, other], warm_cache, 1, ["2"]) == 1
