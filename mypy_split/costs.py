@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import NamedTuple, TypeAlias
 
 from mypy.build import SCC, Graph, State
 from mypy.options import Options
@@ -31,6 +31,9 @@ COST_FILE_VERSION = 1
 # when nothing was measured yet: about what the compiled engine needs;
 # measured runs replace it with their own rate.
 DEFAULT_RATE = 1e-6
+
+# A file's stat, None where it cannot be taken.
+Stat: TypeAlias = Callable[[str], "os.stat_result | None"]
 
 
 class SizeWeights(NamedTuple):
@@ -65,18 +68,23 @@ def cost_file(options: Options) -> str | None:
 class CostModel:
     """Recorded phase seconds per module, plus what this run measures."""
 
-    def __init__(self, recorded: dict[str, PhaseCost], path: str | None) -> None:
+    def __init__(
+        self, recorded: dict[str, PhaseCost], path: str | None, stat: Stat | None = None
+    ) -> None:
         self.recorded = recorded
         self.path = path
         self.measured: dict[str, PhaseCost] = {}
         self.sizes: dict[str, int] = {}
+        # The engine's cached stat, where there is one: module finding took it
+        # already, and a cold run of small modules would stat each file again.
+        self.stat = stat
         # The rate of the graph last asked about: it depends on nothing else.
         self._rate: tuple[Graph, float] | None = None
 
     @classmethod
-    def load(cls, options: Options) -> CostModel:
+    def load(cls, options: Options, stat: Stat | None = None) -> CostModel:
         path = cost_file(options)
-        return cls(read_costs(path) if path else {}, path)
+        return cls(read_costs(path) if path else {}, path, stat)
 
     # -- estimates --------------------------------------------------------------
 
@@ -148,12 +156,18 @@ class CostModel:
             return 0
         size = self.sizes.get(path)
         if size is None:
-            try:
-                size = os.stat(path).st_size
-            except OSError:
-                size = 0
+            size = self.stat_size(path)
             self.sizes[path] = size
         return size
+
+    def stat_size(self, path: str) -> int:
+        if self.stat is not None:
+            stat = self.stat(path)
+            return 0 if stat is None else stat.st_size
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return 0
 
     # -- measurements -----------------------------------------------------------
 

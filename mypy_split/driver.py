@@ -417,7 +417,7 @@ def check_program(
     with_trees: set[str] | None = None
     try:
         mypy.build.log_configuration(manager, sources)
-        costs = CostModel.load(options)
+        costs = CostModel.load(options, stat=manager.get_stat)
         # Workers build the trees they check from the bytes this process keeps.
         keep_raw = parallelism is not None and raw_trees.keeps_raw_trees(manager)
         if keep_raw and parallelism is not None and early_pool is None:

@@ -1,4 +1,4 @@
-"""Checked readers of the values in a message's JSON header.
+"""Checked readers of the values in a message's header (JSON's kinds of values).
 
 A header comes from another process; each reader checks the type it expects
 and raises ProtocolError otherwise, so that a bad frame is reported as one.

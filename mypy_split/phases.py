@@ -20,6 +20,7 @@ from mypy.cache import CacheMetaEx
 from mypy.util import json_loads
 from mypy.errors import Errors
 from mypy.freetree import free_tree
+from mypy.metastore import MetadataStore, SqliteMetadataStore
 
 from mypy_split.meta_pairing import keep_only_beside_own_meta
 from mypy_split.sensitive import Sensitivity, cache_sensitivity
@@ -394,21 +395,51 @@ def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> No
     if not writes_cache(manager):
         return
     store = manager.metastore
+    meta_files = []
     for module_id in sorted(scc.mod_ids):
         state = graph[module_id]
-        if not state.path:
-            continue
-        meta_file, _, _ = mypy.build.get_cache_names(module_id, state.xpath, manager.options)
+        if state.path:
+            meta_files.append(mypy.build.get_cache_names(module_id, state.xpath, manager.options)[0])
+    # Those absent need nothing: nothing to lock for.
+    present = existing_entries(store, [mypy.build.get_meta_ex_name(meta_file) for meta_file in meta_files])
+    for meta_file in meta_files:
         errors_file = mypy.build.get_meta_ex_name(meta_file)
-        try:
-            store.getmtime(errors_file)
-        except OSError:
-            continue  # None there: nothing to lock for.
+        if errors_file not in present:
+            continue
         try:
             store.remove(errors_file)
         except OSError:
             pass
         manager.commit_module(meta_file)
+
+
+def existing_entries(store: MetadataStore, names: list[str]) -> set[str]:
+    """The names that have an entry in the store now.
+
+    In the SQLite store, one query per shard: twice per SCC on every task, the
+    store's own lookup (an exception for each absent name) costs more.
+    """
+    if not isinstance(store, SqliteMetadataStore) or not store.dbs:
+        present = set()
+        for name in names:
+            try:
+                store.getmtime(name)
+            except OSError:
+                continue
+            present.add(name)
+        return present
+    by_shard: dict[int, list[str]] = {}
+    for name in names:
+        by_shard.setdefault(store._shard_index(name), []).append(name)
+    present = set()
+    for shard, shard_names in by_shard.items():
+        # Old SQLite versions take at most 999 parameters per statement.
+        for start in range(0, len(shard_names), 500):
+            chunk = shard_names[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = store.dbs[shard].execute(f"SELECT path FROM files2 WHERE path IN ({marks})", chunk)
+            present.update(path for (path,) in rows)
+    return present
 
 
 def writes_cache(manager: BuildManager) -> bool:

@@ -38,6 +38,7 @@ from mypy_split.protocol import (
     TimedSpan,
 )
 from mypy_split.reports import WorkerReports, idle_dirs
+from mypy_split.sensitive import Sensitivity
 
 
 class Send(Protocol):
@@ -75,6 +76,8 @@ class WorkerSession:
         self.spans: list[TimedSpan] = []
         # The coordinator's pipes: a forked child must not hold them open.
         self.channel_fds: tuple[int, ...] = ()
+        # The SCCs some other SCC imports; None until the graph arrives.
+        self.imported_sccs: set[int] | None = None
 
     @contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -148,6 +151,7 @@ class WorkerSession:
             for module_id in module_ids:
                 self.graph[module_id].trans_dep_hash = bytes.fromhex(imports)
         manager.scc_by_id = {scc.id: scc for scc in sccs}
+        self.imported_sccs = {dep for scc in sccs for dep in scc.deps}
         manager.top_order = [scc.id for scc in sccs]
         for scc in sccs:
             for module_id in scc.mod_ids:
@@ -207,7 +211,7 @@ class WorkerSession:
             held.append(
                 InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                    sensitivity=self.sensitivity(module_ids), source_hashes=self.source_hashes(module_ids),
+                    sensitivity=self.sensitivity(task.scc_id, module_ids), source_hashes=self.source_hashes(module_ids),
                 )
             )
         else:
@@ -223,7 +227,7 @@ class WorkerSession:
                 hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
                 interface_done = InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                    sensitivity=self.sensitivity(list(result.module_ids)),
+                    sensitivity=self.sensitivity(task.scc_id, list(result.module_ids)),
                     source_hashes=self.source_hashes(list(result.module_ids)),
                 )
                 # Not for a shared SCC: its bodies are asked for (TakeBodies) after the interface result.
@@ -339,8 +343,13 @@ class WorkerSession:
         manager.missing_stub_packages.update(child.missing_stub_packages)
         manager.commit()
 
-    def sensitivity(self, module_ids: list[str]) -> int:
-        """How differently importers may see these modules from the cache (`affinity.py` decides)."""
+    def sensitivity(self, scc_id: int, module_ids: list[str]) -> int:
+        """How differently importers may see these modules from the cache (`affinity.py` decides).
+
+        An SCC nothing imports has no importers to tell: its walk is skipped.
+        """
+        if self.imported_sccs is not None and scc_id not in self.imported_sccs:
+            return int(Sensitivity.NONE)
         return int(phases.scc_sensitivity(module_ids, self.graph))
 
     def source_hashes(self, module_ids: list[str]) -> dict[str, str]:

@@ -251,3 +251,21 @@ def test_file_store_a_pair_not_kept_is_not_recorded(file_stores: FileStores, tmp
     record_own_errors(ours, ERRORS, None)
     assert recorded_paths(tmp_path) == []
     assert meta_name("pkg/mod.meta_ex.json") == "pkg/mod.meta.json"
+
+
+def test_existing_entries_are_found_in_every_shard_and_store(tmp_path: Path) -> None:
+    """The lookup `invalidate_error_caches` makes, one query per shard (chunked), as the store's own lookups."""
+    from mypy_split.phases import existing_entries
+
+    sqlite_store = SqliteMetadataStore(str(tmp_path / "sqlite"), set_journal_mode=True, num_shards=4)
+    file_store = FilesystemMetadataStore(str(tmp_path / "files"))
+    names = [f"pkg/m{index}.meta_ex.ff" for index in range(1200)]
+    present = set(names[::3])
+    for store in (sqlite_store, file_store):
+        for name in sorted(present):
+            assert store.write(name, b"errors", 1.0)
+        store.commit()
+        assert existing_entries(store, [*names, "absent/x.meta_ex.ff"]) == present
+        assert existing_entries(store, []) == set()
+    assert len({sqlite_store._shard_index(name) for name in present}) == 4
+    sqlite_store.close()

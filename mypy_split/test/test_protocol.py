@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import json
+import marshal
 import struct
 
 import pytest
@@ -180,7 +180,8 @@ def test_truncated_frame_is_rejected(cut: int) -> None:
 
 
 def test_unknown_kind_is_rejected() -> None:
-    body = struct.pack(">B", 99) + struct.pack(">I", 2) + b"{}"
+    header = marshal.dumps({})
+    body = struct.pack(">B", 99) + struct.pack(">I", len(header)) + header
     with pytest.raises(ProtocolError, match="unknown message kind 99"):
         decode(body)
 
@@ -192,20 +193,21 @@ def test_garbage_header_is_rejected() -> None:
 
 
 def test_missing_fields_are_rejected() -> None:
-    body = struct.pack(">B", Hello.KIND) + struct.pack(">I", 2) + b"{}"
+    header = marshal.dumps({})
+    body = struct.pack(">B", Hello.KIND) + struct.pack(">I", len(header)) + header
     with pytest.raises(ProtocolError, match="bad Hello message"):
         decode(body)
 
 
 def test_a_ready_message_of_an_older_version_still_decodes() -> None:
     """Its version tells the coordinator to retire that worker: it must be read, without the newer fields."""
-    header = b'{"version": 12, "pid": 7, "error": []}'
+    header = marshal.dumps({"version": 12, "pid": 7, "error": []})
     body = struct.pack(">B", Ready.KIND) + struct.pack(">I", len(header)) + header
     assert decode(body) == Ready(version=12, pid=7, ready_at=0.0)
 
 
 def test_wrong_field_types_are_rejected() -> None:
-    header = b'{"version": "1", "argv": [], "cwd": "/", "cache_dir": null}'
+    header = marshal.dumps({"version": "1", "argv": [], "cwd": "/", "cache_dir": None})
     body = struct.pack(">B", Hello.KIND) + struct.pack(">I", len(header)) + header
     with pytest.raises(ProtocolError, match="expected an integer"):
         decode(body)
@@ -244,7 +246,23 @@ def test_bad_report_data_is_rejected() -> None:
     reports = header["reports"]
     assert isinstance(reports, dict)
     reports["line_counts"] = [["pkg.b", ["4"]]]
-    body = json.dumps(header).encode()
+    body = marshal.dumps(header)
     frame = struct.pack(">B", ImplementationDone.KIND) + struct.pack(">I", len(body)) + body
     with pytest.raises(ProtocolError, match="expected an integer"):
         decode(frame)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(marshal.dumps([1, 2]), id="not-a-dict"),
+        pytest.param(marshal.dumps({"version": 17})[:-3], id="cut-short"),
+        pytest.param(marshal.dumps({"version": (17,), "pid": 7, "error": []}), id="tuple-for-int"),
+        pytest.param(marshal.dumps({"version": 17, "pid": 7, "error": ("no",)}), id="tuple-for-list"),
+    ],
+)
+def test_headers_with_values_json_has_no_kind_for_are_rejected(header: bytes) -> None:
+    """marshal can carry more than JSON (tuples, sets...): a header holding anything else is a bad frame."""
+    body = struct.pack(">B", Ready.KIND) + struct.pack(">I", len(header)) + header
+    with pytest.raises(ProtocolError):
+        decode(body)
