@@ -4,9 +4,11 @@ A frame is `u32 length` + body; a body is `u8 kind`, `u32 header length`, a
 header, then binary attachments (each `u32 length` + bytes) for the engine's
 own serialized objects (module states, error infos).  A header holds only
 JSON's kinds of values (None, bools, numbers, strings, lists, dicts with
-string keys), encoded with `marshal`: both ends run the same interpreter
-(workers are started with the coordinator's), and on thousands of small
-tasks it costs a fifth of what `json` did.  Each message
+string keys).  The handshake's (Hello, Ready) is JSON, so that processes of
+different versions still read each other's version; every other header is
+encoded with `marshal`, which both ends read alike (workers run the
+coordinator's interpreter) and which on thousands of small tasks costs a
+fifth of what `json` does.  Each message
 type is a small record with `encode`/`decode` beside it; nothing here knows
 about processes or the engine.  Reading and writing frames on a pipe is
 framing.py's.
@@ -14,6 +16,7 @@ framing.py's.
 
 from __future__ import annotations
 
+import json
 import marshal
 import struct
 from dataclasses import dataclass, field
@@ -38,7 +41,7 @@ from mypy_split.header_values import str_value as _str
 if TYPE_CHECKING:
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 17
+PROTOCOL_VERSION = 18
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -208,7 +211,8 @@ class CheckScc(Message):
     # that loads the module from the cache judges import errors by them).
     imports_ignored: list[dict[int, list[str]]] = field(default_factory=list)
     # Whether the worker collects garbage before building this task's trees;
-    # near the build's end the coordinator says no (tuning.collect_tail_seconds).
+    # near the build's end the coordinator says no (tuning.collect_tail_seconds),
+    # and within a batch after its first task (batches.py).
     collect_garbage: bool = True
     # A small task: its InterfaceDone waits for its ImplementationDone, and
     # both go in one write (one wake-up of the coordinator instead of two).
@@ -389,9 +393,16 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
 }
 
 
+# Kinds whose header is JSON in every version (see the module doc).
+_HANDSHAKE_KINDS = frozenset({Hello.KIND, Ready.KIND})
+
+
 def encode(message: Message) -> bytes:
     """The whole frame for a message, length prefix included."""
-    header = marshal.dumps(message.header())
+    if message.KIND in _HANDSHAKE_KINDS:
+        header = json.dumps(message.header(), separators=(",", ":")).encode()
+    else:
+        header = marshal.dumps(message.header())
     parts = [_KIND.pack(message.KIND), U32.pack(len(header)), header]
     for attachment in message.attachments():
         parts.append(U32.pack(len(attachment)))
@@ -412,8 +423,9 @@ def decode(body: bytes) -> Message:
     start = _KIND.size + U32.size
     if start + header_length > len(body):
         raise ProtocolError("truncated header")
+    raw_header = body[start : start + header_length]
     try:
-        header = marshal.loads(body[start : start + header_length])
+        header = json.loads(raw_header) if kind in _HANDSHAKE_KINDS else marshal.loads(raw_header)
     except (ValueError, EOFError, TypeError) as error:
         raise ProtocolError(f"bad header: {error}") from error
     if not isinstance(header, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import marshal
 import struct
 
@@ -193,7 +194,7 @@ def test_garbage_header_is_rejected() -> None:
 
 
 def test_missing_fields_are_rejected() -> None:
-    header = marshal.dumps({})
+    header = b"{}"
     body = struct.pack(">B", Hello.KIND) + struct.pack(">I", len(header)) + header
     with pytest.raises(ProtocolError, match="bad Hello message"):
         decode(body)
@@ -201,13 +202,13 @@ def test_missing_fields_are_rejected() -> None:
 
 def test_a_ready_message_of_an_older_version_still_decodes() -> None:
     """Its version tells the coordinator to retire that worker: it must be read, without the newer fields."""
-    header = marshal.dumps({"version": 12, "pid": 7, "error": []})
+    header = b'{"version": 12, "pid": 7, "error": []}'
     body = struct.pack(">B", Ready.KIND) + struct.pack(">I", len(header)) + header
     assert decode(body) == Ready(version=12, pid=7, ready_at=0.0)
 
 
 def test_wrong_field_types_are_rejected() -> None:
-    header = marshal.dumps({"version": "1", "argv": [], "cwd": "/", "cache_dir": None})
+    header = b'{"version": "1", "argv": [], "cwd": "/", "cache_dir": null}'
     body = struct.pack(">B", Hello.KIND) + struct.pack(">I", len(header)) + header
     with pytest.raises(ProtocolError, match="expected an integer"):
         decode(body)
@@ -256,13 +257,26 @@ def test_bad_report_data_is_rejected() -> None:
     "header",
     [
         pytest.param(marshal.dumps([1, 2]), id="not-a-dict"),
-        pytest.param(marshal.dumps({"version": 17})[:-3], id="cut-short"),
-        pytest.param(marshal.dumps({"version": (17,), "pid": 7, "error": []}), id="tuple-for-int"),
-        pytest.param(marshal.dumps({"version": 17, "pid": 7, "error": ("no",)}), id="tuple-for-list"),
+        pytest.param(marshal.dumps({"scc_id": 17})[:-3], id="cut-short"),
+        pytest.param(marshal.dumps({"scc_id": (17,), "blocker": False, "lines": []}), id="tuple-for-int"),
+        pytest.param(marshal.dumps({"scc_id": 17, "blocker": False, "lines": ("no",)}), id="tuple-for-list"),
+        pytest.param(json.dumps({"scc_id": 17, "blocker": False, "lines": []}).encode(), id="json"),
     ],
 )
 def test_headers_with_values_json_has_no_kind_for_are_rejected(header: bytes) -> None:
     """marshal can carry more than JSON (tuples, sets...): a header holding anything else is a bad frame."""
-    body = struct.pack(">B", Ready.KIND) + struct.pack(">I", len(header)) + header
+    body = struct.pack(">B", TaskFailed.KIND) + struct.pack(">I", len(header)) + header
     with pytest.raises(ProtocolError):
         decode(body)
+
+
+def test_the_handshake_is_json_and_the_rest_marshal() -> None:
+    """A process of another version reads the handshake (JSON in every version) and so learns the version."""
+    for message in SAMPLES:
+        body = encode(message)[4:]
+        (length,) = struct.unpack_from(">I", body, 1)
+        header = body[5 : 5 + length]
+        if isinstance(message, (Hello, Ready)):
+            assert json.loads(header) == message.header()
+        else:
+            assert marshal.loads(header) == message.header()
