@@ -89,10 +89,6 @@ def send(coordinator: Coordinator, pool: WorkerPool, worker: WorkerHandle, scc_i
     for position, scc_id in enumerate(scc_ids):
         coordinator.affinity.assign(scc_id, worker.index)
         message = coordinator.task_message(worker, scc_id, [])
-        # One collection for the batch, before its first task, as mypy's
-        # workers collect once per request: what the small tasks after it
-        # leave is kept (frozen) with their trees.
-        message.collect_garbage = message.collect_garbage and position == 0
         message.hold_results = position < len(scc_ids) - 1
         if message.hold_results:
             worker.holding.add(scc_id)

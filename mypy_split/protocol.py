@@ -211,8 +211,7 @@ class CheckScc(Message):
     # that loads the module from the cache judges import errors by them).
     imports_ignored: list[dict[int, list[str]]] = field(default_factory=list)
     # Whether the worker collects garbage before building this task's trees;
-    # near the build's end the coordinator says no (tuning.collect_tail_seconds),
-    # and within a batch after its first task (batches.py).
+    # near the build's end the coordinator says no (tuning.collect_tail_seconds).
     collect_garbage: bool = True
     # A small task: its InterfaceDone waits for its ImplementationDone, and
     # both go in one write (one wake-up of the coordinator instead of two).

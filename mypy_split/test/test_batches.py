@@ -67,24 +67,6 @@ def test_a_batch_sends_its_results_in_one_write(project: Path, monkeypatch: pyte
     assert 'main.py:25: error: Incompatible types in assignment (expression has type "int"' in output
 
 
-def test_a_batch_collects_garbage_once_before_its_first_task(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """As mypy's workers collect once per request; a task alone, or first in its batch, may collect."""
-    # Otherwise a project this small ends within the tail where no task collects.
-    monkeypatch.setenv(tuning.COLLECT_TAIL_VARIABLE, "0")
-    _, sent, _ = run_with_slow_bodies(project, monkeypatch, 0.05)
-    by_worker: dict[int, bool] = {}
-    collected = 0
-    for task in sent:
-        first_in_batch = by_worker.get(task.worker, True)
-        if not first_in_batch:
-            assert not task.message.collect_garbage, f"SCC {task.message.scc_id} collects in the middle of a batch"
-        collected += task.message.collect_garbage
-        # The next task to this worker is first in its batch unless this one holds its results for it.
-        by_worker[task.worker] = not task.message.hold_results
-    assert any(len(batch) > 1 for batch in batches_sent(sent)), "no batch was sent"
-    assert collected, "no task collects garbage"
-
-
 def test_without_batches_each_task_holds_nothing(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine.reset_process_caches()
     monkeypatch.setenv(tuning.BATCH_VARIABLE, "0")
