@@ -36,6 +36,7 @@ Pure bookkeeping (besides reading the switch): no processes, no engine; unit-tes
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
 
@@ -71,8 +72,14 @@ class MemoryAffinity:
         # Per level, the checked SCCs at least that sensitive, and each SCC's needs.
         self._sensitive: dict[Sensitivity, set[int]] = {level: set() for level in _LEVELS}
         self._needs: dict[Sensitivity, dict[int, frozenset[int]]] = {level: {} for level in _LEVELS}
-        self._held: dict[int, set[int]] = {}
-        self._seen_from_cache: dict[int, set[int]] = {}
+        # Per executor, the SCCs it holds, in the order it came to hold them.
+        self._held: dict[int, dict[int, None]] = {}
+        # Per SCC, each placement: the executor's held map and how many of its
+        # first entries it held then.  What a placement saw from the cache is
+        # worked out only when asked (`seen_from_cache`), which is rare: a set
+        # per task, and each task's transitive needs, would cost the
+        # coordinator memory on every run (5 MiB on 3,000 small modules).
+        self._placements: dict[int, list[tuple[dict[int, None], int]]] = {}
 
     @property
     def constrained(self) -> bool:
@@ -124,25 +131,31 @@ class MemoryAffinity:
         needs = self.needs(scc_id, level)
         if not needs:
             return []
-        held = self._held.get(executor, set())
-        return sorted(needs - held, key=self._position.__getitem__)
+        held = self._held.get(executor, {})
+        return sorted(needs.difference(held), key=self._position.__getitem__)
 
     def assign(self, scc_id: int, executor: int, rechecked: Iterable[int] = ()) -> None:
         """The executor will hold these in memory (tasks run in the order they are sent)."""
-        held = self._held.setdefault(executor, set())
-        held.update(rechecked)
-        unheld = self.needs(scc_id, Sensitivity.MESSAGES) - held
-        if unheld:
-            self._seen_from_cache.setdefault(scc_id, set()).update(unheld)
-        held.add(scc_id)
+        held = self._held.setdefault(executor, {})
+        held.update(dict.fromkeys(rechecked))
+        self._placements.setdefault(scc_id, []).append((held, len(held)))
+        held[scc_id] = None
 
     def held_count(self, executor: int, scc_ids: Iterable[int]) -> int:
         """How many of these SCCs the executor holds."""
-        return len(self._held.get(executor, set()).intersection(scc_ids))
+        held = self._held.get(executor, {})
+        return sum(1 for scc_id in set(scc_ids) if scc_id in held)
 
     def seen_from_cache(self, scc_id: int) -> set[int]:
         """The messages-sensitive needs that some executor placed with the task loads from the cache."""
-        return self._seen_from_cache.get(scc_id, set())
+        needs = self.needs(scc_id, Sensitivity.MESSAGES)
+        seen: set[int] = set()
+        if not needs:
+            return seen
+        for held, count in self._placements.get(scc_id, []):
+            # An executor's map only grows (a lost one's is replaced, not emptied).
+            seen |= needs.difference(itertools.islice(held, count))
+        return seen
 
     def forget(self, executor: int) -> None:
         """The executor's process is gone, and its memory with it."""

@@ -84,10 +84,11 @@ class Budget:
 def wanted(coordinator: Coordinator, result: ImplementationDone) -> bool:
     """Whether this process checks the SCC again instead of showing the worker's answer."""
     c = coordinator
+    # In this order: what a task saw from the cache is worked out only when asked.
+    if not answer_may_differ(record for records in result.errors.values() for record in records):
+        return False
     seen = c.affinity.seen_from_cache(result.scc_id)
     if not seen:
-        return False
-    if not answer_may_differ(record for records in result.errors.values() for record in records):
         return False
     modules = " ".join(sorted(m for scc_id in seen for m in c.plan.scc(scc_id).mod_ids))
     about = f"SCC {result.scc_id}: messages that can differ, from a worker that loaded {modules} from the cache"

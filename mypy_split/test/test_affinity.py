@@ -109,6 +109,13 @@ def test_placement_records_what_the_task_sees_from_the_cache() -> None:
     affinity.assign(2, executor=1)
     assert affinity.seen_from_cache(2) == {1}
     assert affinity.seen_from_cache(0) == set()
+    # What a placement saw is what the executor held then, whatever it holds or forgets later.
+    affinity.assign(3, executor=0)
+    assert affinity.seen_from_cache(4) == {3}
+    affinity.forget(0)
+    affinity.assign(1, executor=0)
+    assert affinity.seen_from_cache(4) == {3}
+    assert affinity.seen_from_cache(1) == set()
 
 
 def test_choose_prefers_a_task_that_misses_nothing_then_the_cheapest_recheck() -> None:
