@@ -395,15 +395,15 @@ def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> No
     if not writes_cache(manager):
         return
     store = manager.metastore
-    meta_files = []
+    pairs = []
     for module_id in sorted(scc.mod_ids):
         state = graph[module_id]
         if state.path:
-            meta_files.append(mypy.build.get_cache_names(module_id, state.xpath, manager.options)[0])
+            meta_file = mypy.build.get_cache_names(module_id, state.xpath, manager.options)[0]
+            pairs.append((meta_file, mypy.build.get_meta_ex_name(meta_file)))
     # Those absent need nothing: nothing to lock for.
-    present = existing_entries(store, [mypy.build.get_meta_ex_name(meta_file) for meta_file in meta_files])
-    for meta_file in meta_files:
-        errors_file = mypy.build.get_meta_ex_name(meta_file)
+    present = existing_entries(store, [errors_file for _, errors_file in pairs])
+    for meta_file, errors_file in pairs:
         if errors_file not in present:
             continue
         try:
