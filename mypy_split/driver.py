@@ -305,9 +305,6 @@ def effective_workers(options: Options, parallelism: Parallelism | None) -> int:
         options.fine_grained_incremental
         # Reports of types we cannot assemble from workers' entries.
         or not reports_supported(options.report_dirs)
-        # Errors past the soft limit are hidden by a count over the whole
-        # process, in report order; a worker only sees its own share.
-        or options.many_errors_threshold >= 0
     ):
         return 0
     return workers

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from mypy.build import SCC, BuildManager, Graph
@@ -116,10 +117,11 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
         # from a worker.
         serve_workers(c)
 
-    checked = check_as_worker(
-        scc, c.graph, c.manager, c.tasks, interface_checked, after_workers=c.pool is not None,
-        recheck=[c.plan.scc(dep) for dep in recheck], between_modules=lambda: serve_workers(c),
-    )
+    with soft_limit_here(c):
+        checked = check_as_worker(
+            scc, c.graph, c.manager, c.tasks, interface_checked, after_workers=c.pool is not None,
+            recheck=[c.plan.scc(dep) for dep in recheck], between_modules=lambda: serve_workers(c),
+        )
     for module_errors in checked:
         c.show(module_errors)
     # The phases apart, as a worker reports them: the next run may share these bodies.
@@ -141,16 +143,23 @@ def confirm_in_coordinator(c: Coordinator, scc_id: int) -> None:
     scc = c.plan.scc(scc_id)
     recheck = needs_here(c, scc_id)
     c.tasks.start(scc_id, "confirm", None)
-    checked = check_as_worker(
-        scc, c.graph, c.manager, RunningTasks(NULL_OBSERVER, lambda _: len(scc.mod_ids)),
-        lambda _: serve_workers(c), recheck=[c.plan.scc(dep) for dep in recheck],
-        between_modules=lambda: serve_workers(c), writes=False,
-    )
+    with soft_limit_here(c):
+        checked = check_as_worker(
+            scc, c.graph, c.manager, RunningTasks(NULL_OBSERVER, lambda _: len(scc.mod_ids)),
+            lambda _: serve_workers(c), recheck=[c.plan.scc(dep) for dep in recheck],
+            between_modules=lambda: serve_workers(c), writes=False,
+        )
     cache_confirmed_errors(c, scc, checked)
     c.tasks.end(scc_id, True)
     for module_errors in checked:
         c.show(module_errors)
     c.printer.after_checking_here()
+
+
+def soft_limit_here(c: Coordinator) -> AbstractContextManager[None]:
+    """With `--soft-error-limit`, the engine here counts on from the entries shown so far (soft_limit.py)."""
+    soft_limit = c.printer.soft_limit
+    return nullcontext() if soft_limit is None else soft_limit.checking_here(c.manager.errors)
 
 
 def needs_here(c: Coordinator, scc_id: int) -> list[int]:

@@ -201,8 +201,9 @@ class Coordinator:
                     if worker.task is None and worker.parked_for is None:
                         shared_tasks.join_as_helper(self, self.pool, worker)
             return
-        if self.pool is None and not self.stale_work.workers_pay():
-            # A small incremental run: one process is faster.
+        if self.pool is None and not self.stale_work.workers_pay() or self.printer.all_here():
+            # A small incremental run, where one process is faster, or one
+            # whose answer only this process gives (soft_limit.py).
             self.run_all_here()
             return
         pool = self.ensure_pool()
@@ -571,8 +572,12 @@ class Coordinator:
                     check_in_coordinator(self, action.scc_id)
                 elif action.scc_id not in self.results:
                     return moved
+                elif self.printer.must_check_here(result := self.results.pop(action.scc_id)):
+                    self.local.add(action.scc_id)
+                    self.confirming.add(action.scc_id)
+                    check_in_coordinator(self, action.scc_id)
                 else:
-                    self.printer.print_result(self.results.pop(action.scc_id))
+                    self.printer.print_result(result)
                 self.replay_action = self.replay.interface_done(action.scc_id)
             elif isinstance(action, RunImplementation):
                 self.replay_action = self.replay.implementation_done(action.scc_id)

@@ -39,9 +39,10 @@ from mypy_split.header_values import str_list as _strs
 from mypy_split.header_values import str_value as _str
 
 if TYPE_CHECKING:
+    from mypy_split.entry_counts import EntryCounts
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 18
+PROTOCOL_VERSION = 19
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -299,6 +300,8 @@ class ImplementationDone(Message):
     indirect: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     # From an owner that forked copies of itself for the bodies (Bodies.forks): each copy's spans.
     forked_spans: list[list[TimedSpan]] = field(default_factory=list)
+    # With `--soft-error-limit`: what the task added to the error map (entry_counts.py).
+    entries: EntryCounts | None = None
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -318,6 +321,7 @@ class ImplementationDone(Message):
                 module: [list(deps), list(suppressed)] for module, (deps, suppressed) in self.indirect.items()
             },
             "forked_spans": [_spans_json(spans) for spans in self.forked_spans],
+            "entries": None if self.entries is None else self.entries.to_json(),
         }
 
 
@@ -502,6 +506,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             reports=None if reports is None else _task_reports(reports),
             indirect={module: _indirect(value) for module, value in _dict(h["indirect"]).items()},
             forked_spans=[_spans(spans) for spans in _list(h["forked_spans"])],
+            entries=None if h["entries"] is None else _entry_counts(h["entries"]),
         )
     if cls is TakeBodies:
         return TakeBodies(scc_id=_int(h["scc_id"]))
@@ -555,3 +560,10 @@ def _task_reports(value: JsonValue) -> TaskReports:
     from mypy_split.report_records import TaskReports
 
     return TaskReports.from_json(value)
+
+
+def _entry_counts(value: JsonValue) -> EntryCounts:
+    # Imported only by runs with `--soft-error-limit`.
+    from mypy_split.entry_counts import EntryCounts
+
+    return EntryCounts.from_json(value)

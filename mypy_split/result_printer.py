@@ -3,7 +3,8 @@
 A worker filters only-once notes within its own task exactly as mypy would;
 across tasks the coordinator keeps the first in sequential order, drops the
 later copies, and rewrites those modules' cached errors to match, so the next
-run prints what `mypy -n 0` would.
+run prints what `mypy -n 0` would.  With `--soft-error-limit`, the answer is
+shown in the form the limit gives it at that place (soft_limit.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from mypy.build import BuildManager, Graph
 from mypy.cache import ErrorTuple
 
 from mypy_split import phases
+from mypy_split.soft_limit import Form, SoftLimit
 
 if TYPE_CHECKING:
     from mypy_split.protocol import ErrorRecord, ImplementationDone
@@ -30,6 +32,18 @@ class ResultPrinter:
         self.source_hashes = source_hashes
         # Only-once messages shown so far, in the replay's order.
         self.seen_once: set[str] = set(manager.errors.only_once_messages)
+        self.soft_limit = SoftLimit.of(manager)
+
+    def all_here(self) -> bool:
+        """Whether the soft error limit hid errors while the graph loaded: no worker shows them so."""
+        return self.soft_limit is not None and self.soft_limit.hiding_from_load
+
+    def must_check_here(self, result: ImplementationDone) -> bool:
+        """Whether the soft error limit may begin to hide within this answer: checked here, in mypy's order."""
+        if self.soft_limit is None or self.soft_limit.form(result.entries, self.seen_once) is not Form.CHECK_HERE:
+            return False
+        self.manager.log(f"SCC {result.scc_id}: the soft error limit may begin to hide errors in it: checked here")
+        return True
 
     def print_result(self, result: ImplementationDone) -> None:
         if result.reports is not None and self.manager.reports is not None:
@@ -37,9 +51,15 @@ class ResultPrinter:
             from mypy_split.reports import merge_task
 
             merge_task(self.manager.reports, result.reports)
-        for module_id, records in result.errors.items():
+        counts = result.entries
+        hidden = False
+        if self.soft_limit is not None and counts is not None:
+            hidden = self.soft_limit.form(counts, self.seen_once) is Form.HIDDEN
+            self.soft_limit.account(counts, self.seen_once)
+        for module_id, found in result.errors.items():
+            records = counts.hidden_form.get(module_id, found) if hidden and counts is not None else found
             kept = self.place_only_once(records)
-            if len(kept) != len(records):
+            if records is not found or len(kept) != len(found):
                 phases.rewrite_cached_errors(
                     module_id, [r.engine_tuple() for r in kept], self.source_hashes.get(module_id), self.graph, self.manager
                 )
@@ -47,6 +67,9 @@ class ResultPrinter:
             tuples = [record.engine_tuple() for record in kept]
             lines = self.formatted(xpath, tuples)
             self.show(phases.ModuleErrors(self.manager.errors.simplify_path(xpath), lines, tuples))
+        if counts is not None:
+            # As in mypy, also those hidden or not shown: each counts as given.
+            self.seen_once.update(counts.once)
 
     def formatted(self, xpath: str, tuples: list[ErrorTuple]) -> list[str]:
         """The module's lines as mypy formats them; the file marked as flushed either way."""

@@ -28,6 +28,7 @@ from mypy_split import cpus, phases
 from mypy_split.tuning import MEMORY_HEADROOM
 
 if TYPE_CHECKING:
+    from mypy_split.entry_counts import EntryCounts
     from mypy_split.protocol import ErrorRecord, ImplementationDone
 
 # Seconds of an SCC's implementation work that must be left for a helper
@@ -278,7 +279,8 @@ class SharedScc:
 
     def record(self, worker: int, result: ImplementationDone) -> None:
         self.leave(worker)
-        if result.errors or result.indirect or worker == self.owner:
+        added = result.entries is not None and result.entries.entries > 0
+        if result.errors or result.indirect or added or worker == self.owner:
             self.results[worker] = result
 
     def leave(self, worker: int) -> None:
@@ -440,9 +442,18 @@ def merge(
             records = result.errors.get(module_id, [])
             tuples = [record.engine_tuple() for record in records]
             phases.write_meta_ex(module_id, indirect, tuples, source_hashes.get(module_id), graph, manager)
+    counted = [result.entries for result in shared.results.values() if result.entries is not None]
     return ImplementationDone(
         shared.scc_id,
         {module_id: errors[module_id] for module_id in order if module_id in errors},
         sorted(missing),
         sum(result.seconds for result in shared.results.values()),
+        entries=merged_entries(counted) if counted else None,
     )
+
+
+def merged_entries(parts: list[EntryCounts]) -> EntryCounts:
+    # Imported only by runs with `--soft-error-limit`.
+    from mypy_split.entry_counts import EntryCounts
+
+    return EntryCounts.merged(parts)

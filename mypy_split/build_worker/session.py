@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Protocol
 
 import mypy.build
@@ -24,7 +24,9 @@ from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, parsed_arguments, phases, raw_trees
 from mypy_split.build_worker import faults, forked
+from mypy_split.build_worker.entry_log import TASK, EntryLog
 from mypy_split.build_worker.recheck import recheck_in_memory
+from mypy_split.entry_counts import EntryCounts
 from mypy_split.protocol import (
     Bodies,
     CheckScc,
@@ -78,6 +80,8 @@ class WorkerSession:
         self.channel_fds: tuple[int, ...] = ()
         # The SCCs some other SCC imports; None until the graph arrives.
         self.imported_sccs: set[int] | None = None
+        # With `--soft-error-limit`: what each task adds to the error map (entry_log.py).
+        self.entry_log: EntryLog | None = None
 
     @contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -86,6 +90,27 @@ class WorkerSession:
             yield
         finally:
             self.spans.append((name, start, time.monotonic()))
+
+    def counting(self, key: str | None) -> AbstractContextManager[None]:
+        """Error entries added meanwhile count under `key` (entry_log.py); None: recorded only."""
+        return nullcontext() if self.entry_log is None else self.entry_log.counting(key)
+
+    def entry_counts(
+        self, keys: list[str], module_ids: list[str], replayed_once: set[str]
+    ) -> EntryCounts | None:
+        if self.entry_log is None:
+            return None
+        files = {module_id: self.graph[module_id].xpath for module_id in module_ids}
+        return self.entry_log.counts(keys, files, lambda ids: self.error_records(ids, replayed_once))
+
+    def task_entry_counts(
+        self, module_ids: list[str], replayed_once: set[str], children: list[ImplementationDone]
+    ) -> EntryCounts | None:
+        """The task's counts: its parse and interface phase, the bodies checked here and by forked copies."""
+        own = self.entry_counts([TASK, *module_ids], module_ids, replayed_once)
+        if own is None or not children:
+            return own
+        return EntryCounts.merged([own, *(child.entries for child in children if child.entries is not None)])
 
     def take_spans(self) -> list[TimedSpan]:
         spans, self.spans = self.spans, []
@@ -105,6 +130,9 @@ class WorkerSession:
             )
         sources, options = parsed
         options.num_workers = 0
+        # The coordinator applies the limit, in mypy's order (soft_limit.py): nothing is hidden here.
+        soft_limit = options.many_errors_threshold >= 0
+        options.many_errors_threshold = -1
         if hello.cache_dir is not None:
             options.cache_dir = hello.cache_dir
         report_names = list(options.report_dirs)
@@ -122,6 +150,8 @@ class WorkerSession:
             worker=True,
         )
         session = cls(manager)
+        if soft_limit:
+            session.entry_log = EntryLog(manager.errors)
         if manager.reports is not None and hello.report_root is not None:
             session.reports = WorkerReports(manager.reports, report_names, hello.report_root)
         return session
@@ -189,6 +219,8 @@ class WorkerSession:
         # task the engine's own filtering is already the sequential one.
         self.manager.errors.only_once_messages.clear()
         self.manager.fg_deps.clear()
+        if self.entry_log is not None:
+            self.entry_log.begin_task()
         faults.task_started(scc.mod_ids)
         if self.reports is not None:
             self.reports.begin_task(scc_id)
@@ -202,7 +234,7 @@ class WorkerSession:
         # the coordinator wakes up once for the task (CheckScc.results_together).
         held: list[Message] = []
         if task.one_piece:
-            with self.span("whole SCC"):
+            with self.span("whole SCC"), self.counting(TASK):
                 phases.check_whole(scc, self.graph, manager)
             module_ids = phases.order_in_scc(scc, self.graph)
             self.verify_written(module_ids, [self.graph[m].interface_hash for m in module_ids])
@@ -215,7 +247,7 @@ class WorkerSession:
                 )
             )
         else:
-            with self.span("interface"):
+            with self.span("interface"), self.counting(None if task.helper else TASK):
                 result = phases.check_interface(
                     scc, self.graph, manager, from_cache=self.from_cache, writes=not task.helper
                 )
@@ -243,7 +275,7 @@ class WorkerSession:
                 module_ids, children = self.check_handed_bodies(task.scc_id, result, replayed_once, send, receive)
             else:
                 module_ids = list(result.module_ids)
-                with self.span("implementation"):
+                with self.span("implementation"), self.counting(TASK):
                     phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)
         records = self.error_records(module_ids, replayed_once)
         for child in children:
@@ -260,6 +292,7 @@ class WorkerSession:
                 reports=None if self.reports is None else self.reports.end_task(),
                 indirect=self.indirect_of(module_ids) if task.helper else {},
                 forked_spans=[child.spans for child in children],
+                entries=self.task_entry_counts(module_ids, replayed_once, children),
             )
         )
 
@@ -298,11 +331,15 @@ class WorkerSession:
         def check(module_id: str, writes: bool) -> None:
             errors.only_once_messages.clear()
             errors.only_once_messages.update(after_interface)
+            with self.counting(module_id):
+                check_body(module_id, writes)
+            emitted.update(errors.only_once_messages)
+
+        def check_body(module_id: str, writes: bool) -> None:
             if writes:
                 phases.check_implementation([module_id], [meta_files[module_id]], self.graph, self.manager)
             else:
                 phases.check_implementation_unwritten(module_id, self.graph, self.manager)
-            emitted.update(errors.only_once_messages)
 
         def child_result(checked: list[str], began: float) -> ImplementationDone:
             errors.only_once_messages.update(emitted)
@@ -310,6 +347,7 @@ class WorkerSession:
                 scc_id, self.error_records(checked, replayed_once), sorted(self.manager.missing_stub_packages),
                 time.monotonic() - began, spans=[("implementation", began, time.monotonic())],
                 indirect=self.indirect_of(checked),
+                entries=self.entry_counts(checked, checked, replayed_once),
             )
 
         checked: list[str] = []
@@ -403,7 +441,9 @@ class WorkerSession:
                 raw_trees.adopt_stat(manager, state, stat)
             raw_trees.build_tree(state, raw_trees.deserialize(blob))
         phases.stat_before_reading(to_parse, manager)
-        manager.parse_all(to_parse, post_parse=False)
+        # As mypy parses them when it checks the SCC; a helper's parse repeats its owner's.
+        with self.counting(None if task.helper else TASK):
+            manager.parse_all(to_parse, post_parse=False)
         for state, ignored in zip(states, task.imports_ignored):
             # Not from the tree: mypy takes only the first line importing each
             # module (or the cache's record), so the meta must say what it says.
