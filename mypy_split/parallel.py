@@ -119,7 +119,9 @@ class Coordinator:
         self.attempts: dict[int, int] = {}
         # Per module checked on a worker, the hash of the source it checked.
         self.source_hashes: dict[str, str] = {}
-        self.printer = ResultPrinter(self.graph, manager, self.show, self.source_hashes)
+        self.printer = ResultPrinter(
+            self.graph, manager, self.show, self.source_hashes, lambda scc_id: phases.order_in_scc(plan.scc(scc_id), self.graph)
+        )
         self.sharing = sharing.SharingDesk(
             sharing.share_min_seconds(), sharing.forked_sharing(self.worker_count), available_memory, manager.log
         )

@@ -9,13 +9,14 @@ shown in the form the limit gives it at that place (soft_limit.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mypy.build import BuildManager, Graph
 from mypy.cache import ErrorTuple
 
 from mypy_split import phases
-from mypy_split.soft_limit import Form, SoftLimit
+from mypy_split.soft_limit import Placement, SoftLimit
 
 if TYPE_CHECKING:
     from mypy_split.protocol import ErrorRecord, ImplementationDone
@@ -23,7 +24,12 @@ if TYPE_CHECKING:
 
 class ResultPrinter:
     def __init__(
-        self, graph: Graph, manager: BuildManager, show: phases.ShowErrors, source_hashes: dict[str, str]
+        self,
+        graph: Graph,
+        manager: BuildManager,
+        show: phases.ShowErrors,
+        source_hashes: dict[str, str],
+        order_in_scc: Callable[[int], list[str]] | None = None,
     ) -> None:
         self.graph = graph
         self.manager = manager
@@ -33,16 +39,31 @@ class ResultPrinter:
         # Only-once messages shown so far, in the replay's order.
         self.seen_once: set[str] = set(manager.errors.only_once_messages)
         self.soft_limit = SoftLimit.of(manager)
+        # An SCC's modules in mypy's order, and where the soft limit leaves each answer to show.
+        self.order_in_scc = order_in_scc
+        self.placements: dict[int, Placement] = {}
 
     def all_here(self) -> bool:
         """Whether the soft error limit hid errors while the graph loaded: no worker shows them so."""
         return self.soft_limit is not None and self.soft_limit.hiding_from_load
 
     def must_check_here(self, result: ImplementationDone) -> bool:
-        """Whether the soft error limit may begin to hide within this answer: checked here, in mypy's order."""
-        if self.soft_limit is None or self.soft_limit.form(result.entries, self.seen_once) is not Form.CHECK_HERE:
+        """Whether the form the soft error limit gives this answer is one the worker did not send (soft_limit.py).
+
+        Then this process checks the SCC again, at its place; otherwise the
+        form is kept for `print_result`.
+        """
+        soft_limit, counts = self.soft_limit, result.entries
+        if soft_limit is None:
             return False
-        self.manager.log(f"SCC {result.scc_id}: the soft error limit may begin to hide errors in it: checked here")
+        order = self.order_in_scc
+        placement = None if counts is None or order is None else soft_limit.place(
+            counts, self.seen_once, lambda: order(result.scc_id)
+        )
+        if placement is not None:
+            self.placements[result.scc_id] = placement
+            return False
+        self.manager.log(f"SCC {result.scc_id}: the soft error limit needs a form the worker did not send: checked here")
         return True
 
     def print_result(self, result: ImplementationDone) -> None:
@@ -51,13 +72,10 @@ class ResultPrinter:
             from mypy_split.reports import merge_task
 
             merge_task(self.manager.reports, result.reports)
-        counts = result.entries
-        hidden = False
-        if self.soft_limit is not None and counts is not None:
-            hidden = self.soft_limit.form(counts, self.seen_once) is Form.HIDDEN
-            self.soft_limit.account(counts, self.seen_once)
+        placement = self.placements.pop(result.scc_id, None)
+        forms = {} if placement is None else placement.forms
         for module_id, found in result.errors.items():
-            records = counts.hidden_form.get(module_id, found) if hidden and counts is not None else found
+            records = forms.get(module_id, found)
             kept = self.place_only_once(records)
             if records is not found or len(kept) != len(found):
                 phases.rewrite_cached_errors(
@@ -67,9 +85,10 @@ class ResultPrinter:
             tuples = [record.engine_tuple() for record in kept]
             lines = self.formatted(xpath, tuples)
             self.show(phases.ModuleErrors(self.manager.errors.simplify_path(xpath), lines, tuples))
-        if counts is not None:
+        if placement is not None and self.soft_limit is not None:
+            self.soft_limit.adopt(placement)
             # As in mypy, also those hidden or not shown: each counts as given.
-            self.seen_once.update(counts.once)
+            self.seen_once.update(placement.once)
 
     def formatted(self, xpath: str, tuples: list[ErrorTuple]) -> list[str]:
         """The module's lines as mypy formats them; the file marked as flushed either way."""

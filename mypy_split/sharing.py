@@ -279,7 +279,7 @@ class SharedScc:
 
     def record(self, worker: int, result: ImplementationDone) -> None:
         self.leave(worker)
-        added = result.entries is not None and result.entries.entries > 0
+        added = result.entries is not None and bool(result.entries.slots)
         if result.errors or result.indirect or added or worker == self.owner:
             self.results[worker] = result
 

@@ -3,50 +3,57 @@
 mypy hides an error or note, and gives an only-once note saying so at the
 first, once an import error has been recorded and its error map holds the
 limit's number of entries (entry_counts.py says what counts).  Workers check
-with the limit off and report, per task, what they added; the coordinator
-shows tasks in mypy's order, so it keeps the count as one process would,
-starting from what the graph load left in its own map.  For a worker's answer:
-
-- if no entry of it can be hidden (no import error before it nor in it, or
-  the count stays under the limit up to its last entry), it is shown as found;
-- if hiding began before it, each entry the limit would hide is hidden: the
-  worker's hidden form of the modules concerned, written to their `meta_ex`
-  too, as mypy caches what it shows;
-- else hiding may begin within it, where the order of its entries decides
-  which are hidden and where the note goes: this process checks the SCC
-  again at its place (confirm.py's way), with the engine set to the count so
-  far.  That happens until the note has been given: once per run, or a few
-  times.
+with the limit off and report, per task, the entries they added in order;
+the coordinator shows tasks in mypy's order, so it replays the count as one
+process would, from what the graph load left in its own map (`place`):
+which entries of each module are hidden, from which on, and where the note
+goes.  The worker sent each module's errors for each such split (a module's
+hideable entries are hidden from one of them on); the coordinator picks, and
+writes the form shown to the module's `meta_ex` too, as mypy caches what it
+shows.  Where the form needed was not sent (a module with too many entries
+the limit would hide, or a shared SCC's module with entries in another
+module's file), this process checks the SCC again at its place, as a
+confirmation (confirm.py), with the engine set to the count so far.
 
 Each check in this process runs under `checking_here`, so the count follows
 it too.  A limit so low that hiding began while the graph loaded makes
 every SCC checked here: workers replay the import errors of their modules
-as the load recorded them, hidden ones included.
+as the load recorded them, hidden ones shown.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mypy.errors import Errors
+from mypy.errors import ErrorInfo, Errors
+
+from mypy_split.entry_counts import TASK
 
 if TYPE_CHECKING:
     from mypy.build import BuildManager
 
-    from mypy_split.entry_counts import EntryCounts
+    from mypy_split.entry_counts import Entry, EntryCounts
+    from mypy_split.protocol import ErrorRecord
 
 
-class Form(enum.Enum):
-    SHOWN = "shown"
-    HIDDEN = "hidden"
-    CHECK_HERE = "check here"
+@dataclass
+class Placement:
+    """A worker's answer at its place: the forms its modules take, and the count after it."""
+
+    # Per module whose shown form is not the worker's plain one.
+    forms: dict[str, list[ErrorRecord]]
+    count: int
+    seen_import_error: bool
+    hiding: bool
+    # Only-once messages given so far, with the task's.
+    once: set[str] = field(default_factory=set)
 
 
 class SoftLimit:
-    def __init__(self, limit: int, count: int, seen_import_error: bool, hiding: bool) -> None:
+    def __init__(self, limit: int, count: int, seen_import_error: bool, hiding: bool, note: str) -> None:
         self.limit = limit
         # Entries in the error map of one process that had checked everything replayed so far.
         self.count = count
@@ -54,6 +61,8 @@ class SoftLimit:
         # Whether an entry was hidden already (and the note given).
         self.hiding = hiding
         self.hiding_from_load = hiding
+        # The note's message, as the engine words it.
+        self.note = note
 
     @classmethod
     def of(cls, manager: BuildManager) -> SoftLimit | None:
@@ -62,39 +71,56 @@ class SoftLimit:
         limit = errors.options.many_errors_threshold
         if limit < 0:
             return None
-        return cls(limit, entry_total(errors), errors.seen_import_error, any_hidden(errors))
+        return cls(limit, entry_total(errors), errors.seen_import_error, any_hidden(errors), hiding_note(errors))
 
-    def form(self, counts: EntryCounts | None, seen_once: set[str]) -> Form:
-        """How a task's answer is shown next, given only-once notes shown before it."""
-        if counts is None:
-            # Not counted (not from a worker of this version): only a check here knows.
-            return Form.CHECK_HERE
-        if not counts.hideable:
-            return Form.SHOWN
-        if self.hiding:
-            return Form.HIDDEN
-        if not (self.seen_import_error or counts.imports):
-            return Form.SHOWN
-        # The most entries any of its own can find before it.
-        if self.count + self.added(counts, seen_once) - 1 < self.limit:
-            return Form.SHOWN
-        return Form.CHECK_HERE
+    def place(self, counts: EntryCounts, seen_once: set[str], order: Callable[[], list[str]]) -> Placement | None:
+        """Where the limit leaves a worker's answer, given the only-once notes shown before it; None: check here."""
+        if len(counts.slots) > 1 and not bodies_in_own_files(counts):
+            return None
+        entries = counts.sequence(order()) if len(counts.slots) > 1 else [e for _, es in counts.slots for e in es]
+        placement = Placement({}, self.count, self.seen_import_error, self.hiding, set(seen_once))
+        first_hidden = self.first_hidden(entries, placement)
+        for module, (first, note) in first_hidden.items():
+            if not module:
+                if note:
+                    return None  # The note would go to a file not shown with the SCC.
+                continue
+            form = counts.hidden_form.get(module) if first == 0 and not note else None
+            if form is None:
+                form = counts.split_forms.get(module, {}).get((first, note))
+            if form is None:
+                return None
+            placement.forms[module] = form
+        return placement
 
-    @staticmethod
-    def added(counts: EntryCounts, seen_once: set[str]) -> int:
-        """What one process adds: not an only-once note it has given already."""
-        given = set(seen_once)
-        repeated = 0
-        for message in counts.once:
-            if message in given:
-                repeated += 1
-            given.add(message)
-        return counts.entries - repeated
+    def first_hidden(self, entries: list[Entry], placement: Placement) -> dict[str, tuple[int, bool]]:
+        """Per module, the first of its hideable entries hidden and whether the note is there; counts on."""
+        p = placement
+        position: dict[str, int] = {}
+        first_hidden: dict[str, tuple[int, bool]] = {}
+        for entry in entries:
+            index = position.get(entry.module, 0)
+            if entry.hideable:
+                position[entry.module] = index + 1
+            if entry.once is not None:
+                if entry.once in p.once:
+                    continue  # Given before: one process does not add it again.
+                p.once.add(entry.once)
+            if entry.hideable and p.seen_import_error and p.count >= self.limit:
+                note = not p.hiding
+                first_hidden.setdefault(entry.module, (index, note))
+                if note:
+                    p.hiding = True
+                    p.once.add(self.note)
+                    p.count += 1
+            p.count += 1
+            p.seen_import_error = p.seen_import_error or entry.imports
+        return first_hidden
 
-    def account(self, counts: EntryCounts, seen_once: set[str]) -> None:
-        """A worker's answer is shown: its entries join the count (call before `seen_once` grows)."""
-        self.count += self.added(counts, seen_once)
-        self.seen_import_error = self.seen_import_error or counts.imports
+    def adopt(self, placement: Placement) -> None:
+        self.count = placement.count
+        self.seen_import_error = placement.seen_import_error
+        self.hiding = placement.hiding
 
     @contextmanager
     def checking_here(self, errors: Errors) -> Iterator[None]:
@@ -113,9 +139,30 @@ class SoftLimit:
             self.hiding = self.hiding or any_hidden(errors)
 
 
+def bodies_in_own_files(counts: EntryCounts) -> bool:
+    """Whether each module's bodies added entries only to its own file (or outside the SCC).
+
+    A module's forms come from the process that checked its bodies, which
+    holds no entry another process added to its file.
+    """
+    return all(entry.module in (slot, "") for slot, entries in counts.slots if slot != TASK for entry in entries)
+
+
 def entry_total(errors: Errors) -> int:
     return sum(len(infos) for infos in errors.error_info_map.values())
 
 
 def any_hidden(errors: Errors) -> bool:
     return any(info.hidden for infos in errors.error_info_map.values() for info in infos)
+
+
+def hiding_note(errors: Errors) -> str:
+    """The only-once note the engine gives at the first entry it hides, asked of a scratch copy."""
+    scratch = Errors(errors.options)
+    probe = ErrorInfo(
+        import_ctx=[], local_ctx=(None, None), line=1, column=0, end_line=1, end_column=0, severity="error",
+        message="", code=None, blocker=False, only_once=False, module=None, target=None,
+    )
+    scratch.report_hidden_errors("", probe)
+    (message,) = scratch.only_once_messages
+    return message

@@ -24,9 +24,9 @@ from mypy.fscache import FileSystemCache
 
 from mypy_split import engine, parsed_arguments, phases, raw_trees
 from mypy_split.build_worker import faults, forked
-from mypy_split.build_worker.entry_log import TASK, EntryLog
+from mypy_split.build_worker.entry_log import EntryLog
 from mypy_split.build_worker.recheck import recheck_in_memory
-from mypy_split.entry_counts import EntryCounts
+from mypy_split.entry_counts import TASK, EntryCounts
 from mypy_split.protocol import (
     Bodies,
     CheckScc,
@@ -96,18 +96,20 @@ class WorkerSession:
         return nullcontext() if self.entry_log is None else self.entry_log.counting(key)
 
     def entry_counts(
-        self, keys: list[str], module_ids: list[str], replayed_once: set[str]
+        self, slots: list[str], scc_modules: list[str], module_ids: list[str], replayed_once: set[str]
     ) -> EntryCounts | None:
+        """What the task added in these slots; the forms of `module_ids`, checked here (entry_log.py)."""
         if self.entry_log is None:
             return None
-        files = {module_id: self.graph[module_id].xpath for module_id in module_ids}
-        return self.entry_log.counts(keys, files, lambda ids: self.error_records(ids, replayed_once))
+        scc_files = {self.graph[module_id].xpath: module_id for module_id in scc_modules}
+        checked = {module_id: self.graph[module_id].xpath for module_id in module_ids}
+        return self.entry_log.counts(slots, scc_files, checked, lambda ids: self.error_records(ids, replayed_once))
 
     def task_entry_counts(
-        self, module_ids: list[str], replayed_once: set[str], children: list[ImplementationDone]
+        self, scc: SCC, module_ids: list[str], replayed_once: set[str], children: list[ImplementationDone]
     ) -> EntryCounts | None:
         """The task's counts: its parse and interface phase, the bodies checked here and by forked copies."""
-        own = self.entry_counts([TASK, *module_ids], module_ids, replayed_once)
+        own = self.entry_counts([TASK, *module_ids], sorted(scc.mod_ids), module_ids, replayed_once)
         if own is None or not children:
             return own
         return EntryCounts.merged([own, *(child.entries for child in children if child.entries is not None)])
@@ -292,7 +294,7 @@ class WorkerSession:
                 reports=None if self.reports is None else self.reports.end_task(),
                 indirect=self.indirect_of(module_ids) if task.helper else {},
                 forked_spans=[child.spans for child in children],
-                entries=self.task_entry_counts(module_ids, replayed_once, children),
+                entries=self.task_entry_counts(scc, module_ids, replayed_once, children),
             )
         )
 
@@ -347,7 +349,7 @@ class WorkerSession:
                 scc_id, self.error_records(checked, replayed_once), sorted(self.manager.missing_stub_packages),
                 time.monotonic() - began, spans=[("implementation", began, time.monotonic())],
                 indirect=self.indirect_of(checked),
-                entries=self.entry_counts(checked, checked, replayed_once),
+                entries=self.entry_counts(checked, list(result.module_ids), checked, replayed_once),
             )
 
         checked: list[str] = []
