@@ -36,6 +36,7 @@ import compileall
 import ctypes
 import os
 import random
+import shlex
 import resource
 import shutil
 import statistics
@@ -237,9 +238,11 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
 class Bench:
     """The caches of one corpus: a scratch cache per tool, and a pristine warm one to copy."""
 
-    def __init__(self, corpus: Corpus, scratch: Path) -> None:
+    def __init__(self, corpus: Corpus, scratch: Path, flags: Sequence[str] = ()) -> None:
         self.corpus = corpus
         self.scratch = scratch
+        # Given to every tool after the corpus's own arguments (`--flags`).
+        self.flags = list(flags)
         self.pristine: dict[Tool, Path] = {}
         self._targets: edits.Targets | None = None
 
@@ -263,6 +266,9 @@ class Bench:
             return self.targets.core, "interface"
         return None
 
+    def command(self, tool: Tool) -> list[str]:
+        return self.corpus.command(tool, self.flags)
+
     def cache(self, tool: Tool) -> Path:
         return self.scratch / f"cache-{tool.slug}"
 
@@ -272,7 +278,7 @@ class Bench:
             path = self.scratch / f"pristine-{tool.slug}"
             for _ in range(2):
                 completed = subprocess.run(
-                    self.corpus.command(tool), cwd=self.corpus.cwd, env=tool_env(path, tool), capture_output=True
+                    self.command(tool), cwd=self.corpus.cwd, env=tool_env(path, tool), capture_output=True
                 )
                 if completed.returncode not in (0, 1):
                     sys.exit(f"{tool.label} failed on {self.corpus.name} (exit {completed.returncode}):\n"
@@ -286,7 +292,7 @@ class Bench:
             shutil.rmtree(cache, ignore_errors=True)
         else:
             copy_cache(self.fresh_cache(tool), cache)
-        command = self.corpus.command(tool)
+        command = self.command(tool)
         edit = self.edit_for(scenario)
         if edit is not None:
             with edits.edited(*edit):
@@ -385,7 +391,7 @@ def report(bench: Bench, scenario: str, samples: dict[Tool, list[Sample]]) -> st
         f"{corpus.name} / {scenario}: {rounds} rounds, shuffled order, {os.cpu_count()} CPUs, "
         f"1-min load {min(loads):.1f}-{max(loads):.1f}, exit codes {codes}\n"
         f"  cd {corpus.cwd} && PYTHONSAFEPATH=1 MYPY_CACHE_DIR=<own per tool> "
-        f"{' '.join(corpus.command(tools[0]))}{describe_edit(bench, scenario)}"
+        f"{' '.join(bench.command(tools[0]))}{describe_edit(bench, scenario)}"
     )
     return f"{header}\n{format_table(rows)}"
 
@@ -424,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"some of {','.join(SCENARIOS)}")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seed", type=int, default=None, help="for the shuffled order")
+    parser.add_argument("--flags", default="", help="more arguments for every tool (shell syntax)")
     args = parser.parse_args(argv)
     tools = parse_list(args.tools, parse_tool)
     scenarios = args.scenarios.split(",")
@@ -437,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     SCRATCH.mkdir(parents=True, exist_ok=True)
     for corpus in select_corpora(args.corpora):
         with tempfile.TemporaryDirectory(prefix="perf-", dir=SCRATCH) as scratch:
-            bench = Bench(corpus, Path(scratch))
+            bench = Bench(corpus, Path(scratch), shlex.split(args.flags))
             for scenario in scenarios:
                 reports.append(report(bench, scenario, run_rounds(bench, scenario, tools, args.rounds, rng)))
     print("\n\n".join(reports))

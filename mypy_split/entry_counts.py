@@ -20,13 +20,17 @@ which one process adds in the SCC's order of modules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mypy_split.header_values import JsonValue, ProtocolError
 from mypy_split.header_values import dict_value as _dict
 from mypy_split.header_values import int_value as _int
 from mypy_split.header_values import list_value as _list
 from mypy_split.header_values import str_value as _str
-from mypy_split.protocol import ErrorRecord
+
+if TYPE_CHECKING:
+    # At run time only where records are read: a run that starts no worker never imports the protocol.
+    from mypy_split.protocol import ErrorRecord
 
 # The slot of what an SCC's owner adds before the bodies: its parse and interface phase.
 TASK = ""
@@ -126,4 +130,6 @@ def _records_json(records: list[ErrorRecord]) -> JsonValue:
 
 
 def _records(value: JsonValue) -> list[ErrorRecord]:
+    from mypy_split.protocol import ErrorRecord
+
     return [ErrorRecord.from_json(record) for record in _list(value)]

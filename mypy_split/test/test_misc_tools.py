@@ -243,6 +243,19 @@ def test_perf_compare_keeps_what_a_failed_run_said(tmp_path: Path) -> None:
     assert done.stdout.splitlines() == ["2 'mypy-split: error: boom\\n'", "1 ''"]
 
 
+def test_perf_compare_gives_every_tool_the_extra_flags(tmp_path: Path) -> None:
+    import corpora
+    import perf_compare
+
+    corpus = corpora.Corpus("c", tmp_path, ("-p", "pkg"), tmp_path / "pkg" / "a.py")
+    bench = perf_compare.Bench(corpus, tmp_path, ["--soft-error-limit", "5"])
+    for spec in ("mypy:0", "split:2"):
+        command = bench.command(corpora.parse_tool(spec))
+        # After the corpus's arguments, before the worker count (which must come last).
+        assert command[1:5] == ["-p", "pkg", "--soft-error-limit", "5"], command
+        assert command[-2] == "-n", command
+
+
 def test_side_by_side_runs_two_at_once_and_times_each(tmp_path: Path) -> None:
     import corpora
     import side_by_side
