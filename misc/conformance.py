@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from mypy_split.build_worker.faults import FAILED_TASKS_FATAL
 from mypy_split.tuning import POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.mypy_corpus import (
@@ -165,6 +166,8 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault(SHARE_MIN_VARIABLE, "0")
     # `--workers 3` means 3 workers, whatever the CPUs here.
     os.environ.setdefault(USABLE_CPUS_VARIABLE, "64")
+    # A worker's failed task ends the run: checked again in-process, it would hide the bug.
+    os.environ.setdefault(FAILED_TASKS_FATAL, "1")
     version = engine_version()
     try:
         root = fetch_corpus(args.cache_dir, version, args.index_url)

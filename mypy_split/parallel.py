@@ -430,6 +430,8 @@ class Coordinator:
                 self.tasks.end(message.scc_id, True)
             self.on_implementation(worker, message, helper=helped is not None)
         elif isinstance(message, TaskFailed):
+            if not message.blocker and faults.failed_tasks_fatal():
+                raise WorkerCrashed(f"SCC {message.scc_id} failed on worker {worker.index}:\n" + "\n".join(message.lines))
             why = message.lines[-1] if message.lines else "no message"
             self.manager.log(f"Worker {worker.index} failed on SCC {message.scc_id} ({why}): this process checks it")
             shared_tasks.unpark(self, worker, message.scc_id, [])

@@ -25,8 +25,12 @@ Inert unless the test sets one of these variables (most name a module):
   (the first such), so that the task loads the others from the cache (a
   project of two modules otherwise runs both on one worker, one after the
   other).
+- `MYPY_SPLIT_TEST_FAILED_TASKS_FATAL` (any value): a task that fails on a
+  worker with an internal error (not a blocker) ends the run with exit 2,
+  naming it, instead of being checked again in the coordinator, which would
+  hide the worker's bug from a test that compares answers.
 
-The last two are the coordinator's; the others act in workers.
+The last three are the coordinator's; the others act in workers.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ CRASH_FORKED = "MYPY_SPLIT_TEST_CRASH_FORKED"
 SLOW_BODIES = "MYPY_SPLIT_TEST_SLOW_BODIES"
 HEAD_START_JUDGED_LATE = "MYPY_SPLIT_TEST_HEAD_START_JUDGED_LATE"
 AWAY_FROM_DEPENDENCIES = "MYPY_SPLIT_TEST_AWAY_FROM_DEPENDENCIES"
+FAILED_TASKS_FATAL = "MYPY_SPLIT_TEST_FAILED_TASKS_FATAL"
 
 
 def task_started(module_ids: Set[str]) -> None:
@@ -107,3 +112,7 @@ def _first_time(name: str) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+def failed_tasks_fatal() -> bool:
+    return bool(os.environ.get(FAILED_TASKS_FATAL))

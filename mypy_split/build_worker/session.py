@@ -235,6 +235,8 @@ class WorkerSession:
         # The interface result of a small task waits for the other, so that
         # the coordinator wakes up once for the task (CheckScc.results_together).
         held: list[Message] = []
+        # Results of forked copies that checked bodies of a shared SCC (none otherwise).
+        children: list[ImplementationDone] = []
         if task.one_piece:
             with self.span("whole SCC"), self.counting(TASK):
                 phases.check_whole(scc, self.graph, manager)
@@ -272,7 +274,6 @@ class WorkerSession:
             faults.between_phases(scc.mod_ids)
             faults.before_bodies()
             started = time.perf_counter()
-            children: list[ImplementationDone] = []
             if task.shared:
                 module_ids, children = self.check_handed_bodies(task.scc_id, result, replayed_once, send, receive)
             else:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from mypy_split.build_worker.faults import FAILED_TASKS_FATAL
 from mypy_split.driver import SINGLE_WORKER_VARIABLE
 from mypy_split.tuning import POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE
 from mypy_split.sharing import SHARE_MIN_VARIABLE
@@ -36,6 +37,10 @@ os.environ[SHARE_MIN_VARIABLE] = "0"
 os.environ[SINGLE_WORKER_VARIABLE] = "1"
 # Runs get no more workers than CPUs; the tests ask for 3 or 8 on 2 CPUs too.
 os.environ[USABLE_CPUS_VARIABLE] = "64"
+# A task that fails on a worker ends the run instead of being checked again
+# in-process, which would give the right answer and hide the worker's bug;
+# tests of such failures set the variable back.
+os.environ[FAILED_TASKS_FATAL] = "1"
 # Tests send Ctrl-C to the runs they start.  A shell's background job ignores
 # SIGINT, children inherit that, and an ignored SIGINT never becomes
 # KeyboardInterrupt: the runs get Python's default (a handler here is reset

@@ -23,6 +23,7 @@ from pathlib import Path
 from librt.internal import ReadBuffer
 from mypy.cache import CacheMeta, CacheMetaEx
 
+from mypy_split.build_worker.faults import FAILED_TASKS_FATAL
 from mypy_split.meta_pairing import PAIRS_FILE
 from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE
 from mypy_split.test.casefile import Case, Step
@@ -180,13 +181,15 @@ def run_case(
                 continue  # Later steps: in-process and the checked count suffice.
             cache = caches[f"split-n{count}"]
             args = [*step.args, "-n", str(count)]
+            # A worker's failed task would be checked again in-process: the answer would hide it.
+            env = {FAILED_TASKS_FATAL: "1", **step.env}
             if count == CHECKED_COUNT and index == 0:
                 # The test session starts workers for any stale work (see
                 # conftest); this run decides by itself whether they pay.
-                own_choice = {POOL_WORTH_VARIABLE: str(POOL_WORTH_SECONDS), **step.env}
+                own_choice = {POOL_WORTH_VARIABLE: str(POOL_WORTH_SECONDS), **env}
                 again = run_tool(MYPY_SPLIT, args, project, copied(cache, workdir), own_choice)
                 check_step(case, index, step, f"-n {count}, first run", reference, again)
-            ours = run_tool(MYPY_SPLIT, args, project, cache, step.env)
+            ours = run_tool(MYPY_SPLIT, args, project, cache, env)
             check_step(case, index, step, f"-n {count}", reference, ours)
             if "--cache-fine-grained" in step.flags:
                 compare_fine_grained_deps(case, index, f"-n {count}", caches["mypy"], cache)

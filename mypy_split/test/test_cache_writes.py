@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from mypy_split.build_worker.faults import FAILED_TASKS_FATAL
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, run_tool
 from mypy_split.test.projects import generate
@@ -51,7 +52,8 @@ def test_unwritable_entries_give_mypys_answer(
     for attempt in range(2):
         expected = run_tool(MYPY, args, project, theirs, {})
         assert expected.returncode == 1 and "error:" in expected.stdout, expected.describe()
-        actual = run_tool(MYPY_SPLIT, [*args, "-n", str(workers), "-v"], project, ours, {})
+        # The failed write fails its task, which this process then checks.
+        actual = run_tool(MYPY_SPLIT, [*args, "-n", str(workers), "-v"], project, ours, {FAILED_TASKS_FATAL: ""})
         difference = "".join(
             difflib.unified_diff(expected.stdout.splitlines(True), actual.stdout.splitlines(True), "mypy", "mypy-split")
         )
