@@ -18,11 +18,11 @@ mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
     python misc/cache_memory_grid.py --jobs 2 --default 2 --default 3
 
 Exit status 1 if a difference comes from a `base` that `sensitive.py` does
-not flag (`NONE`): a member of the class that mypy-split misses in every
-mode, unless it is the one such kind README lists (`KNOWN_UNFLAGGED`).
+not flag (`NONE`; a function that `main` copies into a class body counts as
+flagged): a member of the class that mypy-split misses in every mode.
 With `--exact N`, `mypy-split -n N` in exact mode also checks every pair,
 with workers forced, and must print mypy's cold answer (exit status 1 for a
-pair outside `KNOWN_UNFLAGGED` where it does not).  `--default N` does the
+pair where it does not).  `--default N` does the
 same in the default mode, where the coordinator confirms answers whose
 wording the cache could change (`confirm.py`; a pair is far within the
 confirmation budget).
@@ -49,23 +49,6 @@ from mypy_split.test.casefile import Case, Step
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, apply_step, run_tool
 from mypy_split.test.mypy_corpus import CorpusCase, WarmCache, warm_cache_factory
 from mypy_split.tuning import POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE
-
-# A function copied into a class body and shown in a protocol conflict: any
-# function loaded from the cache keeps no argument list.  Pinned in
-# test_known_differences.py; flagging every module that defines a function
-# would cost more than the parallel run saves.
-KNOWN_UNFLAGGED = frozenset(
-    f"callable/{name}"
-    for name in (
-        "function",
-        "function_self_named",
-        "generic_function",
-        "keyword_only_function",
-        "positional_only_function",
-        "async_function",
-        "generator_function",
-    )
-)
 
 HEADER = "from __future__ import annotations\nimport functools\nfrom typing import *\n"
 
@@ -308,7 +291,7 @@ def mode_differs(
 
 
 def check_mode(mode: str, cases: list[CorpusCase], warm: WarmCache, jobs: int, counts: list[str]) -> int:
-    """Print the pairs where the mode is not mypy's cold answer; 1 if one is outside `KNOWN_UNFLAGGED`."""
+    """Print the pairs where the mode is not mypy's cold answer; 1 if there is one."""
     env = MODES[mode]
     with tempfile.TemporaryDirectory(prefix=f"mypy-grid-{mode}-") as workroot:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -317,9 +300,8 @@ def check_mode(mode: str, cases: list[CorpusCase], warm: WarmCache, jobs: int, c
     right = len(cases) - len(wrong)
     print(f"\n{mode} mode at -n {', '.join(counts)}: {right} of {len(cases)} pairs give mypy's cold answer")
     for name, at in wrong:
-        pinned = " (known, README)" if name in KNOWN_UNFLAGGED else ""
-        print(f"  not at -n {', '.join(at)}{pinned}: {name}")
-    return 1 if any(name not in KNOWN_UNFLAGGED for name, _ in wrong) else 0
+        print(f"  not at -n {', '.join(at)}: {name}")
+    return 1 if wrong else 0
 
 
 def main(argv: list[str]) -> int:
@@ -341,7 +323,7 @@ def main(argv: list[str]) -> int:
     warm = warm_cache_factory(args.cache_dir)
     print(f"{len(cases)} grid entries, {args.jobs} jobs", flush=True)
     start = time.perf_counter()
-    status = report(sweep_all(cases, warm, args.jobs), len(cases), args.show_diffs, KNOWN_UNFLAGGED)
+    status = report(sweep_all(cases, warm, args.jobs), len(cases), args.show_diffs)
     for mode, counts in (("exact", args.exact), ("default", args.default)):
         if counts:
             status = max(status, check_mode(mode, cases, warm, args.jobs, counts))

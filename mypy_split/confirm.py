@@ -25,6 +25,7 @@ can need most of the standard library checked again here, serially.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -64,8 +65,16 @@ class Budget:
         self.spent = 0.0
 
     @classmethod
-    def from_environment(cls) -> Budget:
-        return cls(seconds_from_environment(CONFIRM_VARIABLE, CONFIRM_SECONDS), CONFIRM_SHARE)
+    def from_environment(cls, exact: bool) -> Budget:
+        """The set budget; in exact mode, unlimited unless set.
+
+        Exact mode keeps every sensitive dependency in memory before a task,
+        but learns that a module's functions are copied into a class body only
+        once the copying SCC is checked (`affinity.copied_from`): such an
+        answer is always confirmed there.
+        """
+        default = math.inf if exact else CONFIRM_SECONDS
+        return cls(seconds_from_environment(CONFIRM_VARIABLE, default), CONFIRM_SHARE)
 
     def left(self, stale_work: float) -> float:
         """What is left, given the run's stale work known so far."""

@@ -104,7 +104,9 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     def interface_checked(module_ids: list[str]) -> None:
         nonlocal interface_seconds
         interface_seconds = time.perf_counter() - started
-        c.note_sensitive(scc_id, module_ids)
+        c.note_sensitive(
+            scc_id, phases.scc_sensitivity(module_ids, c.graph), phases.functions_copied_from(module_ids, c.graph)
+        )
         c.scheduler.interface_done(scc_id)
         if c.pool is None and c.worker_count > 0:
             changed = any(c.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())

@@ -114,7 +114,7 @@ class Coordinator:
         self.local: set[int] = set()
         # Checked by a worker, then again here for mypy's wording (confirm.py).
         self.confirming: set[int] = set()
-        self.confirm_budget = confirm.Budget.from_environment()
+        self.confirm_budget = confirm.Budget.from_environment(self.affinity.kept is Sensitivity.MESSAGES)
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
         # Per module checked on a worker, the hash of the source it checked.
@@ -485,7 +485,7 @@ class Coordinator:
                 state.interface_hash = value
         self.interfaces_reported.add(message.scc_id)
         self.interface_at.setdefault(message.scc_id, time.monotonic())
-        self.affinity.checked(message.scc_id, Sensitivity(message.sensitivity))
+        self.note_sensitive(message.scc_id, Sensitivity(message.sensitivity), message.copied_from)
         self.scheduler.interface_done(message.scc_id)
         if message.scc_id in self.sharing.shared:
             # Helpers may have finished every body before the owner's commit.
@@ -590,9 +590,11 @@ class Coordinator:
             moved = True
 
     def worker_busy_with(self, scc_id: int) -> bool:
-        if self.pool is None:
-            return False
-        return any(worker.task == scc_id for worker in self.pool.live_workers)
+        return self.pool is not None and any(worker.task == scc_id for worker in self.pool.live_workers)
 
-    def note_sensitive(self, scc_id: int, module_ids: list[str]) -> None:
-        self.affinity.checked(scc_id, phases.scc_sensitivity(module_ids, self.graph))
+    def note_sensitive(self, scc_id: int, sensitivity: Sensitivity, copied_from: list[str]) -> None:
+        """What importers of a just-checked SCC must see in memory (`sensitive.py`, `affinity.py`)."""
+        self.affinity.checked(scc_id, sensitivity)
+        for newly in self.affinity.copied_from(self.plan.scc_ids_of(copied_from)):
+            names = " ".join(self.plan.scc(newly).mod_ids)
+            self.manager.log(f"SCC {scc_id} copies functions of {names} into a class: its answers need them in memory")

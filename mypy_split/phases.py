@@ -23,7 +23,7 @@ from mypy.freetree import free_tree
 from mypy.metastore import MetadataStore, SqliteMetadataStore
 
 from mypy_split.meta_pairing import keep_only_beside_own_meta
-from mypy_split.sensitive import Sensitivity, cache_sensitivity
+from mypy_split.sensitive import Sensitivity, cache_sensitivity, copied_function_modules
 
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
 
@@ -477,6 +477,16 @@ def scc_sensitivity(module_ids: list[str], graph: Graph) -> Sensitivity:
         if level is Sensitivity.BINDING:
             break
     return level
+
+
+def functions_copied_from(module_ids: list[str], graph: Graph) -> list[str]:
+    """The modules outside these whose functions their class bodies copy (`sensitive.py`), sorted."""
+    found: set[str] = set()
+    for module_id in module_ids:
+        tree = graph[module_id].tree
+        if tree is not None:
+            found |= copied_function_modules(tree)
+    return sorted(found.difference(module_ids))
 
 
 def order_in_scc(scc: SCC, graph: Graph) -> list[str]:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from mypy_split.entry_counts import EntryCounts
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 19
+PROTOCOL_VERSION = 20
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -268,6 +268,9 @@ class InterfaceDone(Message):
     # Per module, the hash of the source checked: the coordinator, which may
     # not have read the file, checks a meta it writes beside (`meta_pairing.py`).
     source_hashes: dict[str, str] = field(default_factory=dict)
+    # Modules of other SCCs whose functions the SCC's class bodies copy
+    # (`sensitive.copied_function_modules`): importers must see them in memory.
+    copied_from: list[str] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -277,6 +280,7 @@ class InterfaceDone(Message):
             "spans": _spans_json(self.spans),
             "sensitivity": self.sensitivity,
             "source_hashes": dict(self.source_hashes),
+            "copied_from": list(self.copied_from),
         }
 
 
@@ -489,6 +493,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]),
             spans=_spans(h["spans"]), sensitivity=_sensitivity(h["sensitivity"]),
             source_hashes={key: _str(value) for key, value in _dict(h["source_hashes"]).items()},
+            copied_from=_strs(h["copied_from"]),
         )
     if cls is ImplementationDone:
         errors = {

@@ -27,11 +27,22 @@ empty cache.
 
 A module found `NONE` may be loaded from the cache anywhere without changing
 the answer; a level too high only costs scheduling freedom.
+
+One difference shows only through the importer: any function loaded from
+the cache keeps no argument list, and a copy of it into a class body (`m =
+k`) is printed bound, as a method, with its first argument's name in memory
+and without it from the cache (`def k(self, x: int)` against `def k(x:
+int)`, in a protocol conflict).  Flagging every module that defines a
+function would keep nearly every stale module in memory everywhere, so the
+importer names the modules whose functions its class bodies copy
+(`copied_function_modules`), once checked, and only those become `MESSAGES`.
 """
 
 from __future__ import annotations
 
 import enum
+
+from collections.abc import Iterable
 
 from mypy.nodes import (
     ARG_NAMED,
@@ -39,12 +50,16 @@ from mypy.nodes import (
     ARG_POS,
     ARG_STAR,
     ARG_STAR2,
+    AssignmentStmt,
     Decorator,
     FuncDef,
     MypyFile,
     OverloadedFuncDef,
+    RefExpr,
+    Statement,
     SymbolNode,
     SymbolTable,
+    TupleExpr,
     TypeInfo,
     Var,
 )
@@ -70,6 +85,65 @@ class Sensitivity(enum.IntEnum):
 def cache_sensitivity(tree: MypyFile) -> Sensitivity:
     """How importers of this checked module may see it differently from the cache."""
     return _Walk().table(tree.names, tree.fullname + ".", None)
+
+
+def copied_function_modules(tree: MypyFile) -> set[str]:
+    """The modules whose functions a class of this checked module copies (`m = k` in its body).
+
+    Read from the symbol tables (the engine frees a checked module's
+    statements): a class attribute whose inferred type is a function's
+    signature still names that function, in memory and from the cache alike.
+    Classes nested or local to functions are in the module's table too; the
+    attributes of a local class get their types only with the function's
+    body, so until then its statements tell.
+    """
+    found: set[str] = set()
+    seen: set[int] = set()
+    pending = [symbol.node for symbol in tree.names.values()]
+    while pending:
+        node = pending.pop()
+        if not isinstance(node, TypeInfo) or node.module_name != tree.fullname or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for symbol in node.names.values():
+            member = symbol.node
+            if isinstance(member, TypeInfo):
+                pending.append(member)
+            elif isinstance(member, Var):
+                found.update(_defining_modules(member.type))
+        found.update(_copied_by_statements(node.defn.defs.body))
+    found.discard(tree.fullname)
+    return found
+
+
+def _copied_by_statements(body: list[Statement]) -> Iterable[str]:
+    """Functions named on the right of a class body's assignments (`m = k`, `m, n = k, j`)."""
+    for statement in body:
+        if not isinstance(statement, AssignmentStmt):
+            continue
+        value = statement.rvalue
+        for item in value.items if isinstance(value, TupleExpr) else [value]:
+            node = item.node if isinstance(item, RefExpr) else None
+            if isinstance(node, Decorator):
+                node = node.func
+            if isinstance(node, (FuncDef, OverloadedFuncDef)):
+                yield _module_of(node)
+
+
+def _defining_modules(value: Type | None) -> Iterable[str]:
+    """The modules of the functions a variable's callable type was copied from."""
+    proper = get_proper_type(value)
+    if not isinstance(proper, FunctionLike):
+        return
+    for item in proper.items:
+        if isinstance(item.definition, FuncDef):
+            yield _module_of(item.definition)
+
+
+def _module_of(function: FuncDef | OverloadedFuncDef) -> str:
+    # A method's class knows its module; a function's info is a false placeholder.
+    info = function.info
+    return info.module_name if info else function.fullname.rpartition(".")[0]
 
 
 class _Walk:

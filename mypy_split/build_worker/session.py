@@ -248,6 +248,7 @@ class WorkerSession:
                 InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
                     sensitivity=self.sensitivity(task.scc_id, module_ids), source_hashes=self.source_hashes(module_ids),
+                    copied_from=phases.functions_copied_from(module_ids, self.graph),
                 )
             )
         else:
@@ -265,6 +266,7 @@ class WorkerSession:
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
                     sensitivity=self.sensitivity(task.scc_id, list(result.module_ids)),
                     source_hashes=self.source_hashes(list(result.module_ids)),
+                    copied_from=phases.functions_copied_from(list(result.module_ids), self.graph),
                 )
                 # Not for a shared SCC: its bodies are asked for (TakeBodies) after the interface result.
                 if task.results_together and not task.shared and not faults.stops_between_phases(scc.mod_ids):

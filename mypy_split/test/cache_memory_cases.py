@@ -8,10 +8,9 @@ module `main` that imports it, with the text mypy prints in each form:
 checked in one process), and `warm` replaces it once only `main.py` changed
 since that run (so `base` comes from the cache).
 
-Two test files read the table: `test_cache_vs_memory.py` (the cold form at
-any -n: every flagged case in exact mode, the `binding` cases also in the
-default mode) and `test_known_differences.py` (the other cases in the default
-mode: either form).  `mypy_forms` runs mypy on a case in both forms and checks the texts.
+`test_cache_vs_memory.py` checks that mypy-split prints the cold form at any
+-n, in both modes, and `test_sweep.py` that the sweep finds and grades each
+case.  `mypy_forms` runs mypy on a case in both forms and checks the texts.
 """
 
 from __future__ import annotations
@@ -35,9 +34,6 @@ class Case:
     cold: str
     # What replaces `cold` (its first occurrence) with `base` from the cache.
     warm: str
-    # `mypy_split/sensitive.py` flags `base`, so exact mode keeps it in memory
-    # and prints the cold form; when False, the cache form stays pinned.
-    flagged: bool = True
     # Flagged `Sensitivity.BINDING` (types can differ, not only messages):
     # the default mode keeps `base` in memory too.
     binding: bool = False
@@ -435,9 +431,9 @@ CASES: tuple[Case, ...] = (
     ),
     # Any function loaded from the cache keeps no argument list; bound as a
     # method of the caller's class, its printed signature loses `self`.
-    # Flagging every module that defines a function would make every worker
-    # check nearly every stale module again, so `base` is not flagged.  Kept
-    # last: README names it the last case of `test_known_differences.py`.
+    # `base` is flagged only once `main`, which copies the function into a
+    # class body, is checked (`sensitive.copied_function_modules`), after
+    # `main`'s task was placed: exact mode confirms that answer too.
     Case(
         "plain_function_bound_as_method_in_protocol_conflict",
         "from typing import Any\n\ndef k(self: Any, x: int) -> int: return x\n",
@@ -451,6 +447,24 @@ CASES: tuple[Case, ...] = (
         "g(Q())\n",
         "main.py:8: note:         def k(self, x: int) -> int\n",
         "main.py:8: note:         def k(x: int) -> int\n",
-        flagged=False,
+        cross_check=True,
+    ),
+    # The same copy in a class local to a function: its attribute's type is
+    # inferred only with the function's body, after the interface result,
+    # so the worker reads the copy from the class body's statements.
+    Case(
+        "plain_function_bound_as_method_in_local_class",
+        "from typing import Any\n\ndef k(self: Any, x: int) -> int: return x\n",
+        "from typing import Protocol\n"
+        "from base import k\n"
+        "class P(Protocol):\n"
+        "    def m(self, x: str) -> int: ...\n"
+        "def g(x: P) -> None: ...\n"
+        "def run() -> None:\n"
+        "    class Q:\n"
+        "        m = k\n"
+        "    g(Q())\n",
+        "main.py:9: note:         def k(self, x: int) -> int\n",
+        "main.py:9: note:         def k(x: int) -> int\n",
     ),
 )

@@ -1,7 +1,7 @@
 """Modules that the engine sees differently in memory and from the cache: mypy's answer at any -n.
 
-Each case of `cache_memory_cases.py` that `mypy_split/sensitive.py` flags
-has a module `base`, free of errors, and a module `main` that imports it;
+Each case of `cache_memory_cases.py` (all of them flagged by
+`mypy_split/sensitive.py`, one only once `main` is checked) has a module `base`, free of errors, and a module `main` that imports it;
 `mypy main.py` on a cold cache checks both in one process.  At `-n 2` and
 `-n 3` a test setting sends `main` to a worker that did not check `base`
 (`MYPY_SPLIT_TEST_AWAY_FROM_DEPENDENCIES`; left to itself the coordinator
@@ -39,7 +39,7 @@ AWAY_FROM_BASE = {AWAY_FROM_DEPENDENCIES: "1"}
 
 WORKER_COUNTS = ("2", "3")
 
-FLAGGED = [case for case in CASES if case.flagged]
+FLAGGED = list(CASES)
 BINDING = [case for case in CASES if case.binding]
 
 

@@ -74,6 +74,14 @@ def test_the_budget_is_seconds_or_a_share_of_the_stale_work() -> None:
     assert Budget(float("inf"), 0.1).take(1e6, stale_work=1.0)
 
 
+def test_exact_mode_confirms_without_a_budget_unless_one_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONFIRM_VARIABLE, raising=False)
+    assert Budget.from_environment(exact=True).take(1e6, stale_work=1.0)
+    assert not Budget.from_environment(exact=False).take(1e6, stale_work=1.0)
+    monkeypatch.setenv(CONFIRM_VARIABLE, "0")
+    assert not Budget.from_environment(exact=True).take(0.0, stale_work=1.0)
+
+
 def write_project(tmp_path: Path, main: str) -> Path:
     project = tmp_path / "project"
     project.mkdir()

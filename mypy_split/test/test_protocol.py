@@ -101,7 +101,7 @@ SAMPLES: list[Message] = [
         results_together=True,
         hold_results=True,
     ),
-    InterfaceDone(scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitivity=2),
+    InterfaceDone(scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitivity=2, copied_from=["base", "pkg.util"]),
     ImplementationDone(
         scc_id=7,
         errors={

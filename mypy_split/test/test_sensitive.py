@@ -122,15 +122,16 @@ print(json.dumps({s.module: int(cache_sensitivity(kept.graph[s.module].tree)) fo
 """
 
 
-def test_flags_exactly_the_listed_constructs(tmp_path: Path, warm_cache: WarmCache) -> None:
+def verdicts(tmp_path: Path, warm_cache: WarmCache, modules: dict[str, str], script: str) -> object:
+    """What `script` prints for these modules, checked in one process."""
     project = tmp_path / "project"
-    (project / "pkg").mkdir(parents=True)
-    for name, text in MODULES.items():
+    for name, text in modules.items():
+        (project / f"{name}.py").parent.mkdir(parents=True, exist_ok=True)
         (project / f"{name}.py").write_text(text)
     cache = tmp_path / "cache"
     shutil.copytree(warm_cache([]), cache)
     completed = subprocess.run(
-        [sys.executable, "-c", REPORT, "--cache-dir", str(cache), *sorted(f"{n}.py" for n in MODULES)],
+        [sys.executable, "-c", script, "--cache-dir", str(cache), *sorted(f"{n}.py" for n in modules)],
         cwd=project,
         env={**os.environ, "PYTHONSAFEPATH": "1"},
         capture_output=True,
@@ -138,5 +139,43 @@ def test_flags_exactly_the_listed_constructs(tmp_path: Path, warm_cache: WarmCac
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr
-    verdicts = json.loads(completed.stdout.splitlines()[-1])
-    assert verdicts == EXPECTED
+    return json.loads(completed.stdout.splitlines()[-1])
+
+
+def test_flags_exactly_the_listed_constructs(tmp_path: Path, warm_cache: WarmCache) -> None:
+    assert verdicts(tmp_path, warm_cache, MODULES, REPORT) == EXPECTED
+
+
+# Importers that copy functions of other modules into class bodies
+# (`copied_function_modules`): the modules named, and those only.
+COPIERS = {
+    "lib": (
+        "from typing import Any, Callable\n"
+        "def k(x: int) -> int: return x\n"
+        "def deco(f: Callable[[], int]) -> Callable[[], int]: return f\n"
+        "@deco\ndef d() -> int: return 0\n"
+        "class T:\n    def meth(self, x: int) -> int: return x\n"
+    ),
+    "other": "def j() -> None: ...\n",
+    "copier": (
+        "import other\nfrom lib import k, T, d\n"
+        "def own() -> None: ...\n"
+        "class A:\n    m = k\n    n, o = T.meth, d\n    r = own\n"
+        "class B:\n    class Inner:\n        p = k\n"
+    ),
+    "local_copier": "import other\ndef f() -> None:\n    class Local:\n        q = other.j\n",
+    "caller": (
+        "from lib import k, T\n"
+        "class D:\n    x = k(1)\n    y: int = 0\n    t = T()\n    def m(self) -> None: k(2)\n"
+    ),
+}
+COPIED = {"lib": [], "other": [], "copier": ["lib"], "local_copier": ["other"], "caller": []}
+
+COPIES_REPORT = REPORT.replace("cache_sensitivity", "copied_function_modules").replace(
+    "int(copied_function_modules(kept.graph[s.module].tree))", "sorted(copied_function_modules(kept.graph[s.module].tree))"
+)
+
+
+def test_copied_functions_named_by_their_modules(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """Read after the build, from symbol tables alone: the engine has freed the statements by then."""
+    assert verdicts(tmp_path, warm_cache, COPIERS, COPIES_REPORT) == COPIED
