@@ -41,7 +41,6 @@ importer names the modules whose functions its class bodies copy
 from __future__ import annotations
 
 import enum
-
 from collections.abc import Iterable
 
 from mypy.nodes import (
