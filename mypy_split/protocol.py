@@ -269,7 +269,8 @@ class InterfaceDone(Message):
     # not have read the file, checks a meta it writes beside (`meta_pairing.py`).
     source_hashes: dict[str, str] = field(default_factory=dict)
     # Modules of other SCCs whose functions the SCC's class bodies copy
-    # (`sensitive.copied_function_modules`): importers must see them in memory.
+    # (`sensitive.copied_function_modules`): this answer, and its importers',
+    # need them in memory.
     copied_from: list[str] = field(default_factory=list)
 
     def header(self) -> dict[str, JsonValue]:
