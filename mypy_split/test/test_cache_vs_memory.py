@@ -123,6 +123,39 @@ def test_needs_split_over_workers(tmp_path: Path, warm_cache: WarmCache) -> None
     check_main_at_worker_counts(tmp_path, warm_cache, project, reference, bases=("users", "points"))
 
 
+@pytest.mark.parametrize("mode", [EXACT, {}], ids=["exact", "default"])
+def test_copy_seen_through_an_importer(tmp_path: Path, warm_cache: WarmCache, mode: dict[str, str]) -> None:
+    """`mid` copies a function of `base` into a class; `main` shows that class in a protocol conflict.
+
+    `base` is known to matter only once `mid` is checked, and `main` needs
+    both in memory: with either from the cache mypy prints another signature
+    (`def (x: int) -> int`, checked here with both cached).  `main` goes to
+    a worker that did not check one of them; in the default mode its answer
+    is confirmed here, which needs `base` in memory too (without the copy
+    flagging `base`, this process loaded it from the cache and printed
+    `def k(x: int) -> int`).
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "base.py").write_text("from typing import Any\n\ndef k(self: Any, x: int) -> int: return x\n")
+    (project / "mid.py").write_text("from base import k\n\nclass Q:\n    m = k\n")
+    main = (
+        "from typing import Protocol\nfrom mid import Q\n\n"
+        "class P(Protocol):\n    def m(self, x: str) -> int: ...\n\n"
+        "def g(x: P) -> None: ...\n\ng(Q())\n"
+    )
+    (project / "main.py").write_text(main)
+    mypy_cache = tmp_path / "mypy"
+    shutil.copytree(warm_cache([]), mypy_cache)
+    reference = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
+    assert "def k(self, x: int) -> int" in reference.stdout, reference.describe()
+    (project / "main.py").write_text(main + "# edited\n")
+    cached = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
+    assert "def (x: int) -> int" in cached.stdout, cached.describe()
+    (project / "main.py").write_text(main)
+    check_main_at_worker_counts(tmp_path, warm_cache, project, reference, mode=mode, bases=("base", "mid"))
+
+
 def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:
     """On a cold cache the standard library is checked too, and is in memory for mypy.
 
