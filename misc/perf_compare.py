@@ -3,9 +3,10 @@
 For each corpus (see misc/corpora.py) and scenario, every tool runs once per
 round, in a new shuffled order each round, so that drift on a busy machine
 hits all tools alike.  Each run is measured for wall time, CPU time of the
-whole process tree, and the peak of the tree's summed resident memory.  The
-report gives per tool the medians, the spread, and ratios against the first
-tool.
+whole process tree and of the tool's main process alone (the coordinator,
+where there are workers; read from /proc every 10 ms, so up to one period
+short), and the peak of the tree's summed resident memory.  The report gives
+per tool the medians, the spread, and ratios against the first tool.
 
     python misc/perf_compare.py --tools mypy:0,mypy:2,split:0,split:2 \\
         --corpora selfcheck,tiny --scenarios cold,warm,edit-leaf --rounds 7
@@ -84,6 +85,8 @@ class Sample:
     load: float  # 1-minute load average when the run started
     # The end of what a failed run (exit other than 0 or 1) wrote to stderr.
     failure: str = ""
+    # user + system seconds of the tool's main process alone, as last seen (0 without /proc).
+    main_cpu: float = 0.0
 
 
 def become_subreaper() -> bool:
@@ -98,16 +101,30 @@ def become_subreaper() -> bool:
     return result == 0
 
 
-def read_stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, RSS in pages) from /proc/<pid>/stat, or None if it is gone."""
+def stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
             data = file.read()
     except OSError:
         return None
     # The command name may hold spaces and parentheses: split after its last ')'.
-    fields = data[data.rindex(b")") + 2 :].split()
-    return int(fields[1]), int(fields[21])
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def read_stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, RSS in pages) from /proc/<pid>/stat, or None if it is gone."""
+    fields = stat_fields(pid)
+    return None if fields is None else (int(fields[1]), int(fields[21]))
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def read_cpu(pid: int) -> float | None:
+    """User + system seconds of one process so far (not its children's), from /proc/<pid>/stat."""
+    fields = stat_fields(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def read_rss(pid: int) -> int | None:
@@ -145,8 +162,11 @@ class TreeSampler(threading.Thread):
     subreaper stay in view.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, main_pid: int) -> None:
         super().__init__(daemon=True)
+        self.main_pid = main_pid
+        # The main process's own CPU seconds at the last sample that saw it.
+        self.main_cpu = 0.0
         self.peak_pages = 0
         self.available = os.path.isdir("/proc/self")
         self._stop_event = threading.Event()
@@ -162,6 +182,9 @@ class TreeSampler(threading.Thread):
             sizes = {pid: read_rss(pid) for pid in tree}
             tree = {pid for pid, size in sizes.items() if size is not None}
             self.peak_pages = max(self.peak_pages, sum(size or 0 for size in sizes.values()))
+            main_cpu = read_cpu(self.main_pid)
+            if main_cpu is not None:
+                self.main_cpu = main_cpu
             tick += 1
             self._stop_event.wait(SAMPLE_PERIOD)
 
@@ -202,11 +225,11 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
     reap_orphans()  # nothing left from the set-up runs may be counted here
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    sampler = TreeSampler()
     start = time.perf_counter()
     # stderr goes to a file, read only if the run fails: a pipe would need a reader thread.
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+    sampler = TreeSampler(process.pid)
     sampler.start()
     # A run that hangs is killed and shows as exit -9 in the summary.
     killer = threading.Timer(float(os.environ.get("PERF_COMPARE_RUN_TIMEOUT", RUN_TIMEOUT)), process.kill)
@@ -229,7 +252,9 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> Sample:
         errors.seek(0)
         failure = errors.read().decode(errors="replace")[-FAILURE_TAIL:]
     errors.close()
-    return Sample(wall, cpu_seconds(after) - cpu_seconds(before), peak, process.returncode, load, failure)
+    return Sample(
+        wall, cpu_seconds(after) - cpu_seconds(before), peak, process.returncode, load, failure, sampler.main_cpu
+    )
 
 
 # ---------------------------------------------------------------- scenarios
@@ -317,7 +342,8 @@ def run_rounds(
             samples[tool].append(sample)
             print(
                 f"  {bench.corpus.name}/{scenario} round {round_index + 1}/{rounds} {tool.label:<16} "
-                f"wall {sample.wall:7.2f} s  cpu {sample.cpu:7.2f} s  peak {mib(sample.peak):6.0f} MiB  "
+                f"wall {sample.wall:7.2f} s  cpu {sample.cpu:7.2f} s (main {sample.main_cpu:5.2f} s)  "
+                f"peak {mib(sample.peak):6.0f} MiB  "
                 f"exit {sample.returncode}  load {sample.load:.1f}",
                 file=sys.stderr,
             )
@@ -365,7 +391,7 @@ def report(bench: Bench, scenario: str, samples: dict[Tool, list[Sample]]) -> st
     tools = list(samples)
     base = samples[tools[0]]
     rows = [[
-        "tool", "wall med", "wall min-max", "wall IQR", "cpu med", "peak MiB med",
+        "tool", "wall med", "wall min-max", "wall IQR", "cpu med", "main cpu med", "peak MiB med",
         "wall ratio", "cpu ratio", "mem ratio", "paired wall ratio",
     ]]
     for tool in tools:
@@ -378,6 +404,7 @@ def report(bench: Bench, scenario: str, samples: dict[Tool, list[Sample]]) -> st
             f"{walls[0]:.2f}-{walls[-1]:.2f} s",
             f"{quartiles[2] - quartiles[0]:.2f} s",
             f"{median_of(mine, lambda s: s.cpu):.2f} s",
+            f"{median_of(mine, lambda s: s.main_cpu):.2f} s",
             f"{mib(median_of(mine, lambda s: s.peak)):.0f}",
             f"{median_of(mine, lambda s: s.wall) / median_of(base, lambda s: s.wall):.3f}",
             f"{median_of(mine, lambda s: s.cpu) / median_of(base, lambda s: s.cpu):.3f}",

@@ -280,3 +280,24 @@ def test_side_by_side_runs_two_at_once_and_times_each(tmp_path: Path) -> None:
     report = side_by_side.compare(busy, tool, 1, tmp_path)
     assert re.search(r"round 1: alone wall [\d.]+ s, cpu [\d.]+ s; side by side wall [\d.]+, [\d.]+ s", report), report
     assert "medians side by side against alone: wall" in report
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU time is sampled from /proc")
+def test_perf_compare_tells_the_main_process_cpu_apart(tmp_path: Path) -> None:
+    """The tool's main process's own CPU time, apart from a busy child's, which the tree's total counts."""
+    spin = "import time\nend = time.process_time() + {0}\nwhile time.process_time() < end: pass\n"
+    main = (
+        "import subprocess, sys\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {spin.format(0.6)!r}])\n"
+        f"exec({spin.format(0.2)!r})\n"
+        "child.wait()\n"
+    )
+    script = (
+        "import sys, pathlib, perf_compare\n"
+        f"sample = perf_compare.measure([sys.executable, '-c', {main!r}], pathlib.Path('.'), {{}})\n"
+        "print(sample.main_cpu, sample.cpu)\n"
+    )
+    done = run_beside_misc(script, tmp_path)
+    main_cpu, total = map(float, done.stdout.split())
+    assert 0.15 < main_cpu < 0.45, done.stdout
+    assert total > main_cpu + 0.5, done.stdout
