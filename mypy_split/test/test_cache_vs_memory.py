@@ -29,7 +29,7 @@ from mypy_split.affinity import AFFINITY_VARIABLE
 from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES, CRASH_ON, MARKERS
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.tuning import POOL_WORTH_VARIABLE
-from mypy_split.test.cache_memory_cases import CASES, DATACLASS, NAMEDTUPLE, Case, mypy_forms
+from mypy_split.test.cache_memory_cases import CASES, DATACLASS, NAMEDTUPLE, Case, MypyForms, mypy_forms
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, interface_rows, run_tool, stale_lines
 from mypy_split.test.test_sharing import run_killing_between_phases
@@ -223,6 +223,32 @@ def test_taken_over_after_a_fault_with_base_in_memory(tmp_path: Path, warm_cache
     assert stale_lines(again) == [], again.stderr
 
 
+
+COPY_CASE = next(case for case in FLAGGED if case.name == "plain_function_bound_as_method_in_protocol_conflict")
+
+
+def run_with_main_crashing_once(
+    tmp_path: Path, warm_cache: WarmCache, args: list[str], env: dict[str, str]
+) -> tuple[MypyForms, RunResult]:
+    """mypy's two forms of the copy case, and mypy-split's run whose first worker to start `main` dies."""
+    forms = mypy_forms(tmp_path, warm_cache, COPY_CASE)
+    cache = tmp_path / "split"
+    shutil.copytree(warm_cache([]), cache)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = {CRASH_ON: "main", MARKERS: str(markers), POOL_WORTH_VARIABLE: "0", **env}
+    ours = run_tool(MYPY_SPLIT, ["main.py", "-v", *args], forms.project, cache, env)
+    assert (markers / "crash-main").exists(), "the worker did not die on main"
+    return forms, ours
+
+
+def assert_mypy_replays(forms: MypyForms, cache: Path, expected: str) -> None:
+    """mypy finds the cache fresh and prints `expected`."""
+    again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
+    assert again.stdout == expected, again.describe()
+    assert stale_lines(again) == [], again.stderr
+
+
 def test_known_difference_copy_learned_in_the_coordinator(tmp_path: Path, warm_cache: WarmCache) -> None:
     """Pinned (README "Known limits"): the coordinator checks `main` before any worker reported its copy.
 
@@ -234,20 +260,10 @@ def test_known_difference_copy_learned_in_the_coordinator(tmp_path: Path, warm_c
     it.  This test fails once that is fixed; then move the case to
     TAKEN_OVER's kind of test.
     """
-    case = next(case for case in FLAGGED if case.name == "plain_function_bound_as_method_in_protocol_conflict")
-    forms = mypy_forms(tmp_path, warm_cache, case)
-    cache = tmp_path / "split"
-    shutil.copytree(warm_cache([]), cache)
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    env = {CRASH_ON: "main", MARKERS: str(markers), POOL_WORTH_VARIABLE: "0"}
-    ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "1", "-v"], forms.project, cache, env)
+    forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "1"], {})
     assert "copies functions of base into a class" in ours.stderr, ours.describe()
-    assert (markers / "crash-main").exists(), "the worker did not die on main"
     assert (ours.stdout, ours.returncode) == (forms.warm.stdout, forms.warm.returncode), ours.describe()
-    again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
-    assert again.stdout == forms.warm.stdout, again.describe()
-    assert stale_lines(again) == [], again.stderr
+    assert_mypy_replays(forms, tmp_path / "split", forms.warm.stdout)
 
 
 @pytest.mark.parametrize("mode", [EXACT, {}], ids=["exact", "default"])
@@ -259,19 +275,9 @@ def test_copy_learned_from_a_retried_task(tmp_path: Path, warm_cache: WarmCache,
     `base` was checked), the coordinator checks `main` again with `base` in
     memory before showing it.
     """
-    case = next(case for case in FLAGGED if case.name == "plain_function_bound_as_method_in_protocol_conflict")
-    forms = mypy_forms(tmp_path, warm_cache, case)
-    cache = tmp_path / "split"
-    shutil.copytree(warm_cache([]), cache)
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    env = {CRASH_ON: "main", MARKERS: str(markers), POOL_WORTH_VARIABLE: "0", **mode}
     trace = tmp_path / "trace.json"
-    ours = run_tool(MYPY_SPLIT, ["main.py", "-n", "2", "-v", "--trace", str(trace)], forms.project, cache, env)
-    assert (markers / "crash-main").exists(), "the worker did not die on main"
+    forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "2", "--trace", str(trace)], mode)
     if interface_rows(trace, "main") - interface_rows(trace, "base"):
         assert "this process checks it again" in ours.stderr, ours.describe()
     assert (ours.stdout, ours.returncode) == (forms.cold.stdout, forms.cold.returncode), ours.describe()
-    again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
-    assert again.stdout == forms.cold.stdout, again.describe()
-    assert stale_lines(again) == [], again.stderr
+    assert_mypy_replays(forms, tmp_path / "split", forms.cold.stdout)
