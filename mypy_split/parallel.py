@@ -14,7 +14,8 @@ Cache versus memory (`affinity.py`): a task runs where the dependencies it
 needs in memory are held, or its worker checks them again.
 
 An SCC whose task ended in a blocker or an internal error, or that has no
-live worker left, is checked here, in-process, when the replay reaches it:
+live worker left (lost ones are replaced while the work left pays:
+`replacements.py`), is checked here, in-process, when the replay reaches it:
 mypy's own exception then surfaces at the same point of the output.
 """
 
@@ -38,14 +39,9 @@ from mypy_split.parse_gate import ParseGate
 from mypy_split.pool_decision import StaleWork
 from mypy_split.result_printer import ResultPrinter
 from mypy_split.sensitive import Sensitivity
+from mypy_split.replacements import Replacements, replace_lost
 from mypy_split.schedule import (
-    Action,
-    Classify,
-    Finished,
-    ParallelScheduler,
-    RunImplementation,
-    RunInterface,
-    SequentialLoop,
+    Action, Classify, Finished, ParallelScheduler, RunImplementation, RunInterface, SequentialLoop,
 )
 from mypy_split.tuning import (
     BATCH_SECONDS,
@@ -117,6 +113,7 @@ class Coordinator:
         self.confirm_budget = confirm.Budget.from_environment(self.affinity.kept is Sensitivity.MESSAGES)
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
+        self.replacements = Replacements.for_run(workers)
         # Per module checked on a worker, the hash of the source it checked.
         self.source_hashes: dict[str, str] = {}
         self.printer = ResultPrinter(
@@ -209,6 +206,7 @@ class Coordinator:
             self.run_all_here()
             return
         pool = self.ensure_pool()
+        replace_lost(self, pool)
         for worker in pool.live_workers:
             if worker.task is not None or worker.parked_for is not None:
                 continue

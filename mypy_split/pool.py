@@ -127,13 +127,35 @@ class WorkerPool:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         for worker in self.workers:
-            process = worker.process
-            assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-            worker.outbox = Outbox(process.stdin.fileno(), pipe_room())
-            os.set_blocking(process.stdout.fileno(), False)
-            os.set_blocking(process.stderr.fileno(), False)
-            self._selector.register(process.stdout, selectors.EVENT_READ, (worker, "out"))
-            self._selector.register(process.stderr, selectors.EVENT_READ, (worker, "err"))
+            self._connect(worker)
+
+    def _connect(self, worker: WorkerHandle) -> None:
+        process = worker.process
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        worker.outbox = Outbox(process.stdin.fileno(), pipe_room())
+        os.set_blocking(process.stdout.fileno(), False)
+        os.set_blocking(process.stderr.fileno(), False)
+        self._selector.register(process.stdout, selectors.EVENT_READ, (worker, "out"))
+        self._selector.register(process.stderr, selectors.EVENT_READ, (worker, "err"))
+
+    def add_worker(self, first_frames: bytes) -> WorkerHandle | None:
+        """One more worker, in place of a lost one, sent these frames first; None once the pool is closed.
+
+        This process has opened the cache by now, so the new one is a fresh
+        interpreter (or forked from the run's seed, worker_process.py).
+        """
+        if self._closed:
+            return None
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            [process] = start_worker_processes(1, self._pass_fds, may_fork=False)
+            worker = WorkerHandle(len(self.workers), process)
+            self.workers.append(worker)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        self._connect(worker)
+        self.send_frame(worker, first_frames)
+        return worker
 
     @property
     def live_workers(self) -> list[WorkerHandle]:

@@ -113,6 +113,18 @@ def available_memory() -> int | None:
     return given << 20 if given >= 0 else memory.available_memory()
 
 
+# Workers a run may start in place of lost ones (replacements.py), by
+# default as many as it has; tests set 0 to see a run go on without them.
+REPLACEMENTS_VARIABLE = "MYPY_SPLIT_WORKER_REPLACEMENTS"
+
+
+def worker_replacements(workers: int) -> int:
+    try:
+        return max(0, int(os.environ.get(REPLACEMENTS_VARIABLE, workers)))
+    except ValueError:
+        return workers
+
+
 # Bytes asked for in each worker's input pipe (Linux), so that a task frame
 # usually goes out in one write; Linux lets any process ask for up to 1 MiB.
 # Tests ask for one page, so that task frames wait in the coordinator's outbox.

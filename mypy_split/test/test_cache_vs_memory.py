@@ -28,7 +28,7 @@ import pytest
 from mypy_split.affinity import AFFINITY_VARIABLE
 from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES, CRASH_ON, MARKERS
 from mypy_split.sharing import SHARE_MIN_VARIABLE
-from mypy_split.tuning import POOL_WORTH_VARIABLE
+from mypy_split.tuning import POOL_WORTH_VARIABLE, REPLACEMENTS_VARIABLE
 from mypy_split.test.cache_memory_cases import CASES, DATACLASS, NAMEDTUPLE, Case, MypyForms, mypy_forms
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, interface_rows, run_tool, stale_lines
@@ -253,17 +253,30 @@ def test_known_difference_copy_learned_in_the_coordinator(tmp_path: Path, warm_c
     """Pinned (README "Known limits"): the coordinator checks `main` before any worker reported its copy.
 
     At `-n 1` the only worker checks `base`, then dies as it starts `main`;
-    with no worker left, the coordinator checks `main` itself.  It loads
-    `base` from the cache for that check, before the check shows that `main`
-    copies `base.k` into a class, and one process cannot hold `base` both
-    ways: it prints the cache form, and caches it, so the next `mypy` replays
-    it.  This test fails once that is fixed; then move the case to
-    TAKEN_OVER's kind of test.
+    with no replacement left (none allowed here), the coordinator checks
+    `main` itself.  It loads `base` from the cache for that check, before the
+    check shows that `main` copies `base.k` into a class, and one process
+    cannot hold `base` both ways: it prints the cache form, and caches it, so
+    the next `mypy` replays it.  This test fails once that is fixed; then
+    move the case to TAKEN_OVER's kind of test.
     """
-    forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "1"], {})
+    forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "1"], {REPLACEMENTS_VARIABLE: "0"})
     assert "copies functions of base into a class" in ours.stderr, ours.describe()
     assert (ours.stdout, ours.returncode) == (forms.warm.stdout, forms.warm.returncode), ours.describe()
     assert_mypy_replays(forms, tmp_path / "split", forms.warm.stdout)
+
+
+def test_copy_learned_on_a_replacement_worker(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """As above, but a new worker replaces the lost one: it runs `main` and reports the copy.
+
+    The coordinator then checks `main` again with `base` in memory (the new
+    worker loaded it from the cache), and prints mypy's cold form.
+    """
+    forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "1"], {})
+    assert "starts in place of a lost one" in ours.stderr, ours.describe()
+    assert "this process checks it again" in ours.stderr, ours.describe()
+    assert (ours.stdout, ours.returncode) == (forms.cold.stdout, forms.cold.returncode), ours.describe()
+    assert_mypy_replays(forms, tmp_path / "split", forms.cold.stdout)
 
 
 @pytest.mark.parametrize("mode", [EXACT, {}], ids=["exact", "default"])

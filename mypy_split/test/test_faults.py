@@ -35,7 +35,7 @@ from typing import IO, NoReturn
 
 import pytest
 
-from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE, WORKER_SEED_VARIABLE
+from mypy_split.tuning import POOL_WORTH_SECONDS, POOL_WORTH_VARIABLE, REPLACEMENTS_VARIABLE, WORKER_SEED_VARIABLE
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.projects import Project, generate
@@ -136,7 +136,7 @@ def tool_env(cache: Path, extra: dict[str, str] | None = None) -> dict[str, str]
     env = dict(os.environ)
     for name in (
         "MYPY_FORCE_COLOR", "MYPY_NUM_WORKERS", STOP_BETWEEN_PHASES, CRASH_ON, MARKERS, SPAWN_ONLY_VARIABLE,
-        WORKER_SEED_VARIABLE,
+        WORKER_SEED_VARIABLE, REPLACEMENTS_VARIABLE,
     ):
         env.pop(name, None)
     env.update({"MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb"})
@@ -423,6 +423,37 @@ def test_worker_crashes_on_every_attempt(target: str, workspace: Workspace, refe
     errors = [line for line in result.stderr.splitlines() if line.startswith("mypy-split: error:")]
     assert errors, f"no 'mypy-split: error:' line on stderr:\n{result.describe()}"
     assert module in errors[0] and "killed by SIGKILL" in errors[0], errors[0]
+    check_next_run(workspace, references)
+
+
+@pytest.mark.parametrize("replacements", ["default", "0"])
+def test_every_worker_killed_at_once(
+    replacements: str, workspace: Workspace, references: References, warm_cache: WarmCache
+) -> None:
+    """Both workers killed a quarter of the way in: new ones take over (or, none allowed, the coordinator)."""
+    env = {POOL_WORTH_VARIABLE: "0"} | ({} if replacements == "default" else {REPLACEMENTS_VARIABLE: "0"})
+    for attempt in range(3):
+        shutil.rmtree(workspace.cache)
+        shutil.copytree(warm_cache([]), workspace.cache, symlinks=True)
+        run = Run(workspace, env=env)
+        first = run.wait_for_workers(WORKERS)
+        time.sleep(references.window / 4 / 2**attempt)
+        if run.running() and len(workers_of(run.pid)) == WORKERS:
+            break
+        run.finish()
+    else:
+        pytest.fail("three runs ended (or lost a worker) before the kill")
+    for victim in first:
+        os.kill(victim.pid, signal.SIGKILL)
+    later: set[int] = set()
+    while run.running():
+        later.update(info.pid for info in workers_of(run.pid))
+        time.sleep(0.01)
+    result = run.finish()
+    run.assert_nothing_left()
+    started = later - {victim.pid for victim in first}
+    assert bool(started) == (replacements == "default"), f"workers started after the kill: {sorted(started)}"
+    assert_same(references.cold, result, f"after killing every worker ({replacements} replacements)")
     check_next_run(workspace, references)
 
 
