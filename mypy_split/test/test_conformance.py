@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from mypy_split.build_worker.faults import FAILED_TASKS_FATAL
 from mypy_split.test.conftest import WarmCache
+from mypy_split.test.differential import RunResult, stale_lines
 from mypy_split.test.mypy_corpus import (
     CorpusCase,
     CorpusUnavailable,
     engine_version,
+    failing_as_mypy_fails,
     fetch_corpus,
+    last_build,
     parse_test_file,
     run_cases,
 )
@@ -62,3 +66,24 @@ def test_mypy_sample_same_answer(tmp_path: Path, warm_cache: WarmCache) -> None:
     outcomes = run_cases(sample_cases(root), warm_cache, tmp_path, jobs=2, workers=(0, 2))
     different = [f"{o.case.where} {o.difference}" for o in outcomes if o.difference is not None]
     assert not different, "\n".join(different)
+
+
+STALE = "LOG:  Scheduling SCC singleton (main) as inherently stale\n"
+HEADER = "\nLOG:  Mypy Version:           2.4.1\n"
+
+
+def test_last_build_drops_a_first_build_given_up() -> None:
+    """Built again without workers after a late blocker: only the second build's stale SCCs count."""
+    twice = RunResult("main.py:3: error: x\n", HEADER + STALE + "LOG:  Bailing\n" + HEADER + "LOG:  Bailing\n", 2)
+    last = last_build(twice)
+    assert (last.stdout, last.returncode) == (twice.stdout, twice.returncode)
+    assert last.stderr == HEADER + "LOG:  Bailing\n"
+    assert stale_lines(twice) and not stale_lines(last)
+    once = RunResult("", HEADER + STALE, 0)
+    assert last_build(once) == once
+
+
+def test_mypy_internal_error_lifts_the_fatal_setting() -> None:
+    crashed = RunResult("", "main.py:15: error: INTERNAL ERROR -- Please try using mypy master\n", 2)
+    assert failing_as_mypy_fails(crashed) == {FAILED_TASKS_FATAL: ""}
+    assert failing_as_mypy_fails(RunResult("main.py:1: error: x  [misc]\n", "", 1)) == {}
