@@ -49,13 +49,16 @@ class Replacements:
 
 def replace_lost(coordinator: Coordinator, pool: WorkerPool) -> None:
     """Start new workers for lost ones, if wanted; they get the hello, and the graph if it went out."""
+    c = coordinator
+    live = len(pool.live_workers)
+    if live >= c.worker_count:
+        return  # the usual case, on every round of the coordinator's loop
+    count = c.replacements.wanted(live, c.worker_count, c.scheduler.unstarted_work())
+    if count <= 0:
+        return
     from mypy_split import task_messages
     from mypy_split.protocol import encode
 
-    c = coordinator
-    count = c.replacements.wanted(len(pool.live_workers), c.worker_count, c.scheduler.unstarted_work())
-    if count <= 0:
-        return
     frames = encode(c.hello())
     if c.graph_sent:
         frames += encode(task_messages.graph_message(c.plan, c.manager))
