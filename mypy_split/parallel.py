@@ -37,9 +37,9 @@ from mypy_split.local_check import check_in_coordinator
 from mypy_split.observe import NULL_OBSERVER, BuildObserver, RunningTasks
 from mypy_split.parse_gate import ParseGate
 from mypy_split.pool_decision import StaleWork
+from mypy_split.replacements import Replacements, replace_lost
 from mypy_split.result_printer import ResultPrinter
 from mypy_split.sensitive import Sensitivity
-from mypy_split.replacements import Replacements, replace_lost
 from mypy_split.schedule import (
     Action, Classify, Finished, ParallelScheduler, RunImplementation, RunInterface, SequentialLoop,
 )

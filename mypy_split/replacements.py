@@ -9,10 +9,10 @@ workers checked: slower, and for the few constructs that the engine answers
 differently from the cache, an answer the coordinator cannot always confirm
 (README "Known limits").  So, as pytest-xdist restarts crashed workers, a
 lost worker is replaced by a new one: at most as many times in a run as the
-run has workers (or `MYPY_SPLIT_WORKER_REPLACEMENTS`), and only while the work not started yet is at least what
-makes workers pay at all (tuning.POOL_WORTH_SECONDS): a fresh interpreter
-costs its start-up and the graph.  A task that kills two workers still ends
-the run (parallel.py).
+run has workers (or `MYPY_SPLIT_WORKER_REPLACEMENTS`), and only while the
+work not started yet is at least what makes workers pay at all
+(tuning.POOL_WORTH_SECONDS): a fresh interpreter costs its start-up and the
+graph.  A task that kills two workers still ends the run (parallel.py).
 """
 
 from __future__ import annotations
