@@ -422,9 +422,13 @@ def last_build(result: RunResult) -> RunResult:
     have stopped (parse_gate.py); with `-v` both builds log (README, "Known
     limits"), and the first one's stale SCCs are not the answer's.
     """
-    # Each build's log begins with an empty line.
-    cut = result.stderr.rfind("\nLOG:  Mypy Version:")
-    return result if cut <= 0 else RunResult(result.stdout, result.stderr[cut:], result.returncode)
+    # Each build's log begins with an empty line; what comes before the first
+    # (a warning about the configuration, say) is the run's.
+    header = "\nLOG:  Mypy Version:"
+    first, last = result.stderr.find(header), result.stderr.rfind(header)
+    if first == last:
+        return result
+    return RunResult(result.stdout, result.stderr[:first] + result.stderr[last:], result.returncode)
 
 
 def _cross_check(step: Step, project: Path, workdir: Path, mypy_cache: Path, tool: Tool, cache: Path) -> str | None:

@@ -81,6 +81,8 @@ def test_last_build_drops_a_first_build_given_up() -> None:
     assert stale_lines(twice) and not stale_lines(last)
     once = RunResult("", HEADER + STALE, 0)
     assert last_build(once) == once
+    warned = RunResult("", "mypy.ini: [mypy]: python_version: ...\n" + twice.stderr, 2)
+    assert last_build(warned).stderr == "mypy.ini: [mypy]: python_version: ...\n" + HEADER + "LOG:  Bailing\n"
 
 
 def test_mypy_internal_error_lifts_the_fatal_setting() -> None:
