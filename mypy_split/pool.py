@@ -116,18 +116,23 @@ class WorkerPool:
             first = first_worker_message if worker.index == 0 and first_worker_message else first_message
             self.send(worker, first)
 
-    def _start(self, count: int, may_fork: bool) -> None:
+    def _start(self, count: int, may_fork: bool) -> list[WorkerHandle]:
+        """`count` more workers, numbered on from those there, connected; returns them."""
         # Ctrl-C or SIGTERM between the fork and our recording the child would
         # leave a worker nobody stops: hold those signals until it is recorded.
         # (The children inherit the mask; a worker unblocks them first thing.)
+        started = []
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            for index, process in enumerate(start_worker_processes(count, self._pass_fds, may_fork)):
-                self.workers.append(WorkerHandle(index, process))
+            for process in start_worker_processes(count, self._pass_fds, may_fork):
+                worker = WorkerHandle(len(self.workers), process)
+                self.workers.append(worker)
+                started.append(worker)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        for worker in self.workers:
+        for worker in started:
             self._connect(worker)
+        return started
 
     def _connect(self, worker: WorkerHandle) -> None:
         process = worker.process
@@ -146,14 +151,7 @@ class WorkerPool:
         """
         if self._closed:
             return None
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        try:
-            [process] = start_worker_processes(1, self._pass_fds, may_fork=False)
-            worker = WorkerHandle(len(self.workers), process)
-            self.workers.append(worker)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        self._connect(worker)
+        [worker] = self._start(1, may_fork=False)
         self.send_frame(worker, first_frames)
         return worker
 
