@@ -1,8 +1,9 @@
 """Real corpora for mypy-split: set them up, check them, compare the answers.
 
 A corpus is real code checked the way its users check it: mypy's own self
-check (from the engine's sdist) and a few packages from the index (rich,
-click, attrs, pytest, textual), each in a virtual environment of its own;
+check (from the engine's sdist) and packages from the index (rich, click,
+attrs, pytest, textual, trio, httpx, requests, flask, pydantic, sqlalchemy),
+each in a virtual environment of its own;
 plus three synthetic projects from `misc/gen_project.py` (tiny, cycle,
 chain), which need no network.  Everything lives under `misc/.corpora/`,
 which git ignores.
@@ -170,6 +171,57 @@ PACKAGES = (
         ),
         ("textual",),
         "textual/demo/home.py",
+    ),
+    Package(
+        "trio",
+        (
+            "trio==0.35.0", "attrs==26.1.0", "idna==3.20", "outcome==1.3.0.post0", "sniffio==1.3.1",
+            "sortedcontainers==2.4.0",
+        ),
+        ("trio",),
+        "trio/_dtls.py",
+    ),
+    Package(
+        "httpx",
+        (
+            "httpx==0.28.1", "httpcore==1.0.9", "anyio==4.16.0", "h11==0.16.0", "idna==3.20",
+            "certifi==2026.10.19.post1", "sniffio==1.3.1", "typing-extensions==4.16.0",
+        ),
+        ("httpx", "httpcore", "anyio"),
+        "httpx/_main.py",
+    ),
+    Package(
+        "requests",
+        (
+            "requests==2.34.2", "urllib3==2.8.0", "idna==3.20", "certifi==2026.10.19.post1",
+            "charset-normalizer==3.5.3",
+        ),
+        ("requests", "urllib3"),
+        "requests/help.py",
+    ),
+    Package(
+        "flask",
+        (
+            "flask==3.1.3", "werkzeug==3.1.9", "jinja2==3.1.6", "markupsafe==3.0.4", "itsdangerous==2.2.0",
+            "blinker==1.9.0", "click==8.5.1",
+        ),
+        ("flask", "werkzeug", "jinja2"),
+        "flask/debughelpers.py",
+    ),
+    Package(
+        "pydantic",
+        (
+            "pydantic==2.14.4", "pydantic-core==2.50.5", "typing-inspection==0.4.5", "annotated-types==0.8.0",
+            "typing-extensions==4.16.0",
+        ),
+        ("pydantic",),
+        "pydantic/color.py",
+    ),
+    Package(
+        "sqlalchemy",
+        ("sqlalchemy==2.1.9", "greenlet==3.5.6", "typing-extensions==4.16.0"),
+        ("sqlalchemy",),
+        "sqlalchemy/util/tool_support.py",
     ),
 )
 

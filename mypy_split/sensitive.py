@@ -13,7 +13,8 @@ a worker checking an importer must have such a module in memory too.
 - `MESSAGES`: only the text of errors and notes about the module's symbols
   can differ (a note naming where a generated method is defined, a signature
   printed with or without `self`, overload variants, an instance method with
-  keyword-only or star arguments printed through its class);
+  keyword-only or star arguments printed through its class, the order of a
+  TypedDict's keys or of an enum's members, which the cache stores sorted);
 - `BINDING`: how the module's methods bind can differ, so types, and
   errors themselves, can differ: a decorated method (or overload item) whose
   decorated signature does not take the plain instance first.
@@ -59,9 +60,13 @@ from mypy.nodes import (
     SymbolNode,
     SymbolTable,
     TupleExpr,
+    TypeAlias,
     TypeInfo,
+    TypeVarExpr,
+    TypeVarLikeExpr,
     Var,
 )
+from mypy.type_visitor import TypeQuery
 from mypy.types import (
     AnyType,
     CallableType,
@@ -69,6 +74,7 @@ from mypy.types import (
     Instance,
     Overloaded,
     Type,
+    TypedDictType,
     TypeType,
     get_proper_type,
 )
@@ -167,11 +173,15 @@ class _Walk:
                 if id(node) in self.seen:
                     continue
                 self.seen.add(id(node))
-                if _class_generates_methods(node):
+                if _class_generates_methods(node) or _enum_members_reordered(node):
                     level = max(level, Sensitivity.MESSAGES)
+                elif level < Sensitivity.MESSAGES and _holds_reordered_typeddict(_class_types(node)):
+                    level = Sensitivity.MESSAGES
                 level = max(level, self.table(node.names, node.fullname + ".", node))
             else:
                 level = max(level, _node_sensitivity(node, owner))
+                if level < Sensitivity.MESSAGES and _holds_reordered_typeddict(_node_types(node)):
+                    level = Sensitivity.MESSAGES
             if level is Sensitivity.BINDING:
                 break
         return level
@@ -190,6 +200,66 @@ def _class_generates_methods(info: TypeInfo) -> bool:
         # Plugins (dataclasses, attrs, functools) record what they did here.
         or info.metadata
     )
+
+
+def _enum_members_reordered(info: TypeInfo) -> bool:
+    """An enum whose members the cache lists in another order than its definition.
+
+    The cache stores a class's names sorted, and the engine lists an enum's
+    members in the order of its names wherever it expands the enum into its
+    literals (narrowing, `match`): `Literal[Color.RED, Color.BLUE]` in
+    memory is `Literal[Color.BLUE, Color.RED]` from the cache.
+    """
+    if not info.is_enum:
+        return False
+    members = info.enum_members
+    return members != sorted(members)
+
+
+class _ReorderedTypedDict(TypeQuery[bool]):
+    """Whether a type holds a TypedDict whose keys are not in sorted order.
+
+    The cache stores a TypedDict type's keys sorted, wherever the type is
+    stored (a signature of a module that only uses the TypedDict, too), and
+    messages list them in the stored order: `expected one of ("zeta",
+    "alpha")` in memory, `("alpha", "zeta")` from the cache.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # An alias is stored by name; its target belongs to the module defining it.
+        self.skip_alias_target = True
+
+    def strategy(self, items: list[bool]) -> bool:
+        return any(items)
+
+    def visit_typeddict_type(self, t: TypedDictType, /) -> bool:
+        keys = list(t.items)
+        return keys != sorted(keys) or super().visit_typeddict_type(t)
+
+
+def _holds_reordered_typeddict(types: Iterable[Type | None]) -> bool:
+    return any(value is not None and value.accept(_ReorderedTypedDict()) for value in types)
+
+
+def _node_types(node: SymbolNode) -> list[Type | None]:
+    """The types the cache stores for a symbol (what an importer reads back)."""
+    if isinstance(node, Var):
+        return [node.type]
+    if isinstance(node, Decorator):
+        return [node.var.type, node.func.type]
+    if isinstance(node, (FuncDef, OverloadedFuncDef)):
+        return [node.type]
+    if isinstance(node, TypeAlias):
+        return [node.target]
+    if isinstance(node, TypeVarLikeExpr):
+        values = node.values if isinstance(node, TypeVarExpr) else []
+        return [node.upper_bound, node.default, *values]
+    return []
+
+
+def _class_types(info: TypeInfo) -> list[Type | None]:
+    return [*info.bases, info.tuple_type, info.declared_metaclass]
 
 
 def _node_sensitivity(node: SymbolNode, owner: TypeInfo | None) -> Sensitivity:

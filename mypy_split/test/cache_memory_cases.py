@@ -128,6 +128,18 @@ class Calc:
     def add(self, x: int) -> int: return x
 '''
 
+TYPEDDICT = '''\
+from typing import TypedDict
+
+class Options(TypedDict, total=False):
+    zeta: int
+    alpha: str
+    mid: bytes
+
+def make() -> Options:
+    return {}
+'''
+
 CONSTRUCTOR_IN_PROTOCOL_CONFLICT = (
     "from typing import Protocol\n"
     "from base import {name}\n"
@@ -466,5 +478,34 @@ CASES: tuple[Case, ...] = (
         "    g(Q())\n",
         "main.py:9: note:         def k(self, x: int) -> int\n",
         "main.py:9: note:         def k(x: int) -> int\n",
+    ),
+    # The cache stores a TypedDict type's keys sorted and messages list them
+    # in the stored order (found on pydantic, whose core schemas are TypedDicts).
+    Case(
+        "typeddict_keys_in_definition_order",
+        TYPEDDICT,
+        "import base\n\ndef f(k: str) -> None:\n    base.make()[k]\n",
+        'main.py:4: error: TypedDict key must be a string literal; expected one of ("zeta", "alpha", "mid")'
+        "  [literal-required]\n",
+        'main.py:4: error: TypedDict key must be a string literal; expected one of ("alpha", "mid", "zeta")'
+        "  [literal-required]\n",
+    ),
+    Case(
+        "typeddict_keys_in_an_anonymous_typeddict",
+        TYPEDDICT,
+        "from typing import Any, Mapping\nimport base\n\ndef f(m: Mapping[str, Any]) -> None:\n"
+        "    base.make().update(m)\n",
+        "expected \"TypedDict({'zeta'?: int, 'alpha'?: str, 'mid'?: bytes})\"",
+        "expected \"TypedDict({'alpha'?: str, 'mid'?: bytes, 'zeta'?: int})\"",
+    ),
+    # The cache stores a class's names sorted, and an enum expanded into its
+    # members (narrowing, `match`) lists them in the order of its names.
+    Case(
+        "enum_members_in_definition_order",
+        "from enum import Enum\n\nclass Color(Enum):\n    RED = 1\n    GREEN = 2\n    BLUE = 3\n    AMBER = 4\n",
+        "from base import Color\n\ndef f(c: Color) -> None:\n    if c is Color.GREEN:\n        return\n"
+        "    x: str = c\n",
+        '(expression has type "Literal[Color.RED, Color.BLUE, Color.AMBER]", variable has type "str")',
+        '(expression has type "Literal[Color.AMBER, Color.BLUE, Color.RED]", variable has type "str")',
     ),
 )
