@@ -4,10 +4,11 @@
 `cache_memory_sweep.py` looks for the class in mypy's own cases, which rarely
 use a dependency wrongly.  This script writes its own: for each construct a
 module `base` can define (functions, overloads, decorated and generated
-methods, aliases, partial objects, dataclasses, named tuples, ...), a `main`
-that uses it in every way that makes mypy print something about it (bad
-calls, calls through the class, copies into a class body, protocol
-conflicts, overrides, assignments, `reveal_type`).  Each pair is swept as a
+methods, aliases, partial objects, dataclasses, named tuples, enums,
+TypedDicts, ...), a `main` that uses it in every way that makes mypy print
+something about it (bad calls, calls through the class, copies into a class
+body, protocol conflicts, overrides, assignments, narrowing, bad keys,
+`reveal_type`).  Each pair is swept as a
 mypy case (`cache_memory_sweep.sweep_case`): mypy on a cold cache against
 mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
 
@@ -244,9 +245,50 @@ functools.partial(Thing.member, zzz=1)
 """
 
 
+# Types whose printed form lists names in their stored order: the cache
+# stores a class's names (an enum's members) and a TypedDict type's keys
+# sorted, so `base` defines them out of sorted order; `Literal` items keep
+# theirs, and sorted members read the same both ways.
+VALUES = {
+    "enum_members": "import enum\nclass Thing(enum.Enum):\n    b = 1\n    c = 2\n    a = 3\nthing = Thing.b\n",
+    "flag_members": "import enum\nclass Thing(enum.Flag):\n    b = 1\n    c = 2\n    a = 4\nthing = Thing.b\n",
+    "sorted_enum_members": "import enum\nclass Thing(enum.Enum):\n    a = 1\n    b = 2\n    c = 3\nthing = Thing.b\n",
+    "typeddict_keys": (
+        "class Thing(TypedDict, total=False):\n    b: int\n    c: str\n    a: bytes\nthing = Thing(b=1)\n"
+    ),
+    "functional_typeddict_keys": (
+        "Thing = TypedDict('Thing', {'b': int, 'c': str, 'a': bytes})\nthing = Thing(b=1, c='', a=b'')\n"
+    ),
+    "literal_alias": "Thing = Literal['b', 'c', 'a']\nthing: Thing = 'b'\n",
+}
+
+VALUE_USES = """\
+from base import Thing, thing
+def use(e: Thing, k: str) -> None:
+    if e is Thing.b:
+        return
+    reveal_type(e)
+    x: int = e
+    e[k]
+    e.update(1)
+    e['zz']
+    match e:
+        case Thing.c:
+            pass
+        case _:
+            reveal_type(e)
+    z: Thing = {}
+    w: Thing = {'zz': 1}
+reveal_type(thing)
+y: int = thing
+reveal_type(Thing)
+"""
+
+
 def grid() -> dict[str, tuple[str, str]]:
     """Every (base, main) pair, by name."""
     pairs = {f"callable/{name}": (HEADER + text, HEADER + CALLABLE_USES) for name, text in CALLABLES.items()}
+    pairs.update({f"value/{name}": (HEADER + text, HEADER + VALUE_USES) for name, text in VALUES.items()})
     for kind, opening in CLASS_KINDS.items():
         for name, member in MEMBERS.items():
             base = HEADER + MEMBER_PRELUDE + opening + member

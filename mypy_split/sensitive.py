@@ -62,8 +62,6 @@ from mypy.nodes import (
     TupleExpr,
     TypeAlias,
     TypeInfo,
-    TypeVarExpr,
-    TypeVarLikeExpr,
     Var,
 )
 from mypy.type_visitor import TypeQuery
@@ -175,8 +173,6 @@ class _Walk:
                 self.seen.add(id(node))
                 if _class_generates_methods(node) or _enum_members_reordered(node):
                     level = max(level, Sensitivity.MESSAGES)
-                elif level < Sensitivity.MESSAGES and _holds_reordered_typeddict(_class_types(node)):
-                    level = Sensitivity.MESSAGES
                 level = max(level, self.table(node.names, node.fullname + ".", node))
             else:
                 level = max(level, _node_sensitivity(node, owner))
@@ -220,7 +216,8 @@ class _ReorderedTypedDict(TypeQuery[bool]):
     """Whether a type holds a TypedDict whose keys are not in sorted order.
 
     The cache stores a TypedDict type's keys sorted, wherever the type is
-    stored (a signature of a module that only uses the TypedDict, too), and
+    stored (the inferred type of a variable of a module that only uses the
+    TypedDict, too), and
     messages list them in the stored order: `expected one of ("zeta",
     "alpha")` in memory, `("alpha", "zeta")` from the cache.
     """
@@ -239,27 +236,29 @@ class _ReorderedTypedDict(TypeQuery[bool]):
 
 
 def _holds_reordered_typeddict(types: Iterable[Type | None]) -> bool:
-    return any(value is not None and value.accept(_ReorderedTypedDict()) for value in types)
+    for value in types:
+        # Most inferred types are plain instances: no visitor for them.
+        if value is None or isinstance(value, Instance) and not value.args:
+            continue
+        if value.accept(_ReorderedTypedDict()):
+            return True
+    return False
 
 
 def _node_types(node: SymbolNode) -> list[Type | None]:
-    """The types the cache stores for a symbol (what an importer reads back)."""
+    """The types of a symbol that can hold a TypedDict type itself, not a reference to its class.
+
+    An annotation naming a TypedDict class is stored as a reference to it
+    (the class's own keys, flagged with the class); inferred types hold the
+    TypedDict type itself: a variable set from a call, a decorated function.
+    """
     if isinstance(node, Var):
-        return [node.type]
+        return [node.type] if node.is_inferred else []
     if isinstance(node, Decorator):
-        return [node.var.type, node.func.type]
-    if isinstance(node, (FuncDef, OverloadedFuncDef)):
-        return [node.type]
+        return [node.var.type]
     if isinstance(node, TypeAlias):
         return [node.target]
-    if isinstance(node, TypeVarLikeExpr):
-        values = node.values if isinstance(node, TypeVarExpr) else []
-        return [node.upper_bound, node.default, *values]
     return []
-
-
-def _class_types(info: TypeInfo) -> list[Type | None]:
-    return [*info.bases, info.tuple_type, info.declared_metaclass]
 
 
 def _node_sensitivity(node: SymbolNode, owner: TypeInfo | None) -> Sensitivity:

@@ -78,12 +78,19 @@ def test_sweepable_cases() -> None:
 
 @pytest.mark.parametrize(
     ("entry", "level"),
-    [("callable/function", "MESSAGES"), ("namedtuple/method", "MESSAGES"), ("class/method", None)],
+    [
+        ("callable/function", "MESSAGES"),
+        ("namedtuple/method", "MESSAGES"),
+        ("class/method", None),
+        ("value/enum_members", "MESSAGES"),
+        ("value/sorted_enum_members", None),
+    ],
 )
 def test_grid_entries(tmp_path: Path, warm_cache: WarmCache, entry: str, level: str | None) -> None:
     """The grid's pairs: a plain method shows no difference; the listed kinds are found, graded.
 
-    A plain function is graded by `main`'s copy of it into a class body.
+    A plain function is graded by `main`'s copy of it into a class body; an
+    enum whose members are in sorted order reads the same from the cache.
     """
     base, main = cache_memory_grid.grid()[entry]
     finding = cache_memory_sweep.sweep_case(cache_memory_grid.as_case(entry, base, main), warm_cache, tmp_path)
