@@ -25,7 +25,10 @@ grades it once the copy is checked):
   from mypy in every mode (exit status 1 if any is found);
 - `MESSAGES`: exact mode (`MYPY_SPLIT_MEMORY_AFFINITY=1`) answers as mypy;
   the default mode may print the cache form (README, "Known limits");
-- `BINDING`: both modes answer as mypy.
+- `BINDING`: both modes answer as mypy;
+- `RESTORED`: nothing flagged, but a module's order of enum members or
+  TypedDict keys, which the cache stores sorted, differs: both modes answer
+  as mypy by putting the order back (`mypy_split/stored_order.py`).
 
     python misc/cache_memory_sweep.py --jobs 2
     python misc/cache_memory_sweep.py --files 'check-dataclasses.test' --show-diffs
@@ -65,6 +68,7 @@ MAIN = "tmp/main.py"
 MAIN_MODULE = "main"
 TOUCH = "\n# changed by cache_memory_sweep\n"
 LEVELS = ("NONE", "MESSAGES", "BINDING")
+RESTORED = "RESTORED"
 # Options under which nothing (or not the whole graph) is written to the cache.
 NO_CACHE_FLAGS = ("--no-incremental", "--cache-dir", "--no-sqlite-cache", "--sqlite-cache")
 
@@ -76,6 +80,7 @@ from mypy.main import process_options
 from mypy.fscache import FileSystemCache
 from mypy_split import driver, output
 from mypy_split.sensitive import Sensitivity, cache_sensitivity, copied_function_modules
+from mypy_split.stored_order import recorded
 fscache = FileSystemCache()
 sources, options = process_options(sys.argv[1:], fscache=fscache)
 sink = output.MessageSink(options, sys.stderr, sys.stderr)
@@ -84,10 +89,16 @@ if not isinstance(kept, driver.KeptBuild):
     sys.exit(3)
 trees = {module: state.tree for module, state in kept.graph.items() if state.tree is not None}
 copied = set().union(*(copied_function_modules(tree) for tree in trees.values()))
-print(json.dumps({
-    module: int(max(cache_sensitivity(tree), Sensitivity.MESSAGES if module in copied else Sensitivity.NONE))
-    for module, tree in trees.items()
+project = [
+    module for module in trees
     if os.path.abspath(kept.graph[module].xpath).startswith(os.path.abspath("tmp") + os.sep)
+]
+print(json.dumps({
+    "levels": {
+        module: int(max(cache_sensitivity(trees[module]), Sensitivity.MESSAGES if module in copied else Sensitivity.NONE))
+        for module in project
+    },
+    "restored": [module for module in project if recorded(trees[module])],
 }))
 """
 
@@ -95,7 +106,7 @@ print(json.dumps({
 @dataclass(frozen=True)
 class Finding:
     case: CorpusCase
-    level: str  # one of LEVELS, "unstable" (mypy differs from itself cold) or "unclassified"
+    level: str  # one of LEVELS, RESTORED, "unstable" (mypy differs from itself cold) or "unclassified"
     modules: dict[str, int]
     diff: str
 
@@ -134,7 +145,8 @@ def cold_then_cached(step: Step, workdir: Path, warm: Path) -> tuple[RunResult, 
     return cold, run_mypy(step, project, cache)
 
 
-def classify(step: Step, workdir: Path, warm: Path) -> dict[str, int] | None:
+def classify(step: Step, workdir: Path, warm: Path) -> tuple[dict[str, int], list[str]] | None:
+    """Each project module's level, and the modules whose orders are put back (CLASSIFY)."""
     project = workdir / "project"
     cache = workdir / "classify-cache"
     shutil.copytree(warm, cache, symlinks=True)
@@ -144,8 +156,8 @@ def classify(step: Step, workdir: Path, warm: Path) -> dict[str, int] | None:
     completed = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
     if completed.returncode != 0 or not completed.stdout.strip():
         return None
-    verdicts: dict[str, int] = json.loads(completed.stdout.splitlines()[-1])
-    return verdicts
+    verdicts = json.loads(completed.stdout.splitlines()[-1])
+    return dict(verdicts["levels"]), list(verdicts["restored"])
 
 
 def sweep_case(item: CorpusCase, warm: WarmCache, workroot: Path) -> Finding | None:
@@ -172,11 +184,14 @@ def sweep_case(item: CorpusCase, warm: WarmCache, workroot: Path) -> Finding | N
         workdir = Path(name)
         (workdir / "project").mkdir()
         apply_step(workdir / "project", step, 0, int(time.time()) - 1000)
-        modules = classify(step, workdir, cache)
-    if modules is None:
+        classified = classify(step, workdir, cache)
+    if classified is None:
         return Finding(item, "unclassified", {}, diff)
-    others = [level for module, level in modules.items() if module != MAIN_MODULE]
-    return Finding(item, LEVELS[max(others, default=0)], modules, diff)
+    modules, restored = classified
+    top = max((level for module, level in modules.items() if module != MAIN_MODULE), default=0)
+    if top == 0 and any(module != MAIN_MODULE for module in restored):
+        return Finding(item, RESTORED, modules, diff)
+    return Finding(item, LEVELS[top], modules, diff)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -196,7 +211,7 @@ def report(findings: list[Finding], swept: int, show_diffs: bool) -> int:
     """Print the counts and each finding; 1 if one is `NONE`."""
     counts = Counter(finding.level for finding in findings)
     print(f"\n{swept} cases swept, {len(findings)} answer differently from the cache")
-    for level in (*LEVELS, "unstable", "unclassified"):
+    for level in (*LEVELS, RESTORED, "unstable", "unclassified"):
         print(f"  {level:<12} {counts[level]:>4}")
     for finding in findings:
         flagged = {module: LEVELS[level] for module, level in finding.modules.items() if module != MAIN_MODULE}

@@ -26,7 +26,6 @@ can need most of the standard library checked again here, serially.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -43,43 +42,14 @@ if TYPE_CHECKING:
 _CALL_CODE = "call-arg"
 # Texts that the cached form of a dependency can change: a signature spelled
 # out (`def f(self, ...)`, overload variants, revealed types), a note naming
-# where a callee is defined, a binding error that only the cached form of
-# a static method copied into a class body gives, and a TypedDict's keys in
-# their stored order (an anonymous TypedDict spelled out, the key lists of
-# `Missing keys (...)`, `expected one of (...)`).
-_TEXTS = ("def ", " defined in \"", "Invalid self argument", "TypedDict(", "keys (", "expected one of (")
-# The members of an enum, in a union of its literals, come in the order of
-# the enum's stored names: `Literal[Color.RED, Color.BLUE]`, or in revealed
-# types `Literal[base.Color.RED] | Literal[base.Color.BLUE]`.  Quoted strings
-# are skipped; a dotted name inside `Literal[...]` is taken for a member.
-_LITERAL_ITEM = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|(\])|([A-Za-z_][\w.]*\.[A-Za-z_]\w*)""")
+# where a callee is defined, and a binding error that only the cached form of
+# a static method copied into a class body gives.
+_TEXTS = ("def ", " defined in \"", "Invalid self argument")
 
 
 def may_differ(record: ErrorRecord) -> bool:
     """Whether this message's text can depend on a dependency's form (memory or cache)."""
-    message = record.message
-    return (
-        record.code == _CALL_CODE
-        or any(text in message for text in _TEXTS)
-        or _enum_members_listed(message) >= 2
-    )
-
-
-def _enum_members_listed(message: str) -> int:
-    """How many enum members the message's `Literal[...]` types name (two can come in either order)."""
-    count = 0
-    start = message.find("Literal[")
-    while start >= 0:
-        position = start + len("Literal[")
-        for token in _LITERAL_ITEM.finditer(message, position):
-            closing, member = token.groups()
-            if closing:
-                position = token.end()
-                break
-            if member:
-                count += 1
-        start = message.find("Literal[", position)
-    return count
+    return record.code == _CALL_CODE or any(text in record.message for text in _TEXTS)
 
 
 def answer_may_differ(records: Iterable[ErrorRecord]) -> bool:

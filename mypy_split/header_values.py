@@ -14,6 +14,9 @@ JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict
 TimedSpan: TypeAlias = tuple[str, float, float]
 # A file's stat as `os.stat_result` takes it: mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime.
 FileStat: TypeAlias = tuple[int, int, int, int, int, int, int, float, float, float]
+# An order the cache does not keep (stored_order.py): kind, a symbol's full
+# name, and the orders of names or keys.
+OrderRecord: TypeAlias = tuple[str, str, list[list[str]]]
 
 
 class ProtocolError(Exception):
@@ -34,6 +37,28 @@ def file_stat(value: JsonValue) -> FileStat:
     mode, ino, dev, nlink, uid, gid, size = (int_value(field) for field in fields[:7])
     atime, mtime, ctime = (float_value(field) for field in fields[7:])
     return (mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime)
+
+
+def stored_orders_json(records: dict[str, list[OrderRecord]]) -> JsonValue:
+    return {
+        module_id: [[kind, name, [list(order) for order in orders]] for kind, name, orders in found]
+        for module_id, found in records.items()
+    }
+
+
+def stored_orders(value: JsonValue) -> dict[str, list[OrderRecord]]:
+    """Per module, its order records (`stored_orders_json`)."""
+    records: dict[str, list[OrderRecord]] = {}
+    for module_id, found in dict_value(value).items():
+        module_records: list[OrderRecord] = []
+        for record in list_value(found):
+            fields = list_value(record)
+            if len(fields) != 3:
+                raise ProtocolError(f"an order record needs 3 fields, got {record!r}")
+            kind, name, orders = fields
+            module_records.append((str_value(kind), str_value(name), [str_list(order) for order in list_value(orders)]))
+        records[module_id] = module_records
+    return records
 
 
 def sensitivity_level(value: JsonValue) -> int:

@@ -20,12 +20,14 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
+import mypy.build
 from mypy.build import SCC, BuildManager, Graph
 
 from mypy_split import phases, raw_trees
 from mypy_split.affinity import LOCAL
 from mypy_split.build_worker.recheck import check_without_writing, nothing_reported
 from mypy_split.observe import NULL_OBSERVER, RunningTasks
+from mypy_split.stored_order import StoredOrders
 
 if TYPE_CHECKING:
     from mypy_split.parallel import Coordinator
@@ -37,6 +39,7 @@ def check_as_worker(
     manager: BuildManager,
     tasks: RunningTasks,
     interface_checked: Callable[[list[str]], None],
+    orders: StoredOrders,
     after_workers: bool = True,
     recheck: Sequence[SCC] = (),
     between_modules: Callable[[], None] | None = None,
@@ -45,7 +48,8 @@ def check_as_worker(
     """Both phases of the SCC (or its one piece); the errors to show, in mypy's order.
 
     `interface_checked` gets the SCC's modules in check order as soon as
-    their interface is committed (the whole SCC, for one piece).
+    their interface is committed (the whole SCC, for one piece).  `orders`
+    go back on the modules loaded from the cache (`stored_order.py`).
     `after_workers`: whether workers may have written cache entries since
     the graph was loaded.  `recheck`: dependencies checked by workers that
     the SCC must see in memory (`affinity.py`), checked again here first.
@@ -59,9 +63,12 @@ def check_as_worker(
             raw_trees.build_trees_here(states, manager)
             with nothing_reported(states, manager):
                 from_cache = {state.id for state in states if state.meta is not None}
-                check_without_writing(needed, states, graph, manager, from_cache)
+                check_without_writing(needed, states, graph, manager, from_cache, orders)
         # Also when a worker built them before it was lost: this process has imports only.
         raw_trees.build_trees_here([graph[module_id] for module_id in sorted(scc.mod_ids)], manager)
+        # As the engine would first thing in either phase, and the orders put back before it checks.
+        mypy.build.maybe_load_deps(graph, scc, manager)
+        orders.restore_loaded(manager.modules)
         if phases.needs_one_piece(scc, graph):
             tasks.start(scc.id, "whole", None)
             shown = phases.check_whole(scc, graph, manager, writes)
@@ -107,6 +114,7 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
         c.note_sensitive(
             scc_id, phases.scc_sensitivity(module_ids, c.graph), phases.functions_copied_from(module_ids, c.graph)
         )
+        c.stored_orders.add(phases.stored_order_records(module_ids, c.graph))
         c.scheduler.interface_done(scc_id)
         if c.pool is None and c.worker_count > 0:
             changed = any(c.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())
@@ -121,7 +129,7 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
 
     with soft_limit_here(c):
         checked = check_as_worker(
-            scc, c.graph, c.manager, c.tasks, interface_checked, after_workers=c.pool is not None,
+            scc, c.graph, c.manager, c.tasks, interface_checked, c.stored_orders, after_workers=c.pool is not None,
             recheck=[c.plan.scc(dep) for dep in recheck], between_modules=lambda: serve_workers(c),
         )
     for module_errors in checked:
@@ -148,7 +156,7 @@ def confirm_in_coordinator(c: Coordinator, scc_id: int) -> None:
     with soft_limit_here(c):
         checked = check_as_worker(
             scc, c.graph, c.manager, RunningTasks(NULL_OBSERVER, lambda _: len(scc.mod_ids)),
-            lambda _: serve_workers(c), recheck=[c.plan.scc(dep) for dep in recheck],
+            lambda _: serve_workers(c), c.stored_orders, recheck=[c.plan.scc(dep) for dep in recheck],
             between_modules=lambda: serve_workers(c), writes=False,
         )
     cache_confirmed_errors(c, scc, checked)

@@ -40,6 +40,7 @@ from mypy_split.pool_decision import StaleWork
 from mypy_split.replacements import Replacements, replace_lost
 from mypy_split.result_printer import ResultPrinter
 from mypy_split.sensitive import Sensitivity
+from mypy_split.stored_order import StoredOrders
 from mypy_split.schedule import (
     Action, Classify, Finished, ParallelScheduler, RunImplementation, RunInterface, SequentialLoop,
 )
@@ -81,8 +82,7 @@ class Coordinator:
         self.worker_count = workers
         # Called when the first worker starts: a run with nothing stale never imports the protocol.
         self.hello = hello
-        # A pool may have been started early (cold cache); it is ours now.
-        self.pool = pool
+        self.pool = pool  # It may have been started early (cold cache); it is ours now.
         # Descriptors the workers inherit (the cache lock).
         self.pass_fds: tuple[int, ...] = ()
         self.graph_sent = False
@@ -94,6 +94,7 @@ class Coordinator:
         self.scc_costs = LazyCosts(self.costs, plan)
         self.scheduler = ParallelScheduler(plan.nodes, self.scc_costs)
         self.affinity = MemoryAffinity(plan.nodes)
+        self.stored_orders = StoredOrders()  # Of the modules checked, for processes loading them.
         self.send_ahead_seconds = seconds_from_environment(SEND_AHEAD_VARIABLE, SEND_AHEAD_SECONDS)
         self.collect_tail_seconds = seconds_from_environment(COLLECT_TAIL_VARIABLE, COLLECT_TAIL_SECONDS)
         self.batch_seconds = seconds_from_environment(BATCH_VARIABLE, BATCH_SECONDS)
@@ -114,8 +115,7 @@ class Coordinator:
         self.interfaces_reported: set[int] = set()
         self.attempts: dict[int, int] = {}
         self.replacements = Replacements.for_run(workers)
-        # Per module checked on a worker, the hash of the source it checked.
-        self.source_hashes: dict[str, str] = {}
+        self.source_hashes: dict[str, str] = {}  # Per module checked on a worker, of what it checked.
         self.printer = ResultPrinter(
             self.graph, manager, self.show, self.source_hashes, lambda scc_id: phases.order_in_scc(plan.scc(scc_id), self.graph)
         )
@@ -348,6 +348,7 @@ class Coordinator:
         from mypy_split import task_messages
 
         message = task_messages.task_message(self.plan, self.manager, scc_id, recheck, worker.hashes_sent)
+        message.stored_orders = self.stored_orders.unsent(worker.index)
         message.collect_garbage = self.collect_before(scc_id)
         message.results_together = self.scc_costs[scc_id].implementation <= RESULTS_TOGETHER_SECONDS
         return message
@@ -475,6 +476,7 @@ class Coordinator:
     def on_interface(self, message: InterfaceDone) -> None:
         self.interface_seconds[message.scc_id] = message.seconds
         self.source_hashes.update(message.source_hashes)
+        self.stored_orders.add(message.stored_orders)
         for module_id, new_hash in message.interface_hashes.items():
             state = self.graph[module_id]
             value = bytes.fromhex(new_hash)

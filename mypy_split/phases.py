@@ -22,6 +22,8 @@ from mypy.errors import Errors
 from mypy.freetree import free_tree
 from mypy.metastore import MetadataStore, SqliteMetadataStore
 
+from mypy_split import stored_order
+from mypy_split.header_values import OrderRecord
 from mypy_split.meta_pairing import keep_only_beside_own_meta
 from mypy_split.sensitive import Sensitivity, cache_sensitivity, copied_function_modules
 
@@ -477,6 +479,17 @@ def scc_sensitivity(module_ids: list[str], graph: Graph) -> Sensitivity:
         if level is Sensitivity.BINDING:
             break
     return level
+
+
+def stored_order_records(module_ids: list[str], graph: Graph) -> dict[str, list[OrderRecord]]:
+    """Per checked module, the orders its cache entry loses (`stored_order.py`); modules with none left out."""
+    found = {}
+    for module_id in module_ids:
+        tree = graph[module_id].tree
+        records = stored_order.recorded(tree) if tree is not None else []
+        if records:
+            found[module_id] = records
+    return found
 
 
 def functions_copied_from(module_ids: list[str], graph: Graph) -> list[str]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from mypy_split.header_values import FileStat as FileStat
 from mypy_split.header_values import JsonValue as JsonValue
+from mypy_split.header_values import OrderRecord as OrderRecord
 from mypy_split.header_values import ProtocolError as ProtocolError
 from mypy_split.header_values import TimedSpan as TimedSpan
 from mypy_split.header_values import dict_value as _dict
@@ -35,6 +36,8 @@ from mypy_split.header_values import list_value as _list
 from mypy_split.header_values import sensitivity_level as _sensitivity
 from mypy_split.header_values import spans as _spans
 from mypy_split.header_values import spans_json as _spans_json
+from mypy_split.header_values import stored_orders as _stored_orders
+from mypy_split.header_values import stored_orders_json as _stored_orders_json
 from mypy_split.header_values import str_list as _strs
 from mypy_split.header_values import str_value as _str
 
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
     from mypy_split.entry_counts import EntryCounts
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 20
+PROTOCOL_VERSION = 21
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -221,6 +224,9 @@ class CheckScc(Message):
     # task's results wait to go out with those of the batch's last task (one
     # write and one wake-up of the coordinator for the whole batch).
     hold_results: bool = False
+    # The orders the cache loses of modules checked in this run, by module
+    # (stored_order.py), that this worker was not sent before.
+    stored_orders: dict[str, list[OrderRecord]] = field(default_factory=dict)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -241,6 +247,7 @@ class CheckScc(Message):
             "collect_garbage": self.collect_garbage,
             "results_together": self.results_together,
             "hold_results": self.hold_results,
+            "stored_orders": _stored_orders_json(self.stored_orders),
         }
 
     def attachments(self) -> list[bytes]:
@@ -272,6 +279,8 @@ class InterfaceDone(Message):
     # (`sensitive.copied_function_modules`): this answer, and its importers',
     # need them in memory.
     copied_from: list[str] = field(default_factory=list)
+    # Per module, the orders its cache entry does not keep (stored_order.py).
+    stored_orders: dict[str, list[OrderRecord]] = field(default_factory=dict)
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -282,6 +291,7 @@ class InterfaceDone(Message):
             "sensitivity": self.sensitivity,
             "source_hashes": dict(self.source_hashes),
             "copied_from": list(self.copied_from),
+            "stored_orders": _stored_orders_json(self.stored_orders),
         }
 
 
@@ -494,7 +504,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]),
             spans=_spans(h["spans"]), sensitivity=_sensitivity(h["sensitivity"]),
             source_hashes={key: _str(value) for key, value in _dict(h["source_hashes"]).items()},
-            copied_from=_strs(h["copied_from"]),
+            copied_from=_strs(h["copied_from"]), stored_orders=_stored_orders(h["stored_orders"]),
         )
     if cls is ImplementationDone:
         errors = {
@@ -558,6 +568,7 @@ def _check_scc(h: dict[str, JsonValue], attachments: list[bytes]) -> CheckScc:
         recheck_modules=recheck_modules, recheck_opts=recheck_opts, raw_trees=raw_trees, stats=stats,
         imports_ignored=imports_ignored, collect_garbage=bool(h["collect_garbage"]),
         results_together=bool(h["results_together"]), hold_results=bool(h["hold_results"]),
+        stored_orders=_stored_orders(h["stored_orders"]),
     )
 
 

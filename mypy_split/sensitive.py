@@ -13,8 +13,7 @@ a worker checking an importer must have such a module in memory too.
 - `MESSAGES`: only the text of errors and notes about the module's symbols
   can differ (a note naming where a generated method is defined, a signature
   printed with or without `self`, overload variants, an instance method with
-  keyword-only or star arguments printed through its class, the order of a
-  TypedDict's keys or of an enum's members, which the cache stores sorted);
+  keyword-only or star arguments printed through its class);
 - `BINDING`: how the module's methods bind can differ, so types, and
   errors themselves, can differ: a decorated method (or overload item) whose
   decorated signature does not take the plain instance first.
@@ -28,6 +27,10 @@ empty cache.
 
 A module found `NONE` may be loaded from the cache anywhere without changing
 the answer; a level too high only costs scheduling freedom.
+
+The order of an enum's members and of a TypedDict's keys, which the cache
+stores sorted, is no level here: the process that loads such a module puts
+the order back (`stored_order.py`).
 
 One difference shows only through the importer: any function loaded from
 the cache keeps no argument list, and a copy of it into a class body (`m =
@@ -60,11 +63,9 @@ from mypy.nodes import (
     SymbolNode,
     SymbolTable,
     TupleExpr,
-    TypeAlias,
     TypeInfo,
     Var,
 )
-from mypy.type_visitor import TypeQuery
 from mypy.types import (
     AnyType,
     CallableType,
@@ -72,7 +73,6 @@ from mypy.types import (
     Instance,
     Overloaded,
     Type,
-    TypedDictType,
     TypeType,
     get_proper_type,
 )
@@ -171,13 +171,11 @@ class _Walk:
                 if id(node) in self.seen:
                     continue
                 self.seen.add(id(node))
-                if _class_generates_methods(node) or _enum_members_reordered(node):
+                if _class_generates_methods(node):
                     level = max(level, Sensitivity.MESSAGES)
                 level = max(level, self.table(node.names, node.fullname + ".", node))
             else:
                 level = max(level, _node_sensitivity(node, owner))
-                if level < Sensitivity.MESSAGES and _holds_reordered_typeddict(_node_types(node)):
-                    level = Sensitivity.MESSAGES
             if level is Sensitivity.BINDING:
                 break
         return level
@@ -196,69 +194,6 @@ def _class_generates_methods(info: TypeInfo) -> bool:
         # Plugins (dataclasses, attrs, functools) record what they did here.
         or info.metadata
     )
-
-
-def _enum_members_reordered(info: TypeInfo) -> bool:
-    """An enum whose members the cache lists in another order than its definition.
-
-    The cache stores a class's names sorted, and the engine lists an enum's
-    members in the order of its names wherever it expands the enum into its
-    literals (narrowing, `match`): `Literal[Color.RED, Color.BLUE]` in
-    memory is `Literal[Color.BLUE, Color.RED]` from the cache.
-    """
-    if not info.is_enum:
-        return False
-    members = info.enum_members
-    return members != sorted(members)
-
-
-class _ReorderedTypedDict(TypeQuery[bool]):
-    """Whether a type holds a TypedDict whose keys are not in sorted order.
-
-    The cache stores a TypedDict type's keys sorted, wherever the type is
-    stored (the inferred type of a variable of a module that only uses the
-    TypedDict, too), and
-    messages list them in the stored order: `expected one of ("zeta",
-    "alpha")` in memory, `("alpha", "zeta")` from the cache.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        # An alias is stored by name; its target belongs to the module defining it.
-        self.skip_alias_target = True
-
-    def strategy(self, items: list[bool]) -> bool:
-        return any(items)
-
-    def visit_typeddict_type(self, t: TypedDictType, /) -> bool:
-        keys = list(t.items)
-        return keys != sorted(keys) or super().visit_typeddict_type(t)
-
-
-def _holds_reordered_typeddict(types: Iterable[Type | None]) -> bool:
-    for value in types:
-        # Most inferred types are plain instances: no visitor for them.
-        if value is None or isinstance(value, Instance) and not value.args:
-            continue
-        if value.accept(_ReorderedTypedDict()):
-            return True
-    return False
-
-
-def _node_types(node: SymbolNode) -> list[Type | None]:
-    """The types of a symbol that can hold a TypedDict type itself, not a reference to its class.
-
-    An annotation naming a TypedDict class is stored as a reference to it
-    (the class's own keys, flagged with the class); inferred types hold the
-    TypedDict type itself: a variable set from a call, a decorated function.
-    """
-    if isinstance(node, Var):
-        return [node.type] if node.is_inferred else []
-    if isinstance(node, Decorator):
-        return [node.var.type]
-    if isinstance(node, TypeAlias):
-        return [node.target]
-    return []
 
 
 def _node_sensitivity(node: SymbolNode, owner: TypeInfo | None) -> Sensitivity:

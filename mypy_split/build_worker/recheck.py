@@ -25,6 +25,7 @@ import mypy.build
 from mypy.build import SCC, BuildManager, Graph, State
 
 from mypy_split import phases
+from mypy_split.stored_order import StoredOrders
 
 if TYPE_CHECKING:
     # Only for annotations: the coordinator imports this module on runs that start no worker.
@@ -32,11 +33,17 @@ if TYPE_CHECKING:
 
 
 def recheck_in_memory(
-    task: CheckScc, graph: Graph, manager: BuildManager, from_cache: set[str], expected_hashes: dict[str, bytes]
+    task: CheckScc,
+    graph: Graph,
+    manager: BuildManager,
+    from_cache: set[str],
+    expected_hashes: dict[str, bytes],
+    orders: StoredOrders,
 ) -> None:
     """Check each SCC of `task.recheck`, in order, leaving no trace but the trees in memory.
 
-    `expected_hashes` are the committed interface hashes the coordinator sent.
+    `expected_hashes` are the committed interface hashes the coordinator
+    sent; `orders` are put back on the dependencies loaded from the cache.
     """
     if not task.recheck:
         return
@@ -48,7 +55,7 @@ def recheck_in_memory(
             state.options = state.options.clone_for_module(state.id)
             state.known_suppressed_deps_opts = suppressed.get(state.id, b"")
         with nothing_reported(states, manager):
-            check_without_writing(scc, states, graph, manager, from_cache & scc.mod_ids)
+            check_without_writing(scc, states, graph, manager, from_cache & scc.mod_ids, orders)
         for state in states:
             # With writes off the engine kept the hash it read from the
             # graph; the task's own cache entry records the new one.
@@ -95,7 +102,7 @@ def nothing_reported(states: list[State], manager: BuildManager) -> Iterator[Non
 
 
 def check_without_writing(
-    scc: SCC, states: list[State], graph: Graph, manager: BuildManager, from_cache: set[str]
+    scc: SCC, states: list[State], graph: Graph, manager: BuildManager, from_cache: set[str], orders: StoredOrders
 ) -> None:
     """Both phases of one SCC as its own task ran them, with cache writes off.
 
@@ -104,6 +111,7 @@ def check_without_writing(
     folder `os.devnull`, which makes the engine skip every write.
     """
     mypy.build.maybe_load_deps(graph, scc, manager)
+    orders.restore_loaded(manager.modules)
     manager.parse_all(states, post_parse=False)
     kept = {state.id: state.options for state in states}
     for state in states:

@@ -36,11 +36,13 @@ from mypy_split.protocol import (
     ImplementationDone,
     InterfaceDone,
     Message,
+    OrderRecord,
     TakeBodies,
     TimedSpan,
 )
 from mypy_split.reports import WorkerReports, idle_dirs
 from mypy_split.sensitive import Sensitivity
+from mypy_split.stored_order import StoredOrders
 
 
 class Send(Protocol):
@@ -82,6 +84,8 @@ class WorkerSession:
         self.imported_sccs: set[int] | None = None
         # With `--soft-error-limit`: what each task adds to the error map (entry_log.py).
         self.entry_log: EntryLog | None = None
+        # The orders the cache loses, put back on modules loaded from it (stored_order.py).
+        self.stored_orders = StoredOrders()
 
     @contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -195,6 +199,7 @@ class WorkerSession:
         scc = manager.scc_by_id[task.scc_id]
         started = time.perf_counter()
         self.begin_task(task.scc_id, scc)
+        self.stored_orders.add(task.stored_orders)
         self.expected_hashes.update((m, bytes.fromhex(h)) for m, h in task.expected_hashes.items())
         if task.collect_garbage:
             # Otherwise the garbage of earlier tasks is frozen with this one's
@@ -204,7 +209,9 @@ class WorkerSession:
         with engine.objects_kept(manager.options):
             if task.recheck:
                 with self.span("recheck dependencies"):
-                    recheck_in_memory(task, self.graph, manager, self.from_cache, self.expected_hashes)
+                    recheck_in_memory(
+                        task, self.graph, manager, self.from_cache, self.expected_hashes, self.stored_orders
+                    )
                 # The task's own cost starts here (the cost model records it).
                 started = time.perf_counter()
             with self.span("parse"):
@@ -213,6 +220,7 @@ class WorkerSession:
                 # The engine would do this first thing in either phase call; done
                 # here, its cost shows apart from the checking.
                 mypy.build.maybe_load_deps(self.graph, scc, manager)
+                self.stored_orders.restore_loaded(manager.modules)
         self.check_phases(task, scc, started, send, receive)
 
     def begin_task(self, scc_id: int, scc: SCC) -> None:
@@ -249,6 +257,7 @@ class WorkerSession:
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
                     sensitivity=self.sensitivity(task.scc_id, module_ids), source_hashes=self.source_hashes(module_ids),
                     copied_from=phases.functions_copied_from(module_ids, self.graph),
+                    stored_orders=self.order_records(task.scc_id, module_ids),
                 )
             )
         else:
@@ -267,6 +276,7 @@ class WorkerSession:
                     sensitivity=self.sensitivity(task.scc_id, list(result.module_ids)),
                     source_hashes=self.source_hashes(list(result.module_ids)),
                     copied_from=phases.functions_copied_from(list(result.module_ids), self.graph),
+                    stored_orders=self.order_records(task.scc_id, list(result.module_ids)),
                 )
                 # Not for a shared SCC: its bodies are asked for (TakeBodies) after the interface result.
                 if task.results_together and not task.shared and not faults.stops_between_phases(scc.mod_ids):
@@ -394,6 +404,12 @@ class WorkerSession:
         if self.imported_sccs is not None and scc_id not in self.imported_sccs:
             return int(Sensitivity.NONE)
         return int(phases.scc_sensitivity(module_ids, self.graph))
+
+    def order_records(self, scc_id: int, module_ids: list[str]) -> dict[str, list[OrderRecord]]:
+        """The orders these modules' cache entries lose, for processes that load them (none if nothing imports them)."""
+        if self.imported_sccs is not None and scc_id not in self.imported_sccs:
+            return {}
+        return phases.stored_order_records(module_ids, self.graph)
 
     def source_hashes(self, module_ids: list[str]) -> dict[str, str]:
         """The hash of each module's source as checked here."""

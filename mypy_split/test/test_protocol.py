@@ -30,6 +30,7 @@ from mypy_split.protocol import (
     encode,
 )
 from mypy_split.framing import FrameReader, read_message
+from mypy_split.header_values import JsonValue, stored_orders
 from mypy_split.report_records import CoberturaPackageData, FileCounts, TaskReports
 
 SAMPLES: list[Message] = [
@@ -100,8 +101,12 @@ SAMPLES: list[Message] = [
         collect_garbage=False,
         results_together=True,
         hold_results=True,
+        stored_orders={"defs": [("names", "defs.Color", [["RED", "BLUE"]]), ("keys", "defs.Options", [["b", "a"]])]},
     ),
-    InterfaceDone(scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitivity=2, copied_from=["base", "pkg.util"]),
+    InterfaceDone(
+        scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitivity=2, copied_from=["base", "pkg.util"],
+        stored_orders={"d": [("types", "d.current", [["zeta", "alpha"], ["y", "x"]])]},
+    ),
     ImplementationDone(
         scc_id=7,
         errors={
@@ -280,3 +285,14 @@ def test_the_handshake_is_json_and_the_rest_marshal() -> None:
             assert json.loads(header) == message.header()
         else:
             assert marshal.loads(header) == message.header()
+
+
+
+@pytest.mark.parametrize(
+    "value", [{"m": [["keys", "m.T"]]}, {"m": [["keys", "m.T", [[1]]]]}, {"m": "keys"}, [["keys", "m.T", []]]]
+)
+def test_malformed_order_records_are_rejected(value: JsonValue) -> None:
+    """An order record is (kind, name, orders), each order a list of names (stored_order.py)."""
+    with pytest.raises(ProtocolError):
+        stored_orders(value)
+    assert stored_orders({"m": [["keys", "m.T", [["b", "a"]]]]}) == {"m": [("keys", "m.T", [["b", "a"]])]}

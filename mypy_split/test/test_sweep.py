@@ -82,7 +82,7 @@ def test_sweepable_cases() -> None:
         ("callable/function", "MESSAGES"),
         ("namedtuple/method", "MESSAGES"),
         ("class/method", None),
-        ("value/enum_members", "MESSAGES"),
+        ("value/enum_members", "RESTORED"),
         ("value/sorted_enum_members", None),
     ],
 )
@@ -90,7 +90,8 @@ def test_grid_entries(tmp_path: Path, warm_cache: WarmCache, entry: str, level: 
     """The grid's pairs: a plain method shows no difference; the listed kinds are found, graded.
 
     A plain function is graded by `main`'s copy of it into a class body; an
-    enum whose members are in sorted order reads the same from the cache.
+    enum's members, out of sorted order, are put back where it is loaded
+    (`stored_order.py`); in sorted order they read the same from the cache.
     """
     base, main = cache_memory_grid.grid()[entry]
     finding = cache_memory_sweep.sweep_case(cache_memory_grid.as_case(entry, base, main), warm_cache, tmp_path)

@@ -1,0 +1,210 @@
+"""Orders the cache does not keep: written down where a module is checked, put back where it is loaded.
+
+The cache stores a class's names and a TypedDict type's keys sorted.  In
+memory they keep the order of the source, and messages show that order: an
+enum's members wherever the engine expands the enum into its literals
+(`Literal[Color.RED, Color.BLUE]`, narrowing and `match`), a TypedDict's
+keys in key lists and spelled-out types (`expected one of ("zeta",
+"alpha")`, `TypedDict({'zeta': int, 'alpha': str})`).  `mypy -n 0` has every
+module it checks in memory; at `-n N` an importer checked in another process
+loads that module from the cache, sorted.
+
+So the process that checks a module writes down the orders the cache loses
+(`recorded`), the coordinator hands them to every process that may load the
+module (`StoredOrders`), and that process puts them back on the loaded
+symbols (`restore`) before it checks anything that uses them.  A module not
+checked in this run has no record: `mypy -n 0` loads it from the cache too,
+sorted.
+
+What is recorded, for the symbols a module defines: each enum whose members
+are out of sorted order (all the class's names, in order); each TypedDict
+class whose keys are (its keys); each symbol whose stored type is inferred
+and holds a TypedDict type itself, not a reference to its class (a variable
+set from a call, a decorated function): the keys of every TypedDict type in
+it, in the order of a walk that does not depend on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from mypy.nodes import Decorator, MypyFile, SymbolNode, SymbolTable, TypeInfo, Var
+from mypy.nodes import TypeAlias as TypeAliasNode
+from mypy.type_visitor import TypeQuery
+from mypy.types import Instance, Type, TypedDictType
+
+from mypy_split.header_values import OrderRecord
+
+# The kinds of record: an enum's names, a TypedDict class's keys, the keys of
+# the TypedDict types in a symbol's types.
+NAMES = "names"
+KEYS = "keys"
+TYPES = "types"
+
+# A record (header_values.OrderRecord) is (kind, the symbol's full name,
+# orders): one order for NAMES and KEYS, one per TypedDict type for TYPES.
+
+
+def recorded(tree: MypyFile) -> list[OrderRecord]:
+    """The orders of this checked module's symbols that its cache entry will not keep."""
+    records: list[OrderRecord] = []
+    for node in _own_nodes(tree):
+        if isinstance(node, TypeInfo):
+            if node.is_enum and _unsorted(node.enum_members):
+                records.append((NAMES, node.fullname, [list(node.names)]))
+            typeddict = node.typeddict_type
+            if typeddict is not None and _unsorted(typeddict.items):
+                records.append((KEYS, node.fullname, [list(typeddict.items)]))
+            continue
+        found = _typeddicts(_stored_inferred_types(node))
+        if any(_unsorted(typeddict.items) for typeddict in found):
+            records.append((TYPES, node.fullname, [list(typeddict.items) for typeddict in found]))
+    return records
+
+
+def restore(tree: MypyFile, records: Iterable[OrderRecord]) -> None:
+    """Put the recorded orders back on a module loaded from the cache (a no-op where they hold)."""
+    nodes = {node.fullname: node for node in _own_nodes(tree)}
+    for kind, fullname, orders in records:
+        node = nodes.get(fullname)
+        if isinstance(node, TypeInfo) and kind == NAMES:
+            _reorder_table(node.names, orders[0])
+        elif isinstance(node, TypeInfo) and kind == KEYS and node.typeddict_type is not None:
+            _reorder_keys(node.typeddict_type, orders[0])
+            # Annotations naming the class expand through its alias, which holds a copy.
+            alias = node.special_alias
+            if alias is not None and isinstance(alias.target, TypedDictType):
+                _reorder_keys(alias.target, orders[0])
+        elif node is not None and kind == TYPES:
+            found = _typeddicts(_stored_inferred_types(node))
+            if len(found) == len(orders):
+                for typeddict, order in zip(found, orders):
+                    _reorder_keys(typeddict, order)
+
+
+class StoredOrders:
+    """The records of the modules checked in this run, and which went to which process.
+
+    The coordinator keeps every record and sends each process those it was
+    not sent yet with its next task; a worker keeps what it is sent and
+    restores a module once per tree it finds loaded.
+    """
+
+    def __init__(self) -> None:
+        self.by_module: dict[str, list[OrderRecord]] = {}
+        self._sent: dict[object, set[str]] = {}
+        # The tree each module was restored on: a module loaded again is a new tree.
+        self._restored: dict[str, MypyFile] = {}
+
+    def add(self, records: Mapping[str, list[OrderRecord]]) -> None:
+        for module_id, module_records in records.items():
+            if module_records:
+                self.by_module[module_id] = list(module_records)
+                # A module checked again (after a fault) may come with new records.
+                self._restored.pop(module_id, None)
+                for sent in self._sent.values():
+                    sent.discard(module_id)
+
+    def unsent(self, process: object) -> dict[str, list[OrderRecord]]:
+        """The records `process` (any key standing for one process) was not sent yet; now counted as sent."""
+        sent = self._sent.setdefault(process, set())
+        new = {module_id: records for module_id, records in self.by_module.items() if module_id not in sent}
+        sent.update(new)
+        return new
+
+    def restore_loaded(self, trees: Mapping[str, MypyFile | None]) -> None:
+        """Restore every module with records that is loaded here now (the engine's modules by name)."""
+        for module_id, records in self.by_module.items():
+            tree = trees.get(module_id)
+            if tree is not None and self._restored.get(module_id) is not tree:
+                restore(tree, records)
+                self._restored[module_id] = tree
+
+
+def _unsorted(names: Iterable[str]) -> bool:
+    listed = list(names)
+    return listed != sorted(listed)
+
+
+def _reorder_table(table: SymbolTable, order: list[str]) -> None:
+    if list(table) == order:
+        return
+    entries = dict(table)
+    table.clear()
+    for name in order:
+        if name in entries:
+            table[name] = entries.pop(name)
+    table.update(entries)
+
+
+def _reorder_keys(typeddict: TypedDictType, order: list[str]) -> bool:
+    """Whether the keys were put in this order (the same keys, in another order)."""
+    items = typeddict.items
+    if list(items) == order or set(items) != set(order):
+        return False
+    typeddict.items = {key: items[key] for key in order}
+    return True
+
+
+def _own_nodes(tree: MypyFile) -> Iterator[SymbolNode]:
+    """The symbols the module defines, those of its classes included (imported names belong elsewhere)."""
+    seen: set[int] = set()
+    pending: list[tuple[Iterable[SymbolNode | None], str]] = [
+        ((symbol.node for symbol in tree.names.values()), tree.fullname + ".")
+    ]
+    while pending:
+        nodes, prefix = pending.pop()
+        for node in nodes:
+            if node is None or isinstance(node, MypyFile) or id(node) in seen:
+                continue
+            name = node.fullname
+            if not name.startswith(prefix) or "." in name[len(prefix) :]:
+                continue
+            seen.add(id(node))
+            yield node
+            if isinstance(node, TypeInfo):
+                pending.append(((symbol.node for symbol in node.names.values()), name + "."))
+
+
+def _stored_inferred_types(node: SymbolNode) -> list[Type]:
+    """The types stored for a symbol that can hold a TypedDict type itself.
+
+    An annotation naming a TypedDict class is stored as a reference to the
+    class (whose keys are its own record); inferred types hold the type.
+    """
+    if isinstance(node, Var):
+        return [node.type] if node.is_inferred and node.type is not None else []
+    if isinstance(node, Decorator):
+        return [node.var.type] if node.var.type is not None else []
+    if isinstance(node, TypeAliasNode):
+        return [node.target]
+    return []
+
+
+def _typeddicts(types: Iterable[Type]) -> list[TypedDictType]:
+    found: list[TypedDictType] = []
+    for value in types:
+        # Most inferred types are plain instances: no walk for them.
+        if isinstance(value, Instance) and not value.args:
+            continue
+        found.extend(value.accept(_TypedDictsFound()))
+    return found
+
+
+class _TypedDictsFound(TypeQuery[list[TypedDictType]]):
+    """The TypedDict types in a type, in a walk that visits their items in sorted key order.
+
+    Aliases are stored by name (their targets belong to the module defining
+    them), so the walk does not enter them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip_alias_target = True
+
+    def strategy(self, items: list[list[TypedDictType]]) -> list[TypedDictType]:
+        return [typeddict for found in items for typeddict in found]
+
+    def visit_typeddict_type(self, t: TypedDictType, /) -> list[TypedDictType]:
+        inner = self.query_types([t.items[key] for key in sorted(t.items)])
+        return [t, *inner]
