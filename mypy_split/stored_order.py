@@ -56,7 +56,10 @@ def recorded(tree: MypyFile) -> list[OrderRecord]:
             if typeddict is not None and _unsorted(typeddict.items):
                 records.append((KEYS, node.fullname, [list(typeddict.items)]))
             continue
-        found = _typeddicts(_stored_inferred_types(node))
+        types = _stored_inferred_types(node)
+        if not types:
+            continue
+        found = _typeddicts(types)
         if any(_unsorted(typeddict.items) for typeddict in found):
             records.append((TYPES, node.fullname, [list(typeddict.items) for typeddict in found]))
     return records
@@ -92,25 +95,26 @@ class StoredOrders:
 
     def __init__(self) -> None:
         self.by_module: dict[str, list[OrderRecord]] = {}
-        self._sent: dict[object, set[str]] = {}
+        # Modules in the order their records came (again, if they changed), and
+        # how far along it each process was sent.
+        self._arrivals: list[str] = []
+        self._sent_up_to: dict[object, int] = {}
         # The tree each module was restored on: a module loaded again is a new tree.
         self._restored: dict[str, MypyFile] = {}
 
     def add(self, records: Mapping[str, list[OrderRecord]]) -> None:
         for module_id, module_records in records.items():
             if module_records:
-                self.by_module[module_id] = list(module_records)
                 # A module checked again (after a fault) may come with new records.
+                self.by_module[module_id] = list(module_records)
+                self._arrivals.append(module_id)
                 self._restored.pop(module_id, None)
-                for sent in self._sent.values():
-                    sent.discard(module_id)
 
     def unsent(self, process: object) -> dict[str, list[OrderRecord]]:
         """The records `process` (any key standing for one process) was not sent yet; now counted as sent."""
-        sent = self._sent.setdefault(process, set())
-        new = {module_id: records for module_id, records in self.by_module.items() if module_id not in sent}
-        sent.update(new)
-        return new
+        start = self._sent_up_to.get(process, 0)
+        self._sent_up_to[process] = len(self._arrivals)
+        return {module_id: self.by_module[module_id] for module_id in self._arrivals[start:]}
 
     def restore_loaded(self, trees: Mapping[str, MypyFile | None]) -> None:
         """Restore every module with records that is loaded here now (the engine's modules by name)."""
@@ -149,21 +153,21 @@ def _reorder_keys(typeddict: TypedDictType, order: list[str]) -> bool:
 def _own_nodes(tree: MypyFile) -> Iterator[SymbolNode]:
     """The symbols the module defines, those of its classes included (imported names belong elsewhere)."""
     seen: set[int] = set()
-    pending: list[tuple[Iterable[SymbolNode | None], str]] = [
-        ((symbol.node for symbol in tree.names.values()), tree.fullname + ".")
-    ]
-    while pending:
-        nodes, prefix = pending.pop()
-        for node in nodes:
-            if node is None or isinstance(node, MypyFile) or id(node) in seen:
+    tables: list[tuple[SymbolTable, str]] = [(tree.names, tree.fullname + ".")]
+    while tables:
+        names, prefix = tables.pop()
+        cut = len(prefix)
+        for symbol in names.values():
+            node = symbol.node
+            if node is None or isinstance(node, MypyFile):
                 continue
             name = node.fullname
-            if not name.startswith(prefix) or "." in name[len(prefix) :]:
+            if not name.startswith(prefix) or "." in name[cut:] or id(node) in seen:
                 continue
             seen.add(id(node))
             yield node
             if isinstance(node, TypeInfo):
-                pending.append(((symbol.node for symbol in node.names.values()), name + "."))
+                tables.append((node.names, name + "."))
 
 
 def _stored_inferred_types(node: SymbolNode) -> list[Type]:
@@ -173,7 +177,11 @@ def _stored_inferred_types(node: SymbolNode) -> list[Type]:
     class (whose keys are its own record); inferred types hold the type.
     """
     if isinstance(node, Var):
-        return [node.type] if node.is_inferred and node.type is not None else []
+        value = node.type
+        # Most inferred types are plain instances: nothing to walk.
+        if not node.is_inferred or value is None or isinstance(value, Instance) and not value.args:
+            return []
+        return [value]
     if isinstance(node, Decorator):
         return [node.var.type] if node.var.type is not None else []
     if isinstance(node, TypeAliasNode):
