@@ -18,20 +18,20 @@ sorted.
 
 What is recorded, for the symbols a module defines: each enum whose members
 are out of sorted order (all the class's names, in order); each TypedDict
-class whose keys are (its keys); each symbol whose stored type is inferred
-and holds a TypedDict type itself, not a reference to its class (a variable
-set from a call, a decorated function): the keys of every TypedDict type in
-it, in the order of a walk that does not depend on them.
+class whose keys are (its keys); each symbol whose stored type holds a
+TypedDict type itself, not a reference to its class (a variable set from a
+call, a function taking `**kwargs: Unpack[...]`): the keys of every
+TypedDict type in it, in the order of a walk that does not depend on them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from mypy.nodes import Decorator, MypyFile, SymbolNode, SymbolTable, TypeInfo, Var
+from mypy.nodes import Decorator, FuncDef, MypyFile, OverloadedFuncDef, SymbolNode, SymbolTable, TypeInfo, Var
 from mypy.nodes import TypeAlias as TypeAliasNode
 from mypy.type_visitor import TypeQuery
-from mypy.types import Instance, Type, TypedDictType
+from mypy.types import CallableType, Instance, Overloaded, Type, TypedDictType
 
 from mypy_split.header_values import OrderRecord
 
@@ -56,7 +56,7 @@ def recorded(tree: MypyFile) -> list[OrderRecord]:
             if typeddict is not None and _unsorted(typeddict.items):
                 records.append((KEYS, node.fullname, [list(typeddict.items)]))
             continue
-        types = _stored_inferred_types(node)
+        types = _stored_types(node)
         if not types:
             continue
         found = _typeddicts(types)
@@ -79,7 +79,7 @@ def restore(tree: MypyFile, records: Iterable[OrderRecord]) -> None:
             if alias is not None and isinstance(alias.target, TypedDictType):
                 _reorder_keys(alias.target, orders[0])
         elif node is not None and kind == TYPES:
-            found = _typeddicts(_stored_inferred_types(node))
+            found = _typeddicts(_stored_types(node))
             if len(found) == len(orders):
                 for typeddict, order in zip(found, orders):
                     _reorder_keys(typeddict, order)
@@ -170,23 +170,39 @@ def _own_nodes(tree: MypyFile) -> Iterator[SymbolNode]:
                 tables.append((node.names, name + "."))
 
 
-def _stored_inferred_types(node: SymbolNode) -> list[Type]:
-    """The types stored for a symbol that can hold a TypedDict type itself.
+def _stored_types(node: SymbolNode) -> list[Type]:
+    """The types the cache stores for a symbol, where a TypedDict type itself can be.
 
     An annotation naming a TypedDict class is stored as a reference to the
-    class (whose keys are its own record); inferred types hold the type.
+    class (whose keys are its own record), but inferred types hold the
+    TypedDict type, and so does a signature's `**kwargs: Unpack[...]`.
     """
     if isinstance(node, Var):
         value = node.type
-        # Most inferred types are plain instances: nothing to walk.
-        if not node.is_inferred or value is None or isinstance(value, Instance) and not value.args:
+        # Most variables' types are plain instances: nothing to walk.
+        if value is None or isinstance(value, Instance) and not value.args:
             return []
         return [value]
     if isinstance(node, Decorator):
-        return [node.var.type] if node.var.type is not None else []
+        decorated = [node.var.type] if node.var.type is not None else []
+        return decorated + _unpacked_keywords(node.func.type)
+    if isinstance(node, (FuncDef, OverloadedFuncDef)):
+        return _unpacked_keywords(node.type)
     if isinstance(node, TypeAliasNode):
         return [node.target]
     return []
+
+
+def _unpacked_keywords(signature: Type | None) -> list[Type]:
+    """Where a declared signature holds a TypedDict type: `**kwargs: Unpack[...]` (other annotations are references)."""
+    if isinstance(signature, CallableType):
+        items = [signature]
+    elif isinstance(signature, Overloaded):
+        items = signature.items
+    else:
+        return []
+    # The engine keeps such a signature's TypedDict type as its last argument's type.
+    return [item.arg_types[-1] for item in items if item.unpack_kwargs and item.arg_types]
 
 
 def _typeddicts(types: Iterable[Type]) -> list[TypedDictType]:

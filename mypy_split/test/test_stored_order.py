@@ -30,12 +30,13 @@ MODULES = {
         "class Plain(TypedDict):\n    a: int\n    b: int\n"
     ),
     "users": (
-        "from defs import Options, Plain\n"
+        "from typing import Unpack\nfrom defs import Options, Plain\n"
         "current = [Options(zeta=1)]\n"
         "annotated: Options = {}\n"
         "plain = Plain(a=1, b=2)\n"
         "class Holder:\n    held = Options(alpha='')\n"
         "def make() -> Options: return {}\n"
+        "def takes(**kwargs: Unpack[Options]) -> None: ...\n"
     ),
 }
 RECORDS = REPORT.replace(
@@ -52,6 +53,7 @@ def test_what_is_recorded(tmp_path: Path, warm_cache: WarmCache) -> None:
         ],
         "users": [
             [TYPES, "users.current", [["zeta", "alpha"]]],
+            [TYPES, "users.takes", [["zeta", "alpha"]]],
             [TYPES, "users.Holder.held", [["zeta", "alpha"]]],
         ],
     }
@@ -71,29 +73,50 @@ def test_each_process_is_sent_each_record_once() -> None:
     assert orders.unsent(1) == {"defs": [again]}
 
 
-@pytest.mark.parametrize("mode", [EXACT, {}], ids=["exact", "default"])
-def test_typeddict_held_by_an_importer(tmp_path: Path, warm_cache: WarmCache, mode: dict[str, str]) -> None:
-    """`mid` holds a TypedDict type of `defs` in a variable; `main` lists its keys.
+# `mid` holds a TypedDict type of `defs`, and `main` shows it: the form with
+# `mid` in memory, then the text that replaces it with `mid` from the cache.
+HELD = {
+    "variable": (
+        "from defs import Options\n\ncurrent = Options(zeta=1)\n",
+        "import mid\n\ndef f(k: str) -> None:\n    mid.current[k]\n",
+        'expected one of ("zeta", "alpha")',
+        'expected one of ("alpha", "zeta")',
+    ),
+    # From the cache the positional argument is also checked against the
+    # first key's type: an error more (the engine's, not only an order).
+    "unpacked_keywords": (
+        "from typing import Unpack\nfrom defs import Options\n\ndef f(**kwargs: Unpack[Options]) -> None: ...\n",
+        "import mid\n\nmid.f(1)\n",
+        "Found 1 error",
+        'Argument 1 to "f" has incompatible type "int"; expected "str"',
+    ),
+}
 
-    mypy lists them in the order of the source cold, sorted once `mid` comes
+
+@pytest.mark.parametrize("mode", [EXACT, {}], ids=["exact", "default"])
+@pytest.mark.parametrize("held", sorted(HELD))
+def test_typeddict_held_by_an_importer(tmp_path: Path, warm_cache: WarmCache, mode: dict[str, str], held: str) -> None:
+    """`mid` holds a TypedDict type of `defs` (in a variable, in a signature); `main` shows its keys.
+
+    mypy shows them in the order of the source cold, sorted once `mid` comes
     from the cache (checked here, with `defs` checked again in memory); at
-    `-n N`, `main` on a worker that did not check `mid` lists them as mypy
+    `-n N`, `main` on a worker that did not check `mid` answers as mypy
     does cold.
     """
+    mid, main, cold, warm = HELD[held]
     project = tmp_path / "project"
     project.mkdir()
     (project / "defs.py").write_text(MODULES["defs"])
-    (project / "mid.py").write_text("from defs import Options\n\ncurrent = Options(zeta=1)\n")
-    main = "import mid\n\ndef f(k: str) -> None:\n    mid.current[k]\n"
+    (project / "mid.py").write_text(mid)
     (project / "main.py").write_text(main)
     mypy_cache = tmp_path / "mypy"
     shutil.copytree(warm_cache([]), mypy_cache)
     reference = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
-    assert 'expected one of ("zeta", "alpha")' in reference.stdout, reference.describe()
+    assert cold in reference.stdout and warm not in reference.stdout, reference.describe()
     (project / "main.py").write_text(main + "# edited\n")
     (project / "defs.py").write_text(MODULES["defs"] + "# edited\n")
     cached = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
-    assert 'expected one of ("alpha", "zeta")' in cached.stdout, cached.describe()
+    assert warm in cached.stdout, cached.describe()
     (project / "main.py").write_text(main)
     (project / "defs.py").write_text(MODULES["defs"])
     check_main_at_worker_counts(tmp_path, warm_cache, project, reference, mode=mode, bases=("mid",))
