@@ -178,11 +178,7 @@ def _stored_types(node: SymbolNode) -> list[Type]:
     TypedDict type, and so does a signature's `**kwargs: Unpack[...]`.
     """
     if isinstance(node, Var):
-        value = node.type
-        # Most variables' types are plain instances: nothing to walk.
-        if value is None or isinstance(value, Instance) and not value.args:
-            return []
-        return [value]
+        return [node.type] if node.type is not None else []
     if isinstance(node, Decorator):
         decorated = [node.var.type] if node.var.type is not None else []
         return decorated + _unpacked_keywords(node.func.type)
