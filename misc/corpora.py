@@ -2,8 +2,8 @@
 
 A corpus is real code checked the way its users check it: mypy's own self
 check (from the engine's sdist) and packages from the index (rich, click,
-attrs, pytest, textual, trio, httpx, requests, flask, pydantic, sqlalchemy),
-each in a virtual environment of its own;
+attrs, pytest, textual, trio, httpx, requests, flask, pydantic, sqlalchemy,
+fastapi, aiohttp, black), each in a virtual environment of its own;
 plus three synthetic projects from `misc/gen_project.py` (tiny, cycle,
 chain), which need no network.  Everything lives under `misc/.corpora/`,
 which git ignores.
@@ -222,6 +222,35 @@ PACKAGES = (
         ("sqlalchemy==2.1.9", "greenlet==3.5.6", "typing-extensions==4.16.0"),
         ("sqlalchemy",),
         "sqlalchemy/util/tool_support.py",
+    ),
+    Package(
+        "fastapi",
+        (
+            "fastapi==0.165.0", "starlette==1.10.0", "pydantic==2.14.4", "pydantic-core==2.50.5",
+            "typing-inspection==0.4.5", "annotated-types==0.8.0", "anyio==4.16.0", "idna==3.20", "sniffio==1.3.1",
+            "typing-extensions==4.16.0",
+        ),
+        ("fastapi", "starlette"),
+        "fastapi/encoders.py",
+    ),
+    Package(
+        "aiohttp",
+        (
+            "aiohttp==3.14.5", "multidict==7.2.1", "yarl==1.25.1", "frozenlist==1.8.0", "aiosignal==1.4.0",
+            "propcache==0.5.4", "aiohappyeyeballs==2.7.1", "attrs==26.1.0", "idna==3.20",
+            "typing-extensions==4.16.0",
+        ),
+        ("aiohttp",),
+        "aiohttp/tracing.py",
+    ),
+    Package(
+        "black",
+        (
+            "black==26.10.1", "click==8.5.1", "mypy-extensions==1.2.0", "packaging==26.4", "pathspec==1.1.1",
+            "platformdirs==4.14.8",
+        ),
+        ("black",),
+        "black/report.py",
     ),
 )
 
