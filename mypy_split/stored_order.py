@@ -141,13 +141,11 @@ def _reorder_table(table: SymbolTable, order: list[str]) -> None:
     table.update(entries)
 
 
-def _reorder_keys(typeddict: TypedDictType, order: list[str]) -> bool:
-    """Whether the keys were put in this order (the same keys, in another order)."""
+def _reorder_keys(typeddict: TypedDictType, order: list[str]) -> None:
+    """Put the keys in this order, if it holds the same keys."""
     items = typeddict.items
-    if list(items) == order or set(items) != set(order):
-        return False
-    typeddict.items = {key: items[key] for key in order}
-    return True
+    if list(items) != order and set(items) == set(order):
+        typeddict.items = {key: items[key] for key in order}
 
 
 def _own_nodes(tree: MypyFile) -> Iterator[SymbolNode]:
