@@ -179,7 +179,8 @@ def check_interface(
     commits) nothing is written or removed, and interface hashes stay as
     they were.
     """
-    if writes:
+    in_transaction = isinstance(manager.metastore, SqliteMetadataStore)
+    if writes and not in_transaction:
         invalidate_error_caches(scc, graph, manager)
     states = [graph[module_id] for module_id in scc.mod_ids]
     stat_before_reading(states, manager)
@@ -190,7 +191,9 @@ def check_interface(
         from_cache = from_cache & scc.mod_ids
     with cache_writes(states, writes):
         results = mypy.build.process_stale_scc_interface(graph, scc, manager, from_cache=from_cache)
-    if writes:
+    if writes and in_transaction:
+        commit_interfaces_without_old_errors(scc, graph, manager)
+    elif writes:
         manager.commit()
         # Again, now that the new metas are there: a process that does not take
         # our cache lock (a plain `mypy`) may have written its `meta_ex` in
@@ -383,7 +386,7 @@ def rewrite_cached_errors(
 
 
 def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> None:
-    """Remove the SCC's old `meta_ex` files before new interfaces are written.
+    """Remove the SCC's old `meta_ex` files before new interfaces are written (file store; SCCs in one piece).
 
     Between the phases the new meta is on disk while the errors of the
     previous version would still be; a run stopped there must leave the module
@@ -397,22 +400,62 @@ def invalidate_error_caches(scc: SCC, graph: Graph, manager: BuildManager) -> No
     if not writes_cache(manager):
         return
     store = manager.metastore
+    pairs = cache_pairs(scc, graph, manager)
+    # Those absent need nothing: nothing to lock for.
+    present = existing_entries(store, [errors_file for _, errors_file in pairs])
+    for meta_file, errors_file in pairs:
+        if errors_file in present:
+            remove_and_commit(errors_file, meta_file, manager)
+
+
+def commit_interfaces_without_old_errors(scc: SCC, graph: Graph, manager: BuildManager) -> None:
+    """SQLite store: commit the SCC's new metas with the removal of its old `meta_ex` entries.
+
+    The engine's interface writes are not committed yet, and each holds its
+    shard's write lock until they are: a `meta_ex` removed in the same
+    transaction goes with the new meta, and none can be written in between
+    by another process, so one lookup does the work of the two that the file
+    store needs (`invalidate_error_caches`, before and after).  A module
+    whose shard this process does not hold (its meta was not written) has
+    its entry removed after the commit, one shard at a time as there.
+    """
+    if not writes_cache(manager):
+        manager.commit()
+        return
+    store = manager.metastore
+    assert isinstance(store, SqliteMetadataStore)
+    pairs = cache_pairs(scc, graph, manager)
+    present = existing_entries(store, [errors_file for _, errors_file in pairs])
+    later = []
+    for meta_file, errors_file in pairs:
+        if errors_file not in present:
+            continue
+        if store._shard_index(errors_file) in store.dirty_shards:
+            store.remove(errors_file)
+        else:
+            later.append((meta_file, errors_file))
+    manager.commit()
+    for meta_file, errors_file in later:
+        remove_and_commit(errors_file, meta_file, manager)
+
+
+def cache_pairs(scc: SCC, graph: Graph, manager: BuildManager) -> list[tuple[str, str]]:
+    """Each module's meta and `meta_ex` entry names, in module order."""
     pairs = []
     for module_id in sorted(scc.mod_ids):
         state = graph[module_id]
         if state.path:
             meta_file = mypy.build.get_cache_names(module_id, state.xpath, manager.options)[0]
             pairs.append((meta_file, mypy.build.get_meta_ex_name(meta_file)))
-    # Those absent need nothing: nothing to lock for.
-    present = existing_entries(store, [errors_file for _, errors_file in pairs])
-    for meta_file, errors_file in pairs:
-        if errors_file not in present:
-            continue
-        try:
-            store.remove(errors_file)
-        except OSError:
-            pass
-        manager.commit_module(meta_file)
+    return pairs
+
+
+def remove_and_commit(errors_file: str, meta_file: str, manager: BuildManager) -> None:
+    try:
+        manager.metastore.remove(errors_file)
+    except OSError:
+        pass
+    manager.commit_module(meta_file)
 
 
 def existing_entries(store: MetadataStore, names: list[str]) -> set[str]:
