@@ -46,7 +46,7 @@ import pytest
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, run_tool
 from mypy_split.test.processes import leftovers, workers_of
-from mypy_split.test.test_faults import MARKERS, STOP_BETWEEN_PHASES, tool_env
+from mypy_split.test.fault_runs import MARKERS, STOP_BETWEEN_PHASES, tool_env
 
 CONFIGS = {
     "default.ini": "[mypy]\n",

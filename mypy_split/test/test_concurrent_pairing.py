@@ -30,7 +30,7 @@ from mypy_split.test.test_concurrent import (
     wait_for_leftovers,
     world,
 )
-from mypy_split.test.test_faults import MARKERS, STOP_BETWEEN_PHASES
+from mypy_split.test.fault_runs import MARKERS, STOP_BETWEEN_PHASES
 
 __all__ = ["world"]  # The fixture, shared with test_concurrent.py.
 
