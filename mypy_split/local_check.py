@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
-import mypy.build
 from mypy.build import SCC, BuildManager, Graph
 
 from mypy_split import phases, raw_trees
@@ -67,8 +66,7 @@ def check_as_worker(
         # Also when a worker built them before it was lost: this process has imports only.
         raw_trees.build_trees_here([graph[module_id] for module_id in sorted(scc.mod_ids)], manager)
         # As the engine would first thing in either phase, and the orders put back before it checks.
-        mypy.build.maybe_load_deps(graph, scc, manager)
-        orders.restore_loaded(manager.modules)
+        phases.load_dependencies(scc, graph, manager, orders)
         if phases.needs_one_piece(scc, graph):
             tasks.start(scc.id, "whole", None)
             shown = phases.check_whole(scc, graph, manager, writes)

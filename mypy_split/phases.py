@@ -524,6 +524,16 @@ def scc_sensitivity(module_ids: list[str], graph: Graph) -> Sensitivity:
     return level
 
 
+def load_dependencies(scc: SCC, graph: Graph, manager: BuildManager, orders: stored_order.StoredOrders) -> None:
+    """Load the SCC's dependencies as the engine does first thing in either phase, then put back their orders.
+
+    Every process that checks an SCC goes through here, so that no module
+    loaded from the cache is checked against in its stored (sorted) order.
+    """
+    mypy.build.maybe_load_deps(graph, scc, manager)
+    orders.restore_loaded(manager.modules)
+
+
 def stored_order_records(module_ids: list[str], graph: Graph) -> dict[str, list[OrderRecord]]:
     """Per checked module, the orders its cache entry loses (`stored_order.py`); modules with none left out."""
     found = {}

@@ -110,8 +110,7 @@ def check_without_writing(
     one; each state then gets a private copy of its options with the cache
     folder `os.devnull`, which makes the engine skip every write.
     """
-    mypy.build.maybe_load_deps(graph, scc, manager)
-    orders.restore_loaded(manager.modules)
+    phases.load_dependencies(scc, graph, manager, orders)
     manager.parse_all(states, post_parse=False)
     kept = {state.id: state.options for state in states}
     for state in states:

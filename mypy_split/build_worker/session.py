@@ -219,8 +219,7 @@ class WorkerSession:
             with self.span("load dependencies"):
                 # The engine would do this first thing in either phase call; done
                 # here, its cost shows apart from the checking.
-                mypy.build.maybe_load_deps(self.graph, scc, manager)
-                self.stored_orders.restore_loaded(manager.modules)
+                phases.load_dependencies(scc, self.graph, manager, self.stored_orders)
         self.check_phases(task, scc, started, send, receive)
 
     def begin_task(self, scc_id: int, scc: SCC) -> None:
