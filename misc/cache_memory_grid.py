@@ -10,7 +10,8 @@ something about it (bad calls, calls through the class, copies into a class
 body, protocol conflicts, overrides, assignments, narrowing, bad keys,
 `reveal_type`).  Each pair is swept as a
 mypy case (`cache_memory_sweep.sweep_case`): mypy on a cold cache against
-mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
+mypy after only `main` changed, graded by `sensitive.py`'s level for `base`
+(and, where it flags nothing, by mypy-split's answer).
 
     python misc/cache_memory_grid.py --jobs 2 --show-diffs
     python misc/cache_memory_grid.py --constructs 'dataclass*'
@@ -19,8 +20,9 @@ mypy after only `main` changed, graded by `sensitive.py`'s level for `base`.
     python misc/cache_memory_grid.py --jobs 2 --default 2 --default 3
 
 Exit status 1 if a difference comes from a `base` that `sensitive.py` does
-not flag (`NONE`; a function that `main` copies into a class body counts as
-flagged): a member of the class that mypy-split misses in every mode.
+not flag and mypy-split, loading `base` from the cache where `main` is
+checked, still prints the cache form (`NONE`, see cache_memory_sweep.py): a
+member of the class that mypy-split misses.
 With `--exact N`, `mypy-split -n N` in exact mode also checks every pair,
 with workers forced, and must print mypy's cold answer (exit status 1 for a
 pair where it does not).  `--default N` does the
@@ -34,22 +36,17 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import fnmatch
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cache_memory_sweep import report, sweep_all
+from cache_memory_sweep import FORCED_WORKERS, report, split_differs, sweep_all
 from conformance import DEFAULT_CACHE
 
 from mypy_split.affinity import AFFINITY_VARIABLE
-from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES
-from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.casefile import Case, Step
-from mypy_split.test.differential import MYPY, MYPY_SPLIT, apply_step, run_tool
 from mypy_split.test.mypy_corpus import CorpusCase, WarmCache, warm_cache_factory
-from mypy_split.tuning import POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE
 
 HEADER = "from __future__ import annotations\nimport functools\nfrom typing import *\n"
 
@@ -302,34 +299,7 @@ def as_case(name: str, base: str, main: str, flags: list[str] | None = None) -> 
     return CorpusCase(Case(name=name, source="grid", line=0, steps=[step]))
 
 
-# Workers for any stale work and every cycle shared; `-n 3` means 3 workers,
-# whatever the CPUs here; `main` on a worker that did not check `base` (left to
-# itself the coordinator runs both on one worker, one after the other).
-FORCED_WORKERS = {
-    POOL_WORTH_VARIABLE: "0", SHARE_MIN_VARIABLE: "0", USABLE_CPUS_VARIABLE: "64", AWAY_FROM_DEPENDENCIES: "1"
-}
 MODES = {"exact": {**FORCED_WORKERS, AFFINITY_VARIABLE: "1"}, "default": FORCED_WORKERS}
-
-
-def mode_differs(
-    case: CorpusCase, warm: WarmCache, workroot: Path, counts: list[str], mode_env: dict[str, str]
-) -> list[str]:
-    """The worker counts at which the mode's answer (stdout, exit code) is not mypy's cold one."""
-    step = case.case.steps[0]
-    cache = warm(step.flags)
-    with tempfile.TemporaryDirectory(dir=workroot) as name:
-        workdir = Path(name)
-        project = workdir / "project"
-        project.mkdir()
-        apply_step(project, step, 0, int(time.time()) - 1000)
-
-        def run(command: list[str], extra: list[str], label: str, env: dict[str, str]) -> tuple[str, int]:
-            shutil.copytree(cache, workdir / label, symlinks=True)
-            result = run_tool(command, [*step.args, *extra], project, workdir / label, {**step.env, **env})
-            return result.stdout, result.returncode
-
-        cold = run(MYPY, [], "mypy", {})
-        return [n for n in counts if run(MYPY_SPLIT, ["-n", n], f"split-{n}", mode_env) != cold]
 
 
 def check_mode(mode: str, cases: list[CorpusCase], warm: WarmCache, jobs: int, counts: list[str]) -> int:
@@ -337,7 +307,7 @@ def check_mode(mode: str, cases: list[CorpusCase], warm: WarmCache, jobs: int, c
     env = MODES[mode]
     with tempfile.TemporaryDirectory(prefix=f"mypy-grid-{mode}-") as workroot:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            differs = list(pool.map(lambda case: mode_differs(case, warm, Path(workroot), counts, env), cases))
+            differs = list(pool.map(lambda case: split_differs(case, warm, Path(workroot), counts, env), cases))
     wrong = [(case.case.name, at) for case, at in zip(cases, differs) if at]
     right = len(cases) - len(wrong)
     print(f"\n{mode} mode at -n {', '.join(counts)}: {right} of {len(cases)} pairs give mypy's cold answer")

@@ -17,18 +17,19 @@ a warm typeshed-only cache, `mypy` runs twice:
 Where the two answers differ (and the cold answer is stable), the engine's
 two forms of some dependency differ for what the main program does with it.
 The case is then graded by the highest level `cache_sensitivity` gives the
-other project modules, checked cold in one process (`MESSAGES` at least for a
-module whose functions a class body of another copies, as the coordinator
-grades it once the copy is checked):
+other project modules, checked cold in one process, and where nothing is
+flagged, by what mypy-split answers:
 
-- `NONE`: nothing flagged; a kind the test misses, where mypy-split can differ
-  from mypy in every mode (exit status 1 if any is found);
+- `RESTORED`: nothing flagged, and `mypy-split -n 2`, the main program sent
+  to a worker that did not check the other modules (so it loads them from
+  the cache, and puts back what the cache lost: `stored_order.py`,
+  `memory_form.py`), prints mypy's cold answer;
+- `NONE`: nothing flagged, and that run prints another answer: a kind that
+  mypy-split misses (exit status 1 if any is found);
 - `MESSAGES`: exact mode (`MYPY_SPLIT_MEMORY_AFFINITY=1`) answers as mypy;
-  the default mode may print the cache form (README, "Known limits");
-- `BINDING`: both modes answer as mypy;
-- `RESTORED`: nothing flagged, but a module's order of enum members or
-  TypedDict keys, which the cache stores sorted, differs: both modes answer
-  as mypy by putting the order back (`mypy_split/stored_order.py`).
+  the default mode confirms the answer in the coordinator, within a budget
+  (README, "Known limits");
+- `BINDING`: both modes answer as mypy.
 
     python misc/cache_memory_sweep.py --jobs 2
     python misc/cache_memory_sweep.py --files 'check-dataclasses.test' --show-diffs
@@ -52,8 +53,10 @@ from pathlib import Path
 
 from conformance import DEFAULT_CACHE, parse_shard, select
 
+from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES
+from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.test.casefile import Step
-from mypy_split.test.differential import MYPY, RunResult, apply_step, run_tool, without_log
+from mypy_split.test.differential import MYPY, MYPY_SPLIT, RunResult, apply_step, run_tool, without_log
 from mypy_split.test.mypy_corpus import (
     DEFAULT_INDEX,
     CorpusCase,
@@ -63,12 +66,19 @@ from mypy_split.test.mypy_corpus import (
     fetch_corpus,
     warm_cache_factory,
 )
+from mypy_split.tuning import POOL_WORTH_VARIABLE, USABLE_CPUS_VARIABLE
 
 MAIN = "tmp/main.py"
 MAIN_MODULE = "main"
 TOUCH = "\n# changed by cache_memory_sweep\n"
 LEVELS = ("NONE", "MESSAGES", "BINDING")
 RESTORED = "RESTORED"
+# Workers for any stale work and every cycle shared; `-n 3` means 3 workers,
+# whatever the CPUs here; `main` on a worker that did not check `base` (left to
+# itself the coordinator runs both on one worker, one after the other).
+FORCED_WORKERS = {
+    POOL_WORTH_VARIABLE: "0", SHARE_MIN_VARIABLE: "0", USABLE_CPUS_VARIABLE: "64", AWAY_FROM_DEPENDENCIES: "1"
+}
 # Options under which nothing (or not the whole graph) is written to the cache.
 NO_CACHE_FLAGS = ("--no-incremental", "--cache-dir", "--no-sqlite-cache", "--sqlite-cache")
 
@@ -79,8 +89,7 @@ import json, os, sys
 from mypy.main import process_options
 from mypy.fscache import FileSystemCache
 from mypy_split import driver, output
-from mypy_split.sensitive import Sensitivity, cache_sensitivity, copied_function_modules
-from mypy_split.stored_order import recorded
+from mypy_split.sensitive import cache_sensitivity
 fscache = FileSystemCache()
 sources, options = process_options(sys.argv[1:], fscache=fscache)
 sink = output.MessageSink(options, sys.stderr, sys.stderr)
@@ -88,18 +97,11 @@ kept = driver.build_and_keep(sources, options, fscache, sink, sys.stderr, sys.st
 if not isinstance(kept, driver.KeptBuild):
     sys.exit(3)
 trees = {module: state.tree for module, state in kept.graph.items() if state.tree is not None}
-copied = set().union(*(copied_function_modules(tree) for tree in trees.values()))
 project = [
     module for module in trees
     if os.path.abspath(kept.graph[module].xpath).startswith(os.path.abspath("tmp") + os.sep)
 ]
-print(json.dumps({
-    "levels": {
-        module: int(max(cache_sensitivity(trees[module]), Sensitivity.MESSAGES if module in copied else Sensitivity.NONE))
-        for module in project
-    },
-    "restored": [module for module in project if recorded(trees[module])],
-}))
+print(json.dumps({module: int(cache_sensitivity(trees[module], kept.manager.modules)) for module in project}))
 """
 
 
@@ -145,8 +147,8 @@ def cold_then_cached(step: Step, workdir: Path, warm: Path) -> tuple[RunResult, 
     return cold, run_mypy(step, project, cache)
 
 
-def classify(step: Step, workdir: Path, warm: Path) -> tuple[dict[str, int], list[str]] | None:
-    """Each project module's level, and the modules whose orders are put back (CLASSIFY)."""
+def classify(step: Step, workdir: Path, warm: Path) -> dict[str, int] | None:
+    """Each project module's level (CLASSIFY)."""
     project = workdir / "project"
     cache = workdir / "classify-cache"
     shutil.copytree(warm, cache, symlinks=True)
@@ -156,8 +158,7 @@ def classify(step: Step, workdir: Path, warm: Path) -> tuple[dict[str, int], lis
     completed = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
     if completed.returncode != 0 or not completed.stdout.strip():
         return None
-    verdicts = json.loads(completed.stdout.splitlines()[-1])
-    return dict(verdicts["levels"]), list(verdicts["restored"])
+    return dict(json.loads(completed.stdout.splitlines()[-1]))
 
 
 def sweep_case(item: CorpusCase, warm: WarmCache, workroot: Path) -> Finding | None:
@@ -187,11 +188,32 @@ def sweep_case(item: CorpusCase, warm: WarmCache, workroot: Path) -> Finding | N
         classified = classify(step, workdir, cache)
     if classified is None:
         return Finding(item, "unclassified", {}, diff)
-    modules, restored = classified
+    modules = classified
     top = max((level for module, level in modules.items() if module != MAIN_MODULE), default=0)
-    if top == 0 and any(module != MAIN_MODULE for module in restored):
+    if top == 0 and not split_differs(item, warm, workroot, ["2"], FORCED_WORKERS):
         return Finding(item, RESTORED, modules, diff)
     return Finding(item, LEVELS[top], modules, diff)
+
+
+def split_differs(
+    case: CorpusCase, warm: WarmCache, workroot: Path, counts: list[str], env: dict[str, str]
+) -> list[str]:
+    """The worker counts at which mypy-split's answer (stdout, exit code) under `env` is not mypy's cold one."""
+    step = case.case.steps[0]
+    cache = warm(step.flags)
+    with tempfile.TemporaryDirectory(dir=workroot) as name:
+        workdir = Path(name)
+        project = workdir / "project"
+        project.mkdir()
+        apply_step(project, step, 0, int(time.time()) - 1000)
+
+        def run(command: list[str], extra: list[str], label: str, extra_env: dict[str, str]) -> tuple[str, int]:
+            shutil.copytree(cache, workdir / label, symlinks=True)
+            result = run_tool(command, [*step.args, *extra], project, workdir / label, {**step.env, **extra_env})
+            return result.stdout, result.returncode
+
+        cold = run(MYPY, [], "mypy", {})
+        return [n for n in counts if run(MYPY_SPLIT, ["-n", n], f"split-{n}", env) != cold]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

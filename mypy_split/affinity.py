@@ -99,25 +99,6 @@ class MemoryAffinity:
             if sensitivity >= level:
                 self._sensitive[level].add(scc_id)
 
-    def copied_from(self, scc_ids: Iterable[int]) -> list[int]:
-        """A checked SCC's class bodies copy functions of these SCCs: they become messages-sensitive.
-
-        Known only once the copying SCC is checked, after tasks that need
-        them may have been placed: the needs worked out so far are dropped,
-        and a placement made before sees them from the cache
-        (`seen_from_cache`), so its answer is confirmed.  Returns the SCCs
-        newly sensitive; those not checked in this run are fresh, and
-        `mypy -n 0` loads them from the cache too.
-        """
-        newly = [
-            scc_id for scc_id in scc_ids
-            if scc_id in self._checked and scc_id not in self._sensitive[Sensitivity.MESSAGES]
-        ]
-        if newly:
-            self._sensitive[Sensitivity.MESSAGES].update(newly)
-            self._needs[Sensitivity.MESSAGES].clear()
-        return newly
-
     def needs(self, scc_id: int, level: Sensitivity | None = None) -> frozenset[int]:
         """The stale SCCs at least this sensitive (the kept level) among the task's transitive dependencies."""
         level = self.kept if level is None else level

@@ -69,9 +69,8 @@ class Budget:
         """The set budget; in exact mode, unlimited unless set.
 
         Exact mode keeps every sensitive dependency in memory before a task,
-        but learns that a module's functions are copied into a class body only
-        once the copying SCC is checked (`affinity.copied_from`): such an
-        answer is always confirmed there.
+        so it confirms only answers of tasks placed otherwise (a dependency
+        judged after the task was placed, a task taken over after a fault).
         """
         default = math.inf if exact else CONFIRM_SECONDS
         return cls(seconds_from_environment(CONFIRM_VARIABLE, default), CONFIRM_SHARE)

@@ -35,18 +35,9 @@ class BuildPlan:
         self.sccs = sccs
         self.nodes = nodes
         self._by_id = {scc.id: scc for scc in sccs}
-        # Built when first asked: most runs never ask.
-        self._by_module: dict[str, int] | None = None
 
     def scc(self, scc_id: int) -> SCC:
         return self._by_id[scc_id]
-
-    def scc_ids_of(self, module_ids: list[str]) -> list[int]:
-        """The SCCs holding these modules (modules outside the graph have none)."""
-        if self._by_module is None:
-            self._by_module = {module_id: scc.id for scc in self.sccs for module_id in scc.mod_ids}
-        found = (self._by_module.get(module_id) for module_id in module_ids)
-        return list(dict.fromkeys(scc_id for scc_id in found if scc_id is not None))
 
 
 def load_graph(sources: list[BuildSource], manager: BuildManager) -> Graph:

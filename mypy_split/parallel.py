@@ -485,7 +485,7 @@ class Coordinator:
                 state.interface_hash = value
         self.interfaces_reported.add(message.scc_id)
         self.interface_at.setdefault(message.scc_id, time.monotonic())
-        self.note_sensitive(message.scc_id, Sensitivity(message.sensitivity), message.copied_from)
+        self.note_sensitive(message.scc_id, Sensitivity(message.sensitivity))
         self.scheduler.interface_done(message.scc_id)
         if message.scc_id in self.sharing.shared:
             # Helpers may have finished every body before the owner's commit.
@@ -592,9 +592,6 @@ class Coordinator:
     def worker_busy_with(self, scc_id: int) -> bool:
         return self.pool is not None and any(worker.task == scc_id for worker in self.pool.live_workers)
 
-    def note_sensitive(self, scc_id: int, sensitivity: Sensitivity, copied_from: list[str]) -> None:
+    def note_sensitive(self, scc_id: int, sensitivity: Sensitivity) -> None:
         """What importers of a just-checked SCC must see in memory (`sensitive.py`, `affinity.py`)."""
         self.affinity.checked(scc_id, sensitivity)
-        for newly in self.affinity.copied_from(self.plan.scc_ids_of(copied_from)):
-            names = " ".join(self.plan.scc(newly).mod_ids)
-            self.manager.log(f"SCC {scc_id} copies functions of {names} into a class: its answers need them in memory")

@@ -25,7 +25,7 @@ from mypy.metastore import MetadataStore, SqliteMetadataStore
 from mypy_split import stored_order
 from mypy_split.header_values import OrderRecord
 from mypy_split.meta_pairing import keep_only_beside_own_meta
-from mypy_split.sensitive import Sensitivity, cache_sensitivity, copied_function_modules
+from mypy_split.sensitive import Sensitivity, cache_sensitivity
 
 ErrorTuple = tuple[str | None, int, int, int, int, str, str, str | None]
 
@@ -518,7 +518,7 @@ def scc_sensitivity(module_ids: list[str], graph: Graph) -> Sensitivity:
     for module_id in module_ids:
         tree = graph[module_id].tree
         if tree is not None:
-            level = max(level, cache_sensitivity(tree))
+            level = max(level, cache_sensitivity(tree, graph[module_id].manager.modules))
         if level is Sensitivity.BINDING:
             break
     return level
@@ -539,20 +539,10 @@ def stored_order_records(module_ids: list[str], graph: Graph) -> dict[str, list[
     found = {}
     for module_id in module_ids:
         tree = graph[module_id].tree
-        records = stored_order.recorded(tree) if tree is not None else []
+        records = stored_order.recorded(tree, graph[module_id].manager.modules) if tree is not None else []
         if records:
             found[module_id] = records
     return found
-
-
-def functions_copied_from(module_ids: list[str], graph: Graph) -> list[str]:
-    """The modules outside these whose functions their class bodies copy (`sensitive.py`), sorted."""
-    found: set[str] = set()
-    for module_id in module_ids:
-        tree = graph[module_id].tree
-        if tree is not None:
-            found |= copied_function_modules(tree)
-    return sorted(found.difference(module_ids))
 
 
 def order_in_scc(scc: SCC, graph: Graph) -> list[str]:

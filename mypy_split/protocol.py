@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from mypy_split.entry_counts import EntryCounts
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 21
+PROTOCOL_VERSION = 22
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -275,10 +275,6 @@ class InterfaceDone(Message):
     # Per module, the hash of the source checked: the coordinator, which may
     # not have read the file, checks a meta it writes beside (`meta_pairing.py`).
     source_hashes: dict[str, str] = field(default_factory=dict)
-    # Modules of other SCCs whose functions the SCC's class bodies copy
-    # (`sensitive.copied_function_modules`): this answer, and its importers',
-    # need them in memory.
-    copied_from: list[str] = field(default_factory=list)
     # Per module, the orders its cache entry does not keep (stored_order.py).
     stored_orders: dict[str, list[OrderRecord]] = field(default_factory=dict)
 
@@ -290,7 +286,6 @@ class InterfaceDone(Message):
             "spans": _spans_json(self.spans),
             "sensitivity": self.sensitivity,
             "source_hashes": dict(self.source_hashes),
-            "copied_from": list(self.copied_from),
             "stored_orders": _stored_orders_json(self.stored_orders),
         }
 
@@ -504,7 +499,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             scc_id=_int(h["scc_id"]), interface_hashes=hashes, seconds=_float(h["seconds"]),
             spans=_spans(h["spans"]), sensitivity=_sensitivity(h["sensitivity"]),
             source_hashes={key: _str(value) for key, value in _dict(h["source_hashes"]).items()},
-            copied_from=_strs(h["copied_from"]), stored_orders=_stored_orders(h["stored_orders"]),
+            stored_orders=_stored_orders(h["stored_orders"]),
         )
     if cls is ImplementationDone:
         errors = {

@@ -33,6 +33,7 @@ from mypy.nodes import TypeAlias as TypeAliasNode
 from mypy.type_visitor import TypeQuery
 from mypy.types import CallableType, Instance, Overloaded, Type, TypedDictType
 
+from mypy_split import memory_form
 from mypy_split.header_values import OrderRecord
 
 # The kinds of record: an enum's names, a TypedDict class's keys, the keys of
@@ -45,10 +46,15 @@ TYPES = "types"
 # orders): one order for NAMES and KEYS, one per TypedDict type for TYPES.
 
 
-def recorded(tree: MypyFile) -> list[OrderRecord]:
-    """The orders of this checked module's symbols that its cache entry will not keep."""
-    records: list[OrderRecord] = []
-    for node in _own_nodes(tree):
+def recorded(tree: MypyFile, modules: dict[str, MypyFile]) -> list[OrderRecord]:
+    """The orders of this checked module's symbols that its cache entry will not keep.
+
+    With them, what `memory_form.py` writes down: the argument lists and
+    definition links the cache does not keep either.
+    """
+    own = list(_own_nodes(tree))
+    records = memory_form.recorded(tree, own, modules)
+    for node in own:
         if isinstance(node, TypeInfo):
             if node.is_enum and _unsorted(node.enum_members):
                 records.append((NAMES, node.fullname, [list(node.names)]))
@@ -65,10 +71,13 @@ def recorded(tree: MypyFile) -> list[OrderRecord]:
     return records
 
 
-def restore(tree: MypyFile, records: Iterable[OrderRecord]) -> None:
+def restore(tree: MypyFile, records: Iterable[OrderRecord], modules: dict[str, MypyFile]) -> None:
     """Put the recorded orders back on a module loaded from the cache (a no-op where they hold)."""
     nodes = {node.fullname: node for node in _own_nodes(tree)}
     for kind, fullname, orders in records:
+        if kind in (memory_form.ARGUMENTS, memory_form.DEFINITIONS):
+            memory_form.restore(kind, fullname, orders, nodes, modules)
+            continue
         node = nodes.get(fullname)
         if isinstance(node, TypeInfo) and kind == NAMES:
             _reorder_table(node.names, orders[0])
@@ -116,12 +125,12 @@ class StoredOrders:
         self._sent_up_to[process] = len(self._arrivals)
         return {module_id: self.by_module[module_id] for module_id in self._arrivals[start:]}
 
-    def restore_loaded(self, trees: Mapping[str, MypyFile | None]) -> None:
+    def restore_loaded(self, modules: dict[str, MypyFile]) -> None:
         """Restore every module with records that is loaded here now (the engine's modules by name)."""
         for module_id, records in self.by_module.items():
-            tree = trees.get(module_id)
+            tree = modules.get(module_id)
             if tree is not None and self._restored.get(module_id) is not tree:
-                restore(tree, records)
+                restore(tree, records, modules)
                 self._restored[module_id] = tree
 
 

@@ -30,7 +30,15 @@ Inert unless the test sets one of these variables (most name a module):
   naming it, instead of being checked again in the coordinator, which would
   hide the worker's bug from a test that compares answers.
 
-The last three are the coordinator's; the others act in workers.
+- `MYPY_SPLIT_TEST_WITHHELD` (module names, comma-separated): the process
+  that checks such a module writes
+  down none of its argument lists and definition links (`memory_form.py`),
+  as if none could be, and judges it `MESSAGES` (`sensitive.py`), so that
+  the ways of keeping such a module in memory (exact mode, confirmations)
+  can be tested on the known cases.
+`HEAD_START_JUDGED_LATE`, `AWAY_FROM_DEPENDENCIES` and `FAILED_TASKS_FATAL`
+are the coordinator's; `WITHHELD` acts wherever a module is checked; the
+others act in workers.
 """
 
 from __future__ import annotations
@@ -53,6 +61,12 @@ SLOW_BODIES = "MYPY_SPLIT_TEST_SLOW_BODIES"
 HEAD_START_JUDGED_LATE = "MYPY_SPLIT_TEST_HEAD_START_JUDGED_LATE"
 AWAY_FROM_DEPENDENCIES = "MYPY_SPLIT_TEST_AWAY_FROM_DEPENDENCIES"
 FAILED_TASKS_FATAL = "MYPY_SPLIT_TEST_FAILED_TASKS_FATAL"
+WITHHELD = "MYPY_SPLIT_TEST_WITHHELD"
+
+
+def withheld(module_id: str) -> bool:
+    """Whether the test has this module's memory form withheld (see above)."""
+    return module_id in os.environ.get(WITHHELD, "").split(",")
 
 
 def task_started(module_ids: Set[str]) -> None:

@@ -255,7 +255,6 @@ class WorkerSession:
                 InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
                     sensitivity=self.sensitivity(task.scc_id, module_ids), source_hashes=self.source_hashes(module_ids),
-                    copied_from=phases.functions_copied_from(module_ids, self.graph),
                     stored_orders=self.order_records(task.scc_id, module_ids),
                 )
             )
@@ -274,7 +273,6 @@ class WorkerSession:
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
                     sensitivity=self.sensitivity(task.scc_id, list(result.module_ids)),
                     source_hashes=self.source_hashes(list(result.module_ids)),
-                    copied_from=phases.functions_copied_from(list(result.module_ids), self.graph),
                     stored_orders=self.order_records(task.scc_id, list(result.module_ids)),
                 )
                 # Not for a shared SCC: its bodies are asked for (TakeBodies) after the interface result.

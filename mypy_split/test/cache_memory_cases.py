@@ -277,6 +277,19 @@ CASES: tuple[Case, ...] = (
             'main.py:3: note: Called function defined in "base"\n',
         ),
     ),
+    # Found by hand (2026-11-29), missed by the earlier flags: functions held
+    # inside a variable's type (a tuple, a dict) lose their links too.
+    Case(
+        "functions_in_containers_defined_in_note",
+        "def connect(host: str) -> None: ...\n\npair = (connect, connect)\nhandlers = {'a': connect}\n",
+        'from base import pair, handlers\n\npair[0](prot=1)\nhandlers["a"](prot=2)\n',
+        'main.py:3: error: Unexpected keyword argument "prot" for "connect"  [call-arg]\n'
+        'main.py:3: note: "connect" defined in "base"\n'
+        'main.py:4: error: Unexpected keyword argument "prot" for "connect"  [call-arg]\n'
+        'main.py:4: note: "connect" defined in "base"\n',
+        'main.py:3: error: Unexpected keyword argument "prot" for "connect"  [call-arg]\n'
+        'main.py:4: error: Unexpected keyword argument "prot" for "connect"  [call-arg]\n',
+    ),
     Case(
         "partial_defined_in_note",
         "from functools import partial\n"

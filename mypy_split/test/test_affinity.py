@@ -118,35 +118,6 @@ def test_placement_records_what_the_task_sees_from_the_cache() -> None:
     assert affinity.seen_from_cache(1) == set()
 
 
-@pytest.mark.parametrize("kept", [BINDING, MESSAGES])
-def test_copied_functions_make_their_scc_sensitive_after_placement(kept: Sensitivity) -> None:
-    """An SCC whose functions 4 copies into a class becomes messages-sensitive once 4 is checked.
-
-    Needs worked out before are recomputed; a placement made before sees it
-    from the cache (its answer is confirmed); SCCs not checked in this run
-    (fresh: loaded from the cache by `mypy -n 0` too) and those already
-    sensitive are not newly so.
-    """
-    affinity = MemoryAffinity(make_nodes(DIAMOND), kept=kept)
-    for scc_id in (0, 1, 2, 3):
-        affinity.checked(scc_id, MESSAGES if scc_id == 3 else NONE)
-    assert affinity.needs(4, MESSAGES) == {3}
-    affinity.assign(1, executor=0)
-    affinity.assign(4, executor=1, rechecked=[3])
-    assert affinity.seen_from_cache(4) == set()
-    affinity.checked(4, NONE)
-    assert affinity.copied_from([1, 3]) == [1]
-    assert affinity.needs(4, MESSAGES) == {1, 3}
-    assert affinity.seen_from_cache(4) == {1}
-    assert affinity.missing(4, LOCAL) == [1, 3]
-    assert affinity.missing(4, 0) == ([] if kept is BINDING else [3])
-    assert affinity.copied_from([1]) == []
-    fresh = MemoryAffinity(make_nodes(DIAMOND), kept=kept)
-    fresh.checked(4, NONE)
-    assert fresh.copied_from([1]) == []
-    assert fresh.needs(4, MESSAGES) == frozenset()
-
-
 def test_choose_prefers_a_task_that_misses_nothing_then_the_cheapest_recheck() -> None:
     missing = {5: [1, 2], 6: [3], 7: []}
     cost = {1: 1.0, 2: 1.0, 3: 1.5}

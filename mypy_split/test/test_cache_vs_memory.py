@@ -1,21 +1,26 @@
 """Modules that the engine sees differently in memory and from the cache: mypy's answer at any -n.
 
-Each case of `cache_memory_cases.py` (all of them flagged by
-`mypy_split/sensitive.py`, one only once `main` is checked) has a module `base`, free of errors, and a module `main` that imports it;
-`mypy main.py` on a cold cache checks both in one process.  At `-n 2` and
-`-n 3` a test setting sends `main` to a worker that did not check `base`
-(`MYPY_SPLIT_TEST_AWAY_FROM_DEPENDENCIES`; left to itself the coordinator
-runs both on one worker): mypy-split must keep `base` in memory there (`mypy_split/affinity.py`)
-and print mypy's cold answer, for every flagged case: in exact mode by
-keeping `base` in memory wherever `main` is checked; in the default mode for
-the cases flagged `BINDING` so too, and for the others by checking `main`
-again in the coordinator, `base` in memory, when the answer has messages
-that can differ (`mypy_split/confirm.py`).
+Each case of `cache_memory_cases.py` has a module `base`, free of errors, and
+a module `main` that imports it; `mypy main.py` on a cold cache checks both
+in one process.  At `-n 2` and `-n 3` a test setting sends `main` to a
+worker that did not check `base` (`MYPY_SPLIT_TEST_AWAY_FROM_DEPENDENCIES`;
+left to itself the coordinator runs both on one worker), and mypy-split must
+print mypy's cold answer for every case, in three ways:
+
+- by default, the worker loads `base` from the cache and puts back what the
+  cache lost (`mypy_split/memory_form.py`), except for the cases flagged
+  `BINDING`, which it keeps in memory (`mypy_split/affinity.py`);
+- with `base`'s memory form withheld (`MYPY_SPLIT_TEST_WITHHELD`, as if it
+  could not be written down: `base` is then flagged `MESSAGES`), exact mode
+  keeps `base` in memory wherever `main` is checked;
+- with it withheld in the default mode, the coordinator checks `main` again,
+  `base` in memory, when the answer has messages that can differ
+  (`mypy_split/confirm.py`).
 
 Each test also confirms that mypy itself prints another answer (the case's
 cache form) when only `main.py` changed since the cold run, so `base` comes
-from the cache: the case does exercise a difference of the engine's.  In two
-cases, mypy then finds mypy-split's cache fresh and prints the same.
+from the cache: the case does exercise a difference of the engine's.  In a
+few cases, mypy then finds mypy-split's cache fresh and prints the same.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from mypy_split.affinity import AFFINITY_VARIABLE
-from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES, CRASH_ON, MARKERS
+from mypy_split.build_worker.faults import AWAY_FROM_DEPENDENCIES, CRASH_ON, MARKERS, WITHHELD
 from mypy_split.sharing import SHARE_MIN_VARIABLE
 from mypy_split.tuning import POOL_WORTH_VARIABLE, REPLACEMENTS_VARIABLE
 from mypy_split.test.cache_memory_cases import CASES, DATACLASS, NAMEDTUPLE, Case, MypyForms, mypy_forms
@@ -37,6 +42,8 @@ from mypy_split.test.test_sharing import run_killing_between_phases
 # The exact mode this file is about (off by default, see README "Known limits").
 EXACT = {AFFINITY_VARIABLE: "1"}
 AWAY_FROM_BASE = {AWAY_FROM_DEPENDENCIES: "1"}
+# `base`'s argument lists and definition links not written down: kept in memory instead.
+WITHHELD_BASE = {WITHHELD: "base"}
 
 WORKER_COUNTS = ("2", "3")
 
@@ -81,12 +88,14 @@ def check_main_at_worker_counts(
 
 @pytest.mark.parametrize("case", FLAGGED, ids=lambda case: case.name)
 def test_cold_answer(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
-    """mypy-split prints mypy's cold answer, which differs from mypy's answer with `base` cached.
+    """Exact mode, `base`'s memory form withheld: `base` kept in memory where `main` is checked.
 
     With the case's `cross_check`, mypy then finds mypy-split's cache fresh.
     """
     forms = mypy_forms(tmp_path, warm_cache, case)
-    cache = check_main_at_worker_counts(tmp_path, warm_cache, forms.project, forms.cold)
+    cache = check_main_at_worker_counts(
+        tmp_path, warm_cache, forms.project, forms.cold, mode={**EXACT, **WITHHELD_BASE}
+    )
     if not case.cross_check:
         return
     # Checking again in memory wrote nothing: the cache is mypy's.
@@ -97,7 +106,7 @@ def test_cold_answer(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
 
 @pytest.mark.parametrize("case", FLAGGED, ids=lambda case: case.name)
 def test_cold_answer_by_default(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
-    """The default mode too: `base` kept in memory (`BINDING`), or `main` confirmed (the others).
+    """The default mode: `base` loaded from the cache, its memory form put back (or kept in memory: `BINDING`).
 
     The cache left behind is fresh for mypy, with mypy's answer in it.
     """
@@ -108,8 +117,32 @@ def test_cold_answer_by_default(tmp_path: Path, warm_cache: WarmCache, case: Cas
     assert stale_lines(again) == [], again.stderr
 
 
+# One case of each kind of message that confirmations must catch: a note
+# gained from the cache, one lost, a signature spelled out, overload variants.
+CONFIRMED = [
+    case for case in FLAGGED
+    if case.name in (
+        "dataclass_init_defined_in_note", "function_alias_defined_in_note",
+        "plain_function_bound_as_method_in_protocol_conflict", "overload_variants_called_on_class",
+    )
+]
+
+
+@pytest.mark.parametrize("case", CONFIRMED, ids=lambda case: case.name)
+def test_cold_answer_confirmed(tmp_path: Path, warm_cache: WarmCache, case: Case) -> None:
+    """The default mode, `base`'s memory form withheld: `main`'s answer checked again here, `base` in memory."""
+    assert len(CONFIRMED) == 4
+    forms = mypy_forms(tmp_path, warm_cache, case)
+    cache = check_main_at_worker_counts(
+        tmp_path, warm_cache, forms.project, forms.cold, mode={**WITHHELD_BASE, "MYPY_SPLIT_CONFIRM": "inf"}
+    )
+    again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
+    assert again.stdout == forms.cold.stdout, again.describe()
+    assert stale_lines(again) == [], again.stderr
+
+
 def test_needs_split_over_workers(tmp_path: Path, warm_cache: WarmCache) -> None:
-    """Two flagged modules, checked side by side on two workers, both needed by main."""
+    """Two flagged modules (memory forms withheld), checked side by side on two workers, both needed by main."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "users.py").write_text(DATACLASS)
@@ -121,20 +154,19 @@ def test_needs_split_over_workers(tmp_path: Path, warm_cache: WarmCache) -> None
     shutil.copytree(warm_cache([]), mypy_cache)
     reference = run_tool(MYPY, ["main.py"], project, mypy_cache, {})
     assert "defined in" not in reference.stdout and reference.returncode == 1, reference.describe()
-    check_main_at_worker_counts(tmp_path, warm_cache, project, reference, bases=("users", "points"))
+    check_main_at_worker_counts(
+        tmp_path, warm_cache, project, reference, mode={**EXACT, WITHHELD: "users,points"}, bases=("users", "points")
+    )
 
 
 @pytest.mark.parametrize("mode", [EXACT, {}], ids=["exact", "default"])
 def test_copy_seen_through_an_importer(tmp_path: Path, warm_cache: WarmCache, mode: dict[str, str]) -> None:
     """`mid` copies a function of `base` into a class; `main` shows that class in a protocol conflict.
 
-    `base` is known to matter only once `mid` is checked, and `main` needs
-    both in memory: with either from the cache mypy prints another signature
-    (`def (x: int) -> int`, checked here with both cached).  `main` goes to
-    a worker that did not check one of them; in the default mode its answer
-    is confirmed here, which needs `base` in memory too (without the copy
-    flagging `base`, this process loaded it from the cache and printed
-    `def k(x: int) -> int`).
+    With either from the cache mypy prints another signature (`def (x: int)
+    -> int`, checked here with both cached): `base.k` keeps no argument list
+    there.  `main` goes to a worker that did not check one of them, which
+    puts `k`'s argument list back on the `base` it loads.
     """
     project = tmp_path / "project"
     project.mkdir()
@@ -161,7 +193,8 @@ def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:
     """On a cold cache the standard library is checked too, and is in memory for mypy.
 
     An overloaded method of `dict` called on the class lists its variants
-    with a `self` from the cache; every worker must hold builtins in memory.
+    with a `self` from the cache: a worker that loads builtins puts their
+    argument lists back.
     """
     project = tmp_path / "project"
     project.mkdir()
@@ -173,7 +206,7 @@ def test_typeshed_checked_in_this_run(tmp_path: Path) -> None:
 
 
 def test_shared_cycle_helpers_hold_the_needs(tmp_path: Path, warm_cache: WarmCache) -> None:
-    """Every process checking bodies of a shared cycle (owner, helpers) has `base` in memory."""
+    """Every process checking bodies of a shared cycle (owner, helpers) has `base` (withheld) in memory."""
     project = tmp_path / "project"
     (project / "ring").mkdir(parents=True)
     (project / "base.py").write_text(DATACLASS)
@@ -190,13 +223,14 @@ def test_shared_cycle_helpers_hold_the_needs(tmp_path: Path, warm_cache: WarmCac
     cache = tmp_path / "split"
     shutil.copytree(warm_cache([]), cache)
     # Sharing forced: idle workers join the cycle's bodies at once.
-    ours = run_tool(MYPY_SPLIT, ["-p", "ring", "-n", "3"], project, cache, {**EXACT, SHARE_MIN_VARIABLE: "0"})
+    ours = run_tool(
+        MYPY_SPLIT, ["-p", "ring", "-n", "3"], project, cache, {**EXACT, **WITHHELD_BASE, SHARE_MIN_VARIABLE: "0"}
+    )
     assert_same_answer(ours, reference)
 
 
-# This process keeps messages-only ones in memory too: one of those as well,
-# and a function copied into a class body, known from the interface result
-# that the worker sent before it died.
+# With `base`'s memory form withheld, this process keeps it in memory too:
+# a `BINDING` case, a note, and a function copied into a class body.
 TAKEN_OVER = [
     *BINDING,
     next(case for case in FLAGGED if not case.binding),
@@ -215,7 +249,9 @@ def test_taken_over_after_a_fault_with_base_in_memory(tmp_path: Path, warm_cache
     cache = tmp_path / "split"
     shutil.copytree(warm_cache([]), cache)
     args = ["main.py", "-n", "2", "-v"]
-    stdout, stderr, returncode = run_killing_between_phases(args, forms.project, cache, "main", tmp_path)
+    stdout, stderr, returncode = run_killing_between_phases(
+        args, forms.project, cache, "main", tmp_path, WITHHELD_BASE
+    )
     assert (stdout, returncode) == (forms.cold.stdout, forms.cold.returncode), stderr[-4000:]
     assert "checks in memory again" in stderr, stderr[-4000:]
     again = run_tool(MYPY, ["main.py", "-v"], forms.project, cache, {})
@@ -249,48 +285,31 @@ def assert_mypy_replays(forms: MypyForms, cache: Path, expected: str) -> None:
     assert stale_lines(again) == [], again.stderr
 
 
-def test_known_difference_copy_learned_in_the_coordinator(tmp_path: Path, warm_cache: WarmCache) -> None:
-    """Pinned (README "Known limits"): the coordinator checks `main` before any worker reported its copy.
+def test_copy_checked_in_the_coordinator(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """The coordinator checks `main` itself, `base` loaded from the cache, and prints mypy's cold form.
 
     At `-n 1` the only worker checks `base`, then dies as it starts `main`;
     with no replacement left (none allowed here), the coordinator checks
-    `main` itself.  It loads `base` from the cache for that check, before the
-    check shows that `main` copies `base.k` into a class, and one process
-    cannot hold `base` both ways: it prints the cache form, and caches it, so
-    the next `mypy` replays it.  This test fails once that is fixed; then
-    move the case to TAKEN_OVER's kind of test.
+    `main` itself.  It loads `base` from the cache for that check and puts
+    `k`'s argument list back (`memory_form.py`); the cache it leaves gives
+    the next `mypy` the same answer.
     """
     forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "1"], {REPLACEMENTS_VARIABLE: "0"})
-    assert "copies functions of base into a class" in ours.stderr, ours.describe()
-    assert (ours.stdout, ours.returncode) == (forms.warm.stdout, forms.warm.returncode), ours.describe()
-    assert_mypy_replays(forms, tmp_path / "split", forms.warm.stdout)
+    assert (ours.stdout, ours.returncode) == (forms.cold.stdout, forms.cold.returncode), ours.describe()
+    assert_mypy_replays(forms, tmp_path / "split", forms.cold.stdout)
 
 
-def test_copy_learned_on_a_replacement_worker(tmp_path: Path, warm_cache: WarmCache) -> None:
-    """As above, but a new worker replaces the lost one: it runs `main` and reports the copy.
-
-    The coordinator then checks `main` again with `base` in memory (the new
-    worker loaded it from the cache), and prints mypy's cold form.
-    """
+def test_copy_checked_on_a_replacement_worker(tmp_path: Path, warm_cache: WarmCache) -> None:
+    """As above, but a new worker replaces the lost one and runs `main`, `base` from the cache: the cold form."""
     forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "1"], {})
     assert "starts in place of a lost one" in ours.stderr, ours.describe()
-    assert "this process checks it again" in ours.stderr, ours.describe()
     assert (ours.stdout, ours.returncode) == (forms.cold.stdout, forms.cold.returncode), ours.describe()
     assert_mypy_replays(forms, tmp_path / "split", forms.cold.stdout)
 
 
 @pytest.mark.parametrize("mode", [EXACT, {}], ids=["exact", "default"])
-def test_copy_learned_from_a_retried_task(tmp_path: Path, warm_cache: WarmCache, mode: dict[str, str]) -> None:
-    """`main`'s first worker dies as it starts; the other worker runs it again, with mypy's answer.
-
-    The retry reports the copy with its interface; where the worker running
-    it did not check `base` (the usual schedule: `main` first goes where
-    `base` was checked), the coordinator checks `main` again with `base` in
-    memory before showing it.
-    """
-    trace = tmp_path / "trace.json"
-    forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "2", "--trace", str(trace)], mode)
-    if interface_rows(trace, "main") - interface_rows(trace, "base"):
-        assert "this process checks it again" in ours.stderr, ours.describe()
+def test_copy_checked_by_a_retried_task(tmp_path: Path, warm_cache: WarmCache, mode: dict[str, str]) -> None:
+    """`main`'s first worker dies as it starts; the other worker runs it again, with mypy's answer."""
+    forms, ours = run_with_main_crashing_once(tmp_path, warm_cache, ["-n", "2"], mode)
     assert (ours.stdout, ours.returncode) == (forms.cold.stdout, forms.cold.returncode), ours.describe()
     assert_mypy_replays(forms, tmp_path / "split", forms.cold.stdout)

@@ -104,8 +104,13 @@ SAMPLES: list[Message] = [
         stored_orders={"defs": [("names", "defs.Color", [["RED", "BLUE"]]), ("keys", "defs.Options", [["b", "a"]])]},
     ),
     InterfaceDone(
-        scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitivity=2, copied_from=["base", "pkg.util"],
-        stored_orders={"d": [("types", "d.current", [["zeta", "alpha"], ["y", "x"]])]},
+        scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitivity=2,
+        stored_orders={
+            "d": [
+                ("types", "d.current", [["zeta", "alpha"], ["y", "x"]]), ("arguments", "d", []),
+                ("definitions", "d.alias", [["=", "", "f:d.target", "o:d.over#1", "d:d.over#impl"]]),
+            ]
+        },
     ),
     ImplementationDone(
         scc_id=7,

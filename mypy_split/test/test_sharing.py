@@ -411,7 +411,7 @@ def test_a_part_killed_between_its_phases(tmp_path: Path, warm_cache: WarmCache)
 
 
 def run_killing_between_phases(
-    args: list[str], project: Path, cache: Path, module: str, scratch: Path
+    args: list[str], project: Path, cache: Path, module: str, scratch: Path, extra_env: dict[str, str] | None = None
 ) -> tuple[str, str, int]:
     """A mypy-split run whose first worker done with the interface of `module`'s SCC is killed there.
 
@@ -424,6 +424,7 @@ def run_killing_between_phases(
     env.update({
         "MYPY_CACHE_DIR": str(cache), "PYTHONSAFEPATH": "1", "TERM": "dumb",
         "MYPY_SPLIT_TEST_STOP_BETWEEN_PHASES": module, "MYPY_SPLIT_TEST_MARKERS": str(markers),
+        **(extra_env or {}),
     })
     run = subprocess.Popen(
         [*MYPY_SPLIT, *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

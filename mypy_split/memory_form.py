@@ -1,0 +1,280 @@
+"""Argument lists and definition links the cache does not keep: written down where checked, put back where loaded.
+
+Messages print a callable with the help of the function it comes from (its
+`definition`): that function's argument list decides whether a signature is
+printed with its first argument's name (`def to(self: Conv, x: int)` in
+memory, `def to(self, self: Conv, x: int)` from the cache), and the link
+itself decides the `defined in "base"` notes, the name printed for a
+constructor, and how a function copied into a class body binds.  Two things
+differ once a module is read back from the cache:
+
+- every function definition loses its argument list (the engine deletes
+  it: `FuncDef.arguments`), so the engine takes its other path for the
+  first argument's name;
+- the links are rebuilt by the loader, not kept: each function's own
+  signature and each overload item's gets its definition, whatever the
+  checker had left there (a generated method's signature has none in
+  memory), and every other signature stored in a symbol (a variable
+  holding a function, `connect_to = connect`) gets none.
+
+`mypy -n 0` has every module it checks in this run in memory.  So the
+process that checks a module writes down what the loader will not rebuild
+(`recorded`): that its functions had their argument lists (`ARGUMENTS`), and
+each link that the loader would set otherwise, naming the definition by its
+full name (`DEFINITIONS`).  The records travel with the stored orders
+(`stored_order.py`), and a process that loads the module from the cache puts
+them back (`restore`) before checking anything against it.  A module not
+checked in this run has no record: `mypy -n 0` loads it from the cache too.
+
+A link to something that cannot be found again by its full name (a lambda,
+a function defined inside another) is not written down; `unrestorable`
+names such a symbol, and `sensitive.py` keeps its module in memory instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from mypy.lookup import lookup_fully_qualified
+from mypy.nodes import (
+    ARG_POS,
+    Argument,
+    Decorator,
+    FuncDef,
+    MypyFile,
+    OverloadedFuncDef,
+    SymbolNode,
+    Var,
+)
+from mypy.type_visitor import TypeQuery
+from mypy.types import CallableType, Instance, Overloaded, ProperType, Type
+
+from mypy_split.build_worker import faults
+from mypy_split.header_values import OrderRecord
+
+ARGUMENTS = "arguments"
+DEFINITIONS = "definitions"
+
+# How a link is written down: the same as the loader makes it, none at all,
+# or the full name of a definition after its kind (`f:` a function, `d:` a
+# decorated function, `o:` an overloaded one), with `#N` for an overload's
+# N-th item and `#impl` for its implementation.
+SAME = "="
+NONE = ""
+IMPLEMENTATION = "impl"
+_KIND_OF = {FuncDef: "f", Decorator: "d", OverloadedFuncDef: "o"}
+
+# A place where a link lives: a signature, and the definition the loader gives it.
+Slot = tuple[CallableType, SymbolNode | None]
+
+
+def recorded(tree: MypyFile, nodes: Iterable[SymbolNode], modules: dict[str, MypyFile]) -> list[OrderRecord]:
+    """What the loader will not rebuild for this checked module's symbols (`nodes`, its own)."""
+    if faults.withheld(tree.fullname):
+        return []
+    records: list[OrderRecord] = [(ARGUMENTS, tree.fullname, [])]
+    for node in nodes:
+        refs = _written_links(node, modules)
+        if refs is not None and any(ref != SAME for ref in refs):
+            records.append((DEFINITIONS, node.fullname, [refs]))
+    return records
+
+
+def unrestorable(node: SymbolNode, modules: dict[str, MypyFile]) -> bool:
+    """Whether what this checked symbol shows its importers cannot all be put back from a record."""
+    if any(not _argument_list_restorable(function) for function in _functions(node)):
+        return True
+    return _written_links(node, modules) is None
+
+
+def restore(
+    kind: str, fullname: str, orders: list[list[str]], nodes: Mapping[str, SymbolNode], modules: dict[str, MypyFile]
+) -> None:
+    """Put one record back on a module loaded from the cache (`nodes`: its own symbols by full name).
+
+    A no-op on a module kept in memory, where the links already are as written.
+    """
+    if kind == ARGUMENTS:
+        for own in nodes.values():
+            for function in _functions(own):
+                _put_back_arguments(function)
+        return
+    node = nodes.get(fullname)
+    if node is None or len(orders) != 1:
+        return
+    slots = _slots(node)
+    if len(slots) != len(orders[0]):
+        return
+    for (signature, _), ref in zip(slots, orders[0]):
+        if ref == SAME:
+            continue
+        signature.definition = None if ref == NONE else _resolve(ref, modules)
+
+
+# ---------------------------------------------------------------- argument lists
+
+
+def _functions(node: SymbolNode) -> Iterator[FuncDef]:
+    """The function definitions a symbol holds (an overload's items and implementation too)."""
+    if isinstance(node, FuncDef):
+        yield node
+    elif isinstance(node, Decorator):
+        yield node.func
+    elif isinstance(node, OverloadedFuncDef):
+        for part in [*node.items, *([node.impl] if node.impl is not None else [])]:
+            yield part.func if isinstance(part, Decorator) else part
+
+
+def _argument_list_restorable(function: FuncDef) -> bool:
+    """Whether the argument list can be rebuilt from what the cache keeps, as far as messages read it.
+
+    Messages read only its length and its first argument's name; the cache
+    keeps the kinds and the first name (`original_first_arg`).
+    """
+    if not hasattr(function, "arguments"):
+        return True  # Loaded from the cache here too: nothing to put back.
+    arguments = function.arguments
+    first = arguments[0].variable.name if arguments else None
+    return len(arguments) == len(function.arg_kinds) and first == function.original_first_arg
+
+
+def _put_back_arguments(function: FuncDef) -> None:
+    if hasattr(function, "arguments"):
+        return
+    count = len(function.arg_kinds)
+    if not count:
+        function.arguments = []
+        return
+    first = function.original_first_arg or function.arg_names[0] or ""
+    argument = _FIRST_ARGUMENTS.get(first)
+    if argument is None:
+        argument = _FIRST_ARGUMENTS[first] = Argument(Var(first), None, None, ARG_POS)
+    function.arguments = [argument, *[_OTHER_ARGUMENT] * (count - 1)]
+
+
+# Messages read a put-back list for its length and its first argument's name
+# only, and nothing changes a loaded function's arguments: the lists share
+# one argument per first name and one placeholder for the rest, which keeps
+# the memory they take to a list per function.
+_FIRST_ARGUMENTS: dict[str, Argument] = {}
+_OTHER_ARGUMENT = Argument(Var(""), None, None, ARG_POS)
+
+
+# ---------------------------------------------------------------- definition links
+
+
+def _slots(node: SymbolNode) -> list[Slot]:
+    """The signatures a symbol stores, each with the definition the loader links it to.
+
+    The order depends only on the symbol's shape, the same in memory and
+    from the cache.
+    """
+    if isinstance(node, FuncDef):
+        return _function_slots(node)
+    if isinstance(node, Decorator):
+        return _decorator_slots(node)
+    if isinstance(node, OverloadedFuncDef):
+        slots: list[Slot] = []
+        if isinstance(node.type, Overloaded):
+            slots.extend(zip(node.type.items, node.items))
+        for part in [*node.items, *([node.impl] if node.impl is not None else [])]:
+            slots.extend(_decorator_slots(part) if isinstance(part, Decorator) else _function_slots(part))
+        return slots
+    if isinstance(node, Var) and node.type is not None:
+        return [(signature, None) for signature in _signatures_in(node.type)]
+    return []
+
+
+def _signatures_in(value: Type) -> list[CallableType]:
+    """The signatures in a variable's type, in a walk that depends only on its shape."""
+    # Most variables hold plain instances: no walk for them.
+    if isinstance(value, Instance) and not value.args and value.extra_attrs is None:
+        return []
+    return value.accept(_Signatures())
+
+
+class _Signatures(TypeQuery[list[CallableType]]):
+    """Every signature in a type, those in the attributes an instance carries too (a partial's `__call__`).
+
+    Aliases are stored by name and belong to the module defining them, so
+    the walk does not enter them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip_alias_target = True
+
+    def strategy(self, items: list[list[CallableType]]) -> list[CallableType]:
+        return [signature for found in items for signature in found]
+
+    def visit_callable_type(self, t: CallableType, /) -> list[CallableType]:
+        return [t, *super().visit_callable_type(t)]
+
+    def visit_instance(self, t: Instance, /) -> list[CallableType]:
+        found = super().visit_instance(t)
+        if t.extra_attrs is not None:
+            attrs = t.extra_attrs.attrs
+            found += self.query_types([attrs[name] for name in sorted(attrs)])
+        return found
+
+
+def _function_slots(function: FuncDef) -> list[Slot]:
+    return [(function.type, function)] if isinstance(function.type, CallableType) else []
+
+
+def _decorator_slots(decorator: Decorator) -> list[Slot]:
+    slots = _function_slots(decorator.func)
+    decorated = decorator.var.type
+    if isinstance(decorated, ProperType) and isinstance(decorated, CallableType):
+        slots.append((decorated, decorator.func))
+    return slots
+
+
+def _written_links(node: SymbolNode, modules: dict[str, MypyFile]) -> list[str] | None:
+    """Each slot's link as the checker left it, written down; None if one cannot be found again."""
+    refs = []
+    for signature, loaded in _slots(node):
+        ref = _reference(signature.definition, loaded, modules)
+        if ref is None:
+            return None
+        refs.append(ref)
+    return refs
+
+
+def _reference(definition: SymbolNode | None, loaded: SymbolNode | None, modules: dict[str, MypyFile]) -> str | None:
+    if definition is loaded:
+        return SAME
+    if definition is None:
+        return NONE
+    kind = _KIND_OF.get(type(definition))
+    if kind is None:
+        return None
+    candidates = [f"{kind}:{definition.fullname}"]
+    found = lookup_fully_qualified(definition.fullname, modules)
+    if found is not None and isinstance(found.node, OverloadedFuncDef):
+        candidates += [f"{candidates[0]}#{index}" for index in range(len(found.node.items))]
+        candidates.append(f"{candidates[0]}#{IMPLEMENTATION}")
+    for ref in candidates:
+        if _resolve(ref, modules) is definition:
+            return ref
+    return None
+
+
+def _resolve(ref: str, modules: dict[str, MypyFile]) -> SymbolNode | None:
+    """The definition a written link names, in this process."""
+    kind, _, name = ref.partition(":")
+    name, _, index = name.partition("#")
+    found = lookup_fully_qualified(name, modules)
+    node = found.node if found is not None else None
+    if index:
+        if not isinstance(node, OverloadedFuncDef):
+            return None
+        if index == IMPLEMENTATION:
+            node = node.impl
+        elif int(index) < len(node.items):
+            node = node.items[int(index)]
+        else:
+            return None
+    if kind == "f" and isinstance(node, Decorator):
+        node = node.func
+    return node if node is not None and _KIND_OF.get(type(node)) == kind else None
