@@ -89,7 +89,7 @@ import json, os, sys
 from mypy.main import process_options
 from mypy.fscache import FileSystemCache
 from mypy_split import driver, output
-from mypy_split.sensitive import cache_sensitivity
+from mypy_split.phases import memory_facts
 fscache = FileSystemCache()
 sources, options = process_options(sys.argv[1:], fscache=fscache)
 sink = output.MessageSink(options, sys.stderr, sys.stderr)
@@ -101,7 +101,7 @@ project = [
     module for module in trees
     if os.path.abspath(kept.graph[module].xpath).startswith(os.path.abspath("tmp") + os.sep)
 ]
-print(json.dumps({module: int(cache_sensitivity(trees[module], kept.manager.modules)) for module in project}))
+print(json.dumps({module: int(memory_facts([module], kept.graph)[0]) for module in project}))
 """
 
 

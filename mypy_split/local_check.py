@@ -109,8 +109,9 @@ def check_in_coordinator(coordinator: Coordinator, scc_id: int) -> None:
     def interface_checked(module_ids: list[str]) -> None:
         nonlocal interface_seconds
         interface_seconds = time.perf_counter() - started
-        c.note_sensitive(scc_id, phases.scc_sensitivity(module_ids, c.graph))
-        c.stored_orders.add(phases.stored_order_records(module_ids, c.graph))
+        sensitivity, records = phases.memory_facts(module_ids, c.graph)
+        c.note_sensitive(scc_id, sensitivity)
+        c.stored_orders.add(records)
         c.scheduler.interface_done(scc_id)
         if c.pool is None and c.worker_count > 0:
             changed = any(c.graph[module_id].interface_hash != old for module_id, old in old_hashes.items())

@@ -14,36 +14,44 @@ differ once a module is read back from the cache:
 - the links are rebuilt by the loader, not kept: each function's own
   signature and each overload item's gets its definition, whatever the
   checker had left there (a generated method's signature has none in
-  memory), and every other signature stored in a symbol (a variable
-  holding a function, `connect_to = connect`) gets none.
+  memory), and every other signature
+  stored in a symbol (a variable holding a function, `connect_to =
+  connect`) gets none.
 
 `mypy -n 0` has every module it checks in this run in memory.  So the
 process that checks a module writes down what the loader will not rebuild
-(`recorded`): that its functions had their argument lists (`ARGUMENTS`), and
-each link that the loader would set otherwise, naming the definition by its
-full name (`DEFINITIONS`).  The records travel with the stored orders
+(`recorded`): one record for what holds module-wide (`MODULE`: its functions
+had their argument lists), and each link that the loader would set
+otherwise, naming the definition by its full name (`DEFINITIONS`; a link to
+a decorated definition and one to its function read the same, as every
+reader of a link takes the function).  The records travel with the stored orders
 (`stored_order.py`), and a process that loads the module from the cache puts
 them back (`restore`) before checking anything against it.  A module not
 checked in this run has no record: `mypy -n 0` loads it from the cache too.
 
-A link to something that cannot be found again by its full name (a lambda,
-a function defined inside another) is not written down; `unrestorable`
-names such a symbol, and `sensitive.py` keeps its module in memory instead.
+A link to something that cannot be found again by its full name is not
+written down; `recorded` then says the module cannot be restored, and
+`sensitive.py` keeps it in memory instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 
 from mypy.lookup import lookup_fully_qualified
 from mypy.nodes import (
     ARG_POS,
+    DECORATOR,
+    FUNC_DEF,
+    OVERLOADED_FUNC_DEF,
     Argument,
     Decorator,
     FuncDef,
     MypyFile,
     OverloadedFuncDef,
     SymbolNode,
+    SymbolTable,
+    TypeInfo,
     Var,
 )
 from mypy.type_visitor import TypeQuery
@@ -52,7 +60,7 @@ from mypy.types import CallableType, Instance, Overloaded, ProperType, Type
 from mypy_split.build_worker import faults
 from mypy_split.header_values import OrderRecord
 
-ARGUMENTS = "arguments"
+MODULE = "module"
 DEFINITIONS = "definitions"
 
 # How a link is written down: the same as the loader makes it, none at all,
@@ -68,47 +76,79 @@ _KIND_OF = {FuncDef: "f", Decorator: "d", OverloadedFuncDef: "o"}
 Slot = tuple[CallableType, SymbolNode | None]
 
 
-def recorded(tree: MypyFile, nodes: Iterable[SymbolNode], modules: dict[str, MypyFile]) -> list[OrderRecord]:
-    """What the loader will not rebuild for this checked module's symbols (`nodes`, its own)."""
-    if faults.withheld(tree.fullname):
-        return []
-    records: list[OrderRecord] = [(ARGUMENTS, tree.fullname, [])]
-    for node in nodes:
-        refs = _written_links(node, modules)
-        if refs is not None and any(ref != SAME for ref in refs):
-            records.append((DEFINITIONS, node.fullname, [refs]))
-    return records
-
-
-def unrestorable(node: SymbolNode, modules: dict[str, MypyFile]) -> bool:
-    """Whether what this checked symbol shows its importers cannot all be put back from a record."""
-    if any(not _argument_list_restorable(function) for function in _functions(node)):
-        return True
-    return _written_links(node, modules) is None
-
-
-def restore(
-    kind: str, fullname: str, orders: list[list[str]], nodes: Mapping[str, SymbolNode], modules: dict[str, MypyFile]
-) -> None:
-    """Put one record back on a module loaded from the cache (`nodes`: its own symbols by full name).
-
-    A no-op on a module kept in memory, where the links already are as written.
+def recorded(
+    tree: MypyFile, nodes: Iterable[SymbolNode], modules: dict[str, MypyFile]
+) -> tuple[list[OrderRecord], bool]:
+    """What the loader will not rebuild for this checked module's symbols (`nodes`, its own), and
+    whether that is all it loses (False: some link or argument list cannot be written down).
     """
-    if kind == ARGUMENTS:
-        for own in nodes.values():
-            for function in _functions(own):
-                _put_back_arguments(function)
-        return
-    node = nodes.get(fullname)
-    if node is None or len(orders) != 1:
-        return
+    if faults.withheld(tree.fullname):
+        return [], False
+    records: list[OrderRecord] = [(MODULE, tree.fullname, [])]
+    restorable = True
+    for node in nodes:
+        if not all(_argument_list_restorable(function) for function in _functions(node)):
+            restorable = False
+        refs = _written_links(node, modules)
+        if refs is None:
+            restorable = False
+        elif any(ref != SAME for ref in refs):
+            records.append((DEFINITIONS, node.fullname, [refs]))
+    return records, restorable
+
+
+def restore_module(tree: MypyFile) -> None:
+    """Put a module's `MODULE` record back: its functions' argument lists.
+
+    Only functions are touched: the loader reads a module's other symbols
+    from their bytes when first used, and reading them all here would cost
+    every process the whole module (time and memory) for nothing.
+    """
+    for own in _own_functions(tree):
+        for function in _functions(own):
+            _put_back_arguments(function)
+
+
+def restore_links(node: SymbolNode, orders: list[list[str]], modules: dict[str, MypyFile]) -> None:
+    """Put a `DEFINITIONS` record back on the symbol it names (a no-op where the links are as written)."""
     slots = _slots(node)
-    if len(slots) != len(orders[0]):
+    if len(orders) != 1 or len(slots) != len(orders[0]):
         return
     for (signature, _), ref in zip(slots, orders[0]):
-        if ref == SAME:
-            continue
-        signature.definition = None if ref == NONE else _resolve(ref, modules)
+        if ref != SAME:
+            signature.definition = None if ref == NONE else _resolve(ref, modules)
+
+
+def _own_functions(tree: MypyFile) -> Iterator[SymbolNode]:
+    """The module's own function symbols (of its classes too).
+
+    Imported names are cross-references; symbols not read yet are skipped
+    unless their stored kind is a function's (classes are always read).
+    """
+    tables: list[tuple[SymbolTable, str]] = [(tree.names, tree.fullname + ".")]
+    seen: set[int] = set()
+    while tables:
+        names, prefix = tables.pop()
+        for entry in names.values():
+            if entry.cross_ref is not None:
+                continue
+            if entry._node is None and entry._node_tag not in _FUNCTION_TAGS:
+                continue
+            node = entry.node
+            if node is None or isinstance(node, MypyFile) or id(node) in seen:
+                continue
+            name = node.fullname
+            if not name.startswith(prefix) or "." in name[len(prefix):]:
+                continue
+            seen.add(id(node))
+            if isinstance(node, TypeInfo):
+                tables.append((node.names, name + "."))
+            elif isinstance(node, (FuncDef, Decorator, OverloadedFuncDef)):
+                yield node
+
+
+# How the cache stores a function's symbol (`SymbolTableNode._node_tag`).
+_FUNCTION_TAGS = (FUNC_DEF, DECORATOR, OVERLOADED_FUNC_DEF)
 
 
 # ---------------------------------------------------------------- argument lists
@@ -242,7 +282,7 @@ def _written_links(node: SymbolNode, modules: dict[str, MypyFile]) -> list[str] 
 
 
 def _reference(definition: SymbolNode | None, loaded: SymbolNode | None, modules: dict[str, MypyFile]) -> str | None:
-    if definition is loaded:
+    if _same_function(definition, loaded):
         return SAME
     if definition is None:
         return NONE
@@ -258,6 +298,15 @@ def _reference(definition: SymbolNode | None, loaded: SymbolNode | None, modules
         if _resolve(ref, modules) is definition:
             return ref
     return None
+
+
+def _same_function(one: SymbolNode | None, other: SymbolNode | None) -> bool:
+    """Whether two links read the same: every reader of a link takes a decorated definition's function."""
+    if isinstance(one, Decorator):
+        one = one.func
+    if isinstance(other, Decorator):
+        other = other.func
+    return one is other
 
 
 def _resolve(ref: str, modules: dict[str, MypyFile]) -> SymbolNode | None:

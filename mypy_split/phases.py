@@ -512,18 +512,6 @@ def shown_error_tuples(
     return shown
 
 
-def scc_sensitivity(module_ids: list[str], graph: Graph) -> Sensitivity:
-    """How differently importers may see the just-checked modules from the cache (`sensitive.py`)."""
-    level = Sensitivity.NONE
-    for module_id in module_ids:
-        tree = graph[module_id].tree
-        if tree is not None:
-            level = max(level, cache_sensitivity(tree, graph[module_id].manager.modules))
-        if level is Sensitivity.BINDING:
-            break
-    return level
-
-
 def load_dependencies(scc: SCC, graph: Graph, manager: BuildManager, orders: stored_order.StoredOrders) -> None:
     """Load the SCC's dependencies as the engine does first thing in either phase, then put back their orders.
 
@@ -534,15 +522,22 @@ def load_dependencies(scc: SCC, graph: Graph, manager: BuildManager, orders: sto
     orders.restore_loaded(manager.modules)
 
 
-def stored_order_records(module_ids: list[str], graph: Graph) -> dict[str, list[OrderRecord]]:
-    """Per checked module, the orders its cache entry loses (`stored_order.py`); modules with none left out."""
+def memory_facts(module_ids: list[str], graph: Graph) -> tuple[Sensitivity, dict[str, list[OrderRecord]]]:
+    """What importers of these just-checked modules need: how they may see them differently from the
+    cache (`sensitive.py`), and what the cache loses, to put back where they are loaded
+    (`stored_order.py`; modules with no record left out).  One walk of each module's symbols does both.
+    """
+    level = Sensitivity.NONE
     found = {}
     for module_id in module_ids:
-        tree = graph[module_id].tree
-        records = stored_order.recorded(tree, graph[module_id].manager.modules) if tree is not None else []
+        state = graph[module_id]
+        if state.tree is None:
+            continue
+        records, restorable = stored_order.recorded(state.tree, state.manager.modules)
         if records:
             found[module_id] = records
-    return found
+        level = max(level, cache_sensitivity(state.tree, restorable))
+    return level, found
 
 
 def order_in_scc(scc: SCC, graph: Graph) -> list[str]:

@@ -31,7 +31,6 @@ from mypy.nodes import ARG_POS, ARG_STAR, Decorator, MypyFile, OverloadedFuncDef
 from mypy.types import AnyType, FunctionLike, Type, TypeType, get_proper_type
 from mypy.typevars import fill_typevars
 
-from mypy_split import memory_form
 from mypy_split.build_worker import faults
 
 
@@ -41,10 +40,14 @@ class Sensitivity(enum.IntEnum):
     BINDING = 2
 
 
-def cache_sensitivity(tree: MypyFile, modules: dict[str, MypyFile]) -> Sensitivity:
-    """How importers of this checked module may see it differently from the cache (`modules`: this process's)."""
-    level = _Walk(modules).table(tree.names, tree.fullname + ".", None)
-    if faults.withheld(tree.fullname):
+def cache_sensitivity(tree: MypyFile, restorable: bool) -> Sensitivity:
+    """How importers of this checked module may see it differently from the cache.
+
+    `restorable`: whether `memory_form.py` could write down all that the
+    module's cache entry loses (else `MESSAGES` at least).
+    """
+    level = _Walk().table(tree.names, tree.fullname + ".", None)
+    if not restorable or faults.withheld(tree.fullname):
         level = max(level, Sensitivity.MESSAGES)
     return level
 
@@ -52,8 +55,7 @@ def cache_sensitivity(tree: MypyFile, modules: dict[str, MypyFile]) -> Sensitivi
 class _Walk:
     """The symbols a module defines, classes included, until one binds differently (the top level)."""
 
-    def __init__(self, modules: dict[str, MypyFile]) -> None:
-        self.modules = modules
+    def __init__(self) -> None:
         self.seen: set[int] = set()
 
     def table(self, names: SymbolTable, own_prefix: str, owner: TypeInfo | None) -> Sensitivity:
@@ -72,18 +74,12 @@ class _Walk:
                 self.seen.add(id(node))
                 level = max(level, self.table(node.names, node.fullname + ".", node))
             else:
-                level = max(level, self.node(node, owner))
+                if owner is not None and _binds_differently(node, owner):
+                    level = Sensitivity.BINDING
             if level is Sensitivity.BINDING:
                 break
         return level
 
-
-    def node(self, node: SymbolNode, owner: TypeInfo | None) -> Sensitivity:
-        if owner is not None and _binds_differently(node, owner):
-            return Sensitivity.BINDING
-        if memory_form.unrestorable(node, self.modules):
-            return Sensitivity.MESSAGES
-        return Sensitivity.NONE
 
 
 def _defined_here(fullname: str, own_prefix: str) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
+from mypy.lookup import lookup_fully_qualified
 from mypy.nodes import Decorator, FuncDef, MypyFile, OverloadedFuncDef, SymbolNode, SymbolTable, TypeInfo, Var
 from mypy.nodes import TypeAlias as TypeAliasNode
 from mypy.type_visitor import TypeQuery
@@ -46,14 +47,15 @@ TYPES = "types"
 # orders): one order for NAMES and KEYS, one per TypedDict type for TYPES.
 
 
-def recorded(tree: MypyFile, modules: dict[str, MypyFile]) -> list[OrderRecord]:
+def recorded(tree: MypyFile, modules: dict[str, MypyFile]) -> tuple[list[OrderRecord], bool]:
     """The orders of this checked module's symbols that its cache entry will not keep.
 
     With them, what `memory_form.py` writes down: the argument lists and
-    definition links the cache does not keep either.
+    definition links the cache does not keep either; and whether those
+    records hold all that the cache loses (`memory_form.recorded`).
     """
     own = list(_own_nodes(tree))
-    records = memory_form.recorded(tree, own, modules)
+    records, restorable = memory_form.recorded(tree, own, modules)
     for node in own:
         if isinstance(node, TypeInfo):
             if node.is_enum and _unsorted(node.enum_members):
@@ -68,18 +70,27 @@ def recorded(tree: MypyFile, modules: dict[str, MypyFile]) -> list[OrderRecord]:
         found = _typeddicts(types)
         if any(_unsorted(typeddict.items) for typeddict in found):
             records.append((TYPES, node.fullname, [list(typeddict.items) for typeddict in found]))
-    return records
+    return records, restorable
 
 
 def restore(tree: MypyFile, records: Iterable[OrderRecord], modules: dict[str, MypyFile]) -> None:
-    """Put the recorded orders back on a module loaded from the cache (a no-op where they hold)."""
-    nodes = {node.fullname: node for node in _own_nodes(tree)}
+    """Put the records back on a module loaded from the cache (a no-op where they hold).
+
+    Each record's symbol is looked up by its name, so that the symbols no
+    record names stay unread (the loader reads them from their bytes when
+    first used).
+    """
     for kind, fullname, orders in records:
-        if kind in (memory_form.ARGUMENTS, memory_form.DEFINITIONS):
-            memory_form.restore(kind, fullname, orders, nodes, modules)
+        if kind == memory_form.MODULE:
+            memory_form.restore_module(tree)
             continue
-        node = nodes.get(fullname)
-        if isinstance(node, TypeInfo) and kind == NAMES:
+        found = lookup_fully_qualified(fullname, modules)
+        node = found.node if found is not None else None
+        if node is None:
+            continue
+        if kind == memory_form.DEFINITIONS:
+            memory_form.restore_links(node, orders, modules)
+        elif isinstance(node, TypeInfo) and kind == NAMES:
             _reorder_table(node.names, orders[0])
         elif isinstance(node, TypeInfo) and kind == KEYS and node.typeddict_type is not None:
             _reorder_keys(node.typeddict_type, orders[0])
@@ -87,10 +98,10 @@ def restore(tree: MypyFile, records: Iterable[OrderRecord], modules: dict[str, M
             alias = node.special_alias
             if alias is not None and isinstance(alias.target, TypedDictType):
                 _reorder_keys(alias.target, orders[0])
-        elif node is not None and kind == TYPES:
-            found = _typeddicts(_stored_types(node))
-            if len(found) == len(orders):
-                for typeddict, order in zip(found, orders):
+        elif kind == TYPES:
+            found_types = _typeddicts(_stored_types(node))
+            if len(found_types) == len(orders):
+                for typeddict, order in zip(found_types, orders):
                     _reorder_keys(typeddict, order)
 
 

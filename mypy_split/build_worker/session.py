@@ -250,12 +250,12 @@ class WorkerSession:
             module_ids = phases.order_in_scc(scc, self.graph)
             self.verify_written(module_ids, [self.graph[m].interface_hash for m in module_ids])
             hashes = {m: self.graph[m].interface_hash.hex() for m in module_ids}
+            sensitivity, memory_records = self.memory_facts(task.scc_id, module_ids)
             # Both results are ready now: they go together.
             held.append(
                 InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                    sensitivity=self.sensitivity(task.scc_id, module_ids), source_hashes=self.source_hashes(module_ids),
-                    stored_orders=self.order_records(task.scc_id, module_ids),
+                    sensitivity=sensitivity, source_hashes=self.source_hashes(module_ids), stored_orders=memory_records,
                 )
             )
         else:
@@ -269,11 +269,11 @@ class WorkerSession:
             else:
                 self.verify_written(list(result.module_ids), list(result.interface_hashes))
                 hashes = {m: h.hex() for m, h in zip(result.module_ids, result.interface_hashes)}
+                sensitivity, memory_records = self.memory_facts(task.scc_id, list(result.module_ids))
                 interface_done = InterfaceDone(
                     task.scc_id, hashes, time.perf_counter() - started, self.take_spans(),
-                    sensitivity=self.sensitivity(task.scc_id, list(result.module_ids)),
-                    source_hashes=self.source_hashes(list(result.module_ids)),
-                    stored_orders=self.order_records(task.scc_id, list(result.module_ids)),
+                    sensitivity=sensitivity, source_hashes=self.source_hashes(list(result.module_ids)),
+                    stored_orders=memory_records,
                 )
                 # Not for a shared SCC: its bodies are asked for (TakeBodies) after the interface result.
                 if task.results_together and not task.shared and not faults.stops_between_phases(scc.mod_ids):
@@ -393,20 +393,16 @@ class WorkerSession:
         manager.missing_stub_packages.update(child.missing_stub_packages)
         manager.commit()
 
-    def sensitivity(self, scc_id: int, module_ids: list[str]) -> int:
-        """How differently importers may see these modules from the cache (`affinity.py` decides).
+    def memory_facts(self, scc_id: int, module_ids: list[str]) -> tuple[int, dict[str, list[OrderRecord]]]:
+        """How differently importers may see these modules from the cache, and what to put back where
+        they load them (`phases.memory_facts`).
 
         An SCC nothing imports has no importers to tell: its walk is skipped.
         """
         if self.imported_sccs is not None and scc_id not in self.imported_sccs:
-            return int(Sensitivity.NONE)
-        return int(phases.scc_sensitivity(module_ids, self.graph))
-
-    def order_records(self, scc_id: int, module_ids: list[str]) -> dict[str, list[OrderRecord]]:
-        """The orders these modules' cache entries lose, for processes that load them (none if nothing imports them)."""
-        if self.imported_sccs is not None and scc_id not in self.imported_sccs:
-            return {}
-        return phases.stored_order_records(module_ids, self.graph)
+            return int(Sensitivity.NONE), {}
+        level, records = phases.memory_facts(module_ids, self.graph)
+        return int(level), records
 
     def source_hashes(self, module_ids: list[str]) -> dict[str, str]:
         """The hash of each module's source as checked here."""

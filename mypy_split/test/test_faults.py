@@ -229,8 +229,11 @@ POOL_STARTING_ARGS = [*TARGETS, "-n", "8"]
 SIGNAL_ATTEMPTS = 3
 
 
-def start_for(moment: str, space: Workspace, env: dict[str, str] | None = None) -> Run:
-    return Run(space, env=env, args=POOL_STARTING_ARGS if moment == "pool-starting" else ARGS)
+def start_for(moment: str, space: Workspace, env: dict[str, str] | None, signum: int) -> Run:
+    args = POOL_STARTING_ARGS if moment == "pool-starting" else ARGS
+    # For SIGTERM, a run that fails inside instead of dying of the signal shows
+    # where (Ctrl-C with it prints a traceback, as mypy does: not for SIGINT).
+    return Run(space, env=env, args=[*args, "--show-traceback"] if signum == signal.SIGTERM else args)
 
 
 def signalled_run(
@@ -243,7 +246,7 @@ def signalled_run(
         if attempt:
             shutil.rmtree(space.cache)
             shutil.copytree(warm_cache([]), space.cache, symlinks=True)
-        run = start_for(moment, space, start_env(space, start))
+        run = start_for(moment, space, start_env(space, start), signum)
         if moment == "pool-starting":
             run.wait_for_workers(1, poll=0.0005)
             os.kill(run.pid, signal.SIGSTOP)

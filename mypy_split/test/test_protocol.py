@@ -107,7 +107,7 @@ SAMPLES: list[Message] = [
         scc_id=9, interface_hashes={"d": "22"}, seconds=0.5, sensitivity=2,
         stored_orders={
             "d": [
-                ("types", "d.current", [["zeta", "alpha"], ["y", "x"]]), ("arguments", "d", []),
+                ("types", "d.current", [["zeta", "alpha"], ["y", "x"]]), ("module", "d", []),
                 ("definitions", "d.alias", [["=", "", "f:d.target", "o:d.over#1", "d:d.over#impl"]]),
             ]
         },

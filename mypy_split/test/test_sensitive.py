@@ -130,13 +130,13 @@ import json, sys
 from mypy.main import process_options
 from mypy.fscache import FileSystemCache
 from mypy_split import driver, output
-from mypy_split.sensitive import cache_sensitivity
+from mypy_split.phases import memory_facts
 fscache = FileSystemCache()
 sources, options = process_options(sys.argv[1:], fscache=fscache)
 sink = output.MessageSink(options, sys.stderr, sys.stderr)
 kept = driver.build_and_keep(sources, options, fscache, sink, sys.stderr, sys.stderr)
 assert isinstance(kept, driver.KeptBuild), kept
-print(json.dumps({s.module: int(cache_sensitivity(kept.graph[s.module].tree, kept.manager.modules)) for s in sources}))
+print(json.dumps({s.module: int(memory_facts([s.module], kept.graph)[0]) for s in sources}))
 """
 
 

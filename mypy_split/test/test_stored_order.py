@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mypy_split.memory_form import ARGUMENTS
+from mypy_split.memory_form import MODULE
 from mypy_split.stored_order import KEYS, NAMES, TYPES, StoredOrders
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.differential import MYPY, run_tool
@@ -41,23 +41,23 @@ MODULES = {
     ),
 }
 RECORDS = REPORT.replace(
-    "from mypy_split.sensitive import cache_sensitivity", "from mypy_split.stored_order import recorded"
-).replace("int(cache_sensitivity(", "(recorded(")
+    "int(memory_facts([s.module], kept.graph)[0])", "memory_facts([s.module], kept.graph)[1].get(s.module, [])"
+)
 
 
 def test_what_is_recorded(tmp_path: Path, warm_cache: WarmCache) -> None:
     """Only orders out of sorted order, and only types held, not annotations naming the class.
 
-    Every module also gets its argument lists put back (`memory_form.py`).
+    Every module also gets its module-wide memory form put back (`memory_form.py`).
     """
     assert verdicts(tmp_path, warm_cache, MODULES, RECORDS) == {
         "defs": [
-            [ARGUMENTS, "defs", []],
+            [MODULE, "defs", []],
             [NAMES, "defs.Color", [["RED", "BLUE"]]],
             [KEYS, "defs.Options", [["zeta", "alpha"]]],
         ],
         "users": [
-            [ARGUMENTS, "users", []],
+            [MODULE, "users", []],
             [TYPES, "users.current", [["zeta", "alpha"]]],
             [TYPES, "users.takes", [["zeta", "alpha"]]],
             [TYPES, "users.Holder.held", [["zeta", "alpha"]]],
