@@ -26,9 +26,8 @@ member of the class that mypy-split misses.
 With `--exact N`, `mypy-split -n N` in exact mode also checks every pair,
 with workers forced, and must print mypy's cold answer (exit status 1 for a
 pair where it does not).  `--default N` does the
-same in the default mode, where the coordinator confirms answers whose
-wording the cache could change (`confirm.py`; a pair is far within the
-confirmation budget).
+same in the default mode, where the worker checking `main` loads `base`
+from the cache and puts back what the cache lost (`memory_form.py`).
 """
 
 from __future__ import annotations

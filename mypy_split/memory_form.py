@@ -37,6 +37,7 @@ written down; `recorded` then says the module cannot be restored, and
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from mypy.lookup import lookup_fully_qualified
 from mypy.nodes import (
@@ -233,8 +234,11 @@ def _signatures_in(value: Type) -> list[CallableType]:
     return value.accept(_Signatures())
 
 
-class _Signatures(TypeQuery[list[CallableType]]):
-    """Every signature in a type, those in the attributes an instance carries too (a partial's `__call__`).
+T = TypeVar("T")
+
+
+class Collected(TypeQuery[list[T]]):
+    """A walk of a type that collects parts of it, in a list in the order met.
 
     Aliases are stored by name and belong to the module defining them, so
     the walk does not enter them.
@@ -244,8 +248,12 @@ class _Signatures(TypeQuery[list[CallableType]]):
         super().__init__()
         self.skip_alias_target = True
 
-    def strategy(self, items: list[list[CallableType]]) -> list[CallableType]:
-        return [signature for found in items for signature in found]
+    def strategy(self, items: list[list[T]]) -> list[T]:
+        return [part for found in items for part in found]
+
+
+class _Signatures(Collected[CallableType]):
+    """Every signature in a type, those in the attributes an instance carries too (a partial's `__call__`)."""
 
     def visit_callable_type(self, t: CallableType, /) -> list[CallableType]:
         return [t, *super().visit_callable_type(t)]

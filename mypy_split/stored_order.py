@@ -31,7 +31,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from mypy.lookup import lookup_fully_qualified
 from mypy.nodes import Decorator, FuncDef, MypyFile, OverloadedFuncDef, SymbolNode, SymbolTable, TypeInfo, Var
 from mypy.nodes import TypeAlias as TypeAliasNode
-from mypy.type_visitor import TypeQuery
 from mypy.types import CallableType, Instance, Overloaded, Type, TypedDictType
 
 from mypy_split import memory_form
@@ -229,19 +228,8 @@ def _typeddicts(types: Iterable[Type]) -> list[TypedDictType]:
     return found
 
 
-class _TypedDictsFound(TypeQuery[list[TypedDictType]]):
-    """The TypedDict types in a type, in a walk that visits their items in sorted key order.
-
-    Aliases are stored by name (their targets belong to the module defining
-    them), so the walk does not enter them.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.skip_alias_target = True
-
-    def strategy(self, items: list[list[TypedDictType]]) -> list[TypedDictType]:
-        return [typeddict for found in items for typeddict in found]
+class _TypedDictsFound(memory_form.Collected[TypedDictType]):
+    """The TypedDict types in a type, in a walk that visits their items in sorted key order."""
 
     def visit_typeddict_type(self, t: TypedDictType, /) -> list[TypedDictType]:
         inner = self.query_types([t.items[key] for key in sorted(t.items)])

@@ -21,6 +21,7 @@ fails can kill everything it started, and only that.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import select
@@ -191,7 +192,8 @@ def test_every_worker_killed_at_once(
     for attempt in range(4):
         shutil.rmtree(workspace.cache)
         shutil.copytree(warm_cache([]), workspace.cache, symlinks=True)
-        run = Run(workspace, env=env)
+        trace = workspace.root / f"killed-at-once-{attempt}.json"
+        run = Run(workspace, env=env, args=[*ARGS, "--trace", str(trace)])
         first = run.wait_for_workers(WORKERS)
         time.sleep(references.window / 4 / 2**attempt)
         if run.pause() and len(workers_of(run.pid)) == WORKERS and written_share(workspace) <= 0.5:
@@ -210,9 +212,22 @@ def test_every_worker_killed_at_once(
     result = run.finish()
     run.assert_nothing_left()
     started = later - {victim.pid for victim in first}
-    assert bool(started) == (replacements == "default"), f"workers started after the kill: {sorted(started)}"
+    assert bool(started) == (replacements == "default"), (
+        f"workers started after the kill: {sorted(started)}; the run's trace rows: {trace_rows(trace)}"
+    )
     assert_same(references.cold, result, f"after killing every worker ({replacements} replacements)")
     check_next_run(workspace, references)
+
+
+def trace_rows(trace: Path) -> dict[str, list[str]]:
+    """Per row of a run's trace (coordinator, workers), its last spans' names in order, for a failure's message."""
+    events = json.loads(trace.read_text())["traceEvents"]
+    names = {event["tid"]: event["args"]["name"] for event in events if event.get("ph") == "M"}
+    rows: dict[str, list[str]] = {}
+    for event in sorted((e for e in events if e.get("ph") == "X"), key=lambda e: e["ts"]):
+        module = event.get("args", {}).get("module", "")
+        rows.setdefault(names.get(event["tid"], str(event["tid"])), []).append(f"{event['name']} {module}".strip())
+    return {name: spans[-30:] for name, spans in rows.items()}
 
 
 # When a signal is sent: while the pool is starting (the coordinator is
