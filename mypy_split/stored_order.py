@@ -108,8 +108,9 @@ class StoredOrders:
     """The records of the modules checked in this run, and which went to which process.
 
     The coordinator keeps every record and sends each process those it was
-    not sent yet with its next task; a worker keeps what it is sent and
-    restores a module once per tree it finds loaded.
+    not sent yet with its next task; a worker keeps what it is sent and puts
+    a module's records back once, when it finds the module loaded (a process
+    loads a module from the cache once: later tasks find it in memory).
     """
 
     def __init__(self) -> None:
@@ -118,8 +119,9 @@ class StoredOrders:
         # how far along it each process was sent.
         self._arrivals: list[str] = []
         self._sent_up_to: dict[object, int] = {}
-        # The tree each module was restored on: a module loaded again is a new tree.
-        self._restored: dict[str, MypyFile] = {}
+        # Modules whose records are not put back yet (most are not loaded here
+        # yet): each task looks at these only, not at every recorded module.
+        self._pending: dict[str, None] = {}
 
     def add(self, records: Mapping[str, list[OrderRecord]]) -> None:
         for module_id, module_records in records.items():
@@ -127,7 +129,7 @@ class StoredOrders:
                 # A module checked again (after a fault) may come with new records.
                 self.by_module[module_id] = list(module_records)
                 self._arrivals.append(module_id)
-                self._restored.pop(module_id, None)
+                self._pending[module_id] = None
 
     def unsent(self, process: object) -> dict[str, list[OrderRecord]]:
         """The records `process` (any key standing for one process) was not sent yet; now counted as sent."""
@@ -136,12 +138,11 @@ class StoredOrders:
         return {module_id: self.by_module[module_id] for module_id in self._arrivals[start:]}
 
     def restore_loaded(self, modules: dict[str, MypyFile]) -> None:
-        """Restore every module with records that is loaded here now (the engine's modules by name)."""
-        for module_id, records in self.by_module.items():
-            tree = modules.get(module_id)
-            if tree is not None and self._restored.get(module_id) is not tree:
-                restore(tree, records, modules)
-                self._restored[module_id] = tree
+        """Put back the records of every module loaded here now and not yet restored (the engine's modules by name)."""
+        loaded = [module_id for module_id in self._pending if modules.get(module_id) is not None]
+        for module_id in loaded:
+            restore(modules[module_id], self.by_module[module_id], modules)
+            del self._pending[module_id]
 
 
 def _unsorted(names: Iterable[str]) -> bool:
