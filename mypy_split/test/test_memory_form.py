@@ -17,7 +17,8 @@ from pathlib import Path
 
 from mypy_split.memory_form import DEFINITIONS, MODULE
 from mypy_split.test.conftest import WarmCache
-from mypy_split.test.test_sensitive import REPORT, verdicts
+from mypy_split.test.test_sensitive import BUILD_AND_KEEP, verdicts
+from mypy_split.test.test_stored_order import RECORDS
 
 BASE = (
     "import functools\n"
@@ -36,11 +37,6 @@ BASE = (
     "conv_alias = conv\n"
     "plain = 1\n"
 )
-
-RECORDS = REPORT.replace(
-    "int(memory_facts([s.module], kept.graph)[0])", "memory_facts([s.module], kept.graph)[1].get(s.module, [])"
-)
-
 
 def test_links_written_where_the_loader_sets_others(tmp_path: Path, warm_cache: WarmCache) -> None:
     """Variables holding functions name them (overload items by index); generated methods had no link."""
@@ -62,17 +58,8 @@ def test_links_written_where_the_loader_sets_others(tmp_path: Path, warm_cache: 
 
 # A second build that loads `base` from the cache (only `main` changed), then
 # puts `base`'s argument lists back and reports which symbols are read.
-PUT_BACK = """
-import json, sys
-from mypy.main import process_options
-from mypy.fscache import FileSystemCache
-from mypy_split import driver, output
+PUT_BACK = BUILD_AND_KEEP + """
 from mypy_split.memory_form import restore_module
-fscache = FileSystemCache()
-sources, options = process_options(sys.argv[1:], fscache=fscache)
-sink = output.MessageSink(options, sys.stderr, sys.stderr)
-kept = driver.build_and_keep(sources, options, fscache, sink, sys.stderr, sys.stderr)
-assert isinstance(kept, driver.KeptBuild), kept
 tree = kept.manager.modules["base"]
 def read(names):
     return sorted(name for name, entry in names.items() if entry._node is not None and entry.cross_ref is None)

@@ -125,17 +125,20 @@ EXPECTED = {
     for name in MODULES
 }
 
-REPORT = """
+# A script's start: check the modules named on its command line in one build, kept open (`kept`).
+BUILD_AND_KEEP = """
 import json, sys
 from mypy.main import process_options
 from mypy.fscache import FileSystemCache
 from mypy_split import driver, output
-from mypy_split.phases import memory_facts
 fscache = FileSystemCache()
 sources, options = process_options(sys.argv[1:], fscache=fscache)
 sink = output.MessageSink(options, sys.stderr, sys.stderr)
 kept = driver.build_and_keep(sources, options, fscache, sink, sys.stderr, sys.stderr)
 assert isinstance(kept, driver.KeptBuild), kept
+"""
+REPORT = BUILD_AND_KEEP + """
+from mypy_split.phases import memory_facts
 print(json.dumps({s.module: int(memory_facts([s.module], kept.graph)[0]) for s in sources}))
 """
 
