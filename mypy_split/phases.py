@@ -533,10 +533,11 @@ def memory_facts(module_ids: list[str], graph: Graph) -> tuple[Sensitivity, dict
         state = graph[module_id]
         if state.tree is None:
             continue
-        records, restorable = stored_order.recorded(state.tree, state.manager.modules)
+        own = list(stored_order.own_nodes(state.tree))
+        records, restorable = stored_order.recorded(state.tree, own, state.manager.modules)
         if records:
             found[module_id] = records
-        level = max(level, cache_sensitivity(state.tree, restorable))
+        level = max(level, cache_sensitivity(state.tree, own, restorable))
     return level, found
 
 

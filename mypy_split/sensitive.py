@@ -26,8 +26,9 @@ freedom.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
-from mypy.nodes import ARG_POS, ARG_STAR, Decorator, MypyFile, OverloadedFuncDef, SymbolNode, SymbolTable, TypeInfo
+from mypy.nodes import ARG_POS, ARG_STAR, Decorator, MypyFile, OverloadedFuncDef, SymbolNode, TypeInfo
 from mypy.types import AnyType, FunctionLike, Type, TypeType, get_proper_type
 from mypy.typevars import fill_typevars
 
@@ -40,50 +41,23 @@ class Sensitivity(enum.IntEnum):
     BINDING = 2
 
 
-def cache_sensitivity(tree: MypyFile, restorable: bool) -> Sensitivity:
+def cache_sensitivity(tree: MypyFile, own: Iterable[SymbolNode], restorable: bool) -> Sensitivity:
     """How importers of this checked module may see it differently from the cache.
 
+    `own`: the symbols the module defines, its classes' too (imported names
+    belong to the module that defines them, which is judged itself);
     `restorable`: whether `memory_form.py` could write down all that the
     module's cache entry loses (else `MESSAGES` at least).
     """
-    level = _Walk().table(tree.names, tree.fullname + ".", None)
+    level = Sensitivity.NONE
+    for node in own:
+        owner = node.info if isinstance(node, (Decorator, OverloadedFuncDef)) else None
+        if owner and _binds_differently(node, owner):
+            level = Sensitivity.BINDING
+            break
     if not restorable or faults.withheld(tree.fullname):
         level = max(level, Sensitivity.MESSAGES)
     return level
-
-
-class _Walk:
-    """The symbols a module defines, classes included, until one binds differently (the top level)."""
-
-    def __init__(self) -> None:
-        self.seen: set[int] = set()
-
-    def table(self, names: SymbolTable, own_prefix: str, owner: TypeInfo | None) -> Sensitivity:
-        level = Sensitivity.NONE
-        for symbol in names.values():
-            node = symbol.node
-            if node is None or isinstance(node, MypyFile):
-                continue
-            # Imported names belong to the module that defines them: that one is
-            # judged itself (a package's names from its submodules too).
-            if not _defined_here(node.fullname, own_prefix):
-                continue
-            if isinstance(node, TypeInfo):
-                if id(node) in self.seen:
-                    continue
-                self.seen.add(id(node))
-                level = max(level, self.table(node.names, node.fullname + ".", node))
-            else:
-                if owner is not None and _binds_differently(node, owner):
-                    level = Sensitivity.BINDING
-            if level is Sensitivity.BINDING:
-                break
-        return level
-
-
-
-def _defined_here(fullname: str, own_prefix: str) -> bool:
-    return fullname.startswith(own_prefix) and "." not in fullname[len(own_prefix) :]
 
 
 def _binds_differently(node: SymbolNode, owner: TypeInfo) -> bool:

@@ -46,14 +46,13 @@ TYPES = "types"
 # orders): one order for NAMES and KEYS, one per TypedDict type for TYPES.
 
 
-def recorded(tree: MypyFile, modules: dict[str, MypyFile]) -> tuple[list[OrderRecord], bool]:
-    """The orders of this checked module's symbols that its cache entry will not keep.
+def recorded(tree: MypyFile, own: list[SymbolNode], modules: dict[str, MypyFile]) -> tuple[list[OrderRecord], bool]:
+    """The orders of this checked module's symbols (`own`, from `own_nodes`) that its cache entry will not keep.
 
     With them, what `memory_form.py` writes down: the argument lists and
     definition links the cache does not keep either; and whether those
     records hold all that the cache loses (`memory_form.recorded`).
     """
-    own = list(_own_nodes(tree))
     records, restorable = memory_form.recorded(tree, own, modules)
     for node in own:
         if isinstance(node, TypeInfo):
@@ -168,7 +167,7 @@ def _reorder_keys(typeddict: TypedDictType, order: list[str]) -> None:
         typeddict.items = {key: items[key] for key in order}
 
 
-def _own_nodes(tree: MypyFile) -> Iterator[SymbolNode]:
+def own_nodes(tree: MypyFile) -> Iterator[SymbolNode]:
     """The symbols the module defines, those of its classes included (imported names belong elsewhere)."""
     seen: set[int] = set()
     tables: list[tuple[SymbolTable, str]] = [(tree.names, tree.fullname + ".")]
