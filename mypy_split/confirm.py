@@ -21,6 +21,12 @@ every sensitive stale dependency in memory), shows that answer, as
 `mypy -n 0` would, and puts its errors in the cache entries.  Within a
 budget of expected work (`Budget`): on an empty cache, the first such answer
 can need most of the standard library checked again here, serially.
+
+A worker also says when its answer prints the signature of a function it
+read from the cache without putting back its argument list (workers put them
+back as functions are read, stored_order.py): that answer is checked again
+here whatever the budget, as this process puts every list back on loading
+and needs nothing checked again in memory for it.
 """
 
 from __future__ import annotations
@@ -92,6 +98,13 @@ class Budget:
 def wanted(coordinator: Coordinator, result: ImplementationDone) -> bool:
     """Whether this process checks the SCC again instead of showing the worker's answer."""
     c = coordinator
+    if result.signatures_unrestored:
+        # Not within the budget: the worker's answer may print a signature in the cache's form.
+        c.manager.log(
+            f"SCC {result.scc_id}: a worker may have printed a signature without its argument list: "
+            "this process checks it again"
+        )
+        return True
     # In this order: what a task saw from the cache is worked out only when asked.
     if not answer_may_differ(record for records in result.errors.values() for record in records):
         return False

@@ -29,6 +29,12 @@ reader of a link takes the function).  The records travel with the stored orders
 them back (`restore`) before checking anything against it.  A module not
 checked in this run has no record: `mypy -n 0` loads it from the cache too.
 
+Workers put argument lists back lazily: on the functions read so far, when
+an answer prints a signature (`restore_read_functions`); a signature the
+answer prints may then have been printed without its function's list, and
+`may_print_any` tells whether it may read otherwise with it (the
+coordinator then checks the SCC again, `confirm.py`).
+
 A link to something that cannot be found again by its full name is not
 written down; `recorded` then says the module cannot be restored, and
 `sensitive.py` keeps it in memory instead.
@@ -37,7 +43,7 @@ written down; `recorded` then says the module cannot be restored, and
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from mypy.lookup import lookup_fully_qualified
 from mypy.nodes import (
@@ -105,9 +111,157 @@ def restore_module(tree: MypyFile) -> None:
     from their bytes when first used, and reading them all here would cost
     every process the whole module (time and memory) for nothing.
     """
-    for own in _own_functions(tree):
+    for own in _own_functions(tree, unread=True):
         for function in _functions(own):
             _put_back_arguments(function)
+
+
+class Lacked(NamedTuple):
+    """A function that was read without its argument list: what decides how messages print it.
+
+    `messages.pretty_callable` prints a signature whose definition is a
+    function with a first argument's name before the signature's own
+    arguments: with the list, the list's first name if the list is longer
+    than the signature (a bound method); without it, the function's
+    `original_first_arg` if it is a method and not static (`cache_first`).
+    """
+
+    name: str
+    length: int  # The list's.
+    cache_first: str | None
+    memory_first: str
+
+    def may_differ(self, printed: int | None) -> bool:
+        """Whether a signature of it printed (without the list) with `printed` arguments (None: unknown)
+        may read otherwise with the list.
+        """
+        if self.cache_first:
+            # Printed as its first name and the signature's arguments; with
+            # the list the name comes only if the signature is shorter.
+            return printed is None or printed - 1 >= self.length
+        return bool(self.memory_first) and (printed is None or printed < self.length)
+
+
+def restore_read_functions(tree: MypyFile) -> list[Lacked]:
+    """Put back the argument lists of the module's functions read since it was loaded; those that lacked one.
+
+    The lazy form of `restore_module` (`StoredOrders(lazy_argument_lists=True)`):
+    a function the loader has not read yet stays unread.
+    """
+    lacked: list[Lacked] = []
+    for own in _own_functions(tree, unread=False):
+        for function in _functions(own):
+            if not hasattr(function, "arguments"):
+                cache_first = None if not function.info or function.is_static else function.original_first_arg
+                lacked.append(Lacked(function.name, len(function.arg_kinds), cache_first, _first_name(function)))
+                _put_back_arguments(function)
+    return lacked
+
+
+def may_print_any(messages: Iterable[str], lacked: list[Lacked]) -> bool:
+    """Whether these messages may print a signature of one of these functions that reads otherwise with its list.
+
+    A signature is printed `def NAME(ARGUMENTS) -> ...`, after type
+    variables too (`def [T] NAME(...)`), named after its definition when it
+    has one (`def (...)`: none, so no list to read).  A printed signature
+    whose name or arguments cannot be read counts as any function's.
+    """
+    by_name: dict[str, list[Lacked]] = {}
+    for function in lacked:
+        by_name.setdefault(function.name, []).append(function)
+    if not by_name:
+        return False
+    for message in messages:
+        for part in message.split("def ")[1:]:
+            name, printed = _printed_signature(part)
+            if name is None:
+                return True
+            if any(function.may_differ(printed) for function in by_name.get(name, [])):
+                return True
+    return False
+
+
+def _printed_signature(text: str) -> tuple[str | None, int | None]:
+    """The name and the argument count of a signature printed as `text` after `def `.
+
+    None for a name that cannot be read (then no count either), None for a
+    count that cannot.
+    """
+    if text.startswith("["):
+        end = _closing(text, 0)
+        if end is None or not text.startswith(" ", end + 1):
+            return None, None
+        text = text[end + 2 :]
+    name, paren, _ = text.partition("(")
+    if not paren or (name and not name.isidentifier()):
+        return None, None
+    return name, _argument_count(text, len(name))
+
+
+def _argument_count(text: str, opening: int) -> int | None:
+    """How many arguments are printed between the parenthesis at `opening` and its match.
+
+    The markers of keyword-only (`*`) and positional-only (`/`) arguments
+    are not arguments.
+    """
+    end = _closing(text, opening)
+    if end is None:
+        return None
+    items: list[str] = []
+    start = depth = position = 0
+    inner = text[opening + 1 : end]
+    while position < len(inner):
+        char = inner[position]
+        if char in "'\"":
+            closing = _quote_end(inner, position)
+            if closing is None:
+                return None
+            position = closing
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(inner[start:position])
+            start = position + 1
+        position += 1
+    items.append(inner[start:])
+    return sum(1 for item in items if item.strip() not in ("", "*", "/"))
+
+
+def _closing(text: str, opening: int) -> int | None:
+    """The index of the bracket that closes the one at `opening` (quoted text skipped), None if none does."""
+    depth = 0
+    position = opening
+    while position < len(text):
+        char = text[position]
+        if char in "'\"":
+            closing = _quote_end(text, position)
+            if closing is None:
+                return None
+            position = closing
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return position
+        position += 1
+    return None
+
+
+def _quote_end(text: str, opening: int) -> int | None:
+    """The index of the quote that closes the one at `opening` (backslashes escape), None if none does."""
+    quote = text[opening]
+    position = opening + 1
+    while position < len(text):
+        if text[position] == "\\":
+            position += 2
+            continue
+        if text[position] == quote:
+            return position
+        position += 1
+    return None
 
 
 def restore_links(node: SymbolNode, orders: list[list[str]], modules: dict[str, MypyFile]) -> None:
@@ -120,11 +274,11 @@ def restore_links(node: SymbolNode, orders: list[list[str]], modules: dict[str, 
             signature.definition = None if ref == NONE else _resolve(ref, modules)
 
 
-def _own_functions(tree: MypyFile) -> Iterator[SymbolNode]:
-    """The module's own function symbols (of its classes too).
+def _own_functions(tree: MypyFile, unread: bool) -> Iterator[SymbolNode]:
+    """The module's own function symbols (of its classes too); with `unread`, those the loader has not read yet too.
 
-    Imported names are cross-references; symbols not read yet are skipped
-    unless their stored kind is a function's (classes are always read).
+    Imported names are cross-references; other symbols not read yet are
+    skipped (a class not read yet has no function read yet).
     """
     tables: list[tuple[SymbolTable, str]] = [(tree.names, tree.fullname + ".")]
     seen: set[int] = set()
@@ -133,7 +287,7 @@ def _own_functions(tree: MypyFile) -> Iterator[SymbolNode]:
         for entry in names.values():
             if entry.cross_ref is not None:
                 continue
-            if entry._node is None and entry._node_tag not in _FUNCTION_TAGS:
+            if entry._node is None and not (unread and entry._node_tag in _FUNCTION_TAGS):
                 continue
             node = entry.node
             if node is None or isinstance(node, MypyFile) or id(node) in seen:
@@ -186,11 +340,16 @@ def _put_back_arguments(function: FuncDef) -> None:
     if not count:
         function.arguments = []
         return
-    first = function.original_first_arg or function.arg_names[0] or ""
+    first = _first_name(function)
     argument = _FIRST_ARGUMENTS.get(first)
     if argument is None:
         argument = _FIRST_ARGUMENTS[first] = Argument(Var(first), None, None, ARG_POS)
     function.arguments = [argument, *[_OTHER_ARGUMENT] * (count - 1)]
+
+
+def _first_name(function: FuncDef) -> str:
+    """The first argument's name, as the cache keeps it (the function has at least one argument)."""
+    return function.original_first_arg or function.arg_names[0] or ""
 
 
 # Messages read a put-back list for its length and its first argument's name

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from mypy_split.entry_counts import EntryCounts
     from mypy_split.report_records import TaskReports
 
-PROTOCOL_VERSION = 22
+PROTOCOL_VERSION = 23
 
 U32 = struct.Struct(">I")
 _KIND = struct.Struct(">B")
@@ -312,6 +312,10 @@ class ImplementationDone(Message):
     forked_spans: list[list[TimedSpan]] = field(default_factory=list)
     # With `--soft-error-limit`: what the task added to the error map (entry_counts.py).
     entries: EntryCounts | None = None
+    # The errors print a signature whose function, loaded from the cache here,
+    # may have been printed without its argument list (stored_order.StoredOrders):
+    # the coordinator checks the SCC again (confirm.py).
+    signatures_unrestored: bool = False
 
     def header(self) -> dict[str, JsonValue]:
         return {
@@ -332,6 +336,7 @@ class ImplementationDone(Message):
             },
             "forked_spans": [_spans_json(spans) for spans in self.forked_spans],
             "entries": None if self.entries is None else self.entries.to_json(),
+            "signatures_unrestored": self.signatures_unrestored,
         }
 
 
@@ -518,6 +523,7 @@ def _build(cls: type[Message], h: dict[str, JsonValue], attachments: list[bytes]
             indirect={module: _indirect(value) for module, value in _dict(h["indirect"]).items()},
             forked_spans=[_spans(spans) for spans in _list(h["forked_spans"])],
             entries=None if h["entries"] is None else _entry_counts(h["entries"]),
+            signatures_unrestored=bool(h["signatures_unrestored"]),
         )
     if cls is TakeBodies:
         return TakeBodies(scc_id=_int(h["scc_id"]))

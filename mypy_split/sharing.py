@@ -449,6 +449,7 @@ def merge(
         sorted(missing),
         sum(result.seconds for result in shared.results.values()),
         entries=merged_entries(counted) if counted else None,
+        signatures_unrestored=any(result.signatures_unrestored for result in shared.results.values()),
     )
 
 

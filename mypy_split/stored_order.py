@@ -71,16 +71,20 @@ def recorded(tree: MypyFile, own: list[SymbolNode], modules: dict[str, MypyFile]
     return records, restorable
 
 
-def restore(tree: MypyFile, records: Iterable[OrderRecord], modules: dict[str, MypyFile]) -> None:
+def restore(
+    tree: MypyFile, records: Iterable[OrderRecord], modules: dict[str, MypyFile], argument_lists: bool = True
+) -> None:
     """Put the records back on a module loaded from the cache (a no-op where they hold).
 
     Each record's symbol is looked up by its name, so that the symbols no
     record names stay unread (the loader reads them from their bytes when
-    first used).
+    first used).  Without `argument_lists` the `MODULE` record is left for
+    later (`StoredOrders.restore_read_functions`).
     """
     for kind, fullname, orders in records:
         if kind == memory_form.MODULE:
-            memory_form.restore_module(tree)
+            if argument_lists:
+                memory_form.restore_module(tree)
             continue
         found = lookup_fully_qualified(fullname, modules)
         node = found.node if found is not None else None
@@ -110,10 +114,19 @@ class StoredOrders:
     not sent yet with its next task; a worker keeps what it is sent and puts
     a module's records back once, when it finds the module loaded (a process
     loads a module from the cache once: later tasks find it in memory).
+
+    With `lazy_argument_lists` (workers), a loaded module's functions get
+    their argument lists back only once read, when asked
+    (`restore_read_functions`): putting them back at once would read every
+    function of every loaded module, some 20 MiB per worker on the mypy
+    self-check, for lists that only messages printing a signature read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lazy_argument_lists: bool = False) -> None:
         self.by_module: dict[str, list[OrderRecord]] = {}
+        self.lazy_argument_lists = lazy_argument_lists
+        # Loaded modules whose functions' argument lists are put back when asked.
+        self._lists_later: dict[str, None] = {}
         # Modules in the order their records came (again, if they changed), and
         # how far along it each process was sent.
         self._arrivals: list[str] = []
@@ -140,8 +153,22 @@ class StoredOrders:
         """Put back the records of every module loaded here now and not yet restored (the engine's modules by name)."""
         loaded = [module_id for module_id in self._pending if modules.get(module_id) is not None]
         for module_id in loaded:
-            restore(modules[module_id], self.by_module[module_id], modules)
+            records = self.by_module[module_id]
+            restore(modules[module_id], records, modules, argument_lists=not self.lazy_argument_lists)
+            if self.lazy_argument_lists and any(kind == memory_form.MODULE for kind, _, _ in records):
+                self._lists_later[module_id] = None
             del self._pending[module_id]
+
+    def restore_read_functions(self, modules: dict[str, MypyFile]) -> list[memory_form.Lacked]:
+        """Put back the argument lists of the functions read so far in the loaded modules left for later;
+        those that lacked one (`memory_form.restore_read_functions`).
+        """
+        lacked: list[memory_form.Lacked] = []
+        for module_id in self._lists_later:
+            tree = modules.get(module_id)
+            if tree is not None:
+                lacked += memory_form.restore_read_functions(tree)
+        return lacked
 
 
 def _unsorted(names: Iterable[str]) -> bool:

@@ -22,7 +22,7 @@ from mypy.build import SCC, BuildManager, Graph, State
 from mypy.errors import ErrorInfo
 from mypy.fscache import FileSystemCache
 
-from mypy_split import engine, parsed_arguments, phases, raw_trees
+from mypy_split import engine, memory_form, parsed_arguments, phases, raw_trees
 from mypy_split.build_worker import faults, forked
 from mypy_split.build_worker.entry_log import EntryLog
 from mypy_split.build_worker.recheck import recheck_in_memory
@@ -84,8 +84,10 @@ class WorkerSession:
         self.imported_sccs: set[int] | None = None
         # With `--soft-error-limit`: what each task adds to the error map (entry_log.py).
         self.entry_log: EntryLog | None = None
-        # The orders the cache loses, put back on modules loaded from it (stored_order.py).
-        self.stored_orders = StoredOrders()
+        # The orders the cache loses, put back on modules loaded from it (stored_order.py);
+        # argument lists only on functions read, checked before each answer
+        # that prints a signature (`signatures_unrestored`).
+        self.stored_orders = StoredOrders(lazy_argument_lists=True)
 
     @contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -290,8 +292,10 @@ class WorkerSession:
                 with self.span("implementation"), self.counting(TASK):
                     phases.check_implementation(module_ids, list(result.meta_files), self.graph, manager)
         records = self.error_records(module_ids, replayed_once)
+        unrestored = self.signatures_unrestored(records)
         for child in children:
             records.update(child.errors)
+            unrestored = unrestored or child.signatures_unrestored
         send(
             *held,
             ImplementationDone(
@@ -305,8 +309,24 @@ class WorkerSession:
                 indirect=self.indirect_of(module_ids) if task.helper else {},
                 forked_spans=[child.spans for child in children],
                 entries=self.task_entry_counts(scc, module_ids, replayed_once, children),
+                signatures_unrestored=unrestored,
             )
         )
+
+    def signatures_unrestored(self, records: dict[str, list[ErrorRecord]]) -> bool:
+        """Whether these errors may print a signature of a function loaded here without its argument list.
+
+        Argument lists are put back on functions once read, and only here
+        (`StoredOrders.restore_read_functions`): before an answer that
+        prints a signature, the one thing that reads them.  If one that
+        lacked its list until now may be printed in the answer, in a way the
+        list changes, the coordinator checks the SCC again.
+        """
+        printing = [record.message for found in records.values() for record in found if "def " in record.message]
+        if not printing:
+            return False
+        lacked = self.stored_orders.restore_read_functions(self.manager.modules)
+        return memory_form.may_print_any(printing, lacked)
 
     def error_records(self, module_ids: list[str], replayed_once: set[str]) -> dict[str, list[ErrorRecord]]:
         """Each module's shown errors; notes the engine shows once are marked, unless replayed before the task."""
@@ -355,11 +375,13 @@ class WorkerSession:
 
         def child_result(checked: list[str], began: float) -> ImplementationDone:
             errors.only_once_messages.update(emitted)
+            records = self.error_records(checked, replayed_once)
             return ImplementationDone(
-                scc_id, self.error_records(checked, replayed_once), sorted(self.manager.missing_stub_packages),
+                scc_id, records, sorted(self.manager.missing_stub_packages),
                 time.monotonic() - began, spans=[("implementation", began, time.monotonic())],
                 indirect=self.indirect_of(checked),
                 entries=self.entry_counts(checked, list(result.module_ids), checked, replayed_once),
+                signatures_unrestored=self.signatures_unrestored(records),
             )
 
         checked: list[str] = []

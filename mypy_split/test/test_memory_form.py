@@ -1,9 +1,11 @@
 """What `memory_form.py` writes down where a module is checked, and what putting it back reads.
 
 `test_cache_vs_memory.py` shows the answers; here: the records themselves (a
-link written only where the loader would set another), and that putting a
+link written only where the loader would set another), that putting a
 module's argument lists back reads its function symbols from their bytes and
-leaves every other symbol unread, as the loader would.
+leaves every other symbol unread, as the loader would, and that the lazy
+form (workers) reads nothing and knows which printed signatures a missing
+list may have changed, as the engine prints them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mypy_split.memory_form import DEFINITIONS, MODULE
+import pytest
+
+from mypy_split.memory_form import DEFINITIONS, MODULE, Lacked, _printed_signature, may_print_any
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.test_sensitive import BUILD_AND_KEEP, verdicts
 from mypy_split.test.test_stored_order import RECORDS
@@ -78,29 +82,128 @@ print(json.dumps({
 """
 
 
-def test_putting_lists_back_reads_functions_only(tmp_path: Path, warm_cache: WarmCache) -> None:
+THING = (
+    "def f(first: int, /, second: str = '') -> None: ...\n"
+    "class Thing:\n    size: int = 0\n    def m(self, x: int, *, y: int = 0) -> None: ...\n"
+    "    @staticmethod\n    def s(a: int, b: str) -> None: ...\n"
+    "    @classmethod\n    def c(cls, a: int) -> None: ...\n"
+    "unused = [1, 2]\n"
+)
+
+
+def probe_base_from_cache(tmp_path: Path, warm_cache: WarmCache, script: str) -> object:
+    """What `script` prints after a build that loads `base` (THING) from the cache."""
     project = tmp_path / "project"
     project.mkdir()
-    (project / "base.py").write_text(
-        "def f(first: int, /, second: str = '') -> None: ...\n"
-        "class Thing:\n    size: int = 0\n    def m(self, x: int, *, y: int = 0) -> None: ...\n"
-        "unused = [1, 2]\n"
-    )
-    (project / "main.py").write_text("import base\n")
+    (project / "base.py").write_text(THING)
     cache = tmp_path / "cache"
     shutil.copytree(warm_cache([]), cache)
     env = {**os.environ, "PYTHONSAFEPATH": "1"}
     for text in ("import base\n", "import base\n# edited: base now comes from the cache\n"):
         (project / "main.py").write_text(text)
         completed = subprocess.run(
-            [sys.executable, "-c", PUT_BACK, "--cache-dir", str(cache), "main.py"],
+            [sys.executable, "-c", script, "--cache-dir", str(cache), "main.py"],
             cwd=project, env=env, capture_output=True, text=True, timeout=300,
         )
         assert completed.returncode == 0, completed.stderr
-    found = json.loads(completed.stdout.splitlines()[-1])
+    return json.loads(completed.stdout.splitlines()[-1])
+
+
+def test_putting_lists_back_reads_functions_only(tmp_path: Path, warm_cache: WarmCache) -> None:
+    found = probe_base_from_cache(tmp_path, warm_cache, PUT_BACK)
+    assert isinstance(found, dict)
     # Loaded from the cache, nothing of base was read but its class; then its functions only.
     assert found["before"] == ["Thing"]
     assert found["after"] == ["Thing", "f"]
-    assert found["members"] == ["m"]
+    assert found["members"] == ["c", "m", "s"]
     # The first argument's name (positional-only too) and the length, as messages read them.
     assert found["lists"] == {"f": ["first", 2], "m": ["self", 3]}
+
+
+# The lazy form: nothing read, nothing put back; then each function read is
+# put back once, and each is printed by the engine itself, bound and not,
+# with and without its list, to see where `Lacked.may_differ` says so.
+LAZY = BUILD_AND_KEEP + """
+from mypy.messages import pretty_callable
+from mypy.typeops import bind_self
+from mypy_split.memory_form import _printed_signature, restore_read_functions
+tree = kept.manager.modules["base"]
+untouched = restore_read_functions(tree)
+info = tree.names["Thing"].node
+functions = {"f": tree.names["f"].node, **{name: info.names[name].node for name in ("m", "s", "c")}}
+functions = {name: getattr(node, "func", node) for name, node in functions.items()}
+lacked = {found.name: found for found in restore_read_functions(tree)}
+again = restore_read_functions(tree)
+rows = []
+for name, function in functions.items():
+    for bound in (False, True):
+        signature = bind_self(function.type) if bound else function.type
+        with_list = pretty_callable(signature, kept.manager.options)
+        saved = function.arguments
+        del function.arguments
+        without = pretty_callable(signature, kept.manager.options)
+        function.arguments = saved
+        printed = _printed_signature(without.partition("def ")[2])[1]
+        # The first build checks base in memory: nothing lacked a list there.
+        judged = lacked[name].may_differ(printed) if name in lacked else None
+        rows.append([name, bound, with_list != without, judged])
+print(json.dumps({
+    "untouched": len(untouched), "lacked": sorted(lacked), "again": len(again), "rows": rows,
+    "fields": {name: list(found[1:]) for name, found in lacked.items()},
+}))
+"""
+
+
+def test_lazy_lists_put_back_on_functions_read(tmp_path: Path, warm_cache: WarmCache) -> None:
+    found = probe_base_from_cache(tmp_path, warm_cache, LAZY)
+    assert isinstance(found, dict)
+    assert (found["untouched"], found["again"]) == (0, 0)
+    assert found["lacked"] == ["c", "f", "m", "s"]
+    # Length, the first name without the list (a method's), and with it.
+    assert found["fields"] == {
+        "f": [2, None, "first"], "m": [3, "self", "self"], "s": [2, None, "a"], "c": [2, "cls", "cls"]
+    }
+    rows = {(name, bound): (differs, judged) for name, bound, differs, judged in found["rows"]}
+    # The engine's own answer: a method printed unbound gains its first name
+    # twice without the list; bound, it reads the same; and a plain or static
+    # function bound as a method loses its first name.
+    assert rows[("m", False)] == (True, True)
+    assert rows[("m", True)] == (False, False)
+    assert rows[("f", True)] == (True, True)
+    assert all(differs == judged for differs, judged in rows.values()), rows
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("to(self, x: int, *, y: int = ...) -> None", ("to", 3)),
+        ("[T: int] f(x: T) -> T", ("f", 1)),
+        ("(x: int) -> int", ("", 1)),
+        ("f() -> None", ("f", 0)),
+        ("g(a: Literal['a, )'], b: dict[str, int], /) -> None", ("g", 2)),
+        ("h(*args: Any, **kwargs: Any) -> None", ("h", 2)),
+        ("k(c: Callable[[int, str], None], d: def (a: int, b: str) -> None) -> int", ("k", 2)),
+        ("ined symbol", (None, None)),
+        ("[T f(x)", (None, None)),
+        ("f(x: Literal['a) -> None", ("f", None)),
+    ],
+)
+def test_printed_signature_read(text: str, expected: tuple[str | None, int | None]) -> None:
+    assert _printed_signature(text) == expected
+
+
+def test_printed_signatures_matched_to_functions_lacking_lists() -> None:
+    method = Lacked("to", 2, "self", "self")
+    plain = Lacked("conv", 1, None, "x")
+    # Unbound (two arguments printed after the name given without the list): differs.
+    assert may_print_any(['Got: "def to(self, self: C, x: int) -> None"'], [method])
+    # Bound: reads the same.
+    assert not may_print_any(["    def to(self, x: int) -> None"], [method])
+    # Another function of that name is not this one; no name: no definition.
+    assert not may_print_any(["def other(self, self: C, x: int) -> None", "def (a: int) -> None"], [method])
+    # A plain function printed with fewer arguments than its list: bound as a method, differs.
+    assert may_print_any(["def conv() -> int"], [plain])
+    assert not may_print_any(["def conv(x: int) -> int"], [plain])
+    # What cannot be read counts as any function's; with nothing lacking, nothing does.
+    assert may_print_any(["undef ined"], [plain])
+    assert not may_print_any(["undef ined"], [])
