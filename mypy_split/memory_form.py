@@ -42,12 +42,15 @@ written down; `recorded` then says the module cannot be restored, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
 from mypy.lookup import lookup_fully_qualified
 from mypy.nodes import (
     ARG_POS,
+    ARG_STAR,
+    ARG_STAR2,
+    ArgKind,
     DECORATOR,
     FUNC_DEF,
     OVERLOADED_FUNC_DEF,
@@ -62,7 +65,7 @@ from mypy.nodes import (
     Var,
 )
 from mypy.type_visitor import TypeQuery
-from mypy.types import CallableType, Instance, Overloaded, ProperType, Type
+from mypy.types import CallableType, Instance, Overloaded, ProperType, Type, UnpackType
 
 from mypy_split.build_worker import faults
 from mypy_split.header_values import OrderRecord
@@ -116,6 +119,16 @@ def restore_module(tree: MypyFile) -> None:
             _put_back_arguments(function)
 
 
+# How a signature's arguments are printed: each one's star prefix ("", "*"
+# or "**") and name (None: positional-only, or a star argument without a
+# name), and whether that is all of them.  Where star arguments can become
+# others or more (a ParamSpec, a TypeVarTuple, keywords unpacked from a
+# TypedDict), only the arguments before the first.  None for a signature of
+# unknown shape (a decorated type that is not a plain signature).
+Printed = tuple[str, str | None]
+Shape = tuple[tuple[Printed, ...], bool] | None
+
+
 class Lacked(NamedTuple):
     """A function that was read without its argument list: what decides how messages print it.
 
@@ -130,16 +143,47 @@ class Lacked(NamedTuple):
     length: int  # The list's.
     cache_first: str | None
     memory_first: str
+    # The signatures linked to it: its own, its decorated one, its overload item's.
+    shapes: tuple[Shape, ...]
 
-    def may_differ(self, printed: int | None) -> bool:
-        """Whether a signature of it printed (without the list) with `printed` arguments (None: unknown)
-        may read otherwise with the list.
+    def may_differ(self, printed: list[str] | None) -> bool:
+        """Whether a signature of it printed (without the list) with these arguments (None: unknown) may
+        read otherwise with the list.
         """
+        if printed is None:
+            return True
         if self.cache_first:
-            # Printed as its first name and the signature's arguments; with
-            # the list the name comes only if the signature is shorter.
-            return printed is None or printed - 1 >= self.length
-        return bool(self.memory_first) and (printed is None or printed < self.length)
+            # Printed as its first name, then the signature's arguments; with
+            # the list that name comes only if the signature is shorter.
+            if not printed or printed[0] != self.cache_first:
+                return False
+            return any(self._printed_whole(shape, printed[1:]) for shape in self.shapes)
+        # With the list its first name comes before a shorter signature (bound as a method, a partial).
+        return bool(self.memory_first) and len(printed) < self.length
+
+    def _printed_whole(self, shape: Shape, arguments: list[str]) -> bool:
+        """Whether these arguments can be a signature of this shape (bound or not) no shorter than the list."""
+        if len(arguments) < self.length:
+            return False
+        if shape is None:
+            return True
+        names, whole = shape
+        return any(
+            (len(arguments) == len(leading) if whole else len(arguments) >= len(leading))
+            and all(map(_printed_as, arguments, leading))
+            for leading in (names, names[1:])
+        )
+
+
+def _printed_as(argument: str, expected: Printed) -> bool:
+    """Whether a printed argument can be this one (no name: printed as its type alone)."""
+    prefix, name = expected
+    if not argument.startswith(prefix) or (prefix == "*" and argument.startswith("**")):
+        return False
+    head, colon, _ = argument[len(prefix) :].partition(": ")
+    if name is None:
+        return not (colon and head.isidentifier())
+    return bool(colon) and head == name
 
 
 def restore_read_functions(tree: MypyFile) -> list[Lacked]:
@@ -150,12 +194,58 @@ def restore_read_functions(tree: MypyFile) -> list[Lacked]:
     """
     lacked: list[Lacked] = []
     for own in _own_functions(tree, unread=False):
-        for function in _functions(own):
+        for function, shapes in _shapes(own).items():
             if not hasattr(function, "arguments"):
-                cache_first = None if not function.info or function.is_static else function.original_first_arg
-                lacked.append(Lacked(function.name, len(function.arg_kinds), cache_first, _first_name(function)))
+                lacked.append(_lacked(function, shapes))
                 _put_back_arguments(function)
     return lacked
+
+
+def _shapes(node: SymbolNode) -> dict[FuncDef, list[Shape]]:
+    """Each function of a symbol, with the shapes of the signatures linked to it.
+
+    Those the loader links (`_slots`), and for a function without a type
+    the one the engine makes from its definition (`function_type`: every
+    argument `Any`).
+    """
+    found: dict[FuncDef, list[Shape]] = {}
+    for function in _functions(node):
+        untyped = [_printed_names(function.arg_kinds, function.arg_names)] if function.type is None else []
+        found[function] = [(names, True) for names in untyped]
+    for signature, definition in _slots(node):
+        linked = definition.func if isinstance(definition, Decorator) else definition
+        if isinstance(linked, FuncDef) and linked in found:
+            found[linked].append(_shape(signature))
+    if isinstance(node, Decorator) and node.var.type is not None and not isinstance(node.var.type, CallableType):
+        # Decorated into something else than a plain signature (an overload, a callable object).
+        found[node.func].append(None)
+    return found
+
+
+def _shape(signature: CallableType) -> Shape:
+    names = _printed_names(signature.arg_kinds, signature.arg_names)
+    stars = [index for index, kind in enumerate(signature.arg_kinds) if kind.is_star()]
+    if stars and (
+        signature.param_spec() is not None
+        or signature.unpack_kwargs
+        or any(isinstance(signature.arg_types[index], UnpackType) for index in stars)
+    ):
+        return names[: stars[0]], False
+    return names, True
+
+
+def _printed_names(kinds: list[ArgKind], names: Sequence[str | None]) -> tuple[Printed, ...]:
+    return tuple(("*" if kind == ARG_STAR else "**" if kind == ARG_STAR2 else "", name) for kind, name in zip(kinds, names))
+
+
+def _lacked(function: FuncDef, shapes: list[Shape]) -> Lacked:
+    return Lacked(
+        function.name,
+        len(function.arg_kinds),
+        None if not function.info or function.is_static else function.original_first_arg,
+        _first_name(function),
+        tuple(shapes),
+    )
 
 
 def may_print_any(messages: Iterable[str], lacked: list[Lacked]) -> bool:
@@ -181,11 +271,11 @@ def may_print_any(messages: Iterable[str], lacked: list[Lacked]) -> bool:
     return False
 
 
-def _printed_signature(text: str) -> tuple[str | None, int | None]:
-    """The name and the argument count of a signature printed as `text` after `def `.
+def _printed_signature(text: str) -> tuple[str | None, list[str] | None]:
+    """The name and the arguments of a signature printed as `text` after `def `.
 
-    None for a name that cannot be read (then no count either), None for a
-    count that cannot.
+    None for a name that cannot be read (then no arguments either), None for
+    arguments that cannot.
     """
     if text.startswith("["):
         end = _closing(text, 0)
@@ -195,11 +285,11 @@ def _printed_signature(text: str) -> tuple[str | None, int | None]:
     name, paren, _ = text.partition("(")
     if not paren or (name and not name.isidentifier()):
         return None, None
-    return name, _argument_count(text, len(name))
+    return name, _arguments(text, len(name))
 
 
-def _argument_count(text: str, opening: int) -> int | None:
-    """How many arguments are printed between the parenthesis at `opening` and its match.
+def _arguments(text: str, opening: int) -> list[str] | None:
+    """The arguments printed between the parenthesis at `opening` and its match.
 
     The markers of keyword-only (`*`) and positional-only (`/`) arguments
     are not arguments.
@@ -226,7 +316,7 @@ def _argument_count(text: str, opening: int) -> int | None:
             start = position + 1
         position += 1
     items.append(inner[start:])
-    return sum(1 for item in items if item.strip() not in ("", "*", "/"))
+    return [item.strip() for item in items if item.strip() not in ("", "*", "/")]
 
 
 def _closing(text: str, opening: int) -> int | None:
@@ -348,8 +438,8 @@ def _put_back_arguments(function: FuncDef) -> None:
 
 
 def _first_name(function: FuncDef) -> str:
-    """The first argument's name, as the cache keeps it (the function has at least one argument)."""
-    return function.original_first_arg or function.arg_names[0] or ""
+    """The first argument's name, as the cache keeps it ("" for none)."""
+    return function.original_first_arg or next(iter(function.arg_names), None) or ""
 
 
 # Messages read a put-back list for its length and its first argument's name
