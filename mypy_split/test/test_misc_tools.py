@@ -229,6 +229,29 @@ def test_perf_compare_memory_is_the_tools_own(tmp_path: Path) -> None:
     assert 0 < peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB for an idle interpreter"
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="PSS is read from smaps_rollup")
+def test_perf_compare_counts_shared_pages_once_in_pss(tmp_path: Path) -> None:
+    """A process that forks a copy of its 200 MiB: RSS summed counts them twice, the PSS sum once."""
+    tool = (
+        "import os, time\n"
+        "held = bytearray(200 * 2**20)\n"
+        "held[::4096] = b'x' * len(held[::4096])\n"
+        "if os.fork() == 0:\n"
+        "    time.sleep(0.6)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.6)\n"
+        "os.wait()\n"
+    )
+    script = (
+        "import sys, pathlib, perf_compare\n"
+        f"sample = perf_compare.measure([sys.executable, '-c', {tool!r}], pathlib.Path('.'), {{}})\n"
+        "print(sample.peak, sample.peak_pss)\n"
+    )
+    done = run_beside_misc(script, tmp_path)
+    peak, pss = (int(value) / 2**20 for value in done.stdout.split()[-2:])
+    assert peak > 380 and 190 < pss < 280, f"RSS summed {peak:.0f} MiB, PSS summed {pss:.0f} MiB"
+
+
 def test_perf_compare_keeps_what_a_failed_run_said(tmp_path: Path) -> None:
     """A run that exits 2 shows the end of its stderr; one that passes keeps nothing."""
     script = (
