@@ -278,10 +278,10 @@ def _printed_signature(text: str) -> tuple[str | None, list[str] | None]:
     arguments that cannot.
     """
     if text.startswith("["):
-        end = _closing(text, 0)
-        if end is None or not text.startswith(" ", end + 1):
+        variables = _bracketed(text, 0)
+        if variables is None or not text.startswith(" ", variables[0] + 1):
             return None, None
-        text = text[end + 2 :]
+        text = text[variables[0] + 2 :]
     name, paren, _ = text.partition("(")
     if not paren or (name and not name.isidentifier()):
         return None, None
@@ -294,34 +294,21 @@ def _arguments(text: str, opening: int) -> list[str] | None:
     The markers of keyword-only (`*`) and positional-only (`/`) arguments
     are not arguments.
     """
-    end = _closing(text, opening)
-    if end is None:
+    found = _bracketed(text, opening)
+    if found is None:
         return None
-    items: list[str] = []
-    start = depth = position = 0
-    inner = text[opening + 1 : end]
-    while position < len(inner):
-        char = inner[position]
-        if char in "'\"":
-            closing = _quote_end(inner, position)
-            if closing is None:
-                return None
-            position = closing
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            items.append(inner[start:position])
-            start = position + 1
-        position += 1
-    items.append(inner[start:])
-    return [item.strip() for item in items if item.strip() not in ("", "*", "/")]
+    closing, commas = found
+    bounds = [opening, *commas, closing]
+    items = [text[start + 1 : end].strip() for start, end in zip(bounds, bounds[1:])]
+    return [item for item in items if item not in ("", "*", "/")]
 
 
-def _closing(text: str, opening: int) -> int | None:
-    """The index of the bracket that closes the one at `opening` (quoted text skipped), None if none does."""
+def _bracketed(text: str, opening: int) -> tuple[int, list[int]] | None:
+    """The index of the bracket that closes the one at `opening`, and of the commas directly inside
+    (quoted text skipped); None if it is not closed.
+    """
     depth = 0
+    commas: list[int] = []
     position = opening
     while position < len(text):
         char = text[position]
@@ -335,7 +322,9 @@ def _closing(text: str, opening: int) -> int | None:
         elif char in ")]}":
             depth -= 1
             if depth == 0:
-                return position
+                return position, commas
+        elif char == "," and depth == 1:
+            commas.append(position)
         position += 1
     return None
 

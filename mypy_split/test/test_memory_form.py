@@ -214,35 +214,29 @@ JUDGED = BUILD_AND_KEEP + """
 from mypy.messages import pretty_callable
 from mypy.typeops import bind_self
 from mypy.nodes import Decorator
-from mypy_split.memory_form import _functions, _slots, may_print_any, restore_read_functions
+from mypy_split.memory_form import _slots, may_print_any, restore_read_functions
 tree = kept.manager.modules["base"]
 info = tree.names["Thing"].node
 symbols = [tree.names["plain"].node, *(entry.node for name, entry in info.names.items())]
 lacked = restore_read_functions(tree)
 rows = []
+def judge(shown, function):
+    with_list = pretty_callable(shown, kept.manager.options)
+    saved = function.arguments
+    del function.arguments
+    without = pretty_callable(shown, kept.manager.options)
+    function.arguments = saved
+    rows.append([without, with_list != without, may_print_any([without], lacked)])
 for symbol in symbols:
     for signature, definition in _slots(symbol):
         function = definition.func if isinstance(definition, Decorator) else definition
-        if function is None:
-            continue
-        for bound in (False, True):
-            shown = bind_self(signature) if bound else signature
-            with_list = pretty_callable(shown, kept.manager.options)
-            saved = function.arguments
-            del function.arguments
-            without = pretty_callable(shown, kept.manager.options)
-            function.arguments = saved
-            rows.append([without, with_list != without, may_print_any([without], lacked)])
+        if function is not None:
+            judge(signature, function)
+            judge(bind_self(signature), function)
 # A plain function copied into the class, bound through the instance, its
 # link to the function put back (a `DEFINITIONS` record).
 function = tree.names["plain"].node
-shown = bind_self(info.names["copied"].node.type.copy_modified(definition=function))
-with_list = pretty_callable(shown, kept.manager.options)
-saved = function.arguments
-del function.arguments
-without = pretty_callable(shown, kept.manager.options)
-function.arguments = saved
-rows.append([without, with_list != without, may_print_any([without], lacked)])
+judge(bind_self(info.names["copied"].node.type.copy_modified(definition=function)), function)
 print(json.dumps({"lacked": len(lacked), "rows": rows}))
 """
 
