@@ -35,6 +35,7 @@ from mypy.types import CallableType, Instance, Overloaded, Type, TypedDictType
 
 from mypy_split import memory_form
 from mypy_split.header_values import OrderRecord
+from mypy_split.printed_signatures import Lacked
 
 # The kinds of record: an enum's names, a TypedDict class's keys, the keys of
 # the TypedDict types in a symbol's types.
@@ -159,11 +160,11 @@ class StoredOrders:
                 self._lists_later[module_id] = None
             del self._pending[module_id]
 
-    def restore_read_functions(self, modules: dict[str, MypyFile]) -> list[memory_form.Lacked]:
+    def restore_read_functions(self, modules: dict[str, MypyFile]) -> list[Lacked]:
         """Put back the argument lists of the functions read so far in the loaded modules left for later;
         those that lacked one (`memory_form.restore_read_functions`).
         """
-        lacked: list[memory_form.Lacked] = []
+        lacked: list[Lacked] = []
         for module_id in self._lists_later:
             tree = modules.get(module_id)
             if tree is not None:

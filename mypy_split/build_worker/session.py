@@ -22,7 +22,7 @@ from mypy.build import SCC, BuildManager, Graph, State
 from mypy.errors import ErrorInfo
 from mypy.fscache import FileSystemCache
 
-from mypy_split import engine, memory_form, parsed_arguments, phases, raw_trees
+from mypy_split import engine, parsed_arguments, phases, raw_trees
 from mypy_split.build_worker import faults, forked
 from mypy_split.build_worker.entry_log import EntryLog
 from mypy_split.build_worker.recheck import recheck_in_memory
@@ -40,6 +40,7 @@ from mypy_split.protocol import (
     TakeBodies,
     TimedSpan,
 )
+from mypy_split.printed_signatures import may_print_any
 from mypy_split.reports import WorkerReports, idle_dirs
 from mypy_split.sensitive import Sensitivity
 from mypy_split.stored_order import StoredOrders
@@ -326,7 +327,7 @@ class WorkerSession:
         if not printing:
             return False
         lacked = self.stored_orders.restore_read_functions(self.manager.modules)
-        return memory_form.may_print_any(printing, lacked)
+        return may_print_any(printing, lacked)
 
     def error_records(self, module_ids: list[str], replayed_once: set[str]) -> dict[str, list[ErrorRecord]]:
         """Each module's shown errors; notes the engine shows once are marked, unless replayed before the task."""

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mypy_split.memory_form import DEFINITIONS, MODULE, Lacked, _printed_signature, may_print_any
+from mypy_split.memory_form import DEFINITIONS, MODULE
+from mypy_split.printed_signatures import Lacked, _printed_signature, may_print_any
 from mypy_split.test.conftest import WarmCache
 from mypy_split.test.test_sensitive import BUILD_AND_KEEP, verdicts
 from mypy_split.test.test_stored_order import RECORDS
@@ -127,7 +128,8 @@ def test_putting_lists_back_reads_functions_only(tmp_path: Path, warm_cache: War
 LAZY = BUILD_AND_KEEP + """
 from mypy.messages import pretty_callable
 from mypy.typeops import bind_self
-from mypy_split.memory_form import _printed_signature, restore_read_functions
+from mypy_split.memory_form import restore_read_functions
+from mypy_split.printed_signatures import _printed_signature
 tree = kept.manager.modules["base"]
 untouched = restore_read_functions(tree)
 info = tree.names["Thing"].node
@@ -214,7 +216,8 @@ JUDGED = BUILD_AND_KEEP + """
 from mypy.messages import pretty_callable
 from mypy.typeops import bind_self
 from mypy.nodes import Decorator
-from mypy_split.memory_form import _slots, may_print_any, restore_read_functions
+from mypy_split.memory_form import _slots, restore_read_functions
+from mypy_split.printed_signatures import may_print_any
 tree = kept.manager.modules["base"]
 info = tree.names["Thing"].node
 symbols = [tree.names["plain"].node, *(entry.node for name, entry in info.names.items())]
