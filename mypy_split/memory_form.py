@@ -61,6 +61,7 @@ from mypy.nodes import (
     OverloadedFuncDef,
     SymbolNode,
     SymbolTable,
+    SymbolTableNode,
     TypeInfo,
     Var,
 )
@@ -115,24 +116,32 @@ def restore_module(tree: MypyFile) -> None:
     from their bytes when first used, and reading them all here would cost
     every process the whole module (time and memory) for nothing.
     """
-    for own in _own_functions(tree, unread=True):
-        for function in _functions(own):
-            _put_back_arguments(function)
+    for entry in function_entries(tree):
+        node = entry.node
+        if node is not None:
+            for function in _functions(node):
+                _put_back_arguments(function)
 
 
-def restore_read_functions(tree: MypyFile) -> list[Lacked]:
-    """Put back the argument lists of the module's functions read since it was loaded; those that lacked one.
+def restore_read_functions(entries: list[SymbolTableNode]) -> tuple[list[Lacked], list[SymbolTableNode]]:
+    """Put back the argument lists of the functions of these entries (`function_entries`) read since
+    their module was loaded; those that lacked one, and the entries not read yet.
 
     The lazy form of `restore_module` (`StoredOrders(lazy_argument_lists=True)`):
     a function the loader has not read yet stays unread.
     """
     lacked: list[Lacked] = []
-    for own in _own_functions(tree, unread=False):
-        for function, shapes in _shapes(own).items():
+    unread: list[SymbolTableNode] = []
+    for entry in entries:
+        node = entry.node if entry._node is not None else None
+        if node is None:
+            unread.append(entry)
+            continue
+        for function, shapes in _shapes(node).items():
             if not hasattr(function, "arguments"):
                 lacked.append(_lacked(function, shapes))
                 _put_back_arguments(function)
-    return lacked
+    return lacked, unread
 
 
 def _shapes(node: SymbolNode) -> dict[FuncDef, list[Shape]]:
@@ -192,32 +201,29 @@ def restore_links(node: SymbolNode, orders: list[list[str]], modules: dict[str, 
             signature.definition = None if ref == NONE else _resolve(ref, modules)
 
 
-def _own_functions(tree: MypyFile, unread: bool) -> Iterator[SymbolNode]:
-    """The module's own function symbols (of its classes too); with `unread`, those the loader has not read yet too.
+def function_entries(tree: MypyFile) -> list[SymbolTableNode]:
+    """The entries of the module's own function symbols (of its classes too), read or not, left unread.
 
-    Imported names are cross-references; other symbols not read yet are
-    skipped (a class not read yet has no function read yet).
+    Imported names are cross-references.  The loader reads classes at once
+    (only functions, variables and aliases are stored to be read when first
+    used), so their tables are there to look in.
     """
+    entries: list[SymbolTableNode] = []
     tables: list[tuple[SymbolTable, str]] = [(tree.names, tree.fullname + ".")]
     seen: set[int] = set()
     while tables:
         names, prefix = tables.pop()
-        for entry in names.values():
+        for name, entry in names.items():
             if entry.cross_ref is not None:
                 continue
-            if entry._node is None and not (unread and entry._node_tag in _FUNCTION_TAGS):
+            if entry._node_tag in _FUNCTION_TAGS:
+                entries.append(entry)
                 continue
-            node = entry.node
-            if node is None or isinstance(node, MypyFile) or id(node) in seen:
-                continue
-            name = node.fullname
-            if not name.startswith(prefix) or "." in name[len(prefix):]:
-                continue
-            seen.add(id(node))
-            if isinstance(node, TypeInfo):
-                tables.append((node.names, name + "."))
-            elif isinstance(node, (FuncDef, Decorator, OverloadedFuncDef)):
-                yield node
+            node = entry.node if entry._node is not None else None
+            if isinstance(node, TypeInfo) and node.fullname == prefix + name and id(node) not in seen:
+                seen.add(id(node))
+                tables.append((node.names, node.fullname + "."))
+    return entries
 
 
 # How the cache stores a function's symbol (`SymbolTableNode._node_tag`).

@@ -128,15 +128,18 @@ def test_putting_lists_back_reads_functions_only(tmp_path: Path, warm_cache: War
 LAZY = BUILD_AND_KEEP + """
 from mypy.messages import pretty_callable
 from mypy.typeops import bind_self
-from mypy_split.memory_form import restore_read_functions
+from mypy_split.memory_form import function_entries, restore_read_functions
 from mypy_split.printed_signatures import _printed_signature
 tree = kept.manager.modules["base"]
-untouched = restore_read_functions(tree)
+entries = function_entries(tree)
+listed = len(entries)
+untouched, entries = restore_read_functions(entries)
 info = tree.names["Thing"].node
 functions = {"f": tree.names["f"].node, "g": tree.names["g"].node, **{name: info.names[name].node for name in ("m", "s", "c")}}
 functions = {name: getattr(node, "func", node) for name, node in functions.items()}
-lacked = {found.name: found for found in restore_read_functions(tree)}
-again = restore_read_functions(tree)
+found_now, entries = restore_read_functions(entries)
+lacked = {found.name: found for found in found_now}
+again, _ = restore_read_functions(function_entries(tree))
 rows = []
 for name, function in functions.items():
     for bound in (False, True):
@@ -151,7 +154,8 @@ for name, function in functions.items():
         judged = lacked[name].may_differ(printed) if name in lacked else None
         rows.append([name, bound, with_list != without, judged])
 print(json.dumps({
-    "untouched": len(untouched), "lacked": sorted(lacked), "again": len(again), "rows": rows,
+    "listed": listed, "untouched": len(untouched), "unread": len(entries), "lacked": sorted(lacked),
+    "again": len(again), "rows": rows,
     "fields": {name: list(found[1:]) for name, found in lacked.items()},
 }))
 """
@@ -160,7 +164,8 @@ print(json.dumps({
 def test_lazy_lists_put_back_on_functions_read(tmp_path: Path, warm_cache: WarmCache) -> None:
     found = probe_base_from_cache(tmp_path, warm_cache, LAZY)
     assert isinstance(found, dict)
-    assert (found["untouched"], found["again"]) == (0, 0)
+    # Five functions listed, none read yet; then all read, each put back once.
+    assert (found["listed"], found["untouched"], found["unread"], found["again"]) == (5, 0, 0, 0)
     assert found["lacked"] == ["c", "f", "g", "m", "s"]
     # Length, the first name without the list (a method's) and with it.
     assert {name: fields[:3] for name, fields in found["fields"].items()} == {
@@ -216,12 +221,12 @@ JUDGED = BUILD_AND_KEEP + """
 from mypy.messages import pretty_callable
 from mypy.typeops import bind_self
 from mypy.nodes import Decorator
-from mypy_split.memory_form import _slots, restore_read_functions
+from mypy_split.memory_form import _slots, function_entries, restore_read_functions
 from mypy_split.printed_signatures import may_print_any
 tree = kept.manager.modules["base"]
 info = tree.names["Thing"].node
 symbols = [tree.names["plain"].node, *(entry.node for name, entry in info.names.items())]
-lacked = restore_read_functions(tree)
+lacked, _ = restore_read_functions(function_entries(tree))
 rows = []
 def judge(shown, function):
     with_list = pretty_callable(shown, kept.manager.options)
