@@ -178,7 +178,8 @@ def _shape(signature: CallableType) -> Shape:
 
 
 def _printed_names(kinds: list[ArgKind], names: Sequence[str | None]) -> tuple[Printed, ...]:
-    return tuple(("*" if kind == ARG_STAR else "**" if kind == ARG_STAR2 else "", name) for kind, name in zip(kinds, names))
+    prefixes = {ARG_STAR: "*", ARG_STAR2: "**"}
+    return tuple((prefixes.get(kind, ""), name) for kind, name in zip(kinds, names))
 
 
 def _lacked(function: FuncDef, shapes: list[Shape]) -> Lacked:
